@@ -1,0 +1,56 @@
+"""fanren_tts: every TTS engine in its own env, behind a persistent worker.
+
+Public API; everything else lives in private modules.
+"""
+
+from ._config import Config as Config
+from ._config import EngineConfig as EngineConfig
+from ._config import Timeouts as Timeouts
+from ._config import load_config as load_config
+from ._envs import EnvStatus as EnvStatus
+from ._envs import env_status as env_status
+from ._envs import sync_env as sync_env
+from ._exceptions import ConfigError as ConfigError
+from ._exceptions import EnvError as EnvError
+from ._exceptions import EnvNotReady as EnvNotReady
+from ._exceptions import FanrenTTSError as FanrenTTSError
+from ._exceptions import ProtocolError as ProtocolError
+from ._exceptions import RemoteError as RemoteError
+from ._exceptions import WorkerCrashed as WorkerCrashed
+from ._exceptions import WorkerError as WorkerError
+from ._exceptions import WorkerStartupError as WorkerStartupError
+from ._exceptions import WorkerTimeout as WorkerTimeout
+from ._exceptions import WorkerUnavailable as WorkerUnavailable
+from ._generator import GenerateResult as GenerateResult
+from ._generator import TTSGenerator as TTSGenerator
+from ._generator import detect_language as detect_language
+from ._runtime.fanren_worker import PROTOCOL_VERSION as PROTOCOL_VERSION
+from ._runtime.fanren_worker import Audio as Audio
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Audio",
+    "Config",
+    "ConfigError",
+    "EngineConfig",
+    "EnvError",
+    "EnvNotReady",
+    "EnvStatus",
+    "FanrenTTSError",
+    "GenerateResult",
+    "PROTOCOL_VERSION",
+    "ProtocolError",
+    "RemoteError",
+    "TTSGenerator",
+    "Timeouts",
+    "WorkerCrashed",
+    "WorkerError",
+    "WorkerStartupError",
+    "WorkerTimeout",
+    "WorkerUnavailable",
+    "detect_language",
+    "env_status",
+    "load_config",
+    "sync_env",
+]

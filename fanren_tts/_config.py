@@ -1,0 +1,351 @@
+"""config.yaml, validated.
+
+The shape is the video pipeline's own: a ``tts:`` section with ``engine: NAME`` and
+one block per engine. Keys every engine understands (``env``, ``python``,
+``wrapper``, ``device``, ``timeouts``...) are read here; the rest of a block is the
+engine's options, handed to its wrapper. For the built-in engines those options
+are validated too, so a typo is caught before any worker starts.
+
+Precedence, highest first: call arguments > FANREN_TTS_* environment variables >
+config.yaml > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import sys
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ._exceptions import ConfigError
+
+__all__ = [
+    "PROJECT_ROOT",
+    "Timeouts",
+    "EngineConfig",
+    "Config",
+    "load_config",
+    "default_config_path",
+    "apple_silicon_preset",
+]
+
+#: Where the built-in ``envs/`` and ``wrappers/`` live (FANREN_TTS_HOME overrides).
+PROJECT_ROOT = Path(os.environ.get("FANREN_TTS_HOME") or Path(__file__).resolve().parent.parent)
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Timeouts(_Strict):
+    """Seconds to wait, per stage. A progress frame from the worker re-arms ``startup``."""
+
+    startup: float = Field(120.0, gt=0)
+    call: float = Field(600.0, gt=0)
+    shutdown: float = Field(10.0, gt=0)
+
+
+# Options of the built-in engines: what their wrappers accept, so typos fail early.
+
+
+class PiperOptions(_Strict):
+    model_path: str | None = None
+    config_path: str | None = None
+    speaker_id: int | None = None
+    length_scale: float | None = Field(None, gt=0)
+    noise_scale: float | None = Field(None, ge=0)
+    noise_w_scale: float | None = Field(None, ge=0)
+    volume: float = Field(1.0, gt=0)
+
+
+class EspeakOptions(_Strict):
+    voice: str = "cmn"
+    rate: int = Field(175, ge=80, le=450, description="words per minute")
+    pitch: int = Field(50, ge=0, le=100)
+
+
+BUILTIN_OPTIONS: dict[str, type[BaseModel]] = {"piper": PiperOptions, "espeak": EspeakOptions}
+
+_COMMON_KEYS = (
+    "env",
+    "python",
+    "wrapper",
+    "use_subprocess",
+    "device",
+    "env_vars",
+    "timeouts",
+    "idle_timeout",
+    "max_restarts",
+    "restart_window",
+    "options",
+)
+_ALIASES = {"subprocess_python": "python", "subprocess_script": "wrapper"}
+
+
+class EngineConfig(_Strict):
+    """One engine: where its worker runs and what it is told."""
+
+    name: str
+    env: str | None = Field(None, description="env name under envs/, or a path to a uv project")
+    python: str | None = Field(None, description="an existing interpreter to use instead of a managed env")
+    wrapper: str | None = Field(None, description="the wrapper script the worker runs")
+    use_subprocess: bool = Field(True, description="false: run the worker with the host's own interpreter")
+    device: str = "auto"
+    env_vars: dict[str, str] = Field(default_factory=dict)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    idle_timeout: float | None = Field(None, gt=0, description="stop the worker after this many idle seconds")
+    max_restarts: int = Field(3, ge=0, description="restarts allowed within restart_window seconds")
+    restart_window: float = Field(60.0, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+    #: Where relative paths in this block are resolved from (the config file's folder).
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        if not _DEVICE.match(value):
+            raise ValueError("must be auto, cpu, mps, cuda or cuda:N")
+        return value
+
+    @property
+    def builtin(self) -> bool:
+        return self.name in BUILTIN_OPTIONS
+
+    def _path(self, value: str) -> Path:
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    @property
+    def env_dir(self) -> Path | None:
+        """The uv project that defines this engine's env, when it has a managed one."""
+        if self.python or not self.use_subprocess:
+            return None
+        if self.env is None:
+            return PROJECT_ROOT / "envs" / self.name
+        if "/" in self.env or os.sep in self.env:
+            return self._path(self.env)
+        return PROJECT_ROOT / "envs" / self.env
+
+    @property
+    def interpreter(self) -> Path:
+        if self.python:
+            return self._path(self.python)
+        if not self.use_subprocess:
+            return Path(sys.executable)
+        assert self.env_dir is not None
+        return venv_python(self.env_dir / ".venv")
+
+    @property
+    def wrapper_path(self) -> Path:
+        if self.wrapper:
+            return self._path(self.wrapper)
+        return PROJECT_ROOT / "wrappers" / f"{self.name}_wrapper.py"
+
+    def worker_env(self) -> dict[str, str]:
+        """Environment variables for this engine's worker, presets first."""
+        env = apple_silicon_preset() if _is_apple_silicon() else {}
+        env.update(self.env_vars)
+        return env
+
+
+class Config(_Strict):
+    """The ``tts:`` section."""
+
+    engine: str
+    routes: dict[str, str] = Field(default_factory=dict, description="language -> engine, when no engine is given")
+    engines: dict[str, EngineConfig]
+    source: Path | None = Field(None, exclude=True)
+
+    def get(self, name: str) -> EngineConfig:
+        try:
+            return self.engines[name]
+        except KeyError:
+            raise ConfigError(
+                f"{self.source or 'config'}: no engine named {name!r}; configured: {', '.join(self.engines)}"
+            ) from None
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _is_apple_silicon() -> bool:
+    return sys.platform == "darwin" and platform.machine() == "arm64"
+
+
+def apple_silicon_preset() -> dict[str, str]:
+    """What every torch engine on an M-series Mac needs; applied on macOS arm64."""
+    threads = str(min(os.cpu_count() or 1, 8))
+    return {
+        "PYTORCH_ENABLE_MPS_FALLBACK": "1",
+        "PYTORCH_MPS_HIGH_WATERMARK_RATIO": "0.0",
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
+        "VECLIB_MAXIMUM_THREADS": threads,
+        "NUMEXPR_NUM_THREADS": threads,
+        "KMP_DUPLICATE_LIB_OK": "TRUE",
+        "OBJC_DISABLE_INITIALIZE_FORK_SAFETY": "YES",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+
+
+def default_config_path() -> Path:
+    """FANREN_TTS_CONFIG, else ./config.yaml, else the shipped config.yaml."""
+    env = os.environ.get("FANREN_TTS_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("config.yaml")
+    return local if local.exists() else PROJECT_ROOT / "config.yaml"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _loc(parts: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def _describe(exc: ValidationError, prefix: tuple[Any, ...], model: type[BaseModel] | None) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = prefix + tuple(err["loc"])
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, tuple(err["loc"])[:-1])
+            lines.append(f"{_loc(loc)}: unknown key; allowed here: {', '.join(allowed)}")
+        else:
+            lines.append(f"{_loc(loc)}: {err['msg']} (got {err.get('input')!r})")
+    return lines
+
+
+def _allowed_keys(model: type[BaseModel] | None, path: tuple[Any, ...]) -> list[str]:
+    if model is None:
+        return []
+    for part in path:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [k for k in model.model_fields if k not in ("name", "base_dir")]
+
+
+def _engine(name: str, block: Any, base_dir: Path, source: str) -> EngineConfig:
+    where = ("tts", name)
+    if not isinstance(block, Mapping):
+        raise ConfigError(
+            f"{source}: {_loc(where)}: expected a mapping of engine settings, got {block!r}. "
+            "Top-level keys under tts are 'engine', 'routes' and one block per engine."
+        )
+    common: dict[str, Any] = {"name": name, "base_dir": base_dir}
+    rest: dict[str, Any] = {}
+    for key, value in block.items():
+        key = _ALIASES.get(key, key)
+        (common if key in _COMMON_KEYS else rest)[key] = value
+    errors: list[str] = []
+    options_model = BUILTIN_OPTIONS.get(name)
+    if options_model is not None:
+        merged = {**dict(common.get("options") or {}), **rest}
+        try:
+            common["options"] = options_model.model_validate(merged).model_dump(exclude_none=True)
+        except ValidationError as exc:
+            for line in _describe(exc, where, options_model):
+                if "unknown key" in line:
+                    line += ", " + ", ".join(_COMMON_KEYS)
+                errors.append(line)
+    else:
+        common["options"] = {**dict(common.get("options") or {}), **rest}
+    try:
+        engine = EngineConfig.model_validate(common)
+    except ValidationError as exc:
+        errors.extend(_describe(exc, where, EngineConfig))
+        engine = None
+    if errors:
+        raise ConfigError(f"{source}: invalid engine block {name!r}:\n  " + "\n  ".join(errors))
+    assert engine is not None
+    if engine.use_subprocess and not engine.builtin and not (engine.env or engine.python):
+        if not (PROJECT_ROOT / "envs" / name).is_dir():
+            raise ConfigError(
+                f"{source}: {_loc(where)}: a custom engine needs 'env' (a uv project) or "
+                "'python' (an existing interpreter), and a 'wrapper' script"
+            )
+    return engine
+
+
+def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """FANREN_TTS_* variables override the file (not call arguments)."""
+    if environ.get("FANREN_TTS_ENGINE"):
+        raw["engine"] = environ["FANREN_TTS_ENGINE"]
+        raw["routes"] = {}  # an explicit engine choice means: this engine for all text
+
+
+_ENV_OVERRIDES = {
+    "FANREN_TTS_DEVICE": ("device",),
+    "FANREN_TTS_STARTUP_TIMEOUT": ("timeouts", "startup"),
+    "FANREN_TTS_CALL_TIMEOUT": ("timeouts", "call"),
+    "FANREN_TTS_SHUTDOWN_TIMEOUT": ("timeouts", "shutdown"),
+    "FANREN_TTS_IDLE_TIMEOUT": ("idle_timeout",),
+}
+
+
+def _override_engine(block: Any, environ: Mapping[str, str]) -> Any:
+    if block is None:
+        block = {}
+    if not isinstance(block, Mapping):
+        return block  # _engine reports it
+    block = dict(block)
+    for var, path in _ENV_OVERRIDES.items():
+        value = environ.get(var)
+        if not value:
+            continue
+        if len(path) == 1:
+            block[path[0]] = value
+        else:
+            block[path[0]] = {**dict(block.get(path[0]) or {}), path[1]: value}
+    return block
+
+
+def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate config.yaml; every problem names the file and the key path."""
+    environ = os.environ if environ is None else environ
+    file = Path(path) if path is not None else default_config_path()
+    source = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {file.resolve()} (pass a path or set FANREN_TTS_CONFIG)") from None
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("tts"), Mapping):
+        raise ConfigError(f"{source}: expected a top-level 'tts:' section with 'engine: NAME' and one block per engine")
+    raw = dict(doc["tts"])
+    _apply_environment(raw, environ)
+    default = raw.pop("engine", None)
+    routes = raw.pop("routes", None) or {}
+    if not isinstance(routes, Mapping):
+        raise ConfigError(f"{source}: tts.routes: expected a mapping of language -> engine, got {routes!r}")
+    base_dir = file.resolve().parent
+    engines = {
+        str(name): _engine(str(name), _override_engine(block, environ), base_dir, source) for name, block in raw.items()
+    }
+    if not engines:
+        raise ConfigError(f"{source}: tts: no engines configured; add a block such as 'piper: {{}}'")
+    if not isinstance(default, str) or default not in engines:
+        raise ConfigError(
+            f"{source}: tts.engine: {default!r} is not a configured engine; configured: {', '.join(engines)}"
+        )
+    for lang, name in routes.items():
+        if name not in engines:
+            raise ConfigError(
+                f"{source}: tts.routes.{lang}: {name!r} is not a configured engine; configured: {', '.join(engines)}"
+            )
+    return Config(engine=default, routes={str(k): str(v) for k, v in routes.items()}, engines=engines, source=file)

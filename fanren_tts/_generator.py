@@ -1,0 +1,229 @@
+"""TTSGenerator: the one object a video pipeline holds.
+
+It owns one persistent worker per engine, started on first use (or by
+``warm_up``), and turns ``generate(text, path)`` into a call to the engine's
+``synthesize`` plus an atomic WAV write. Callers on many threads can share it:
+calls to one engine queue up, different engines run at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from ._config import BUILTIN_OPTIONS, Config, load_config
+from ._envs import require_ready
+from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
+from ._runtime.fanren_worker import Audio, write_wav
+from ._worker import Worker
+
+__all__ = ["TTSGenerator", "GenerateResult", "detect_language"]
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateResult:
+    """What one ``generate`` call wrote."""
+
+    path: Path
+    sample_rate: int
+    duration: float
+    engine: str
+    #: Seconds spent: ``start`` (worker start and model load, 0 when warm), ``synthesize``, ``write``, ``total``.
+    timings: dict[str, float]
+
+
+def detect_language(text: str) -> str:
+    """A coarse guess from the script: zh, ja, ko or en (for routing, not linguistics)."""
+    counts = {"zh": 0, "ja": 0, "ko": 0, "latin": 0}
+    for ch in text:
+        code = ord(ch)
+        if 0x3040 <= code <= 0x30FF:
+            counts["ja"] += 1
+        elif 0xAC00 <= code <= 0xD7AF:
+            counts["ko"] += 1
+        elif 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF:
+            counts["zh"] += 1
+        elif ch.isalpha() and unicodedata.category(ch).startswith("L") and code < 0x250:
+            counts["latin"] += 1
+    if counts["ja"]:
+        return "ja"  # kana only occurs in Japanese; its kanji would otherwise count as zh
+    scores = {"zh": counts["zh"], "ko": counts["ko"], "en": counts["latin"] / 4}
+    best = max(scores, key=lambda k: scores[k])
+    return best if scores[best] > 0 else "en"
+
+
+class TTSGenerator:
+    """Speech from config.yaml's engines, each in its own env behind a persistent worker.
+
+    ``engine`` and ``device`` override config.yaml and FANREN_TTS_* variables for
+    every call of this generator.
+    """
+
+    def __init__(
+        self,
+        config: str | os.PathLike[str] | Config | None = None,
+        *,
+        engine: str | None = None,
+        device: str | None = None,
+    ) -> None:
+        self.config = config if isinstance(config, Config) else load_config(config)
+        if engine is not None:
+            self.config.get(engine)
+            self.config = self.config.model_copy(update={"engine": engine, "routes": {}})
+        if device is not None:
+            engines = {
+                name: type(cfg).model_validate({**cfg.model_dump(), "base_dir": cfg.base_dir, "device": device})
+                for name, cfg in self.config.engines.items()
+            }
+            self.config = self.config.model_copy(update={"engines": engines})
+        self._workers: dict[str, Worker] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._stop = threading.Event()
+        idle = [cfg.idle_timeout for cfg in self.config.engines.values() if cfg.idle_timeout]
+        self._reaper: threading.Thread | None = None
+        if idle:
+            interval = max(0.2, min(30.0, min(idle) / 4))
+            self._reaper = threading.Thread(target=self._reap, args=(interval,), name="fanren-idle-reaper", daemon=True)
+            self._reaper.start()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> "TTSGenerator":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop every worker (in parallel, each wait bounded). Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            workers = list(self._workers.values())
+        self._stop.set()
+        threads = [threading.Thread(target=w.stop, name=f"fanren-stop-{w.name}") for w in workers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def _reap(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            for worker in list(self._workers.values()):
+                if worker.config.idle_timeout:
+                    worker.stop_if_idle(worker.config.idle_timeout)
+
+    @property
+    def engines(self) -> list[str]:
+        return list(self.config.engines)
+
+    def worker(self, engine: str) -> Worker:
+        """The worker handle of ``engine`` (created, not started, on first request)."""
+        with self._lock:
+            if self._closed:
+                raise FanrenTTSError("this TTSGenerator is closed")
+            worker = self._workers.get(engine)
+            if worker is None:
+                cfg = self.config.get(engine)
+                if cfg.env_dir is not None:
+                    require_ready(cfg.env_dir, cfg.env or engine)
+                worker = self._workers[engine] = Worker(cfg)
+            return worker
+
+    def warm_up(self, *engines: str) -> dict[str, float]:
+        """Start engines (default: all configured) in parallel; returns seconds to ready.
+
+        Every engine gets its chance; if any failed, the first failure (in the
+        order given) is raised once all have finished.
+        """
+        names = list(engines) or self.engines
+        times: dict[str, float] = {}
+        errors: dict[str, BaseException] = {}
+
+        def start(name: str) -> None:
+            t0 = time.perf_counter()
+            try:
+                self.worker(name).start()
+                times[name] = time.perf_counter() - t0
+            except BaseException as exc:
+                errors[name] = exc
+
+        threads = [threading.Thread(target=start, args=(n,), name=f"fanren-warm-{n}") for n in names]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for name in names:
+            if name in errors:
+                raise errors[name]
+        return times
+
+    # ------------------------------------------------------------------ work
+
+    def pick_engine(self, text: str) -> str:
+        """The engine for ``text``: a route for its language, else ``tts.engine``."""
+        if self.config.routes:
+            return self.config.routes.get(detect_language(text), self.config.engine)
+        return self.config.engine
+
+    def describe(self, engine: str) -> dict[str, Any]:
+        """Voices, languages and modes the engine reports (starts it if needed)."""
+        worker = self.worker(engine)
+        worker.start()
+        return dict(worker.info or {})
+
+    def call(self, engine: str, method: str, /, **kwargs: Any) -> Any:
+        """Call any public method of an engine's wrapper; for engines that are not speech."""
+        return self.worker(engine).call(method, kwargs)
+
+    def generate(
+        self, text: str, output_path: str | os.PathLike[str], engine: str | None = None, **options: Any
+    ) -> GenerateResult:
+        """Speak ``text`` into a WAV file at ``output_path``, written atomically."""
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError("text must be a non-empty string")
+        path = Path(output_path)
+        if path.suffix.lower() != ".wav":
+            raise ConfigError(f"output_path must end in .wav (got {str(path)!r}); fanren_tts writes PCM16 WAV")
+        if path.is_dir():
+            raise ConfigError(f"output_path {str(path)!r} is a directory; give a file name ending in .wav")
+        name = engine or self.pick_engine(text)
+        self._check_options(name, options)
+        t0 = time.perf_counter()
+        worker = self.worker(name)
+        worker.start()
+        t1 = time.perf_counter()
+        audio = worker.call("synthesize", {"text": text, **options})
+        t2 = time.perf_counter()
+        if not isinstance(audio, Audio):
+            raise ProtocolError(
+                f"engine {name!r}: synthesize returned {type(audio).__name__}, expected fanren_worker.Audio",
+                engine=name,
+            )
+        write_wav(path, audio)
+        t3 = time.perf_counter()
+        return GenerateResult(
+            path=path,
+            sample_rate=audio.sample_rate,
+            duration=audio.duration,
+            engine=name,
+            timings={"start": t1 - t0, "synthesize": t2 - t1, "write": t3 - t2, "total": t3 - t0},
+        )
+
+    def _check_options(self, engine: str, options: dict[str, Any]) -> None:
+        model = BUILTIN_OPTIONS.get(engine)
+        if model is None:
+            self.config.get(engine)
+            return
+        unknown = sorted(set(options) - set(model.model_fields))
+        if unknown:
+            raise ConfigError(
+                f"engine {engine!r} has no option {', '.join(map(repr, unknown))}; allowed: {', '.join(model.model_fields)}"
+            )

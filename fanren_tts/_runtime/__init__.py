@@ -1,0 +1,10 @@
+"""Home of ``fanren_worker``, the worker runtime.
+
+The host puts this directory (and nothing else) on a worker's PYTHONPATH, so an
+engine env imports ``fanren_worker`` without seeing the rest of fanren_tts.
+"""
+
+from pathlib import Path
+
+RUNTIME_DIR = Path(__file__).resolve().parent
+

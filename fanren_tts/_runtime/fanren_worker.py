@@ -1,0 +1,666 @@
+"""fanren_worker: the worker side of fanren_tts, and the wire protocol both sides share.
+
+This one file is all an engine env needs from fanren_tts. It imports only the
+standard library and msgpack, so it runs in any interpreter, whatever that
+interpreter's transformers, torch or numpy. The host imports the same file, so the
+two ends can never disagree about framing.
+
+Frame: a 4-byte big-endian unsigned length, then that many bytes of msgpack (a map
+with a ``kind`` key). Audio travels as the msgpack ext type ``EXT_AUDIO`` (raw PCM
+bytes, never base64 or pickle).
+
+Messages (h = host, w = worker)::
+
+    kind      dir   fields                                  meaning
+    --------  ----  --------------------------------------  ------------------------------------------
+    hello     w->h  protocol engine pid python packages     first frame, sent before any engine import
+                    device platform
+    init      h->w  options                                 load the engine with these options
+    progress  w->h  id message                              still working; re-arms the host's deadline
+    ready     w->h  info load_s                             engine loaded; info = Engine.describe()
+    call      h->w  id method kwargs                        run a public method of the engine
+    result    w->h  id value                                the method's return value
+    error     w->h  id stage type module message traceback  the engine raised (stage: load, call)
+    ping      h->w  id                                      liveness check
+    pong      w->h  id                                      answer to ping
+    shutdown  h->w  id                                      close the engine and exit
+    bye       w->h  id                                      sent just before a clean exit
+
+Start a worker with ``python -m fanren_worker WRAPPER --engine NAME``; run a wrapper
+on its own with ``python WRAPPER --text ... --out out.wav`` (see ``main``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import os
+import platform
+import signal
+import struct
+import sys
+import threading
+import time
+import traceback
+import wave
+from typing import Any, Callable, Iterable
+
+try:
+    import msgpack
+except ImportError:  # pragma: no cover - exercised by a worker in an env without msgpack
+    sys.stderr.write(
+        "fanren_worker: msgpack is not installed in this interpreter "
+        f"({sys.executable}). Install it there: {sys.executable} -m pip install msgpack\n"
+    )
+    raise SystemExit(3)
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "MAX_FRAME",
+    "MESSAGES",
+    "EXT_AUDIO",
+    "ProtocolError",
+    "Audio",
+    "Engine",
+    "pack",
+    "unpack",
+    "encode_frame",
+    "decode_length",
+    "write_wav",
+    "resolve_device",
+    "package_versions",
+    "serve",
+    "main",
+]
+
+PROTOCOL_VERSION = 1
+HEADER = struct.Struct(">I")
+#: Largest frame either side sends or accepts (FANREN_TTS_MAX_FRAME overrides).
+MAX_FRAME = int(os.environ.get("FANREN_TTS_MAX_FRAME", 256 * 1024 * 1024))
+EXT_AUDIO = 1
+
+#: kind -> (direction, fields). The docstring's table, as data.
+MESSAGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "hello": ("w->h", ("protocol", "engine", "pid", "python", "packages", "device", "platform")),
+    "init": ("h->w", ("options",)),
+    "progress": ("w->h", ("id", "message")),
+    "ready": ("w->h", ("info", "load_s")),
+    "call": ("h->w", ("id", "method", "kwargs")),
+    "result": ("w->h", ("id", "value")),
+    "error": ("w->h", ("id", "stage", "type", "module", "message", "traceback")),
+    "ping": ("h->w", ("id",)),
+    "pong": ("w->h", ("id",)),
+    "shutdown": ("h->w", ("id",)),
+    "bye": ("w->h", ("id",)),
+}
+
+#: Packages whose versions the hello reports (read from metadata; nothing is imported).
+KEY_PACKAGES = ("transformers", "torch", "torchaudio", "numpy", "onnxruntime", "protobuf")
+
+_SAMPLE_WIDTH = {"s16": 2, "f32": 4}
+
+
+class ProtocolError(Exception):
+    """A frame that cannot be part of the protocol: bad length, garbled body, wrong kind."""
+
+
+# --------------------------------------------------------------------------- audio
+
+
+class Audio:
+    """Mono or interleaved PCM plus what is needed to play it: the protocol's audio value."""
+
+    __slots__ = ("pcm", "sample_rate", "sample_format", "channels")
+
+    def __init__(self, pcm: bytes, sample_rate: int, sample_format: str = "s16", channels: int = 1):
+        if sample_format not in _SAMPLE_WIDTH:
+            raise ValueError(f"sample_format must be one of {sorted(_SAMPLE_WIDTH)}, got {sample_format!r}")
+        if int(sample_rate) <= 0:
+            raise ValueError(f"sample_rate must be positive, got {sample_rate!r}")
+        if channels < 1:
+            raise ValueError(f"channels must be at least 1, got {channels!r}")
+        frame = _SAMPLE_WIDTH[sample_format] * channels
+        if len(pcm) % frame:
+            raise ValueError(f"{len(pcm)} bytes of PCM is not a whole number of {sample_format} frames")
+        self.pcm = bytes(pcm)
+        self.sample_rate = int(sample_rate)
+        self.sample_format = sample_format
+        self.channels = int(channels)
+
+    @classmethod
+    def from_array(cls, samples: Any, sample_rate: int) -> "Audio":
+        """Build from a numpy-like array: float in [-1, 1] becomes f32, integers become s16.
+
+        Duck-typed so this module never imports numpy; 2-D input is (frames, channels).
+        """
+        kind = getattr(getattr(samples, "dtype", None), "kind", None)
+        if kind is None:
+            raise TypeError(f"expected a numpy-like array, got {type(samples).__name__}")
+        channels = 1 if samples.ndim == 1 else int(samples.shape[1])
+        if kind == "f":
+            return cls(samples.astype("<f4").tobytes(), sample_rate, "f32", channels)
+        if kind in "iu":
+            return cls(samples.astype("<i2").tobytes(), sample_rate, "s16", channels)
+        raise TypeError(f"unsupported sample dtype {samples.dtype}")
+
+    @classmethod
+    def concat(cls, parts: Iterable["Audio"]) -> "Audio":
+        """Join chunks that share rate, format and channel count."""
+        parts = list(parts)
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        first = parts[0]
+        for p in parts[1:]:
+            if (p.sample_rate, p.sample_format, p.channels) != (first.sample_rate, first.sample_format, first.channels):
+                raise ValueError("chunks differ in sample rate, format or channels")
+        return cls(b"".join(p.pcm for p in parts), first.sample_rate, first.sample_format, first.channels)
+
+    @property
+    def frames(self) -> int:
+        return len(self.pcm) // (_SAMPLE_WIDTH[self.sample_format] * self.channels)
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+    def to_s16(self) -> bytes:
+        """PCM16 little-endian, clipping float samples to [-1, 1]."""
+        if self.sample_format == "s16":
+            return self.pcm
+        from array import array
+
+        floats = array("f")
+        floats.frombytes(self.pcm)
+        if sys.byteorder != "little":
+            floats.byteswap()
+        out = array("h", [int(max(-1.0, min(1.0, x)) * 32767.0) for x in floats])
+        if sys.byteorder != "little":
+            out.byteswap()
+        return out.tobytes()
+
+    def peak(self) -> float:
+        """Largest absolute sample, scaled to [0, 1]: a cheap check for silence."""
+        from array import array
+
+        if self.sample_format == "s16":
+            a = array("h")
+            a.frombytes(self.pcm)
+            return max((abs(x) for x in a), default=0) / 32768.0
+        a = array("f")
+        a.frombytes(self.pcm)
+        return max((abs(x) for x in a), default=0.0)
+
+    def __repr__(self) -> str:
+        return (
+            f"Audio({self.duration:.3f}s, {self.sample_rate} Hz, {self.sample_format}, "
+            f"{self.channels} ch)"
+        )
+
+
+def _ext_default(obj: Any) -> Any:
+    if isinstance(obj, Audio):
+        body = msgpack.packb([obj.sample_rate, obj.sample_format, obj.channels, obj.pcm], use_bin_type=True)
+        return msgpack.ExtType(EXT_AUDIO, body)
+    if isinstance(obj, (tuple, set, frozenset)):
+        return list(obj)
+    if hasattr(obj, "__fspath__"):
+        return os.fspath(obj)
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return obj.item()
+    raise TypeError(f"cannot send a {type(obj).__name__} over the fanren_tts protocol")
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == EXT_AUDIO:
+        rate, fmt, channels, pcm = msgpack.unpackb(data, raw=False)
+        return Audio(pcm, rate, fmt, channels)
+    return msgpack.ExtType(code, data)
+
+
+def pack(msg: Any) -> bytes:
+    return msgpack.packb(msg, default=_ext_default, use_bin_type=True)
+
+
+def unpack(body: bytes) -> Any:
+    return msgpack.unpackb(body, ext_hook=_ext_hook, raw=False, strict_map_key=False)
+
+
+def encode_frame(msg: dict, limit: int = MAX_FRAME) -> bytes:
+    body = pack(msg)
+    if len(body) > limit:
+        raise ProtocolError(
+            f"refusing to send a {len(body)}-byte {msg.get('kind')!r} frame: the limit is {limit} bytes "
+            "(set FANREN_TTS_MAX_FRAME to raise it on both ends)"
+        )
+    return HEADER.pack(len(body)) + body
+
+
+def decode_length(header: bytes, limit: int = MAX_FRAME) -> int:
+    """The body length a header announces, or ProtocolError showing the offending bytes.
+
+    A length that is really ASCII ("Erro", "Trac") almost always means something
+    printed to the protocol stream; the message says so.
+    """
+    (length,) = HEADER.unpack(header)
+    if length > limit:
+        raise ProtocolError(
+            f"frame length {length} exceeds the limit of {limit} bytes; first bytes {header!r}"
+            + (" look like text: something printed to the protocol stream" if _looks_textual(header) else "")
+        )
+    return length
+
+
+def decode_body(body: bytes) -> dict:
+    try:
+        msg = unpack(body)
+    except Exception as exc:
+        raise ProtocolError(f"garbled frame body ({exc}); first bytes {body[:32]!r}") from None
+    if not isinstance(msg, dict) or msg.get("kind") not in MESSAGES:
+        raise ProtocolError(f"not a protocol message: {str(msg)[:120]!r}")
+    return msg
+
+
+def _looks_textual(data: bytes) -> bool:
+    return all(32 <= b < 127 or b in (9, 10, 13) for b in data)
+
+
+# --------------------------------------------------------------------------- audio files
+
+
+def write_wav(path: str | os.PathLike[str], audio: Audio) -> None:
+    """Write PCM16 WAV atomically: a temp file beside the target, then rename.
+
+    A failed or interrupted write never leaves a partial file at ``path``.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{threading.get_ident()}.part")
+    try:
+        with wave.open(tmp, "wb") as w:
+            w.setnchannels(audio.channels)
+            w.setsampwidth(2)
+            w.setframerate(audio.sample_rate)
+            w.writeframes(audio.to_s16())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+# --------------------------------------------------------------------------- environment facts
+
+
+def package_versions(names: Iterable[str] = KEY_PACKAGES) -> dict[str, str | None]:
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def resolve_device(requested: str = "auto") -> str:
+    """``auto`` means cuda, then mps, then cpu, as far as this env can tell.
+
+    torch decides when it is installed; an onnxruntime-only env can still use CUDA
+    through its execution provider. Anything else runs on the CPU.
+    """
+    if requested != "auto":
+        return requested
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return "mps"
+        return "cpu"
+    if importlib.util.find_spec("onnxruntime") is not None:
+        import onnxruntime
+
+        if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            return "cuda"
+    return "cpu"
+
+
+# --------------------------------------------------------------------------- engines
+
+
+class Engine:
+    """Base class for an engine adapter (a "wrapper").
+
+    Subclass it in a script, load the model in ``__init__`` and implement
+    ``synthesize``. Every other public method is callable from the host through
+    ``TTSGenerator.call``; arguments and results must be msgpack-able (``Audio``,
+    str, numbers, bytes, lists, dicts).
+    """
+
+    #: Short name used in logs and the hello; defaults to the engine name in config.
+    name: str = ""
+
+    def __init__(self, options: dict[str, Any], device: str) -> None:
+        self.options = options
+        self.device = device
+
+    def synthesize(self, text: str, **options: Any) -> Audio:
+        raise NotImplementedError(f"{type(self).__name__} does not implement synthesize()")
+
+    def describe(self) -> dict[str, Any]:
+        """What a user needs to pick a voice: speakers, languages, modes, sample rate."""
+        return {}
+
+    def close(self) -> None:
+        """Free the model; called on a clean shutdown."""
+
+    def progress(self, message: str) -> None:
+        """Tell the host we are still busy (model loading, long synthesis).
+
+        Each progress frame re-arms the host's deadline, so call it between slow steps.
+        """
+        reporter = _progress_reporter
+        if reporter is not None:
+            reporter(message)
+        else:
+            sys.stderr.write(f"[progress] {message}\n")
+
+
+_progress_reporter: Callable[[str], None] | None = None
+_RESERVED = frozenset(name for name in dir(Engine) if not name.startswith("_")) - {"synthesize", "describe"}
+
+
+def load_engine_class(wrapper: str) -> type[Engine]:
+    """Import a wrapper script by path and find its Engine subclass.
+
+    A module attribute ``ENGINE`` wins; otherwise the script must define exactly one
+    Engine subclass.
+    """
+    path = os.path.abspath(wrapper)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"wrapper script not found: {path}")
+    module_name = "fanren_wrapper_" + "".join(c if c.isalnum() else "_" for c in os.path.splitext(os.path.basename(path))[0])
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    sys.path.append(os.path.dirname(path))  # helpers beside the wrapper, never shadowing packages
+    spec.loader.exec_module(module)
+    explicit = getattr(module, "ENGINE", None)
+    if explicit is not None:
+        return explicit
+    found = [
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj) and issubclass(obj, Engine) and obj is not Engine and obj.__module__ == module_name
+    ]
+    if len(found) != 1:
+        names = ", ".join(c.__name__ for c in found) or "none"
+        raise TypeError(
+            f"{path} must define exactly one fanren_worker.Engine subclass (found: {names}); "
+            "set ENGINE = YourClass to choose"
+        )
+    return found[0]
+
+
+def _callable_methods(engine: Engine) -> dict[str, Callable[..., Any]]:
+    out = {}
+    for name in dir(type(engine)):
+        if name.startswith("_") or name in _RESERVED:
+            continue
+        attr = getattr(engine, name, None)
+        if callable(attr):
+            out[name] = attr
+    return out
+
+
+# --------------------------------------------------------------------------- serving
+
+
+class _Channel:
+    """The worker's end of the protocol, on private copies of fds 0 and 1."""
+
+    def __init__(self, fd_in: int, fd_out: int) -> None:
+        self.fd_in = fd_in
+        self.fd_out = fd_out
+        self._write_lock = threading.Lock()
+
+    def send(self, msg: dict) -> None:
+        data = encode_frame(msg)
+        with self._write_lock:
+            view = memoryview(data)
+            while view:
+                n = os.write(self.fd_out, view)
+                view = view[n:]
+
+    def _read_exact(self, n: int) -> bytes | None:
+        chunks = []
+        while n:
+            chunk = os.read(self.fd_in, min(n, 1 << 20))
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def receive(self) -> dict | None:
+        """The next message, or None when the host has closed our stdin (it is gone)."""
+        header = self._read_exact(HEADER.size)
+        if header is None:
+            return None
+        body = self._read_exact(decode_length(header))
+        if body is None:
+            return None
+        return decode_body(body)
+
+
+def _take_stdio() -> _Channel:
+    """Move the protocol off fds 0/1 so nothing an engine prints can reach it.
+
+    After this, fd 1 (and sys.stdout) is stderr, fd 0 is /dev/null, and the
+    protocol lives on private, non-inheritable duplicates.
+    """
+    sys.stdout.flush()
+    proto_in = os.dup(0)
+    proto_out = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    return _Channel(proto_in, proto_out)
+
+
+def _watch_parent(host_pid: int) -> None:
+    """Exit when the host dies, even while the main thread is busy in C code.
+
+    stdin EOF is the primary signal; this (and PR_SET_PDEATHSIG on Linux) is the
+    backup for a main thread that is not reading.
+    """
+
+    def orphaned() -> bool:
+        return os.getppid() != host_pid
+
+    def die() -> None:
+        sys.stderr.write("fanren_worker: host process is gone; exiting\n")
+        os._exit(70)
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            # PR_SET_PDEATHSIG fires when the *thread* that forked us exits, so the
+            # signal only means "check"; the ppid decides.
+            signal.signal(signal.SIGUSR1, lambda *_: die() if orphaned() else None)
+            libc.prctl(1, signal.SIGUSR1, 0, 0, 0)
+        except (OSError, AttributeError, ValueError):
+            pass
+    if orphaned():
+        die()
+
+    def poll() -> None:
+        while True:
+            time.sleep(0.5)
+            if orphaned():
+                die()
+
+    threading.Thread(target=poll, name="fanren-parent-watch", daemon=True).start()
+
+
+def _error_frame(req_id: Any, stage: str, exc: BaseException) -> dict:
+    return {
+        "kind": "error",
+        "id": req_id,
+        "stage": stage,
+        "type": type(exc).__qualname__,
+        "module": type(exc).__module__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    }
+
+
+def serve(wrapper: str, engine_name: str, device: str = "auto", host_pid: int | None = None) -> int:
+    """Run the worker loop until shutdown or host EOF; returns the exit code."""
+    global _progress_reporter
+    channel = _take_stdio()
+    if host_pid:
+        _watch_parent(host_pid)
+    channel.send(
+        {
+            "kind": "hello",
+            "protocol": PROTOCOL_VERSION,
+            "engine": engine_name,
+            "pid": os.getpid(),
+            "python": platform.python_version(),
+            "executable": sys.executable,
+            "packages": package_versions(),
+            "device": resolve_device(device),
+            "platform": f"{sys.platform}-{platform.machine()}",
+        }
+    )
+    current_id: list[Any] = [None]
+    _progress_reporter = lambda message: channel.send({"kind": "progress", "id": current_id[0], "message": str(message)})
+
+    msg = channel.receive()
+    if msg is None:
+        return 0
+    if msg["kind"] != "init":
+        raise ProtocolError(f"expected init, got {msg['kind']!r}")
+    started = time.perf_counter()
+    try:
+        engine_cls = load_engine_class(wrapper)
+        engine = engine_cls(dict(msg.get("options") or {}), resolve_device(device))
+        methods = _callable_methods(engine)
+        info = dict(engine.describe() or {})
+        info.setdefault("methods", sorted(methods))
+    except BaseException as exc:  # report everything, then leave: a half-loaded engine is useless
+        channel.send(_error_frame(None, "load", exc))
+        return 3
+    channel.send({"kind": "ready", "info": info, "load_s": time.perf_counter() - started})
+
+    while True:
+        msg = channel.receive()
+        if msg is None:
+            break
+        kind, req_id = msg["kind"], msg.get("id")
+        if kind == "ping":
+            channel.send({"kind": "pong", "id": req_id})
+        elif kind == "call":
+            current_id[0] = req_id
+            method = methods.get(msg.get("method", ""))
+            try:
+                if method is None:
+                    raise AttributeError(
+                        f"engine {engine_name!r} has no callable method {msg.get('method')!r}; "
+                        f"available: {', '.join(sorted(methods))}"
+                    )
+                value = method(**(msg.get("kwargs") or {}))
+                reply = {"kind": "result", "id": req_id, "value": value}
+                channel.send(reply)
+            except Exception as exc:
+                channel.send(_error_frame(req_id, "call", exc))
+            finally:
+                current_id[0] = None
+        elif kind == "shutdown":
+            try:
+                engine.close()
+            finally:
+                channel.send({"kind": "bye", "id": req_id})
+            break
+        else:
+            channel.send(_error_frame(req_id, "protocol", ProtocolError(f"unexpected {kind!r} frame")))
+    return 0
+
+
+# --------------------------------------------------------------------------- standalone use
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    for convert in (int, float):
+        try:
+            return key, convert(raw)
+        except ValueError:
+            pass
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return key, lowered == "true"
+    return key, raw
+
+
+def main(engine_cls: type[Engine] | None = None, argv: list[str] | None = None) -> int:
+    """One-shot synthesis with this interpreter: ``python WRAPPER --text ... --out ...``.
+
+    Options for the engine's constructor come from ``--option KEY=VALUE``; options
+    for one call from ``--set KEY=VALUE``.
+    """
+    parser = argparse.ArgumentParser(description="Synthesize one text with a fanren_tts engine wrapper.")
+    parser.add_argument("--text", help="text to speak ('-' reads stdin)")
+    parser.add_argument("--out", help="output WAV path")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--option", action="append", type=_parse_option, default=[], metavar="KEY=VALUE")
+    parser.add_argument("--set", action="append", type=_parse_option, default=[], metavar="KEY=VALUE")
+    parser.add_argument("--describe", action="store_true", help="print voices, languages and modes, then exit")
+    args = parser.parse_args(argv)
+    if engine_cls is None:
+        raise SystemExit("fanren_worker.main() needs the Engine subclass")
+    engine = engine_cls(dict(args.option), resolve_device(args.device))
+    if args.describe:
+        import json
+
+        print(json.dumps(engine.describe(), indent=2, ensure_ascii=False, default=str))
+        return 0
+    if not args.text or not args.out:
+        parser.error("--text and --out are required (or use --describe)")
+    text = sys.stdin.read() if args.text == "-" else args.text
+    audio = engine.synthesize(text, **dict(args.set))
+    write_wav(args.out, audio)
+    sys.stderr.write(f"wrote {args.out}: {audio!r}\n")
+    return 0
+
+
+def _worker_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fanren_worker")
+    parser.add_argument("wrapper")
+    parser.add_argument("--engine", required=True)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--host-pid", type=int, default=None)
+    args = parser.parse_args(argv)
+    return serve(args.wrapper, args.engine, args.device, args.host_pid)
+
+
+if __name__ == "__main__":
+    # Run from the importable module, not __main__, so wrappers that import
+    # fanren_worker share its Engine class and progress reporter.
+    import fanren_worker
+
+    sys.exit(fanren_worker._worker_main())

