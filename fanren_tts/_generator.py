@@ -133,7 +133,7 @@ class TTSGenerator:
             if worker is None:
                 cfg = self.config.get(engine)
                 if cfg.env_dir is not None:
-                    require_ready(cfg.env_dir, cfg.env or engine)
+                    require_ready(cfg.env_dir, engine)
                 worker = self._workers[engine] = Worker(cfg)
             return worker
 

@@ -50,6 +50,7 @@ class Espeak(Engine):
         self._samples: list[bytes] = []
         self._callback = _CALLBACK(self._collect)  # keep a reference: C holds only the pointer
         self.lib.espeak_SetSynthCallback(self._callback)
+        self.voices = self._list_voices()
         self.defaults = {"voice": options.get("voice", "cmn"), "rate": options.get("rate", 175), "pitch": options.get("pitch", 50)}
         self._select(self.defaults["voice"])
 
@@ -58,9 +59,24 @@ class Espeak(Engine):
             self._samples.append(ctypes.string_at(wav, count * 2))
         return 0
 
+    def _list_voices(self) -> dict[str, str]:
+        """language code -> voice name; espeak_SetVoiceByName accepts either."""
+        voices = {}
+        table = self.lib.espeak_ListVoices(None)
+        i = 0
+        while table[i]:
+            v = table[i].contents
+            language = (v.languages or b"")[1:].decode(errors="replace")  # first byte is a priority
+            if language:
+                voices[language] = (v.name or b"").decode(errors="replace")
+            i += 1
+        return voices
+
     def _select(self, voice: str) -> None:
-        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise ValueError(f"eSpeak NG has no voice {voice!r}; see describe()['voices'] for the list")
+        # espeak_SetVoiceByName quietly falls back to a default for many unknown names
+        known = voice in self.voices or voice in self.voices.values()
+        if not known or self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ValueError(f"eSpeak NG has no voice {voice!r}; use a language code such as cmn, en-us, yue, ja")
 
     def synthesize(self, text: str, voice: str | None = None, rate: int | None = None, pitch: int | None = None) -> Audio:
         self._select(voice or self.defaults["voice"])
@@ -75,17 +91,10 @@ class Espeak(Engine):
         return Audio(b"".join(self._samples), self.sample_rate)
 
     def describe(self) -> dict[str, Any]:
-        voices = []
-        table = self.lib.espeak_ListVoices(None)
-        i = 0
-        while table[i]:
-            languages = table[i].contents.languages or b""
-            voices.append(languages[1:].decode(errors="replace"))  # first byte is a priority
-            i += 1
         return {
             "sample_rate": self.sample_rate,
             "voice": self.defaults["voice"],
-            "voices": sorted(set(voices) - {""}),
+            "voices": sorted(self.voices),
             "options": ["voice", "rate", "pitch"],
         }
 

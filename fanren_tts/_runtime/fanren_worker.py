@@ -477,6 +477,18 @@ def _take_stdio() -> _Channel:
     return _Channel(proto_in, proto_out)
 
 
+def _abandon(reason: str) -> None:
+    """The host is gone: end now, taking the engine's child processes along."""
+    try:
+        sys.stderr.write(f"fanren_worker: {reason}; exiting\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # the host read our stderr; it may be a broken pipe now
+        pass
+    if os.getpgrp() == os.getpid():  # started as its own group by the host
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os._exit(70)
+
+
 def _watch_parent(host_pid: int) -> None:
     """Exit when the host dies, even while the main thread is busy in C code.
 
@@ -488,8 +500,7 @@ def _watch_parent(host_pid: int) -> None:
         return os.getppid() != host_pid
 
     def die() -> None:
-        sys.stderr.write("fanren_worker: host process is gone; exiting\n")
-        os._exit(70)
+        _abandon("host process is gone")
 
     if sys.platform.startswith("linux"):
         try:
@@ -550,7 +561,7 @@ def serve(wrapper: str, engine_name: str, device: str = "auto", host_pid: int | 
 
     msg = channel.receive()
     if msg is None:
-        return 0
+        _abandon("host closed the protocol before init")
     if msg["kind"] != "init":
         raise ProtocolError(f"expected init, got {msg['kind']!r}")
     started = time.perf_counter()
@@ -568,7 +579,7 @@ def serve(wrapper: str, engine_name: str, device: str = "auto", host_pid: int | 
     while True:
         msg = channel.receive()
         if msg is None:
-            break
+            _abandon("host closed the protocol")
         kind, req_id = msg["kind"], msg.get("id")
         if kind == "ping":
             channel.send({"kind": "pong", "id": req_id})

@@ -1,0 +1,86 @@
+"""``python -m fanren_tts.envs``: build and inspect the engine envs.
+
+    python -m fanren_tts.envs sync [NAME ...] [--recreate]   build from the committed locks
+    python -m fanren_tts.envs status [NAME ...]               ready / missing / incomplete / drifted
+
+NAME is an engine from config.yaml; without names, every engine with a managed env.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ._cli import run_cli, setup_logging
+from ._config import EngineConfig, load_config
+from ._envs import EnvStatus, env_status, sync_env
+from ._exceptions import ConfigError, EnvError
+
+__all__ = ["main", "managed_envs"]
+
+
+def managed_envs(config_path: str | None, names: list[str]) -> dict[str, Path]:
+    """engine name -> uv project, for the named engines (default: all) that have a managed env.
+
+    Engines sharing one env appear once, under the first engine's name.
+    """
+    config = load_config(config_path)
+    engines: list[EngineConfig] = [config.get(n) for n in names] if names else list(config.engines.values())
+    out: dict[str, Path] = {}
+    for cfg in engines:
+        if cfg.env_dir is None:
+            if names:
+                raise ConfigError(f"engine {cfg.name!r} uses the interpreter {cfg.interpreter}; it has no env to build")
+            continue
+        if cfg.env_dir not in out.values():
+            out[cfg.name] = cfg.env_dir
+    return out
+
+
+def _print(status: EnvStatus) -> None:
+    line = f"{status.name:<12} {status.state:<10} {status.detail}"
+    if not status.ready:
+        line += f"\n{'':<12} fix: {status.fix}"
+    print(line)
+
+
+def _sync(args: argparse.Namespace) -> int:
+    failed = []
+    for name, project in managed_envs(args.config, args.names).items():
+        try:
+            _print(sync_env(project, name, recreate=args.recreate))
+        except EnvError as exc:
+            print(f"{name:<12} failed     {exc}", file=sys.stderr)
+            failed.append(name)
+    if failed:
+        raise EnvError(f"could not build: {', '.join(failed)}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    statuses = [env_status(project, name) for name, project in managed_envs(args.config, args.names).items()]
+    for status in statuses:
+        _print(status)
+    return 0 if all(s.ready for s in statuses) else 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fanren_tts.envs", description="Build and inspect engine envs.")
+    parser.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sync = sub.add_parser("sync", help="build envs from their committed uv.lock")
+    sync.add_argument("names", nargs="*")
+    sync.add_argument("--recreate", action="store_true", help="delete and rebuild from scratch")
+    sync.set_defaults(func=_sync)
+    status = sub.add_parser("status", help="say whether each env is ready")
+    status.add_argument("names", nargs="*")
+    status.set_defaults(func=_status)
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose + 1)
+    return run_cli(lambda: args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Shared fixtures: real venvs, real worker processes, no mocks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
+from fanren_tts import sync_env  # noqa: E402
+from fanren_tts._config import PROJECT_ROOT  # noqa: E402
+from fanren_tts._envs import uv_bin  # noqa: E402
+
+TESTS = Path(__file__).resolve().parent
+ECHO = TESTS / "wrappers" / "echo_wrapper.py"
+
+
+@pytest.fixture(scope="session")
+def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An interpreter whose venv holds msgpack and nothing else."""
+    venv = tmp_path_factory.mktemp("bare") / "venv"
+    uv = uv_bin()
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([uv, "pip", "install", "-q", "--python", str(python), "msgpack"], check=True)
+    return python
+
+
+@pytest.fixture(scope="session")
+def default_envs() -> None:
+    """The embedded default engines, built from their committed locks."""
+    for name in ("piper", "espeak"):
+        status = sync_env(PROJECT_ROOT / "envs" / name, name)
+        assert status.ready, status.detail
+
+
+def write_config(path: Path, engines: dict, default: str | None = None, **top: object) -> Path:
+    doc = {"tts": {"engine": default or next(iter(engines)), **top, **engines}}
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    return path
+
+
+@pytest.fixture
+def echo_config(tmp_path: Path, bare_python: Path):
+    """Factory: a config of echo engines on the bare interpreter, with per-engine overrides."""
+
+    def make(**engines: dict) -> Path:
+        blocks = {}
+        for name, extra in (engines or {"echo": {}}).items():
+            block = {"python": str(bare_python), "wrapper": str(ECHO), "label": name}
+            block.update(extra)
+            blocks[name] = block
+        return write_config(tmp_path / "config.yaml", blocks)
+
+    return make
+
+
+def pid_gone(pid: int) -> bool:
+    """True once ``pid`` no longer runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
+    except FileNotFoundError:
+        return True
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pid_gone(pid):
+            return True
+        time.sleep(0.05)
+    return pid_gone(pid)
+
+
+def dedent(text: str) -> str:
+    return textwrap.dedent(text).lstrip()

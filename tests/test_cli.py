@@ -1,0 +1,84 @@
+"""The command lines, run as a user runs them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import write_config
+from fanren_tts._config import PROJECT_ROOT
+
+pytestmark = pytest.mark.usefixtures("default_envs")
+
+
+def run(*args: str, stdin: str | None = None, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_say_from_argument_stdin_and_file(tmp_path: Path) -> None:
+    out = run("fanren_tts", "say", "Hello from the command line.", "-o", str(tmp_path / "a.wav"))
+    assert out.returncode == 0, out.stderr
+    assert "engine piper" in out.stdout and (tmp_path / "a.wav").exists()
+    out = run("fanren_tts", "say", "-o", str(tmp_path / "b.wav"), stdin="你好，世界")
+    assert out.returncode == 0 and "engine espeak" in out.stdout, out.stderr
+    text = tmp_path / "line.txt"
+    text.write_text("From a file.", encoding="utf-8")
+    out = run("fanren_tts", "say", "-f", str(text), "-o", str(tmp_path / "c.wav"), "-e", "espeak")
+    assert out.returncode == 0 and "engine espeak" in out.stdout, out.stderr
+
+
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["say", "hi", "-o", "x.mp3"], 2, "must end in .wav"),
+        (["say", "hi", "-o", "x.wav", "-e", "nope"], 2, "no engine named 'nope'"),
+        (["say", "hi", "-o", "x.wav", "-f", "/no/such/file"], 2, "cannot read text file"),
+        (["say", "hi", "-o", "x.wav", "-c", "/no/config.yaml"], 2, "config file not found"),
+    ],
+)
+def test_say_errors_are_clear_with_distinct_exit_codes(args: list[str], code: int, message: str, tmp_path: Path) -> None:
+    out = run("fanren_tts", *args, cwd=tmp_path)
+    assert out.returncode == code, out.stderr
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_say_reports_engine_errors_with_the_remote_traceback(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.yaml", {"espeak": {"voice": "klingon"}})
+    out = run("fanren_tts", "say", "hi", "-o", str(tmp_path / "x.wav"), "-c", str(cfg))
+    assert out.returncode == 5
+    assert "raised ValueError during load" in out.stderr and "klingon" in out.stderr
+    assert "Traceback" in out.stderr  # the remote one, for the bug report
+
+
+def test_say_reports_a_missing_env_with_exit_3(tmp_path: Path) -> None:
+    project = tmp_path / "ghost"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project]\nname='ghost'\nversion='0'\n")
+    (project / "uv.lock").write_text("version = 1\n")
+    cfg = write_config(tmp_path / "c.yaml", {"ghost": {"env": str(project), "wrapper": "w.py"}})
+    out = run("fanren_tts", "say", "hi", "-o", str(tmp_path / "x.wav"), "-c", str(cfg))
+    assert out.returncode == 3 and "fanren_tts.envs sync ghost" in out.stderr
+
+
+def test_envs_status_and_sync() -> None:
+    out = run("fanren_tts.envs", "status")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "piper" in out.stdout and "espeak" in out.stdout and "ready" in out.stdout
+    out = run("fanren_tts.envs", "sync", "espeak")
+    assert out.returncode == 0 and "espeak" in out.stdout
+
+
+@pytest.mark.parametrize("name,text", [("piper", "Standalone."), ("espeak", "独立运行")])
+def test_wrappers_run_standalone_with_their_env_interpreter(name: str, text: str, tmp_path: Path) -> None:
+    python = PROJECT_ROOT / "envs" / name / ".venv" / "bin" / "python"
+    out_wav = tmp_path / f"{name}.wav"
+    out = subprocess.run(
+        [str(python), str(PROJECT_ROOT / "wrappers" / f"{name}_wrapper.py"), "--text", text, "--out", str(out_wav)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out_wav.stat().st_size > 10_000

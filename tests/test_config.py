@@ -1,0 +1,145 @@
+"""config.yaml validation, defaults and precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import write_config
+from fanren_tts import ConfigError, TTSGenerator, load_config
+from fanren_tts._config import PROJECT_ROOT, apple_silicon_preset
+
+
+def test_the_shipped_config_is_valid() -> None:
+    cfg = load_config(PROJECT_ROOT / "config.yaml", environ={})
+    assert cfg.engine == "piper" and cfg.routes == {"zh": "espeak"}
+    assert cfg.engines["espeak"].options == {"voice": "cmn", "rate": 175, "pitch": 50}
+    assert cfg.engines["piper"].interpreter == PROJECT_ROOT / "envs" / "piper" / ".venv" / "bin" / "python"
+    assert cfg.engines["piper"].wrapper_path == PROJECT_ROOT / "wrappers" / "piper_wrapper.py"
+
+
+def test_unknown_key_names_file_path_and_allowed_keys(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.yaml", {"espeak": {"voise": "cmn"}})
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    msg = str(info.value)
+    assert str(path) in msg and "tts.espeak.voise: unknown key" in msg
+    assert "voice" in msg and "rate" in msg and "timeouts" in msg
+
+
+def test_bad_value_names_the_key(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.yaml", {"espeak": {"rate": "fast", "timeouts": {"call": -1}}})
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert "tts.espeak.rate" in str(info.value) and "'fast'" in str(info.value)
+    assert "tts.espeak.timeouts.call" in str(info.value)
+
+
+def test_bad_device_and_unknown_default_engine(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="tts.piper.device: .*auto, cpu, mps, cuda"):
+        load_config(write_config(tmp_path / "c.yaml", {"piper": {"device": "tpu"}}), environ={})
+    with pytest.raises(ConfigError, match="tts.engine: 'cosy' is not a configured engine; configured: piper"):
+        load_config(write_config(tmp_path / "c.yaml", {"piper": {}}, default="cosy"), environ={})
+    with pytest.raises(ConfigError, match="tts.routes.zh"):
+        load_config(write_config(tmp_path / "c.yaml", {"piper": {}}, routes={"zh": "nope"}), environ={})
+
+
+def test_structural_errors(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("tts: [1, 2]\n")
+    with pytest.raises(ConfigError, match="top-level 'tts:' section"):
+        load_config(p, environ={})
+    p.write_text("tts:\n  engine: x\n  x: 3\n")
+    with pytest.raises(ConfigError, match="tts.x: expected a mapping"):
+        load_config(p, environ={})
+    p.write_text("tts: {engine: x\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(p, environ={})
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml", environ={})
+
+
+def test_custom_engine_needs_an_env_or_interpreter(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs 'env'.*or 'python'"):
+        load_config(write_config(tmp_path / "c.yaml", {"mine": {"wrapper": "w.py"}}), environ={})
+
+
+def test_legacy_pipeline_keys_keep_working(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path / "c.yaml",
+        {
+            "cosy": {
+                "use_subprocess": True,
+                "subprocess_python": "venvs/cosy/bin/python",
+                "subprocess_script": "scripts/cosy_wrapper.py",
+                "model_path": "models/CosyVoice2",
+                "mode": "zero_shot",
+            }
+        },
+    )
+    cosy = load_config(path, environ={}).engines["cosy"]
+    assert cosy.interpreter == tmp_path / "venvs" / "cosy" / "bin" / "python"
+    assert cosy.wrapper_path == tmp_path / "scripts" / "cosy_wrapper.py"
+    assert cosy.options == {"model_path": "models/CosyVoice2", "mode": "zero_shot"}
+    assert cosy.env_dir is None
+
+
+def test_use_subprocess_false_means_the_host_interpreter(tmp_path: Path) -> None:
+    import sys
+
+    path = write_config(tmp_path / "c.yaml", {"mine": {"use_subprocess": False, "wrapper": "w.py"}})
+    assert load_config(path, environ={}).engines["mine"].interpreter == Path(sys.executable)
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.yaml", {"piper": {}, "espeak": {}}, routes={"zh": "espeak"})
+    env = {
+        "FANREN_TTS_ENGINE": "espeak",
+        "FANREN_TTS_DEVICE": "cpu",
+        "FANREN_TTS_CALL_TIMEOUT": "5",
+        "FANREN_TTS_IDLE_TIMEOUT": "30",
+    }
+    cfg = load_config(path, environ=env)
+    assert cfg.engine == "espeak" and cfg.routes == {}
+    assert cfg.engines["piper"].device == "cpu"
+    assert cfg.engines["piper"].timeouts.call == 5.0 and cfg.engines["piper"].timeouts.startup == 120.0
+    assert cfg.engines["espeak"].idle_timeout == 30.0
+    with pytest.raises(ConfigError, match="FANREN|timeouts.call"):
+        load_config(path, environ={"FANREN_TTS_CALL_TIMEOUT": "soon"})
+
+
+def test_call_arguments_override_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_config(tmp_path / "c.yaml", {"piper": {}, "espeak": {}})
+    monkeypatch.setenv("FANREN_TTS_ENGINE", "espeak")
+    monkeypatch.setenv("FANREN_TTS_DEVICE", "cuda")
+    gen = TTSGenerator(path, engine="piper", device="cpu")
+    try:
+        assert gen.config.engine == "piper" and gen.pick_engine("你好") == "piper"
+        assert {c.device for c in gen.config.engines.values()} == {"cpu"}
+    finally:
+        gen.close()
+    with pytest.raises(ConfigError, match="no engine named 'nope'"):
+        TTSGenerator(path, engine="nope")
+
+
+def test_apple_silicon_preset_is_applied_under_user_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fanren_tts import _config
+
+    path = write_config(tmp_path / "c.yaml", {"piper": {"env_vars": {"OMP_NUM_THREADS": "2"}}})
+    engine = load_config(path, environ={}).engines["piper"]
+    monkeypatch.setattr(_config, "_is_apple_silicon", lambda: False)
+    assert engine.worker_env() == {"OMP_NUM_THREADS": "2"}
+    monkeypatch.setattr(_config, "_is_apple_silicon", lambda: True)
+    env = engine.worker_env()
+    assert env["OMP_NUM_THREADS"] == "2"
+    assert env["PYTORCH_ENABLE_MPS_FALLBACK"] == "1" and env["TOKENIZERS_PARALLELISM"] == "false"
+    assert set(apple_silicon_preset()) >= {
+        "PYTORCH_MPS_HIGH_WATERMARK_RATIO",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "KMP_DUPLICATE_LIB_OK",
+        "OBJC_DISABLE_INITIALIZE_FORK_SAFETY",
+    }

@@ -1,0 +1,98 @@
+"""Env builds: completion marker, drift, the build lock, and the committed locks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import dedent
+from fanren_tts import EnvNotReady, env_status, sync_env
+from fanren_tts._config import PROJECT_ROOT
+from fanren_tts._envs import MARKER, require_ready, uv_bin
+
+
+@pytest.fixture(scope="module")
+def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A uv project whose env holds msgpack only, locked once for the module."""
+    project = tmp_path_factory.mktemp("envs") / "tiny"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        dedent(
+            """
+            [project]
+            name = "tiny"
+            version = "0"
+            requires-python = ">=3.10"
+            dependencies = ["msgpack>=1.0"]
+
+            [tool.uv]
+            package = false
+            """
+        )
+    )
+    subprocess.run([uv_bin(), "lock", "-q", "--project", str(project)], check=True)
+    return project
+
+
+@pytest.fixture
+def project(tiny_project: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "tiny"
+    shutil.copytree(tiny_project, copy, ignore=shutil.ignore_patterns(".venv"))
+    return copy
+
+
+def test_missing_then_ready(project: Path) -> None:
+    status = env_status(project)
+    assert status.state == "missing" and "not built yet" in status.detail
+    assert status.fix == "python -m fanren_tts.envs sync tiny"
+    with pytest.raises(EnvNotReady, match="python -m fanren_tts.envs sync tiny"):
+        require_ready(project, "tiny")
+    ready = sync_env(project)
+    assert ready.ready, ready.detail
+    assert ready.marker["python"] == ".".join(map(str, sys.version_info[:3]))
+    # the env's own interpreter can import the worker runtime, so wrappers run standalone
+    out = subprocess.run([str(ready.python), "-c", "import fanren_worker, msgpack; print(fanren_worker.PROTOCOL_VERSION)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
+
+
+def test_a_half_built_env_is_never_ready(project: Path) -> None:
+    sync_env(project)
+    (project / ".venv" / MARKER).unlink()
+    status = env_status(project)
+    assert status.state == "incomplete" and "half-built" in status.detail
+    assert status.fix.endswith("--recreate")
+    assert sync_env(project, recreate=True).ready
+
+
+def test_a_changed_lock_is_drift(project: Path) -> None:
+    sync_env(project)
+    lock = project / "uv.lock"
+    lock.write_text(lock.read_text() + "\n# edited\n")
+    status = env_status(project)
+    assert status.state == "drifted" and "uv.lock" in status.detail
+    assert sync_env(project).ready
+
+
+def test_a_stale_lock_fails_the_build_with_uv_s_reason(project: Path) -> None:
+    text = (project / "pyproject.toml").read_text().replace('"msgpack>=1.0"', '"msgpack>=1.0", "filelock"')
+    (project / "pyproject.toml").write_text(text)
+    with pytest.raises(Exception, match="building env 'tiny' failed"):
+        sync_env(project)
+    assert env_status(project).state != "ready"
+
+
+def test_concurrent_builds_wait_for_each_other(project: Path) -> None:
+    code = f"from fanren_tts import sync_env; print(sync_env({str(project)!r}).state)"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=300)[0].strip() for p in procs]
+    assert outs == ["ready"] * 3
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (PROJECT_ROOT / "envs").iterdir() if (p / "pyproject.toml").exists()))
+def test_committed_locks_match_their_projects(name: str) -> None:
+    subprocess.run([uv_bin(), "lock", "--check", "-q", "--project", str(PROJECT_ROOT / "envs" / name)], check=True)

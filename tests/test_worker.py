@@ -1,0 +1,284 @@
+"""The host's worker handle against real worker processes: contract and faults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ECHO, dedent, wait_gone
+from fanren_tts import (
+    PROTOCOL_VERSION,
+    RemoteError,
+    TTSGenerator,
+    WorkerCrashed,
+    WorkerStartupError,
+    WorkerTimeout,
+    WorkerUnavailable,
+)
+
+
+def test_echo_worker_in_a_bare_venv(echo_config, bare_python: Path) -> None:
+    with TTSGenerator(echo_config()) as gen:
+        worker = gen.worker("echo")
+        worker.start()
+        hello = worker.hello
+        assert hello["protocol"] == PROTOCOL_VERSION
+        assert hello["engine"] == "echo"
+        assert hello["pid"] == worker.pid
+        assert hello["python"] == ".".join(map(str, sys.version_info[:3]))
+        assert hello["device"] == "cpu"
+        # nothing but msgpack is installed there
+        assert hello["packages"] == dict.fromkeys(["transformers", "torch", "torchaudio", "numpy", "onnxruntime", "protobuf"])
+        assert Path(hello["executable"]).parent == bare_python.parent
+        payload = {"text": "你好", "n": [1, 2.5, None], "raw": b"\x00\xff"}
+        assert gen.call("echo", "echo", value=payload)["value"] == payload
+        assert worker.ping() < 1.0
+        assert "echo" in worker.info["methods"] and worker.info["speakers"] == ["sine"]
+
+
+def test_prints_to_stdout_never_reach_the_protocol(echo_config) -> None:
+    with TTSGenerator(echo_config()) as gen:
+        assert gen.call("echo", "shout", text="hello") == "hello"
+        assert gen.call("echo", "echo", value=1)["value"] == 1
+        tail = gen.worker("echo").stderr_tail
+    assert "must not corrupt the protocol" in tail  # printed at wrapper import
+    assert "printed to stdout during load" in tail
+    assert "garbage written straight to fd 1" in tail
+    assert "C printf hello" in tail
+
+
+def test_abort_mid_call_is_a_typed_crash_then_recovers(echo_config) -> None:
+    with TTSGenerator(echo_config()) as gen:
+        first = gen.call("echo", "echo")["pid"]
+        with pytest.raises(WorkerCrashed) as info:
+            gen.call("echo", "crash")
+        assert info.value.signal == signal.SIGABRT
+        assert "SIGABRT" in str(info.value)
+        assert info.value.engine == "echo"
+        assert wait_gone(first, 2)
+        assert gen.call("echo", "echo", value="again")["value"] == "again"
+        assert gen.call("echo", "echo")["pid"] != first
+
+
+def test_exit_mid_call_reports_the_exit_code(echo_config) -> None:
+    with TTSGenerator(echo_config()) as gen:
+        with pytest.raises(WorkerCrashed) as info:
+            gen.call("echo", "exit_now", code=9)
+        assert info.value.returncode == 9 and info.value.signal is None
+
+
+def test_hang_times_out_kills_the_group_and_recovers(echo_config) -> None:
+    with TTSGenerator(echo_config(echo={"timeouts": {"call": 1.0}})) as gen:
+        child = gen.call("echo", "spawn_child")
+        worker_pid = gen.worker("echo").pid
+        t0 = time.monotonic()
+        with pytest.raises(WorkerTimeout) as info:
+            gen.call("echo", "hang")
+        assert time.monotonic() - t0 < 4.0
+        assert info.value.stage == "call" and info.value.timeout == 1.0
+        assert wait_gone(worker_pid, 2) and wait_gone(child, 2), "the whole process group must die"
+        assert gen.call("echo", "echo", value=3)["value"] == 3
+
+
+def test_progress_frames_extend_the_call_deadline(echo_config) -> None:
+    with TTSGenerator(echo_config(echo={"timeouts": {"call": 0.8}})) as gen:
+        assert gen.call("echo", "slow", steps=5, step_s=0.3) == 5  # 1.5 s in all, 0.3 s between frames
+
+
+def test_progress_frames_extend_the_startup_deadline(echo_config) -> None:
+    cfg = echo_config(echo={"timeouts": {"startup": 0.8}, "load_steps": 5, "step_s": 0.3})
+    with TTSGenerator(cfg) as gen:
+        gen.worker("echo").start()
+
+
+def test_death_during_startup_is_a_startup_error_then_recovers(echo_config, tmp_path: Path) -> None:
+    flag = tmp_path / "die"
+    flag.touch()
+    with TTSGenerator(echo_config(echo={"die_if_exists": str(flag)})) as gen:
+        with pytest.raises(WorkerStartupError) as info:
+            gen.call("echo", "echo")
+        assert "exited with code 7 during startup" in str(info.value)
+        assert "dying during startup as asked" in info.value.stderr_tail
+        flag.unlink()
+        assert gen.call("echo", "echo", value=1)["value"] == 1
+
+
+def test_hang_during_startup_times_out(echo_config) -> None:
+    with TTSGenerator(echo_config(echo={"timeouts": {"startup": 1.0}, "hang_on_startup": True})) as gen:
+        t0 = time.monotonic()
+        with pytest.raises(WorkerTimeout) as info:
+            gen.worker("echo").start()
+        assert info.value.stage == "startup"
+        assert time.monotonic() - t0 < 4.0
+
+
+def test_load_error_carries_the_remote_exception(echo_config) -> None:
+    with TTSGenerator(echo_config(echo={"fail_on_load": "/models/missing.pt"})) as gen:
+        with pytest.raises(RemoteError) as info:
+            gen.worker("echo").start()
+    err = info.value
+    assert err.stage == "load" and err.remote_type == "FileNotFoundError" and err.remote_module == "builtins"
+    assert "/models/missing.pt" in err.remote_message
+    assert "Traceback" in err.remote_traceback and "fail_on_load" in err.remote_traceback
+
+
+def test_engine_exception_keeps_the_worker(echo_config) -> None:
+    with TTSGenerator(echo_config()) as gen:
+        pid = gen.call("echo", "echo")["pid"]
+        with pytest.raises(RemoteError) as info:
+            gen.call("echo", "fail", message="bad speaker")
+        assert info.value.remote_type == "ValueError" and info.value.stage == "call"
+        assert "bad speaker" in str(info.value)
+        assert "remote traceback" in "\n".join(info.value.__notes__)
+        with pytest.raises(RemoteError, match="no callable method 'nope'"):
+            gen.call("echo", "nope")
+        with pytest.raises(RemoteError, match="no callable method 'progress'"):
+            gen.call("echo", "progress", message="x")
+        assert gen.call("echo", "echo")["pid"] == pid
+
+
+def test_restart_budget_stops_restart_storms(echo_config) -> None:
+    with TTSGenerator(echo_config(echo={"max_restarts": 1, "restart_window": 60})) as gen:
+        for _ in range(2):
+            with pytest.raises(WorkerCrashed):
+                gen.call("echo", "crash")
+        with pytest.raises(WorkerUnavailable, match="failed 2 times"):
+            gen.call("echo", "echo")
+
+
+def test_oversize_frames_fail_fast_on_both_ends(echo_config) -> None:
+    cfg = echo_config(echo={"env_vars": {"FANREN_TTS_MAX_FRAME": "4096"}})
+    with TTSGenerator(cfg) as gen:
+        with pytest.raises(RemoteError, match="limit is 4096 bytes") as info:
+            gen.call("echo", "blob", size=10_000)
+        assert info.value.remote_type == "ProtocolError"
+        assert len(gen.call("echo", "blob", size=1000)) == 1000  # the worker survived
+
+
+def test_environment_reaches_the_worker(echo_config) -> None:
+    cfg = echo_config(echo={"env_vars": {"FANREN_TEST_VALUE": "42"}})
+    with TTSGenerator(cfg) as gen:
+        assert gen.call("echo", "env", name="FANREN_TEST_VALUE") == "42"
+        assert gen.call("echo", "env", name="PYTHONPATH").endswith("_runtime")
+
+
+def test_idle_workers_are_stopped_and_restarted_on_demand(echo_config) -> None:
+    with TTSGenerator(echo_config(echo={"idle_timeout": 0.5})) as gen:
+        pid = gen.call("echo", "echo")["pid"]
+        assert wait_gone(pid, 5)
+        assert not gen.worker("echo").alive
+        assert gen.call("echo", "echo")["pid"] != pid
+
+
+def test_stop_ladder_is_bounded_when_the_worker_resists(echo_config) -> None:
+    cfg = echo_config(echo={"hang_on_close": True, "ignore_sigterm": True, "timeouts": {"shutdown": 0.5}})
+    gen = TTSGenerator(cfg)
+    pid = gen.call("echo", "echo")["pid"]
+    t0 = time.monotonic()
+    gen.close()
+    assert time.monotonic() - t0 < 8.0
+    assert wait_gone(pid, 1)
+
+
+def test_close_is_idempotent_and_final(echo_config) -> None:
+    gen = TTSGenerator(echo_config())
+    gen.call("echo", "echo")
+    gen.close()
+    gen.close()
+    with pytest.raises(Exception, match="closed"):
+        gen.call("echo", "echo")
+
+
+def test_a_killed_host_leaves_no_worker_behind(echo_config, tmp_path: Path) -> None:
+    config = str(echo_config(a={}, b={}))
+    script = tmp_path / "host.py"
+    script.write_text(
+        dedent(
+            f"""
+            import time
+            from fanren_tts import TTSGenerator
+            gen = TTSGenerator({config!r})
+            gen.warm_up()
+            pids = [gen.call(n, "echo")["pid"] for n in ("a", "b")]
+            print(*pids, gen.call("a", "spawn_child"), flush=True)
+            time.sleep(3600)
+            """
+        )
+    )
+    host = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = host.stdout.readline()
+        pids = [int(p) for p in line.split()]
+        assert len(pids) == 3, line
+        host.kill()
+        host.wait(5)
+        for pid in pids:
+            assert wait_gone(pid, 5), f"process {pid} outlived its host"
+    finally:
+        host.kill()
+
+
+def test_a_killed_host_stops_a_busy_worker(echo_config, tmp_path: Path) -> None:
+    """The worker's main thread is stuck in a call; the parent watch still ends it."""
+    script = tmp_path / "host.py"
+    script.write_text(
+        dedent(
+            f"""
+            import threading, time
+            from fanren_tts import TTSGenerator
+            gen = TTSGenerator({str(echo_config())!r})
+            print(gen.call("echo", "echo")["pid"], flush=True)
+            threading.Thread(target=gen.call, args=("echo", "hang"), daemon=True).start()
+            time.sleep(3600)
+            """
+        )
+    )
+    host = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(host.stdout.readline())
+        time.sleep(0.5)
+        os.kill(host.pid, signal.SIGKILL)
+        host.wait(5)
+        assert wait_gone(pid, 5)
+    finally:
+        host.kill()
+
+
+def test_eight_threads_share_one_generator_over_two_engines(echo_config) -> None:
+    with TTSGenerator(echo_config(left={}, right={})) as gen:
+        gen.warm_up()
+        errors: list[str] = []
+
+        def client(n: int) -> None:
+            for i in range(25):
+                engine = ("left", "right")[(n + i) % 2]
+                token = f"{n}-{i}"
+                reply = gen.call(engine, "echo", value=token)
+                if reply["value"] != token or reply["engine"] != engine:
+                    errors.append(f"{engine} {token} got {reply}")
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors
+        assert all(not t.is_alive() for t in threads)
+
+
+def test_workers_warm_up_in_parallel(echo_config) -> None:
+    cfg = echo_config(**{n: {"load_steps": 4, "step_s": 0.25} for n in ("a", "b", "c")})
+    with TTSGenerator(cfg) as gen:
+        t0 = time.monotonic()
+        times = gen.warm_up()
+        elapsed = time.monotonic() - t0
+    assert set(times) == {"a", "b", "c"}
+    # each needs >= 1 s to load; one after another would take >= 3 s
+    assert elapsed < sum(times.values())

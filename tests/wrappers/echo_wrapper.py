@@ -1,0 +1,94 @@
+"""A stdlib-only engine for contract and fault-injection tests.
+
+Constructor options choose a startup fault; methods inject faults mid-call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from array import array
+from typing import Any
+
+from fanren_worker import Audio, Engine
+
+print("a wrapper that prints at import time must not corrupt the protocol")
+
+
+class Echo(Engine):
+    def __init__(self, options: dict[str, Any], device: str) -> None:
+        super().__init__(options, device)
+        flag = options.get("die_if_exists")
+        if flag and os.path.exists(flag):
+            sys.stderr.write("dying during startup as asked\n")
+            os._exit(7)
+        if options.get("hang_on_startup"):
+            time.sleep(3600)
+        if options.get("fail_on_load"):
+            raise FileNotFoundError(f"model weights not found: {options['fail_on_load']}")
+        if options.get("ignore_sigterm"):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for i in range(int(options.get("load_steps", 0))):
+            time.sleep(float(options.get("step_s", 0.1)))
+            self.progress(f"loading step {i + 1}")
+        print("printed to stdout during load")
+
+    def synthesize(self, text: str, frequency: float = 440.0) -> Audio:
+        """Half a second of sine per word: plausible length, never silent."""
+        rate = 16000
+        n = int(rate * 0.5 * max(1, len(text.split())))
+        samples = array("h", (int(12000 * math.sin(2 * math.pi * frequency * i / rate)) for i in range(n)))
+        if sys.byteorder != "little":
+            samples.byteswap()
+        return Audio(samples.tobytes(), rate)
+
+    def echo(self, value: Any = None) -> dict[str, Any]:
+        return {"value": value, "engine": self.options.get("label", ""), "pid": os.getpid()}
+
+    def describe(self) -> dict[str, Any]:
+        return {"speakers": ["sine"], "label": self.options.get("label", "")}
+
+    def shout(self, text: str = "noise") -> str:
+        print(text)  # Python-level stdout
+        os.write(1, b"\x00\x00\x00\x05garbage written straight to fd 1\n")  # raw fd 1
+        libc = ctypes.CDLL(None)
+        libc.printf(b"C printf %s\n", text.encode())
+        libc.fflush(None)
+        return text
+
+    def crash(self) -> None:
+        os.abort()
+
+    def exit_now(self, code: int = 9) -> None:
+        os._exit(code)
+
+    def hang(self) -> None:
+        time.sleep(3600)
+
+    def spawn_child(self) -> int:
+        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"]).pid
+
+    def fail(self, message: str = "boom") -> None:
+        raise ValueError(message)
+
+    def blob(self, size: int) -> bytes:
+        return b"x" * size
+
+    def env(self, name: str) -> str | None:
+        return os.environ.get(name)
+
+    def slow(self, steps: int, step_s: float) -> int:
+        for i in range(steps):
+            time.sleep(step_s)
+            self.progress(f"step {i + 1}/{steps}")
+        return steps
+
+    def close(self) -> None:
+        if self.options.get("hang_on_close"):
+            time.sleep(3600)
