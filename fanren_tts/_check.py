@@ -1,0 +1,419 @@
+"""check-envs: is every engine ready to run, and if not, why and how to fix it.
+
+Each engine is checked in its own thread under its own deadline, and every step
+turns its failure into a problem entry, so one broken engine never hides the
+report on the others.
+
+JSON schema (``--json``), version ``fanren_tts.check-envs/1``::
+
+    {
+      "schema": "fanren_tts.check-envs/1",
+      "config": str,                       # the config file checked
+      "ok": bool,                          # every checked engine is ready
+      "engines": [{
+        "engine": str,
+        "ready": bool,                     # no problem of severity "error"
+        "interpreter": str,
+        "python": str | null,              # version the interpreter reports
+        "env": {"project": str | null,     # uv project; null for an external interpreter
+                "state": "ready" | "missing" | "incomplete" | "drifted" | "external",
+                "detail": str},
+        "packages": {NAME: {"installed": str | null, "locked": str | null}},
+        "accelerator": {"device": str,     # what device "auto" resolves to in that env
+                        "cuda": [{"name": str, "memory_gib": float}],
+                        "mps_built": bool | null, "mps_available": bool | null,
+                        "onnx_providers": [str]},
+        "apple_preset": bool | null,       # macOS only: preset variables seen by the worker
+        "roundtrip": {"ok": bool, "ready_s": float | null, "ping_ms": float | null},
+        "problems": [{"severity": "error" | "warning", "code": str, "message": str, "fix": str}]
+      }]
+    }
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ._config import Config, EngineConfig, _is_apple_silicon, apple_silicon_preset
+from ._envs import env_status, sync_env, uv_bin
+from ._exceptions import FanrenTTSError
+from ._runtime import RUNTIME_DIR
+from ._worker import Worker
+
+__all__ = ["SCHEMA", "KEY_PACKAGES", "Problem", "EngineReport", "check_engine", "check_all", "render_table"]
+
+SCHEMA = "fanren_tts.check-envs/1"
+KEY_PACKAGES = ("transformers", "torch", "torchaudio", "numpy", "protobuf", "httpx", "onnxruntime")
+
+#: The engine's own package, per built-in engine name.
+ENGINE_PACKAGES = {
+    "piper": "piper-tts",
+    "espeak": "espeakng-loader",
+    "qwen3": "qwen-tts",
+    "flux": "diffusers",
+    "cosyvoice": "cosyvoice",
+    "indextts": "indextts",
+}
+
+#: transformers versions each engine is known to work with: (check, what to say).
+TRANSFORMERS_RANGES: dict[str, tuple[str, str]] = {
+    "cosyvoice": ("==4.51.3", "transformers==4.51.3"),
+    "indextts": ("==4.52.1", "transformers==4.52.1"),
+    "qwen3": (">=4.57,<5", "transformers>=4.57,<5 (4.57.3)"),
+}
+
+#: Engines that load or save audio through torchaudio.
+TORCHAUDIO_IO = ("cosyvoice", "indextts")
+
+_PROBE = r"""
+import json, os, sys, platform
+from importlib import metadata
+names = json.loads(sys.argv[1])
+def version(n):
+    try:
+        return metadata.version(n)
+    except metadata.PackageNotFoundError:
+        return None
+out = {"python": platform.python_version(), "packages": {n: version(n) for n in names},
+       "env": {k: os.environ.get(k) for k in json.loads(sys.argv[2])},
+       "accelerator": {"cuda": [], "mps_built": None, "mps_available": None, "onnx_providers": []}}
+acc = out["accelerator"]
+if version("torch"):
+    try:
+        import torch
+        if torch.cuda.is_available():
+            for i in range(torch.cuda.device_count()):
+                p = torch.cuda.get_device_properties(i)
+                acc["cuda"].append({"name": p.name, "memory_gib": round(p.total_memory / 2**30, 1)})
+        mps = getattr(torch.backends, "mps", None)
+        acc["mps_built"] = bool(mps and mps.is_built())
+        acc["mps_available"] = bool(mps and mps.is_available())
+    except Exception as exc:
+        out["torch_error"] = f"{type(exc).__name__}: {exc}"
+if version("onnxruntime") or version("onnxruntime-gpu"):
+    try:
+        import onnxruntime
+        acc["onnx_providers"] = list(onnxruntime.get_available_providers())
+    except Exception as exc:
+        out["onnxruntime_error"] = f"{type(exc).__name__}: {exc}"
+acc["device"] = ("cuda" if acc["cuda"] else "mps" if acc["mps_available"] else
+                 "cuda" if "CUDAExecutionProvider" in acc["onnx_providers"] else "cpu")
+print(json.dumps(out))
+"""
+
+_PATH_KEY = re.compile(r"(path|dir|file|checkpoint|prompt_speech|prompt_wav|ref_audio|audio_prompt)$")
+
+
+@dataclasses.dataclass
+class Problem:
+    severity: str  # "error" or "warning"
+    code: str
+    message: str
+    fix: str
+
+
+@dataclasses.dataclass
+class EngineReport:
+    engine: str
+    interpreter: str
+    python: str | None = None
+    env: dict[str, Any] = dataclasses.field(default_factory=dict)
+    packages: dict[str, dict[str, str | None]] = dataclasses.field(default_factory=dict)
+    accelerator: dict[str, Any] = dataclasses.field(default_factory=dict)
+    apple_preset: bool | None = None
+    roundtrip: dict[str, Any] = dataclasses.field(default_factory=lambda: {"ok": False, "ready_s": None, "ping_ms": None})
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+    def add(self, severity: str, code: str, message: str, fix: str) -> None:
+        self.problems.append(Problem(severity, code, message, fix))
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["ready"] = self.ready
+        return data
+
+
+# --------------------------------------------------------------------------- versions
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in re.split(r"[.+-]", text):
+        if not piece.isdigit():
+            break
+        parts.append(int(piece))
+    return tuple(parts)
+
+
+def version_matches(version: str, spec: str) -> bool:
+    """A small PEP 440 subset (==, !=, >=, <=, >, <, comma-joined); enough for our ranges."""
+    have = _version_tuple(version)
+    for clause in spec.split(","):
+        m = re.match(r"\s*(==|!=|>=|<=|>|<)\s*([\w.]+)\s*$", clause)
+        if not m:
+            raise ValueError(f"unsupported version spec {clause!r}")
+        op, want_text = m.groups()
+        want = _version_tuple(want_text)
+        cmp_have = have[: len(want)] if op in ("==", "!=") else have
+        ok = {
+            "==": cmp_have == want,
+            "!=": cmp_have != want,
+            ">=": have >= want,
+            "<=": have <= want,
+            ">": have > want,
+            "<": have < want,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def locked_versions(project: Path, names: list[str]) -> dict[str, str | None]:
+    """Versions uv.lock pins for ``names`` (the first entry when markers split a package)."""
+    try:
+        lock = tomllib.loads((project / "uv.lock").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return dict.fromkeys(names)
+    found: dict[str, str | None] = dict.fromkeys(names)
+    for package in lock.get("package", []):
+        name = package.get("name")
+        if name in found and found[name] is None:
+            found[name] = package.get("version")
+    return found
+
+
+def known_conflicts(engine: str, installed: dict[str, str | None]) -> list[Problem]:
+    """Version combinations users hit, each with its one-line fix."""
+    out = []
+    numpy, torch = installed.get("numpy"), installed.get("torch")
+    if numpy and torch and _version_tuple(numpy) >= (2,) and _version_tuple(torch) < (2, 4):
+        out.append(Problem(
+            "error", "numpy2-old-torch",
+            f"numpy {numpy} with torch {torch}, which was built against numpy 1 "
+            "('A module that was compiled using NumPy 1.x cannot be run in NumPy 2.x')",
+            "pin numpy<2 (e.g. numpy==1.26.4) in the env's pyproject.toml, then uv lock and sync",
+        ))
+    protobuf, onnx = installed.get("protobuf"), installed.get("onnx")
+    if protobuf and onnx:
+        if _version_tuple(onnx) >= (1, 14) and _version_tuple(protobuf) < (3, 20, 2):
+            out.append(Problem(
+                "error", "protobuf-too-old-for-onnx",
+                f"onnx {onnx} needs protobuf>=3.20.2, found protobuf {protobuf}",
+                "pin protobuf>=3.20.2 (4.25 works for onnx 1.16), then uv lock and sync",
+            ))
+        if _version_tuple(onnx) < (1, 13) and _version_tuple(protobuf) >= (4,):
+            out.append(Problem(
+                "error", "protobuf-too-new-for-onnx",
+                f"onnx {onnx} was generated for protobuf 3; protobuf {protobuf} fails with "
+                "'Descriptors cannot be created directly'",
+                "pin protobuf==3.20.3, or upgrade onnx",
+            ))
+    if installed.get("sentencepiece") and protobuf and _version_tuple(protobuf) < (3, 20):
+        out.append(Problem(
+            "warning", "protobuf-old-for-sentencepiece",
+            f"protobuf {protobuf} is older than the 3.20 that transformers' sentencepiece conversion expects",
+            "pin protobuf>=3.20",
+        ))
+    transformers = installed.get("transformers")
+    if transformers and engine in TRANSFORMERS_RANGES:
+        spec, wanted = TRANSFORMERS_RANGES[engine]
+        if not version_matches(transformers, spec):
+            out.append(Problem(
+                "error", "transformers-range",
+                f"{engine} supports {wanted}, found transformers {transformers}",
+                f"pin {wanted} in the env's pyproject.toml, then uv lock and sync",
+            ))
+    torchaudio = installed.get("torchaudio")
+    if torchaudio and engine in TORCHAUDIO_IO and _version_tuple(torchaudio) >= (2, 9):
+        out.append(Problem(
+            "error", "torchaudio-torchcodec",
+            f"torchaudio {torchaudio} routes load/save through TorchCodec; {engine} relies on "
+            "torchaudio's soundfile backend (saturated or failing WAV I/O)",
+            "pin torchaudio<2.9 together with its matching torch",
+        ))
+    return out
+
+
+# --------------------------------------------------------------------------- one engine
+
+
+def _probe(cfg: EngineConfig, report: EngineReport, timeout: float) -> dict[str, Any] | None:
+    engine_pkg = ENGINE_PACKAGES.get(cfg.name)
+    names = list(KEY_PACKAGES) + ["onnx", "sentencepiece"] + ([engine_pkg] if engine_pkg else [])
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env.update(cfg.worker_env())
+    env["PYTHONPATH"] = str(RUNTIME_DIR)
+    try:
+        proc = subprocess.run(
+            [str(cfg.interpreter), "-c", _PROBE, json.dumps(names), json.dumps(sorted(apple_silicon_preset()))],
+            capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        report.add("error", "probe-timeout", f"the interpreter did not answer within {timeout:.0f}s",
+                   "run it by hand to see where it hangs: " + str(cfg.interpreter))
+        return None
+    except OSError as exc:
+        report.add("error", "interpreter-broken", f"cannot run {cfg.interpreter}: {exc.strerror}",
+                   f"python -m fanren_tts.envs sync {cfg.name} --recreate" if cfg.env_dir else "fix tts.<engine>.python")
+        return None
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        report.add("error", "probe-failed", f"the interpreter failed a stdlib probe:\n{tail}",
+                   f"python -m fanren_tts.envs sync {cfg.name} --recreate" if cfg.env_dir else "repair that interpreter")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _check_env(cfg: EngineConfig, report: EngineReport) -> None:
+    if cfg.env_dir is None:
+        report.env = {"project": None, "state": "external", "detail": f"uses the existing interpreter {cfg.interpreter}"}
+        if not cfg.interpreter.exists():
+            report.add("error", "interpreter-missing", f"interpreter {cfg.interpreter} does not exist",
+                       f"fix tts.{cfg.name}.python in the config")
+        return
+    status = env_status(cfg.env_dir, cfg.name)
+    report.env = {"project": str(cfg.env_dir), "state": status.state, "detail": status.detail}
+    if not status.ready:
+        report.add("error", f"env-{status.state}", status.detail, status.fix)
+        return
+    proc = subprocess.run(
+        [uv_bin(), "sync", "--locked", "--check", "--project", str(cfg.env_dir)],
+        capture_output=True, text=True, env=dict(os.environ, UV_PROJECT_ENVIRONMENT=str(status.venv)),
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        changes = [l.strip() for l in (proc.stdout + proc.stderr).splitlines() if l.strip().startswith(("+", "-", "~"))]
+        report.env["state"] = "drifted"
+        report.add("error", "env-packages-drifted",
+                   "installed packages differ from uv.lock: " + (", ".join(changes[:8]) or proc.stderr.strip()[-300:]),
+                   f"python -m fanren_tts.envs sync {cfg.name} --recreate")
+
+
+def _check_paths(cfg: EngineConfig, report: EngineReport) -> None:
+    for key, value in sorted(cfg.options.items()):
+        if isinstance(value, str) and value and _PATH_KEY.search(key):
+            path = Path(os.path.expanduser(value))
+            path = path if path.is_absolute() else cfg.base_dir / path
+            if not path.exists():
+                report.add("error", "path-missing", f"tts.{cfg.name}.{key}: {path} does not exist",
+                           f"put the files there or correct tts.{cfg.name}.{key}")
+    if not cfg.wrapper_path.is_file():
+        report.add("error", "wrapper-missing", f"wrapper script {cfg.wrapper_path} does not exist",
+                   f"fix tts.{cfg.name}.wrapper")
+
+
+def _roundtrip(cfg: EngineConfig, report: EngineReport) -> None:
+    worker = Worker(cfg.model_copy(update={"max_restarts": 0}))
+    t0 = time.perf_counter()
+    try:
+        worker.start()
+        report.roundtrip["ready_s"] = round(time.perf_counter() - t0, 3)
+        report.roundtrip["ping_ms"] = round(worker.ping() * 1000, 3)
+        report.roundtrip["ok"] = True
+        report.accelerator.setdefault("device", (worker.hello or {}).get("device"))
+    except FanrenTTSError as exc:
+        first = str(exc).splitlines()[0]
+        report.add("error", "roundtrip-failed", f"worker did not start: {type(exc).__name__}: {first}",
+                   f"python -m fanren_tts say hi -o /tmp/check.wav -e {cfg.name} -vv  (shows the worker's output)")
+    finally:
+        worker.stop(timeout=min(cfg.timeouts.shutdown, 5.0))
+
+
+def check_engine(cfg: EngineConfig) -> EngineReport:
+    report = EngineReport(engine=cfg.name, interpreter=str(cfg.interpreter))
+    try:
+        _check_env(cfg, report)
+        _check_paths(cfg, report)
+        if cfg.interpreter.exists():
+            facts = _probe(cfg, report, timeout=cfg.timeouts.startup)
+            if facts is not None:
+                report.python = facts["python"]
+                installed = facts["packages"]
+                locked = locked_versions(cfg.env_dir, list(installed)) if cfg.env_dir else dict.fromkeys(installed)
+                shown = [n for n in installed if n in KEY_PACKAGES or n == ENGINE_PACKAGES.get(cfg.name)]
+                report.packages = {n: {"installed": installed[n], "locked": locked.get(n)} for n in shown}
+                report.accelerator = facts["accelerator"]
+                report.problems.extend(known_conflicts(cfg.name, installed))
+                for key in ("torch_error", "onnxruntime_error"):
+                    if key in facts:
+                        report.add("error", key.replace("_", "-"), facts[key], "rebuild the env; see the import error")
+                if sys.platform == "darwin":
+                    preset = apple_silicon_preset()
+                    report.apple_preset = all(facts["env"].get(k) is not None for k in preset)
+                    if _is_apple_silicon() and not report.apple_preset:
+                        report.add("warning", "apple-preset-missing", "the Apple Silicon preset is not in effect",
+                                   "do not clear PYTORCH_ENABLE_MPS_FALLBACK etc. in env_vars")
+        if report.ready:
+            _roundtrip(cfg, report)
+    except Exception as exc:  # a bug in one check must not hide the others
+        report.add("error", "check-crashed", f"{type(exc).__name__}: {exc}", "please report this")
+    return report
+
+
+def check_all(config: Config, names: list[str] | None = None, *, fix: bool = False) -> list[EngineReport]:
+    """Check engines in parallel; with ``fix``, first build envs that are missing or drifted."""
+    engines = [config.get(n) for n in names] if names else list(config.engines.values())
+    if fix:
+        for cfg in engines:
+            if cfg.env_dir is not None:
+                status = env_status(cfg.env_dir, cfg.name)
+                if not status.ready:
+                    try:
+                        sync_env(cfg.env_dir, cfg.name, recreate=status.state != "missing")
+                    except FanrenTTSError:
+                        pass  # the check below reports why
+    reports: dict[str, EngineReport] = {}
+
+    def run(cfg: EngineConfig) -> None:
+        reports[cfg.name] = check_engine(cfg)
+
+    threads = [threading.Thread(target=run, args=(cfg,), name=f"fanren-check-{cfg.name}", daemon=True) for cfg in engines]
+    for t in threads:
+        t.start()
+    for cfg, t in zip(engines, threads):
+        budget = cfg.timeouts.startup * 2 + 30
+        t.join(budget)
+        if t.is_alive():
+            report = EngineReport(engine=cfg.name, interpreter=str(cfg.interpreter))
+            report.add("error", "check-timeout", f"checking took longer than {budget:.0f}s", "run the check with -v")
+            reports[cfg.name] = report
+    return [reports[cfg.name] for cfg in engines]
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render_table(reports: list[EngineReport]) -> str:
+    head = ("engine", "status", "python", "env", "transformers", "torch", "numpy", "device", "ready in")
+    rows = [head]
+    for r in reports:
+        pkg = lambda n: (r.packages.get(n) or {}).get("installed") or "-"  # noqa: E731
+        acc = r.accelerator or {}
+        device = acc.get("device") or "-"
+        if acc.get("cuda"):
+            device += " (" + ", ".join(f"{c['name']} {c['memory_gib']} GiB" for c in acc["cuda"]) + ")"
+        ready_in = f"{r.roundtrip['ready_s']:.2f}s" if r.roundtrip.get("ready_s") is not None else "-"
+        rows.append((r.engine, "ready" if r.ready else "NOT READY", r.python or "-", r.env.get("state", "-"),
+                     pkg("transformers"), pkg("torch"), pkg("numpy"), device, ready_in))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for r in reports:
+        for p in r.problems:
+            lines.append(f"{r.engine}: {p.severity}: {p.message}")
+            lines.append(f"{' ' * len(r.engine)}  fix: {p.fix}")
+    return "\n".join(lines)

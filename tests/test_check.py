@@ -1,0 +1,175 @@
+"""check-envs: each failure reported in the table and the JSON, with the right exit code."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ECHO, dedent, write_config
+from fanren_tts import sync_env
+from fanren_tts._check import known_conflicts, version_matches
+from fanren_tts._envs import uv_bin
+
+
+@pytest.fixture(scope="module")
+def locked_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = tmp_path_factory.mktemp("check") / "tiny"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        dedent(
+            """
+            [project]
+            name = "tiny"
+            version = "0"
+            requires-python = ">=3.10"
+            dependencies = ["msgpack>=1.0"]
+
+            [tool.uv]
+            package = false
+            """
+        )
+    )
+    subprocess.run([uv_bin(), "lock", "-q", "--project", str(project)], check=True)
+    return project
+
+
+@pytest.fixture
+def project(locked_project: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "tiny"
+    shutil.copytree(locked_project, copy)
+    return copy
+
+
+def check(config: Path, *extra: str) -> tuple[int, str, dict]:
+    cmd = [sys.executable, "-m", "fanren_tts.check-envs", "-c", str(config), *extra]
+    table = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    js = subprocess.run(cmd + ["--json"], capture_output=True, text=True, timeout=300)
+    assert table.returncode == js.returncode, (table.stderr, js.stderr)
+    doc = json.loads(js.stdout)
+    assert doc["schema"] == "fanren_tts.check-envs/1"
+    assert doc["ok"] == (js.returncode == 0)
+    return table.returncode, table.stdout, doc
+
+
+def codes(doc: dict, engine: str) -> list[str]:
+    return [p["code"] for e in doc["engines"] if e["engine"] == engine for p in e["problems"]]
+
+
+def managed(tmp_path: Path, project: Path, **extra: object) -> Path:
+    return write_config(tmp_path / "c.yaml", {"tiny": {"env": str(project), "wrapper": str(ECHO), **extra}})
+
+
+def test_ready_env(tmp_path: Path, project: Path) -> None:
+    sync_env(project, "tiny")
+    code, table, doc = check(managed(tmp_path, project))
+    assert code == 0
+    engine = doc["engines"][0]
+    assert engine["ready"] and engine["env"]["state"] == "ready" and engine["problems"] == []
+    assert engine["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert engine["roundtrip"]["ok"] and engine["roundtrip"]["ready_s"] > 0 and engine["roundtrip"]["ping_ms"] > 0
+    assert engine["accelerator"]["device"] == "cpu"
+    assert engine["packages"]["numpy"] == {"installed": None, "locked": None}
+    assert "tiny" in table and "ready" in table and "NOT READY" not in table
+
+
+def test_missing_env(tmp_path: Path, project: Path) -> None:
+    code, table, doc = check(managed(tmp_path, project))
+    assert code == 1
+    assert codes(doc, "tiny") == ["env-missing"]
+    assert "NOT READY" in table and "fix: python -m fanren_tts.envs sync tiny" in table
+
+
+def test_fix_builds_the_missing_env(tmp_path: Path, project: Path) -> None:
+    code, _, doc = check(managed(tmp_path, project), "--fix")
+    assert code == 0 and doc["engines"][0]["env"]["state"] == "ready"
+
+
+def test_drifted_lock_and_drifted_packages(tmp_path: Path, project: Path) -> None:
+    status = sync_env(project, "tiny")
+    subprocess.run([uv_bin(), "pip", "install", "-q", "--python", str(status.python), "six"], check=True)
+    code, table, doc = check(managed(tmp_path, project))
+    assert code == 1 and codes(doc, "tiny") == ["env-packages-drifted"]
+    assert "six" in table and "--recreate" in table
+    lock = project / "uv.lock"
+    lock.write_text(lock.read_text() + "\n# edited\n")
+    code, table, doc = check(managed(tmp_path, project))
+    assert code == 1 and codes(doc, "tiny") == ["env-drifted"]
+    assert "uv.lock" in table
+
+
+def test_wrong_transformers_pin(tmp_path: Path, bare_python: Path) -> None:
+    venv = tmp_path / "cosy-venv"
+    subprocess.run([uv_bin(), "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([uv_bin(), "pip", "install", "-q", "--python", str(python), "msgpack"], check=True)
+    site = Path(subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+    dist = site / "transformers-4.57.3.dist-info"  # metadata is all check-envs reads
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: transformers\nVersion: 4.57.3\n")
+    cfg = write_config(tmp_path / "c.yaml", {"cosyvoice": {"python": str(python), "wrapper": str(ECHO)}})
+    code, table, doc = check(cfg)
+    assert code == 1 and codes(doc, "cosyvoice") == ["transformers-range"]
+    engine = doc["engines"][0]
+    assert engine["packages"]["transformers"]["installed"] == "4.57.3"
+    assert engine["env"]["state"] == "external"
+    assert "cosyvoice supports transformers==4.51.3, found transformers 4.57.3" in table
+    assert "fix: pin transformers==4.51.3" in table
+
+
+def test_missing_model_path(tmp_path: Path, bare_python: Path) -> None:
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        {"echo": {"python": str(bare_python), "wrapper": str(ECHO), "model_path": "models/nowhere", "prompt_speech": "p.wav"}},
+    )
+    code, table, doc = check(cfg)
+    assert code == 1 and codes(doc, "echo") == ["path-missing", "path-missing"]
+    assert "tts.echo.model_path" in table and str(tmp_path / "models" / "nowhere") in table
+
+
+def test_handshake_failure_and_other_engines_still_reported(tmp_path: Path, bare_python: Path) -> None:
+    flag = tmp_path / "die"
+    flag.touch()
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        {
+            "broken": {"python": str(bare_python), "wrapper": str(ECHO), "die_if_exists": str(flag)},
+            "fine": {"python": str(bare_python), "wrapper": str(ECHO)},
+        },
+    )
+    code, table, doc = check(cfg)
+    assert code == 1
+    assert codes(doc, "broken") == ["roundtrip-failed"] and codes(doc, "fine") == []
+    assert [e["ready"] for e in doc["engines"]] == [False, True]
+    assert "WorkerStartupError" in table and "exited with code 7" in table
+    code, _, doc = check(cfg, "--engine", "fine")
+    assert code == 0 and [e["engine"] for e in doc["engines"]] == ["fine"]
+
+
+def test_bad_config_exits_2(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "fanren_tts.check-envs", "-c", str(tmp_path / "none.yaml")],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "config file not found" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "version,spec,ok",
+    [("4.51.3", "==4.51.3", True), ("4.51.4", "==4.51.3", False), ("4.57.3", ">=4.57,<5", True),
+     ("5.0.0", ">=4.57,<5", False), ("4.56.2", ">=4.57,<5", False), ("2.3.1+cu121", "<2.4", True)],
+)
+def test_version_matches(version: str, spec: str, ok: bool) -> None:
+    assert version_matches(version, spec) is ok
+
+
+def test_known_conflicts() -> None:
+    assert [p.code for p in known_conflicts("cosyvoice", {"numpy": "2.2.6", "torch": "2.3.1"})] == ["numpy2-old-torch"]
+    assert known_conflicts("indextts", {"numpy": "2.2.6", "torch": "2.8.0", "transformers": "4.52.1"}) == []
+    assert [p.code for p in known_conflicts("x", {"onnx": "1.16.0", "protobuf": "3.19.6"})] == ["protobuf-too-old-for-onnx"]
+    assert [p.code for p in known_conflicts("x", {"onnx": "1.12.0", "protobuf": "4.25.0"})] == ["protobuf-too-new-for-onnx"]
+    assert [p.code for p in known_conflicts("indextts", {"torchaudio": "2.9.0"})] == ["torchaudio-torchcodec"]
+    assert known_conflicts("piper", {"torchaudio": "2.9.0"}) == []
+    assert [p.code for p in known_conflicts("qwen3", {"transformers": "5.1.0"})] == ["transformers-range"]
