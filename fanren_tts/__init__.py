@@ -3,6 +3,10 @@
 Public API; everything else lives in private modules.
 """
 
+from ._batch import BatchResult as BatchResult
+from ._batch import Line as Line
+from ._batch import load_script as load_script
+from ._cache import SegmentCache as SegmentCache
 from ._config import Config as Config
 from ._config import EngineConfig as EngineConfig
 from ._config import Timeouts as Timeouts
@@ -22,6 +26,7 @@ from ._exceptions import WorkerStartupError as WorkerStartupError
 from ._exceptions import WorkerTimeout as WorkerTimeout
 from ._exceptions import WorkerUnavailable as WorkerUnavailable
 from ._generator import GenerateResult as GenerateResult
+from ._generator import Segment as Segment
 from ._generator import TTSGenerator as TTSGenerator
 from ._generator import detect_language as detect_language
 from ._runtime.fanren_worker import PROTOCOL_VERSION as PROTOCOL_VERSION
@@ -31,6 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Audio",
+    "BatchResult",
     "Config",
     "ConfigError",
     "EngineConfig",
@@ -39,9 +45,12 @@ __all__ = [
     "EnvStatus",
     "FanrenTTSError",
     "GenerateResult",
+    "Line",
     "PROTOCOL_VERSION",
     "ProtocolError",
     "RemoteError",
+    "Segment",
+    "SegmentCache",
     "TTSGenerator",
     "Timeouts",
     "WorkerCrashed",
@@ -52,5 +61,6 @@ __all__ = [
     "detect_language",
     "env_status",
     "load_config",
+    "load_script",
     "sync_env",
 ]

@@ -1,16 +1,24 @@
-"""``python -m fanren_tts say TEXT -o out.wav``: speak one text from the command line.
+"""fanren_tts from the command line.
 
-Exit codes: 0 ok, 2 bad config or arguments, 3 env not ready, 4 worker failed,
-5 the engine raised, 1 any other fanren_tts error.
+    python -m fanren_tts say TEXT -o out.wav [--engine NAME] [--subtitles]
+    python -m fanren_tts batch script.json -o DIR
+    python -m fanren_tts cache info|prune|clear
+
+Exit codes: 0 ok, 1 some batch lines failed (or another fanren_tts error),
+2 bad config or arguments, 3 env not ready, 4 worker failed, 5 the engine raised.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
+from ._batch import load_script
+from ._cache import SegmentCache
 from ._cli import run_cli, setup_logging
+from ._config import load_config
 from ._exceptions import ConfigError
 from ._generator import TTSGenerator
 
@@ -31,11 +39,62 @@ def _read_text(args: argparse.Namespace) -> str:
 def _say(args: argparse.Namespace) -> int:
     text = _read_text(args)
     with TTSGenerator(args.config, engine=args.engine, device=args.device) as gen:
-        result = gen.generate(text, args.output)
+        result = gen.generate(text, args.output, cache=False if args.no_cache else None)
     print(
         f"wrote {result.path} ({result.duration:.2f}s at {result.sample_rate} Hz, engine {result.engine}, "
-        f"{result.timings['total']:.2f}s)"
+        f"{len(result.segments)} segments, {result.cached} cached, {result.timings['total']:.2f}s)"
     )
+    if args.subtitles:
+        print(f"wrote {result.write_srt()} and {result.write_json()}")
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    lines = load_script(args.script)
+    with TTSGenerator(args.config, engine=args.engine, device=args.device) as gen:
+        batch = gen.generate_many(
+            lines, args.output, cache=False if args.no_cache else None, subtitles=not args.no_subtitles, progress=True
+        )
+    total = sum(r.duration for _, _, r in batch.results)
+    cached = sum(r.cached for _, _, r in batch.results)
+    print(f"wrote {len(batch.results)}/{len(lines)} lines ({total:.1f}s of audio, {cached} segments cached) to {args.output}")
+    print(f"manifest: {batch.manifest}")
+    for index, line, exc in batch.failures:
+        first = str(exc).splitlines()[0]
+        print(f"FAILED line {index}{f' ({line.id})' if line.id else ''}: {type(exc).__name__}: {first}", file=sys.stderr)
+    return 0 if batch.ok else 1
+
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([kmgt]?)b?$", re.I)
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$", re.I)
+
+
+def _parse_size(text: str) -> int:
+    m = _SIZE.match(text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a size like 500M or 2G, got {text!r}")
+    return int(float(m.group(1)) * 1024 ** " kmgt".index(m.group(2).lower() or " "))
+
+
+def _parse_age(text: str) -> float:
+    m = _AGE.match(text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected an age like 30d, 12h or 90m, got {text!r}")
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2).lower()]
+
+
+def _cache(args: argparse.Namespace) -> int:
+    cache = SegmentCache(load_config(args.config).cache_dir)
+    if args.action == "prune":
+        if args.max_size is None and args.older_than is None:
+            raise ConfigError("cache prune needs --max-size and/or --older-than")
+        removed, freed = cache.prune(max_bytes=args.max_size, older_than=args.older_than)
+        print(f"removed {removed} entries ({freed / 2**20:.1f} MiB)")
+    elif args.action == "clear":
+        removed, freed = cache.clear()
+        print(f"removed {removed} entries ({freed / 2**20:.1f} MiB)")
+    entries, size = cache.stats()
+    print(f"{cache.directory}: {entries} entries, {size / 2**20:.1f} MiB")
     return 0
 
 
@@ -49,8 +108,29 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("-e", "--engine", help="engine name from config (default: routes, then tts.engine)")
     say.add_argument("--device", help="override the device of every engine")
     say.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
+    say.add_argument("--subtitles", action="store_true", help="also write .srt and .json beside the WAV")
+    say.add_argument("--no-cache", action="store_true", help="synthesize every segment again")
     say.add_argument("-v", "--verbose", action="count", default=0)
     say.set_defaults(func=_say)
+
+    batch = sub.add_parser("batch", help="narrate a JSON script into a folder, with subtitles and a manifest")
+    batch.add_argument("script", help='JSON: a list of lines, or {"lines": [...]}')
+    batch.add_argument("-o", "--output", required=True, help="output folder")
+    batch.add_argument("-e", "--engine", help="engine for lines that name none (default: routes, then tts.engine)")
+    batch.add_argument("--device", help="override the device of every engine")
+    batch.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
+    batch.add_argument("--no-cache", action="store_true", help="synthesize every segment again")
+    batch.add_argument("--no-subtitles", action="store_true", help="skip the .srt and .json files")
+    batch.add_argument("-v", "--verbose", action="count", default=0)
+    batch.set_defaults(func=_batch)
+
+    cache = sub.add_parser("cache", help="inspect or prune the segment cache")
+    cache.add_argument("action", choices=["info", "prune", "clear"])
+    cache.add_argument("--max-size", type=_parse_size, help="prune least recently used entries down to this size")
+    cache.add_argument("--older-than", type=_parse_age, help="prune entries unused for this long (30d, 12h)")
+    cache.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
+    cache.add_argument("-v", "--verbose", action="count", default=0)
+    cache.set_defaults(func=_cache)
     return parser
 
 

@@ -73,6 +73,25 @@ class EspeakOptions(_Strict):
 
 BUILTIN_OPTIONS: dict[str, type[BaseModel]] = {"piper": PiperOptions, "espeak": EspeakOptions}
 
+
+class OutputConfig(_Strict):
+    """What every generated WAV looks like, whatever the engine (always PCM16)."""
+
+    sample_rate: int | None = Field(None, ge=8000, le=192000, description="null keeps the engine's native rate")
+    channels: Literal[1, 2] = 1
+    loudness_lufs: float | None = Field(None, ge=-70, le=0, description="integrated loudness target; null: as is")
+
+
+class NarrationConfig(_Strict):
+    """How long text is split and joined."""
+
+    pause_ms: int = Field(250, ge=0, le=10000, description="silence between segments")
+
+
+class CacheConfig(_Strict):
+    enabled: bool = True
+    dir: str = Field(".fanren/cache", description="relative to the config file's folder")
+
 _COMMON_KEYS = (
     "env",
     "python",
@@ -84,8 +103,10 @@ _COMMON_KEYS = (
     "idle_timeout",
     "max_restarts",
     "restart_window",
+    "max_segment_chars",
     "options",
 )
+_SECTIONS = ("engine", "routes", "output", "narration", "cache")
 _ALIASES = {"subprocess_python": "python", "subprocess_script": "wrapper"}
 
 
@@ -103,6 +124,7 @@ class EngineConfig(_Strict):
     idle_timeout: float | None = Field(None, gt=0, description="stop the worker after this many idle seconds")
     max_restarts: int = Field(3, ge=0, description="restarts allowed within restart_window seconds")
     restart_window: float = Field(60.0, gt=0)
+    max_segment_chars: int = Field(200, ge=10, description="longer sentences are cut at commas, then spaces")
     options: dict[str, Any] = Field(default_factory=dict)
     #: Where relative paths in this block are resolved from (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
@@ -161,7 +183,16 @@ class Config(_Strict):
     engine: str
     routes: dict[str, str] = Field(default_factory=dict, description="language -> engine, when no engine is given")
     engines: dict[str, EngineConfig]
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    narration: NarrationConfig = Field(default_factory=NarrationConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     source: Path | None = Field(None, exclude=True)
+
+    @property
+    def cache_dir(self) -> Path:
+        path = Path(os.path.expanduser(self.cache.dir))
+        base = self.source.resolve().parent if self.source else Path.cwd()
+        return path if path.is_absolute() else base / path
 
     def get(self, name: str) -> EngineConfig:
         try:
@@ -242,7 +273,7 @@ def _engine(name: str, block: Any, base_dir: Path, source: str) -> EngineConfig:
     if not isinstance(block, Mapping):
         raise ConfigError(
             f"{source}: {_loc(where)}: expected a mapping of engine settings, got {block!r}. "
-            "Top-level keys under tts are 'engine', 'routes' and one block per engine."
+            f"Top-level keys under tts are {', '.join(map(repr, _SECTIONS))} and one block per engine."
         )
     common: dict[str, Any] = {"name": name, "base_dir": base_dir}
     rest: dict[str, Any] = {}
@@ -284,6 +315,8 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
     if environ.get("FANREN_TTS_ENGINE"):
         raw["engine"] = environ["FANREN_TTS_ENGINE"]
         raw["routes"] = {}  # an explicit engine choice means: this engine for all text
+    if environ.get("FANREN_TTS_CACHE_DIR"):
+        raw["cache"] = {**dict(raw.get("cache") or {}), "dir": environ["FANREN_TTS_CACHE_DIR"]}
 
 
 _ENV_OVERRIDES = {
@@ -333,6 +366,12 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
     routes = raw.pop("routes", None) or {}
     if not isinstance(routes, Mapping):
         raise ConfigError(f"{source}: tts.routes: expected a mapping of language -> engine, got {routes!r}")
+    sections: dict[str, Any] = {}
+    for key, model in (("output", OutputConfig), ("narration", NarrationConfig), ("cache", CacheConfig)):
+        try:
+            sections[key] = model.model_validate(raw.pop(key, None) or {})
+        except ValidationError as exc:
+            raise ConfigError(f"{source}: invalid tts.{key}:\n  " + "\n  ".join(_describe(exc, ("tts", key), model))) from None
     base_dir = file.resolve().parent
     engines = {
         str(name): _engine(str(name), _override_engine(block, environ), base_dir, source) for name, block in raw.items()
@@ -348,4 +387,6 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
             raise ConfigError(
                 f"{source}: tts.routes.{lang}: {name!r} is not a configured engine; configured: {', '.join(engines)}"
             )
-    return Config(engine=default, routes={str(k): str(v) for k, v in routes.items()}, engines=engines, source=file)
+    return Config(
+        engine=default, routes={str(k): str(v) for k, v in routes.items()}, engines=engines, source=file, **sections
+    )

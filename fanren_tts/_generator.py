@@ -9,20 +9,39 @@ calls to one engine queue up, different engines run at once.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import re
 import threading
 import time
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable
 
+from . import _audio, _subtitles
+from ._cache import SegmentCache, cache_key
 from ._config import BUILTIN_OPTIONS, Config, load_config
-from ._envs import require_ready
+from ._envs import lock_hash, require_ready
 from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
 from ._runtime.fanren_worker import Audio, write_wav
+from ._text import split_sentences
 from ._worker import Worker
 
-__all__ = ["TTSGenerator", "GenerateResult", "detect_language"]
+if TYPE_CHECKING:
+    from ._batch import BatchResult, Line
+
+__all__ = ["TTSGenerator", "GenerateResult", "Segment", "detect_language"]
+
+_HAS_WORD = re.compile(r"\w")
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """One piece of the narration and where it sits in the WAV, in seconds."""
+
+    text: str
+    start: float
+    end: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,8 +52,27 @@ class GenerateResult:
     sample_rate: int
     duration: float
     engine: str
-    #: Seconds spent: ``start`` (worker start and model load, 0 when warm), ``synthesize``, ``write``, ``total``.
+    #: Seconds spent: ``start`` (worker start and model load, 0 when warm or cached),
+    #: ``synthesize``, ``write`` (conversion, joining, loudness, file), ``total``.
     timings: dict[str, float]
+    segments: tuple[Segment, ...] = ()
+    #: How many segments came from the cache instead of the engine.
+    cached: int = 0
+
+    def srt(self) -> str:
+        return _subtitles.srt_text(self)
+
+    def write_srt(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write SRT subtitles (default: beside the WAV), atomically."""
+        target = Path(path) if path is not None else self.path.with_suffix(".srt")
+        _subtitles.write_text(target, self.srt())
+        return target
+
+    def write_json(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write segment timings as JSON (default: beside the WAV), atomically."""
+        target = Path(path) if path is not None else self.path.with_suffix(".json")
+        _subtitles.write_json(target, _subtitles.subtitle_doc(self))
+        return target
 
 
 def detect_language(text: str) -> str:
@@ -82,6 +120,8 @@ class TTSGenerator:
             }
             self.config = self.config.model_copy(update={"engines": engines})
         self._workers: dict[str, Worker] = {}
+        self._identities: dict[str, dict[str, Any]] = {}
+        self.cache = SegmentCache(self.config.cache_dir)
         self._lock = threading.Lock()
         self._closed = False
         self._stop = threading.Event()
@@ -184,11 +224,25 @@ class TTSGenerator:
         return self.worker(engine).call(method, kwargs)
 
     def generate(
-        self, text: str, output_path: str | os.PathLike[str], engine: str | None = None, **options: Any
+        self,
+        text: str,
+        output_path: str | os.PathLike[str],
+        engine: str | None = None,
+        *,
+        cache: bool | None = None,
+        **options: Any,
     ) -> GenerateResult:
-        """Speak ``text`` into a WAV file at ``output_path``, written atomically."""
+        """Speak ``text`` into a WAV file at ``output_path``, written atomically.
+
+        Long text is split into sentences (within the engine's
+        ``max_segment_chars``), each synthesized or taken from the cache, then
+        joined with ``narration.pause_ms`` of silence in the ``output`` format.
+        ``cache=False`` bypasses the cache for this call.
+        """
         if not isinstance(text, str) or not text.strip():
             raise ConfigError("text must be a non-empty string")
+        if not _HAS_WORD.search(text):
+            raise ConfigError(f"text {text!r} has nothing to speak (only punctuation or symbols)")
         path = Path(output_path)
         if path.suffix.lower() != ".wav":
             raise ConfigError(f"output_path must end in .wav (got {str(path)!r}); fanren_tts writes PCM16 WAV")
@@ -196,26 +250,87 @@ class TTSGenerator:
             raise ConfigError(f"output_path {str(path)!r} is a directory; give a file name ending in .wav")
         name = engine or self.pick_engine(text)
         self._check_options(name, options)
+        pieces = split_sentences(text, self.config.get(name).max_segment_chars)
+        use_cache = self.config.cache.enabled if cache is None else cache
         t0 = time.perf_counter()
         worker = self.worker(name)
-        worker.start()
-        t1 = time.perf_counter()
-        audio = worker.call("synthesize", {"text": text, **options})
-        t2 = time.perf_counter()
-        if not isinstance(audio, Audio):
-            raise ProtocolError(
-                f"engine {name!r}: synthesize returned {type(audio).__name__}, expected fanren_worker.Audio",
-                engine=name,
-            )
-        write_wav(path, audio)
-        t3 = time.perf_counter()
+        identity = self._identity(name) if use_cache else {}
+        parts: list[Audio] = []
+        cached = 0
+        start_s = synth_s = 0.0
+        for piece in pieces:
+            key = cache_key(engine=name, model=identity, options=options, text=piece) if use_cache else ""
+            audio = self.cache.get(key) if use_cache else None
+            if audio is not None:
+                cached += 1
+            else:
+                if not worker.alive:
+                    ts = time.perf_counter()
+                    worker.start()
+                    start_s += time.perf_counter() - ts
+                ts = time.perf_counter()
+                audio = worker.call("synthesize", {"text": piece, **options})
+                synth_s += time.perf_counter() - ts
+                if not isinstance(audio, Audio):
+                    raise ProtocolError(
+                        f"engine {name!r}: synthesize returned {type(audio).__name__}, expected fanren_worker.Audio",
+                        engine=name,
+                    )
+                audio = _audio.as_pcm16(audio)  # cache and output see the same samples
+                if use_cache:
+                    self.cache.put(key, audio)
+            parts.append(audio)
+        tw = time.perf_counter()
+        out = self.config.output
+        rate = out.sample_rate or parts[0].sample_rate
+        arrays = [_audio.conform(a, rate, out.channels)[0] for a in parts]
+        data, spans = _audio.join(arrays, rate, self.config.narration.pause_ms / 1000.0)
+        if out.loudness_lufs is not None:
+            data = _audio.normalize_loudness(data, rate, out.loudness_lufs)
+        final = _audio.from_array(data, rate)
+        write_wav(path, final)
+        t_end = time.perf_counter()
         return GenerateResult(
             path=path,
-            sample_rate=audio.sample_rate,
-            duration=audio.duration,
+            sample_rate=rate,
+            duration=final.duration,
             engine=name,
-            timings={"start": t1 - t0, "synthesize": t2 - t1, "write": t3 - t2, "total": t3 - t0},
+            timings={"start": start_s, "synthesize": synth_s, "write": t_end - tw, "total": t_end - t0},
+            segments=tuple(Segment(p, a, b) for p, (a, b) in zip(pieces, spans)),
+            cached=cached,
         )
+
+    def generate_many(
+        self,
+        items: Iterable["Line | dict[str, Any]"],
+        output_dir: str | os.PathLike[str],
+        *,
+        cache: bool | None = None,
+        subtitles: bool = True,
+        progress: bool = False,
+    ) -> "BatchResult":
+        """Narrate a whole script into ``output_dir``; see ``fanren_tts._batch``.
+
+        Keeps going past failed lines, reports them all in the result and in
+        ``manifest.json``.
+        """
+        from ._batch import generate_many
+
+        return generate_many(self, items, output_dir, cache=cache, subtitles=subtitles, progress=progress)
+
+    def _identity(self, engine: str) -> dict[str, Any]:
+        """What decides an engine's output besides the call: env lock, wrapper source, options."""
+        with self._lock:
+            ident = self._identities.get(engine)
+            if ident is None:
+                cfg = self.config.get(engine)
+                ident = {
+                    "options": cfg.options,
+                    "wrapper": hashlib.sha256(cfg.wrapper_path.read_bytes()).hexdigest(),
+                    "env": lock_hash(cfg.env_dir) if cfg.env_dir else str(cfg.interpreter),
+                }
+                self._identities[engine] = ident
+            return ident
 
     def _check_options(self, engine: str, options: dict[str, Any]) -> None:
         model = BUILTIN_OPTIONS.get(engine)

@@ -82,3 +82,7 @@ def wait_gone(pid: int, timeout: float) -> bool:
 
 def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip()
+
+
+# Every test run gets its own segment cache, so results never depend on an earlier run.
+os.environ["FANREN_TTS_CACHE_DIR"] = __import__("tempfile").mkdtemp(prefix="fanren-test-cache-")

@@ -67,7 +67,9 @@ __all__ = [
     "unpack",
     "encode_frame",
     "decode_length",
+    "atomic_write",
     "write_wav",
+    "read_wav",
     "resolve_device",
     "package_versions",
     "serve",
@@ -268,21 +270,18 @@ def _looks_textual(data: bytes) -> bool:
 # --------------------------------------------------------------------------- audio files
 
 
-def write_wav(path: str | os.PathLike[str], audio: Audio) -> None:
-    """Write PCM16 WAV atomically: a temp file beside the target, then rename.
+def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> None:
+    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it into place.
 
-    A failed or interrupted write never leaves a partial file at ``path``.
+    A failed or interrupted write never leaves a partial file at ``path``, and a
+    previous file there survives until the new one is complete.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{threading.get_ident()}.part")
     try:
-        with wave.open(tmp, "wb") as w:
-            w.setnchannels(audio.channels)
-            w.setsampwidth(2)
-            w.setframerate(audio.sample_rate)
-            w.writeframes(audio.to_s16())
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -290,6 +289,27 @@ def write_wav(path: str | os.PathLike[str], audio: Audio) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def write_wav(path: str | os.PathLike[str], audio: Audio) -> None:
+    """Write PCM16 WAV atomically (see ``atomic_write``)."""
+
+    def write(tmp: str) -> None:
+        with wave.open(tmp, "wb") as w:
+            w.setnchannels(audio.channels)
+            w.setsampwidth(2)
+            w.setframerate(audio.sample_rate)
+            w.writeframes(audio.to_s16())
+
+    atomic_write(path, write)
+
+
+def read_wav(path: str | os.PathLike[str]) -> Audio:
+    """Read a PCM16 WAV (as written by ``write_wav``)."""
+    with wave.open(os.fspath(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise ValueError(f"{path}: expected 16-bit PCM, got {8 * w.getsampwidth()}-bit")
+        return Audio(w.readframes(w.getnframes()), w.getframerate(), "s16", w.getnchannels())
 
 
 # --------------------------------------------------------------------------- environment facts

@@ -1,0 +1,170 @@
+"""Narrating a whole video script: many lines, one manifest, every failure reported.
+
+A script is JSON: ``{"lines": [LINE, ...]}`` or a bare list, where LINE is a
+string or ``{"text": ..., "id": ..., "engine": ..., "options": {...}, "output": ...}``.
+Lines for different engines run at once; a failed line never stops the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import re
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._exceptions import ConfigError, FanrenTTSError, RemoteError
+from ._subtitles import write_json
+
+if TYPE_CHECKING:
+    from ._generator import GenerateResult, TTSGenerator
+
+__all__ = ["Line", "BatchResult", "load_script", "generate_many", "MANIFEST_SCHEMA"]
+
+MANIFEST_SCHEMA = "fanren_tts.batch/1"
+
+
+class Line(BaseModel):
+    """One line of a script."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1)
+    id: str | None = None
+    engine: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    output: str | None = Field(None, description="WAV name inside the output folder")
+
+
+@dataclasses.dataclass
+class BatchResult:
+    results: list[tuple[int, Line, "GenerateResult"]]
+    failures: list[tuple[int, Line, BaseException]]
+    manifest: Path
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _coerce(items: Iterable[Any], source: str) -> list[Line]:
+    lines = []
+    for i, item in enumerate(items):
+        try:
+            lines.append(item if isinstance(item, Line) else Line.model_validate({"text": item} if isinstance(item, str) else item))
+        except ValidationError as exc:
+            details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"{source}: line {i + 1}: {details}") from None
+    if not lines:
+        raise ConfigError(f"{source}: the script has no lines")
+    return lines
+
+
+def load_script(path: str | Path) -> list[Line]:
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"script not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    items = doc.get("lines") if isinstance(doc, dict) else doc
+    if not isinstance(items, list):
+        raise ConfigError(f'{path}: expected a list of lines or {{"lines": [...]}}')
+    return _coerce(items, str(path))
+
+
+def _file_name(index: int, line: Line) -> str:
+    if line.output:
+        if not line.output.lower().endswith(".wav") or Path(line.output).is_absolute() or ".." in Path(line.output).parts:
+            raise ConfigError(f"line {index}: output {line.output!r} must be a relative .wav path inside the output folder")
+        return line.output
+    slug = re.sub(r"[^\w.-]+", "-", line.id).strip("-.") if line.id else ""
+    return f"{index:03d}" + (f"_{slug}" if slug else "") + ".wav"
+
+
+def generate_many(
+    gen: "TTSGenerator",
+    items: Iterable[Any],
+    output_dir: str | Path,
+    *,
+    cache: bool | None = None,
+    subtitles: bool = True,
+    progress: bool = False,
+) -> BatchResult:
+    lines = _coerce(items, "script")
+    out_dir = Path(output_dir)
+    names = [_file_name(i, line) for i, line in enumerate(lines, 1)]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"two lines would write the same file: {', '.join(duplicates)}")
+    engines = {line.engine or gen.pick_engine(line.text) for line in lines}
+    for name in engines:
+        gen.config.get(name)  # unknown engine names fail before any work
+    results: dict[int, GenerateResult] = {}
+    failures: dict[int, BaseException] = {}
+
+    def run(index: int, line: Line, name: str) -> GenerateResult:
+        result = gen.generate(line.text, out_dir / name, line.engine, cache=cache, **line.options)
+        if subtitles:
+            result.write_srt()
+            result.write_json()
+        return result
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(lines), desc="narrating", unit="line", disable=not progress, file=sys.stderr)
+    with ThreadPoolExecutor(max_workers=max(1, len(engines)), thread_name_prefix="fanren-batch") as pool:
+        futures = {pool.submit(run, i, line, name): i for i, (line, name) in enumerate(zip(lines, names), 1)}
+        for future in as_completed(futures):
+            index = futures[future]
+            try:
+                results[index] = future.result()
+            except FanrenTTSError as exc:
+                failures[index] = exc
+                bar.write(f"line {index} failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+            bar.update(1)
+    bar.close()
+
+    manifest = out_dir / "manifest.json"
+    entries = []
+    for index, line in enumerate(lines, 1):
+        entry: dict[str, Any] = {"index": index, "id": line.id, "text": line.text}
+        if index in results:
+            r = results[index]
+            entry.update(
+                ok=True,
+                engine=r.engine,
+                wav=str(r.path.relative_to(out_dir)),
+                srt=str(r.path.with_suffix(".srt").relative_to(out_dir)) if subtitles else None,
+                duration=round(r.duration, 3),
+                sample_rate=r.sample_rate,
+                cached_segments=r.cached,
+                segments=[{"text": s.text, "start": round(s.start, 3), "end": round(s.end, 3)} for s in r.segments],
+            )
+        else:
+            exc = failures[index]
+            entry.update(ok=False, error=type(exc).__name__, message=str(exc).splitlines()[0])
+            if isinstance(exc, RemoteError):
+                entry["remote_type"] = exc.remote_type
+        entries.append(entry)
+    write_json(
+        manifest,
+        {
+            "schema": MANIFEST_SCHEMA,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "config": str(gen.config.source.resolve()) if gen.config.source else None,
+            "ok": not failures,
+            "lines": entries,
+        },
+    )
+    return BatchResult(
+        results=[(i, lines[i - 1], results[i]) for i in sorted(results)],
+        failures=[(i, lines[i - 1], failures[i]) for i in sorted(failures)],
+        manifest=manifest,
+    )

@@ -1,0 +1,57 @@
+"""Output format conversion, joining and loudness."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyloudnorm
+
+from fanren_tts._audio import as_pcm16, conform, from_array, join, normalize_loudness, to_array
+from fanren_tts._runtime.fanren_worker import Audio
+
+
+def tone(seconds: float, rate: int, amp: float = 0.3, freq: float = 440.0) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)[:, None]
+
+
+def test_pcm16_round_trip_is_exact() -> None:
+    pcm = np.array([-32768, -1, 0, 1, 32767], dtype="<i2").tobytes()
+    audio = Audio(pcm, 8000)
+    assert from_array(to_array(audio), 8000).pcm == pcm
+    assert as_pcm16(audio) is audio
+    f32 = Audio(np.array([0.5, -2.0], dtype="<f4").tobytes(), 8000, "f32")
+    assert np.frombuffer(as_pcm16(f32).pcm, "<i2").tolist() == [16384, -32768]
+
+
+def test_resampling_keeps_duration_and_pitch() -> None:
+    audio = from_array(tone(1.0, 22050), 22050)
+    data, rate = conform(audio, 16000, 1)
+    assert rate == 16000 and abs(len(data) - 16000) <= 2
+    spectrum = np.abs(np.fft.rfft(data[:, 0]))
+    assert abs(np.argmax(spectrum) * 16000 / len(data) - 440) < 3
+
+
+def test_channels_up_and_down() -> None:
+    audio = from_array(tone(0.1, 8000), 8000)
+    stereo, _ = conform(audio, None, 2)
+    assert stereo.shape[1] == 2 and np.allclose(stereo[:, 0], stereo[:, 1])
+    mono, rate = conform(from_array(stereo, 8000), None, 1)
+    assert rate == 8000 and mono.shape[1] == 1
+
+
+def test_join_inserts_pauses_and_reports_spans() -> None:
+    a, b = tone(1.0, 1000), tone(0.5, 1000)
+    data, spans = join([a, b], 1000, 0.25)
+    assert len(data) == 1750
+    assert spans == [(0.0, 1.0), (1.25, 1.75)]
+    assert not np.any(data[1000:1250])
+
+
+def test_loudness_normalization_hits_the_target_without_clipping() -> None:
+    quiet = tone(3.0, 16000, amp=0.02)
+    out = normalize_loudness(quiet, 16000, -16.0)
+    assert abs(pyloudnorm.Meter(16000).integrated_loudness(out) + 16.0) < 0.5
+    loud = normalize_loudness(tone(3.0, 16000, amp=0.5), 16000, -1.0)
+    assert np.max(np.abs(loud)) <= 0.99 + 1e-6
+    short = tone(0.2, 16000)
+    assert normalize_loudness(short, 16000, -16.0) is short
