@@ -98,6 +98,14 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generator_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-e", "--engine", help="engine name from config (default: routes, then tts.engine)")
+    parser.add_argument("--device", help="override the device of every engine")
+    parser.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
+    parser.add_argument("--no-cache", action="store_true", help="synthesize every segment again")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fanren_tts", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -105,23 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("text", nargs="?", help="the text; '-' or nothing reads stdin")
     say.add_argument("-o", "--output", required=True, help="output .wav path")
     say.add_argument("-f", "--file", help="read the text from this UTF-8 file")
-    say.add_argument("-e", "--engine", help="engine name from config (default: routes, then tts.engine)")
-    say.add_argument("--device", help="override the device of every engine")
-    say.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
     say.add_argument("--subtitles", action="store_true", help="also write .srt and .json beside the WAV")
-    say.add_argument("--no-cache", action="store_true", help="synthesize every segment again")
-    say.add_argument("-v", "--verbose", action="count", default=0)
+    _generator_options(say)
     say.set_defaults(func=_say)
 
     batch = sub.add_parser("batch", help="narrate a JSON script into a folder, with subtitles and a manifest")
     batch.add_argument("script", help='JSON: a list of lines, or {"lines": [...]}')
     batch.add_argument("-o", "--output", required=True, help="output folder")
-    batch.add_argument("-e", "--engine", help="engine for lines that name none (default: routes, then tts.engine)")
-    batch.add_argument("--device", help="override the device of every engine")
-    batch.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
-    batch.add_argument("--no-cache", action="store_true", help="synthesize every segment again")
     batch.add_argument("--no-subtitles", action="store_true", help="skip the .srt and .json files")
-    batch.add_argument("-v", "--verbose", action="count", default=0)
+    _generator_options(batch)
     batch.set_defaults(func=_batch)
 
     cache = sub.add_parser("cache", help="inspect or prune the segment cache")

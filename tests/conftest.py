@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -39,6 +40,37 @@ def default_envs() -> None:
     for name in ("piper", "espeak"):
         status = sync_env(PROJECT_ROOT / "envs" / name, name)
         assert status.ready, status.detail
+
+
+@pytest.fixture(scope="session")
+def locked_tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A uv project whose env holds msgpack only, locked once per session."""
+    project = tmp_path_factory.mktemp("envs") / "tiny"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        dedent(
+            """
+            [project]
+            name = "tiny"
+            version = "0"
+            requires-python = ">=3.10"
+            dependencies = ["msgpack>=1.0"]
+
+            [tool.uv]
+            package = false
+            """
+        )
+    )
+    subprocess.run([uv_bin(), "lock", "-q", "--project", str(project)], check=True)
+    return project
+
+
+@pytest.fixture
+def tiny_project(locked_tiny_project: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny project, not yet built."""
+    copy = tmp_path / "tiny"
+    shutil.copytree(locked_tiny_project, copy, ignore=shutil.ignore_patterns(".venv"))
+    return copy
 
 
 def write_config(path: Path, engines: dict, default: str | None = None, **top: object) -> Path:

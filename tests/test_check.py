@@ -3,46 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ECHO, dedent, write_config
+from conftest import ECHO, write_config
 from fanren_tts import sync_env
 from fanren_tts._check import known_conflicts, version_matches
 from fanren_tts._envs import uv_bin
-
-
-@pytest.fixture(scope="module")
-def locked_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = tmp_path_factory.mktemp("check") / "tiny"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        dedent(
-            """
-            [project]
-            name = "tiny"
-            version = "0"
-            requires-python = ">=3.10"
-            dependencies = ["msgpack>=1.0"]
-
-            [tool.uv]
-            package = false
-            """
-        )
-    )
-    subprocess.run([uv_bin(), "lock", "-q", "--project", str(project)], check=True)
-    return project
-
-
-@pytest.fixture
-def project(locked_project: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "tiny"
-    shutil.copytree(locked_project, copy)
-    return copy
 
 
 def check(config: Path, *extra: str) -> tuple[int, str, dict]:
@@ -60,13 +30,13 @@ def codes(doc: dict, engine: str) -> list[str]:
     return [p["code"] for e in doc["engines"] if e["engine"] == engine for p in e["problems"]]
 
 
-def managed(tmp_path: Path, project: Path, **extra: object) -> Path:
-    return write_config(tmp_path / "c.yaml", {"tiny": {"env": str(project), "wrapper": str(ECHO), **extra}})
+def managed(tmp_path: Path, tiny_project: Path, **extra: object) -> Path:
+    return write_config(tmp_path / "c.yaml", {"tiny": {"env": str(tiny_project), "wrapper": str(ECHO), **extra}})
 
 
-def test_ready_env(tmp_path: Path, project: Path) -> None:
-    sync_env(project, "tiny")
-    code, table, doc = check(managed(tmp_path, project))
+def test_ready_env(tmp_path: Path, tiny_project: Path) -> None:
+    sync_env(tiny_project, "tiny")
+    code, table, doc = check(managed(tmp_path, tiny_project))
     assert code == 0
     engine = doc["engines"][0]
     assert engine["ready"] and engine["env"]["state"] == "ready" and engine["problems"] == []
@@ -77,27 +47,27 @@ def test_ready_env(tmp_path: Path, project: Path) -> None:
     assert "tiny" in table and "ready" in table and "NOT READY" not in table
 
 
-def test_missing_env(tmp_path: Path, project: Path) -> None:
-    code, table, doc = check(managed(tmp_path, project))
+def test_missing_env(tmp_path: Path, tiny_project: Path) -> None:
+    code, table, doc = check(managed(tmp_path, tiny_project))
     assert code == 1
     assert codes(doc, "tiny") == ["env-missing"]
     assert "NOT READY" in table and "fix: python -m fanren_tts.envs sync tiny" in table
 
 
-def test_fix_builds_the_missing_env(tmp_path: Path, project: Path) -> None:
-    code, _, doc = check(managed(tmp_path, project), "--fix")
+def test_fix_builds_the_missing_env(tmp_path: Path, tiny_project: Path) -> None:
+    code, _, doc = check(managed(tmp_path, tiny_project), "--fix")
     assert code == 0 and doc["engines"][0]["env"]["state"] == "ready"
 
 
-def test_drifted_lock_and_drifted_packages(tmp_path: Path, project: Path) -> None:
-    status = sync_env(project, "tiny")
+def test_drifted_lock_and_drifted_packages(tmp_path: Path, tiny_project: Path) -> None:
+    status = sync_env(tiny_project, "tiny")
     subprocess.run([uv_bin(), "pip", "install", "-q", "--python", str(status.python), "six"], check=True)
-    code, table, doc = check(managed(tmp_path, project))
+    code, table, doc = check(managed(tmp_path, tiny_project))
     assert code == 1 and codes(doc, "tiny") == ["env-packages-drifted"]
     assert "six" in table and "--recreate" in table
-    lock = project / "uv.lock"
+    lock = tiny_project / "uv.lock"
     lock.write_text(lock.read_text() + "\n# edited\n")
-    code, table, doc = check(managed(tmp_path, project))
+    code, table, doc = check(managed(tmp_path, tiny_project))
     assert code == 1 and codes(doc, "tiny") == ["env-drifted"]
     assert "uv.lock" in table
 

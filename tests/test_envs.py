@@ -2,56 +2,24 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import dedent
 from fanren_tts import EnvNotReady, env_status, sync_env
 from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._envs import MARKER, require_ready, uv_bin
 
 
-@pytest.fixture(scope="module")
-def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A uv project whose env holds msgpack only, locked once for the module."""
-    project = tmp_path_factory.mktemp("envs") / "tiny"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        dedent(
-            """
-            [project]
-            name = "tiny"
-            version = "0"
-            requires-python = ">=3.10"
-            dependencies = ["msgpack>=1.0"]
-
-            [tool.uv]
-            package = false
-            """
-        )
-    )
-    subprocess.run([uv_bin(), "lock", "-q", "--project", str(project)], check=True)
-    return project
-
-
-@pytest.fixture
-def project(tiny_project: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "tiny"
-    shutil.copytree(tiny_project, copy, ignore=shutil.ignore_patterns(".venv"))
-    return copy
-
-
-def test_missing_then_ready(project: Path) -> None:
-    status = env_status(project)
+def test_missing_then_ready(tiny_project: Path) -> None:
+    status = env_status(tiny_project)
     assert status.state == "missing" and "not built yet" in status.detail
     assert status.fix == "python -m fanren_tts.envs sync tiny"
     with pytest.raises(EnvNotReady, match="python -m fanren_tts.envs sync tiny"):
-        require_ready(project, "tiny")
-    ready = sync_env(project)
+        require_ready(tiny_project, "tiny")
+    ready = sync_env(tiny_project)
     assert ready.ready, ready.detail
     assert ready.marker["python"] == ".".join(map(str, sys.version_info[:3]))
     # the env's own interpreter can import the worker runtime, so wrappers run standalone
@@ -60,34 +28,34 @@ def test_missing_then_ready(project: Path) -> None:
     assert out.stdout.strip() == "1"
 
 
-def test_a_half_built_env_is_never_ready(project: Path) -> None:
-    sync_env(project)
-    (project / ".venv" / MARKER).unlink()
-    status = env_status(project)
+def test_a_half_built_env_is_never_ready(tiny_project: Path) -> None:
+    sync_env(tiny_project)
+    (tiny_project / ".venv" / MARKER).unlink()
+    status = env_status(tiny_project)
     assert status.state == "incomplete" and "half-built" in status.detail
     assert status.fix.endswith("--recreate")
-    assert sync_env(project, recreate=True).ready
+    assert sync_env(tiny_project, recreate=True).ready
 
 
-def test_a_changed_lock_is_drift(project: Path) -> None:
-    sync_env(project)
-    lock = project / "uv.lock"
+def test_a_changed_lock_is_drift(tiny_project: Path) -> None:
+    sync_env(tiny_project)
+    lock = tiny_project / "uv.lock"
     lock.write_text(lock.read_text() + "\n# edited\n")
-    status = env_status(project)
+    status = env_status(tiny_project)
     assert status.state == "drifted" and "uv.lock" in status.detail
-    assert sync_env(project).ready
+    assert sync_env(tiny_project).ready
 
 
-def test_a_stale_lock_fails_the_build_with_uv_s_reason(project: Path) -> None:
-    text = (project / "pyproject.toml").read_text().replace('"msgpack>=1.0"', '"msgpack>=1.0", "filelock"')
-    (project / "pyproject.toml").write_text(text)
+def test_a_stale_lock_fails_the_build_with_uv_s_reason(tiny_project: Path) -> None:
+    text = (tiny_project / "pyproject.toml").read_text().replace('"msgpack>=1.0"', '"msgpack>=1.0", "filelock"')
+    (tiny_project / "pyproject.toml").write_text(text)
     with pytest.raises(Exception, match="building env 'tiny' failed"):
-        sync_env(project)
-    assert env_status(project).state != "ready"
+        sync_env(tiny_project)
+    assert env_status(tiny_project).state != "ready"
 
 
-def test_concurrent_builds_wait_for_each_other(project: Path) -> None:
-    code = f"from fanren_tts import sync_env; print(sync_env({str(project)!r}).state)"
+def test_concurrent_builds_wait_for_each_other(tiny_project: Path) -> None:
+    code = f"from fanren_tts import sync_env; print(sync_env({str(tiny_project)!r}).state)"
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(3)]
     outs = [p.communicate(timeout=300)[0].strip() for p in procs]
     assert outs == ["ready"] * 3

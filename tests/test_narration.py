@@ -14,7 +14,6 @@ import pytest
 from conftest import write_config
 from fanren_tts import ConfigError, TTSGenerator
 from fanren_tts._audio import to_array
-from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._runtime.fanren_worker import read_wav
 
 pytestmark = pytest.mark.usefixtures("default_envs")

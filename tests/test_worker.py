@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ECHO, dedent, wait_gone
+from conftest import dedent, wait_gone
 from fanren_tts import (
     PROTOCOL_VERSION,
     RemoteError,

@@ -9,7 +9,6 @@ import ctypes
 import math
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
