@@ -59,47 +59,58 @@ class _Pipe:
         self.buf = bytearray()
 
     def send(self, msg: dict, deadline: float) -> None:
-        view = memoryview(wire.encode_frame(msg))
-        while view:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Deadline
-            _, writable, _ = select.select([], [self.wfd], [], remaining)
-            if writable:
+        for part in wire.frame_parts(msg):
+            view = memoryview(part)
+            while view:
+                self._wait(self.wfd, deadline, write=True)
                 try:
                     view = view[os.write(self.wfd, view) :]
                 except BlockingIOError:
                     continue
 
-    def receive(self, deadline: float) -> dict | None:
-        """The next frame, or None at EOF (the worker is gone)."""
+    @staticmethod
+    def _wait(fd: int, deadline: float, *, write: bool = False) -> None:
         while True:
-            if len(self.buf) >= wire.HEADER.size:
-                try:
-                    length = wire.decode_length(bytes(self.buf[: wire.HEADER.size]))
-                except wire.ProtocolError as exc:
-                    raise ProtocolError(str(exc)) from None
-                end = wire.HEADER.size + length
-                if len(self.buf) >= end:
-                    body = bytes(self.buf[wire.HEADER.size : end])
-                    del self.buf[:end]
-                    try:
-                        return wire.decode_body(body)
-                    except wire.ProtocolError as exc:
-                        raise ProtocolError(str(exc)) from None
-                want = end - len(self.buf)
-            else:
-                want = wire.HEADER.size - len(self.buf)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _Deadline
-            readable, _, _ = select.select([self.rfd], [], [], remaining)
-            if not readable:
-                continue
-            chunk = os.read(self.rfd, max(want, 1 << 16))
+            ready = select.select([], [fd], [], remaining)[1] if write else select.select([fd], [], [], remaining)[0]
+            if ready:
+                return
+
+    def receive(self, deadline: float) -> dict | None:
+        """The next frame, or None at EOF (the worker is gone).
+
+        Small reads fill ``buf``; a large body is read straight into a buffer of
+        its final size, so megabytes of audio are not copied around. After a
+        deadline the stream is mid-frame: the caller must kill the worker.
+        """
+        size = wire.HEADER.size
+        while len(self.buf) < size:
+            self._wait(self.rfd, deadline)
+            chunk = os.read(self.rfd, 1 << 16)
             if not chunk:
                 return None
             self.buf += chunk
+        try:
+            length = wire.decode_length(self.buf[:size])
+        except wire.ProtocolError as exc:
+            raise ProtocolError(str(exc)) from None
+        body = bytearray(length)
+        have = min(length, len(self.buf) - size)
+        body[:have] = self.buf[size : size + have]
+        del self.buf[: size + have]
+        view = memoryview(body)[have:]
+        while view:
+            self._wait(self.rfd, deadline)
+            got = os.readv(self.rfd, [view])
+            if not got:
+                return None
+            view = view[got:]
+        try:
+            return wire.decode_body(body)
+        except wire.ProtocolError as exc:
+            raise ProtocolError(str(exc)) from None
 
 
 class Worker:

@@ -66,6 +66,7 @@ __all__ = [
     "pack",
     "unpack",
     "encode_frame",
+    "frame_parts",
     "decode_length",
     "atomic_write",
     "write_wav",
@@ -200,10 +201,16 @@ class Audio:
         )
 
 
+# EXT_AUDIO payload: sample rate (u32), channels (u16), format (2 ASCII bytes: s2 / f4), then raw PCM.
+_AUDIO_HEAD = struct.Struct(">IH2s")
+_FORMAT_CODE = {"s16": b"s2", "f32": b"f4"}
+_CODE_FORMAT = {v: k for k, v in _FORMAT_CODE.items()}
+
+
 def _ext_default(obj: Any) -> Any:
     if isinstance(obj, Audio):
-        body = msgpack.packb([obj.sample_rate, obj.sample_format, obj.channels, obj.pcm], use_bin_type=True)
-        return msgpack.ExtType(EXT_AUDIO, body)
+        head = _AUDIO_HEAD.pack(obj.sample_rate, obj.channels, _FORMAT_CODE[obj.sample_format])
+        return msgpack.ExtType(EXT_AUDIO, head + obj.pcm)
     if isinstance(obj, (tuple, set, frozenset)):
         return list(obj)
     if hasattr(obj, "__fspath__"):
@@ -215,8 +222,10 @@ def _ext_default(obj: Any) -> Any:
 
 def _ext_hook(code: int, data: bytes) -> Any:
     if code == EXT_AUDIO:
-        rate, fmt, channels, pcm = msgpack.unpackb(data, raw=False)
-        return Audio(pcm, rate, fmt, channels)
+        rate, channels, fmt = _AUDIO_HEAD.unpack_from(data)
+        if fmt not in _CODE_FORMAT:
+            raise ProtocolError(f"unknown audio sample format {fmt!r}")
+        return Audio(data[_AUDIO_HEAD.size :], rate, _CODE_FORMAT[fmt], channels)
     return msgpack.ExtType(code, data)
 
 
@@ -228,17 +237,23 @@ def unpack(body: bytes) -> Any:
     return msgpack.unpackb(body, ext_hook=_ext_hook, raw=False, strict_map_key=False)
 
 
-def encode_frame(msg: dict, limit: int = MAX_FRAME) -> bytes:
+def frame_parts(msg: dict, limit: int = MAX_FRAME) -> list[bytes]:
+    """The frame as buffers to write in order: one for small frames, header and body for large."""
     body = pack(msg)
     if len(body) > limit:
         raise ProtocolError(
             f"refusing to send a {len(body)}-byte {msg.get('kind')!r} frame: the limit is {limit} bytes "
             "(set FANREN_TTS_MAX_FRAME to raise it on both ends)"
         )
-    return HEADER.pack(len(body)) + body
+    header = HEADER.pack(len(body))
+    return [header + body] if len(body) < 65536 else [header, body]
 
 
-def decode_length(header: bytes, limit: int = MAX_FRAME) -> int:
+def encode_frame(msg: dict, limit: int = MAX_FRAME) -> bytes:
+    return b"".join(frame_parts(msg, limit))
+
+
+def decode_length(header: bytes | bytearray, limit: int = MAX_FRAME) -> int:
     """The body length a header announces, or ProtocolError showing the offending bytes.
 
     A length that is really ASCII ("Erro", "Trac") almost always means something
@@ -247,17 +262,17 @@ def decode_length(header: bytes, limit: int = MAX_FRAME) -> int:
     (length,) = HEADER.unpack(header)
     if length > limit:
         raise ProtocolError(
-            f"frame length {length} exceeds the limit of {limit} bytes; first bytes {header!r}"
+            f"frame length {length} exceeds the limit of {limit} bytes; first bytes {bytes(header)!r}"
             + (" look like text: something printed to the protocol stream" if _looks_textual(header) else "")
         )
     return length
 
 
-def decode_body(body: bytes) -> dict:
+def decode_body(body: bytes | bytearray) -> dict:
     try:
         msg = unpack(body)
     except Exception as exc:
-        raise ProtocolError(f"garbled frame body ({exc}); first bytes {body[:32]!r}") from None
+        raise ProtocolError(f"garbled frame body ({exc}); first bytes {bytes(body[:32])!r}") from None
     if not isinstance(msg, dict) or msg.get("kind") not in MESSAGES:
         raise ProtocolError(f"not a protocol message: {str(msg)[:120]!r}")
     return msg
@@ -453,22 +468,22 @@ class _Channel:
         self._write_lock = threading.Lock()
 
     def send(self, msg: dict) -> None:
-        data = encode_frame(msg)
+        parts = frame_parts(msg)
         with self._write_lock:
-            view = memoryview(data)
-            while view:
-                n = os.write(self.fd_out, view)
-                view = view[n:]
+            for part in parts:
+                view = memoryview(part)
+                while view:
+                    view = view[os.write(self.fd_out, view) :]
 
-    def _read_exact(self, n: int) -> bytes | None:
-        chunks = []
-        while n:
-            chunk = os.read(self.fd_in, min(n, 1 << 20))
-            if not chunk:
+    def _read_exact(self, n: int) -> bytearray | None:
+        buf = bytearray(n)
+        view = memoryview(buf)
+        while view:
+            got = os.readv(self.fd_in, [view])
+            if not got:
                 return None
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
+            view = view[got:]
+        return buf
 
     def receive(self) -> dict | None:
         """The next message, or None when the host has closed our stdin (it is gone)."""
