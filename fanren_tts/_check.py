@@ -252,7 +252,7 @@ def known_conflicts(engine: str, installed: dict[str, str | None]) -> list[Probl
 
 
 def _probe(cfg: EngineConfig, report: EngineReport, timeout: float) -> dict[str, Any] | None:
-    engine_pkg = ENGINE_PACKAGES.get(cfg.name)
+    engine_pkg = ENGINE_PACKAGES.get(cfg.kind)
     names = list(KEY_PACKAGES) + ["onnx", "sentencepiece"] + ([engine_pkg] if engine_pkg else [])
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     env.update(cfg.worker_env())
@@ -344,10 +344,10 @@ def check_engine(cfg: EngineConfig) -> EngineReport:
                 report.python = facts["python"]
                 installed = facts["packages"]
                 locked = locked_versions(cfg.env_dir, list(installed)) if cfg.env_dir else dict.fromkeys(installed)
-                shown = [n for n in installed if n in KEY_PACKAGES or n == ENGINE_PACKAGES.get(cfg.name)]
+                shown = [n for n in installed if n in KEY_PACKAGES or n == ENGINE_PACKAGES.get(cfg.kind)]
                 report.packages = {n: {"installed": installed[n], "locked": locked.get(n)} for n in shown}
                 report.accelerator = facts["accelerator"]
-                report.problems.extend(known_conflicts(cfg.name, installed))
+                report.problems.extend(known_conflicts(cfg.kind, installed))
                 for key in ("torch_error", "onnxruntime_error"):
                     if key in facts:
                         report.add("error", key.replace("_", "-"), facts[key], "rebuild the env; see the import error")

@@ -71,7 +71,103 @@ class EspeakOptions(_Strict):
     pitch: int = Field(50, ge=0, le=100)
 
 
-BUILTIN_OPTIONS: dict[str, type[BaseModel]] = {"piper": PiperOptions, "espeak": EspeakOptions}
+class CosyVoiceOptions(_Strict):
+    source_path: str | None = Field(None, description="recursive clone of FunAudioLLM/CosyVoice")
+    model_path: str | None = Field(None, description="local model folder")
+    model_name: str | None = Field(None, description="folder under <source_path>/pretrained_models")
+    version: Literal["auto", "1", "2", "3"] = "auto"
+    use_cosyvoice2: bool | None = None
+    mode: Literal["sft", "zero_shot", "cross_lingual", "instruct2", "instruct"] | None = None
+    speaker: str | None = None
+    prompt_speech: str | None = None
+    prompt_text: str | None = None
+    instruct_text: str | None = None
+    speed: float = Field(1.0, gt=0, le=4)
+    text_frontend: bool = True
+    fp16: bool = False
+    load_jit: bool = False
+    load_trt: bool = False
+    load_vllm: bool = False
+
+
+class IndexTTSOptions(_Strict):
+    source_path: str | None = Field(None, description="clone of index-tts/index-tts")
+    model_dir: str | None = Field(None, description="checkpoints folder")
+    cfg_path: str | None = None
+    version: Literal["1", "1.5", "2", "2.5"] = "2"
+    spk_audio_prompt: str | None = None
+    emo_audio_prompt: str | None = None
+    emo_alpha: float | None = Field(None, ge=0, le=1)
+    emo_vector: list[float] | None = Field(None, min_length=8, max_length=8)
+    use_emo_text: bool | None = None
+    emo_text: str | None = None
+    use_random: bool | None = None
+    interval_silence: int | None = Field(None, ge=0)
+    max_text_tokens_per_segment: int | None = Field(None, gt=0)
+    lang: str | None = None
+    use_fp16: bool | None = None
+    use_bf16: bool | None = None
+    use_cuda_kernel: bool | None = None
+    use_qwen_emo: bool | None = None
+    aux_paths: dict[str, str] | None = None
+    do_sample: bool | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    temperature: float | None = None
+    length_penalty: float | None = None
+    num_beams: int | None = None
+    repetition_penalty: float | None = None
+    max_mel_tokens: int | None = None
+
+
+class Qwen3Options(_Strict):
+    model_path: str | None = Field(None, description="local Qwen3-TTS checkpoint folder")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
+    speaker: str | None = None
+    language: str | None = None
+    instruct: str | None = None
+    ref_audio: str | None = None
+    ref_text: str | None = None
+    x_vector_only_mode: bool | None = None
+    do_sample: bool | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    temperature: float | None = None
+    repetition_penalty: float | None = None
+    max_new_tokens: int | None = None
+
+
+class FluxOptions(_Strict):
+    model_path: str | None = Field(None, description="local diffusers FLUX.1 folder")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    cpu_offload: bool = False
+    height: int | None = Field(None, ge=64)
+    width: int | None = Field(None, ge=64)
+    num_inference_steps: int | None = Field(None, ge=1)
+    guidance_scale: float | None = Field(None, ge=0)
+    max_sequence_length: int | None = Field(None, ge=1, le=512)
+    seed: int | None = None
+    negative_prompt: str | None = None
+    true_cfg_scale: float | None = None
+
+
+class VitsOptions(_Strict):
+    model_path: str | None = Field(None, description="local VITS / MMS-TTS checkpoint folder")
+    speaking_rate: float | None = Field(None, gt=0)
+    noise_scale: float | None = Field(None, ge=0)
+    seed: int | None = None
+
+
+BUILTIN_OPTIONS: dict[str, type[BaseModel]] = {
+    "piper": PiperOptions,
+    "espeak": EspeakOptions,
+    "cosyvoice": CosyVoiceOptions,
+    "indextts": IndexTTSOptions,
+    "qwen3": Qwen3Options,
+    "flux": FluxOptions,
+    "vits": VitsOptions,
+}
 
 
 class OutputConfig(_Strict):
@@ -93,6 +189,7 @@ class CacheConfig(_Strict):
     dir: str = Field(".fanren/cache", description="relative to the config file's folder")
 
 _COMMON_KEYS = (
+    "type",
     "env",
     "python",
     "wrapper",
@@ -114,6 +211,7 @@ class EngineConfig(_Strict):
     """One engine: where its worker runs and what it is told."""
 
     name: str
+    type: str | None = Field(None, description="built-in engine kind (default: the block's name)")
     env: str | None = Field(None, description="env name under envs/, or a path to a uv project")
     python: str | None = Field(None, description="an existing interpreter to use instead of a managed env")
     wrapper: str | None = Field(None, description="the wrapper script the worker runs")
@@ -137,8 +235,13 @@ class EngineConfig(_Strict):
         return value
 
     @property
+    def kind(self) -> str:
+        """The engine kind: decides the default wrapper, env and option schema."""
+        return self.type or self.name
+
+    @property
     def builtin(self) -> bool:
-        return self.name in BUILTIN_OPTIONS
+        return self.kind in BUILTIN_OPTIONS
 
     def _path(self, value: str) -> Path:
         p = Path(os.path.expanduser(value))
@@ -150,7 +253,7 @@ class EngineConfig(_Strict):
         if self.python or not self.use_subprocess:
             return None
         if self.env is None:
-            return PROJECT_ROOT / "envs" / self.name
+            return PROJECT_ROOT / "envs" / self.kind
         if "/" in self.env or os.sep in self.env:
             return self._path(self.env)
         return PROJECT_ROOT / "envs" / self.env
@@ -168,7 +271,7 @@ class EngineConfig(_Strict):
     def wrapper_path(self) -> Path:
         if self.wrapper:
             return self._path(self.wrapper)
-        return PROJECT_ROOT / "wrappers" / f"{self.name}_wrapper.py"
+        return PROJECT_ROOT / "wrappers" / f"{self.kind}_wrapper.py"
 
     def worker_env(self) -> dict[str, str]:
         """Environment variables for this engine's worker, presets first."""
@@ -281,7 +384,13 @@ def _engine(name: str, block: Any, base_dir: Path, source: str) -> EngineConfig:
         key = _ALIASES.get(key, key)
         (common if key in _COMMON_KEYS else rest)[key] = value
     errors: list[str] = []
-    options_model = BUILTIN_OPTIONS.get(name)
+    kind = common.get("type") or name
+    if "type" in common and kind not in BUILTIN_OPTIONS:
+        raise ConfigError(
+            f"{source}: {_loc(where + ('type',))}: {kind!r} is not a built-in engine; "
+            f"built-in: {', '.join(BUILTIN_OPTIONS)} (for your own engine give 'wrapper' and 'env' or 'python')"
+        )
+    options_model = BUILTIN_OPTIONS.get(kind)
     if options_model is not None:
         merged = {**dict(common.get("options") or {}), **rest}
         try:

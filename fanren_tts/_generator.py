@@ -333,9 +333,8 @@ class TTSGenerator:
             return ident
 
     def _check_options(self, engine: str, options: dict[str, Any]) -> None:
-        model = BUILTIN_OPTIONS.get(engine)
+        model = BUILTIN_OPTIONS.get(self.config.get(engine).kind)
         if model is None:
-            self.config.get(engine)
             return
         unknown = sorted(set(options) - set(model.model_fields))
         if unknown:

@@ -73,6 +73,14 @@ def tiny_project(locked_tiny_project: Path, tmp_path: Path) -> Path:
     return copy
 
 
+@pytest.fixture(scope="session")
+def torch_python() -> Path:
+    """The vits env's interpreter: CPU torch 2.13, transformers 4.51.3, numpy."""
+    status = sync_env(PROJECT_ROOT / "envs" / "vits", "vits")
+    assert status.ready, status.detail
+    return status.python
+
+
 def write_config(path: Path, engines: dict, default: str | None = None, **top: object) -> Path:
     doc = {"tts": {"engine": default or next(iter(engines)), **top, **engines}}
     path.write_text(yaml.safe_dump(doc, allow_unicode=True))

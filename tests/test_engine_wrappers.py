@@ -1,0 +1,291 @@
+"""The named engine wrappers against stand-ins with their upstream call contracts.
+
+Each wrapper runs for real in a torch env (the vits env) behind a real worker; the
+upstream package is replaced by a stand-in (tests/standins) with the signatures
+from shared/reference/engines.md that logs every call. So argument mapping,
+output joining, sample rates and error paths are checked without the weights.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import TESTS, write_config
+from fanren_tts import ConfigError, RemoteError, TTSGenerator
+from fanren_tts._runtime.fanren_worker import Audio, write_wav
+
+STANDINS = TESTS / "standins"
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    return tmp_path / "calls.jsonl"
+
+
+@pytest.fixture
+def make(tmp_path: Path, torch_python: Path, log: Path):
+    """Factory: a generator with one engine of ``kind`` on the stand-ins."""
+
+    def build(kind: str, extra_env: dict[str, str] | None = None, **options: object) -> TTSGenerator:
+        block = {
+            "type": kind,
+            "python": str(torch_python),
+            "env_vars": {"PYTHONPATH": f"{STANDINS}:{STANDINS / 'site'}", "STANDIN_LOG": str(log), **(extra_env or {})},
+            **options,
+        }
+        cfg = write_config(tmp_path / f"{kind}.yaml", {kind: block}, output={"sample_rate": None}, cache={"enabled": False})
+        return TTSGenerator(cfg)
+
+    return build
+
+
+def calls(log: Path, event: str | None = None) -> list[dict]:
+    if not log.exists():
+        return []
+    entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    return [e for e in entries if event is None or e["event"] == event]
+
+
+def prompt_wav(path: Path) -> Path:
+    write_wav(path, Audio(b"\x00\x10" * 16000, 16000))
+    return path
+
+
+def model_dir(tmp_path: Path, *files: str) -> Path:
+    d = tmp_path / "model"
+    d.mkdir(exist_ok=True)
+    for name in files:
+        (d / name).write_text("{}")
+    return d
+
+
+# --------------------------------------------------------------------------- cosyvoice
+
+
+def cosy(make, tmp_path: Path, yaml: str, **options: object) -> TTSGenerator:
+    return make("cosyvoice", source_path=str(STANDINS / "cosyvoice_src"), model_path=str(model_dir(tmp_path, yaml)), **options)
+
+
+def test_cosyvoice2_zero_shot_maps_arguments_and_joins_segments(make, tmp_path: Path, log: Path) -> None:
+    prompt = prompt_wav(tmp_path / "prompt.wav")
+    text = "你好，欢迎收看今天的节目"
+    with cosy(make, tmp_path, "cosyvoice2.yaml", mode="zero_shot", prompt_speech=str(prompt), prompt_text="希望你以后能够做的比我还好呦。") as gen:
+        result = gen.generate(text, tmp_path / "out.wav")
+        info = gen.describe("cosyvoice")
+    (init,) = calls(log, "init")
+    assert init["cls"] == "CosyVoice2"
+    assert init["kwargs"] == {"load_jit": False, "load_trt": False, "load_vllm": False, "fp16": False}  # no half on CPU
+    (call,) = calls(log, "inference_zero_shot")
+    assert call == {"event": "inference_zero_shot", "tts_text": text, "prompt_text": "希望你以后能够做的比我还好呦。",
+                    "prompt_wav": str(prompt), "stream": False, "speed": 1.0, "text_frontend": True}
+    assert result.sample_rate == 24000
+    assert abs(result.duration - 0.05 * len(text)) < 0.01  # both upstream yields, joined
+    assert info["version"] == "2" and info["speakers"] == ["中文女", "中文男"] and "instruct2" in info["modes"]
+
+
+def test_cosyvoice3_gets_its_prompt_format_and_no_load_jit(make, tmp_path: Path, log: Path) -> None:
+    prompt = prompt_wav(tmp_path / "prompt.wav")
+    with cosy(make, tmp_path, "cosyvoice3.yaml", prompt_speech=str(prompt), prompt_text="参考文本。", load_jit=True) as gen:
+        gen.generate("你好", tmp_path / "a.wav")
+        gen.generate("你好", tmp_path / "b.wav", mode="instruct2", instruct_text="用四川话说这句话")
+        gen.generate("hello", tmp_path / "c.wav", mode="cross_lingual", speed=1.5)
+    (init,) = calls(log, "init")
+    assert init["cls"] == "CosyVoice3" and "load_jit" not in init["kwargs"]
+    assert calls(log, "inference_zero_shot")[0]["prompt_text"] == "You are a helpful assistant.<|endofprompt|>参考文本。"
+    assert calls(log, "inference_instruct2")[0]["instruct_text"] == "You are a helpful assistant. 用四川话说这句话<|endofprompt|>"
+    cross = calls(log, "inference_cross_lingual")[0]
+    assert cross["tts_text"] == "You are a helpful assistant.<|endofprompt|>hello" and cross["speed"] == 1.5
+
+
+def test_cosyvoice1_sft_speakers_and_mode_errors(make, tmp_path: Path, log: Path) -> None:
+    with cosy(make, tmp_path, "cosyvoice.yaml", mode="sft", speaker="中文女") as gen:
+        result = gen.generate("你好世界", tmp_path / "a.wav")
+        assert result.sample_rate == 22050
+        assert calls(log, "inference_sft")[0]["spk_id"] == "中文女"
+        with pytest.raises(RemoteError, match="unknown speaker '路人'.*中文女"):
+            gen.generate("你好", tmp_path / "b.wav", speaker="路人")
+        with pytest.raises(RemoteError, match="instruct2 needs CosyVoice 2 or 3"):
+            gen.generate("你好", tmp_path / "c.wav", mode="instruct2")
+        gen.generate("你好", tmp_path / "d.wav", mode="instruct", instruct_text="A cheerful voice")
+        assert calls(log, "inference_instruct")[0]["instruct_text"] == "A cheerful voice<|endofprompt|>"
+        assert not (tmp_path / "b.wav").exists() and not (tmp_path / "c.wav").exists()
+
+
+def test_cosyvoice_legacy_pipeline_keys(make, tmp_path: Path, log: Path) -> None:
+    source = tmp_path / "src"
+    import shutil
+
+    shutil.copytree(STANDINS / "cosyvoice_src", source)
+    models = source / "pretrained_models" / "CosyVoice2-0.5B"
+    models.mkdir(parents=True)
+    for name in ("cosyvoice.yaml", "cosyvoice2.yaml"):
+        (models / name).write_text("{}")
+    prompt = prompt_wav(tmp_path / "p.wav")
+    with make("cosyvoice", source_path=str(source), model_name="CosyVoice2-0.5B", use_cosyvoice2=True, mode="zero_shot",
+              prompt_speech=str(prompt), prompt_text="参考。", text_frontend=False) as gen:
+        gen.generate("你好", tmp_path / "a.wav")
+    assert calls(log, "init")[0]["cls"] == "CosyVoice2" and calls(log, "init")[0]["model_dir"] == str(models)
+    assert calls(log, "inference_zero_shot")[0]["text_frontend"] is False
+
+
+def test_cosyvoice_before_the_prompt_path_api(make, tmp_path: Path, log: Path) -> None:
+    prompt = prompt_wav(tmp_path / "prompt.wav")
+    with cosy(make, tmp_path, "cosyvoice2.yaml", extra_env={"STANDIN_COSYVOICE_LEGACY": "1"},
+              prompt_speech=str(prompt), prompt_text="参考。") as gen:
+        gen.generate("你好", tmp_path / "a.wav")
+    assert calls(log, "load_wav") == [{"event": "load_wav", "wav": str(prompt), "target_sr": 16000}]
+    assert calls(log, "inference_zero_shot")[0]["prompt_speech_16k"] == [1, 16000]
+
+
+def test_cosyvoice_missing_files_are_named(make, tmp_path: Path) -> None:
+    with make("cosyvoice", source_path=str(STANDINS / "cosyvoice_src"), model_path=str(tmp_path / "nope")) as gen:
+        with pytest.raises(RemoteError, match="CosyVoice model folder not found: .*nope") as info:
+            gen.worker("cosyvoice").start()
+        assert info.value.remote_type == "FileNotFoundError" and info.value.stage == "load"
+    with make("cosyvoice", source_path=str(tmp_path), model_path=str(model_dir(tmp_path, "cosyvoice2.yaml"))) as gen:
+        with pytest.raises(RemoteError, match="no CosyVoice source at"):
+            gen.worker("cosyvoice").start()
+    with cosy(make, tmp_path, "cosyvoice2.yaml", prompt_speech=str(tmp_path / "missing.wav"), prompt_text="x") as gen:
+        with pytest.raises(RemoteError, match="prompt_speech not found: .*missing.wav"):
+            gen.generate("你好", tmp_path / "a.wav")
+
+
+# --------------------------------------------------------------------------- indextts
+
+
+def itts(make, tmp_path: Path, version: str, **options: object) -> TTSGenerator:
+    d = model_dir(tmp_path, "config.yaml")
+    return make("indextts", source_path=str(STANDINS / "indextts_src"), model_dir=str(d), version=version,
+                spk_audio_prompt=str(prompt_wav(tmp_path / "voice.wav")), **options)
+
+
+def test_indextts2_emotion_and_generation_arguments(make, tmp_path: Path, log: Path) -> None:
+    aux = tmp_path / "aux"
+    aux.mkdir()
+    emo = prompt_wav(tmp_path / "emo.wav")
+    vector = [0, 0, 0.8, 0, 0, 0, 0, 0.2]
+    with itts(make, tmp_path, "2", aux_paths={"w2v_bert": str(aux)}, use_fp16=True, temperature=0.7) as gen:
+        result = gen.generate("今天下雨了", tmp_path / "a.wav", emo_vector=vector, emo_alpha=0.6)
+        gen.generate("今天下雨了", tmp_path / "b.wav", emo_audio_prompt=str(emo))
+        info = gen.describe("indextts")
+    (init,) = calls(log, "init")
+    assert init["cls"] == "IndexTTS2" and init["use_fp16"] is False and init["device"] == "cpu"
+    assert init["aux_paths"] == {"w2v_bert": str(aux)}
+    first, second = calls(log, "infer")
+    assert first["emo_vector"] == vector and first["emo_alpha"] == 0.6 and first["output_path"] is None
+    assert first["generation_kwargs"] == {"temperature": 0.7}
+    assert first["spk_audio_prompt"] == str(tmp_path / "voice.wav")
+    assert second["emo_audio_prompt"] == str(emo)
+    assert result.sample_rate == 22050 and abs(result.duration - 0.25) < 0.01
+    assert info["emotions"][0] == "happy" and len(info["emotions"]) == 8
+
+
+def test_indextts2_without_aux_paths_fails_offline_not_downloading(make, tmp_path: Path) -> None:
+    with itts(make, tmp_path, "2") as gen:
+        with pytest.raises(RemoteError, match="offline") as info:
+            gen.worker("indextts").start()
+    assert info.value.remote_type == "OSError" and info.value.stage == "load"
+
+
+def test_indextts1_is_24k_and_refuses_emotion(make, tmp_path: Path, log: Path) -> None:
+    with itts(make, tmp_path, "1.5") as gen:
+        assert gen.generate("你好", tmp_path / "a.wav").sample_rate == 24000
+        with pytest.raises(RemoteError, match="emo_alpha need IndexTTS 2 or 2.5"):
+            gen.generate("你好", tmp_path / "b.wav", emo_alpha=0.5)
+    assert calls(log, "init")[0]["cls"] == "IndexTTS"
+
+
+def test_indextts25_needs_lang(make, tmp_path: Path, log: Path) -> None:
+    with itts(make, tmp_path, "2.5") as gen:
+        with pytest.raises(RemoteError, match="needs lang"):
+            gen.generate("hello", tmp_path / "a.wav")
+        gen.generate("hello", tmp_path / "b.wav", lang="EN")
+    assert calls(log, "infer")[0]["lang"] == "EN"
+    assert calls(log, "init")[0]["version"] == "2.5"
+
+
+def test_indextts_bad_values_and_missing_prompt(make, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="tts.indextts.emo_vector"):
+        itts(make, tmp_path, "2", emo_vector=[1, 2, 3])
+    with itts(make, tmp_path, "1") as gen:
+        with pytest.raises(RemoteError, match="spk_audio_prompt not found: .*gone.wav"):
+            gen.generate("你好", tmp_path / "a.wav", spk_audio_prompt=str(tmp_path / "gone.wav"))
+
+
+# --------------------------------------------------------------------------- qwen3
+
+
+def qwen(make, tmp_path: Path, model_type: str, **options: object) -> TTSGenerator:
+    d = tmp_path / f"qwen-{model_type}"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"tts_model_type": model_type}))
+    return make("qwen3", model_path=str(d), **options)
+
+
+def test_qwen3_custom_voice(make, tmp_path: Path, log: Path) -> None:
+    with qwen(make, tmp_path, "custom_voice", speaker="Vivian", language="Chinese", temperature=0.8) as gen:
+        result = gen.generate("你好世界", tmp_path / "a.wav", instruct="用开心的语气")
+        info = gen.describe("qwen3")
+        with pytest.raises(RemoteError, match="Unsupported speakers"):
+            gen.generate("你好", tmp_path / "b.wav", speaker="Nobody")
+    (load,) = calls(log, "from_pretrained")
+    assert load["kwargs"] == {"dtype": "torch.float32", "attn_implementation": "sdpa", "device_map": "cpu"}
+    call = calls(log, "generate_custom_voice")[0]
+    assert (call["speaker"], call["language"], call["instruct"], call["kwargs"]) == ("Vivian", "Chinese", "用开心的语气", {"temperature": 0.8})
+    assert result.sample_rate == 24000 and abs(result.duration - 0.2) < 0.01
+    assert info["mode"] == "custom_voice" and "vivian" in info["speakers"]
+
+
+def test_qwen3_voice_clone_and_design(make, tmp_path: Path, log: Path) -> None:
+    ref = prompt_wav(tmp_path / "ref.wav")
+    with qwen(make, tmp_path, "base", ref_audio=str(ref)) as gen:
+        with pytest.raises(RemoteError, match="needs ref_text"):
+            gen.generate("你好", tmp_path / "a.wav")
+        gen.generate("你好", tmp_path / "b.wav", ref_text="参考文本")
+        gen.generate("你好", tmp_path / "c.wav", x_vector_only_mode=True)
+    clone = calls(log, "generate_voice_clone")
+    assert clone[0]["ref_audio"] == str(ref) and clone[0]["ref_text"] == "参考文本" and clone[1]["x_vector_only_mode"] is True
+    with qwen(make, tmp_path, "voice_design") as gen:
+        with pytest.raises(RemoteError, match="needs an instruct"):
+            gen.generate("hello", tmp_path / "d.wav")
+        gen.generate("hello", tmp_path / "e.wav", instruct="A warm, low voice")
+    assert calls(log, "generate_voice_design")[0]["instruct"] == "A warm, low voice"
+
+
+def test_qwen3_missing_checkpoint(make, tmp_path: Path) -> None:
+    with make("qwen3", model_path=str(tmp_path / "nope")) as gen, pytest.raises(RemoteError, match="no Qwen3-TTS checkpoint"):
+        gen.worker("qwen3").start()
+
+
+# --------------------------------------------------------------------------- flux
+
+
+def test_flux_through_the_generic_call_path(make, tmp_path: Path, log: Path) -> None:
+    d = model_dir(tmp_path, "model_index.json")
+    with make("flux", model_path=str(d), num_inference_steps=4, guidance_scale=0.0) as gen:
+        out = gen.call("flux", "generate", prompt="a temple in the mist", output_path=str(tmp_path / "f.png"), height=64, width=80, seed=3)
+        again = gen.call("flux", "generate", prompt="a temple in the mist", height=64, width=80, seed=3)
+        other = gen.call("flux", "generate", prompt="a temple in the mist", height=64, width=80, seed=4)
+        with pytest.raises(RemoteError, match="height must be a multiple of 16"):
+            gen.call("flux", "generate", prompt="x", height=70)
+        with pytest.raises(RemoteError, match="does not implement synthesize"):
+            gen.generate("not speech", tmp_path / "x.wav")
+    assert out["png"].startswith(b"\x89PNG") and (tmp_path / "f.png").read_bytes() == out["png"]
+    assert (out["width"], out["height"], out["seed"]) == (80, 64, 3)
+    assert again["png"] == out["png"] and other["png"] != out["png"]
+    load = calls(log, "from_pretrained")[0]
+    assert load["torch_dtype"] == "torch.float32" and load["local_files_only"] is True
+    assert calls(log, "to")[0]["device"] == "cpu"
+    first = calls(log, "call")[0]
+    assert (first["num_inference_steps"], first["guidance_scale"], first["max_sequence_length"]) == (4, 0.0, 512)
+
+
+def test_every_named_engine_has_a_wrapper_env_and_lock() -> None:
+    from fanren_tts._config import BUILTIN_OPTIONS, PROJECT_ROOT
+
+    for kind in BUILTIN_OPTIONS:
+        assert (PROJECT_ROOT / "wrappers" / f"{kind}_wrapper.py").is_file(), kind
+        assert (PROJECT_ROOT / "envs" / kind / "uv.lock").is_file(), kind

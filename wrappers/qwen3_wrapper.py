@@ -1,0 +1,125 @@
+"""qwen3 engine: Qwen3-TTS from the PyPI package qwen-tts (``Qwen3TTSModel``).
+
+One checkpoint decides the mode: CustomVoice models speak with a named speaker
+(and an instruct on 1.7B), Base models clone a voice from ref_audio (+ ref_text),
+the VoiceDesign model builds a voice from an instruct. Output is 24 kHz.
+
+Standalone: envs/qwen3/.venv/bin/python wrappers/qwen3_wrapper.py --option model_path=DIR --text "你好" --out x.wav
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+from fanren_worker import Audio, Engine, main
+
+_MODES = {"custom_voice": "generate_custom_voice", "base": "generate_voice_clone", "voice_design": "generate_voice_design"}
+_GENERATION = ("do_sample", "top_k", "top_p", "temperature", "repetition_penalty", "max_new_tokens")
+_VOICE = ("speaker", "language", "instruct", "ref_audio", "ref_text", "x_vector_only_mode")
+
+
+def _dtype(torch: Any, name: str, device: str) -> Any:
+    """Half precision only where the device has it: bf16 on CUDA, fp16 on MPS, fp32 on CPU."""
+    if name != "auto":
+        return getattr(torch, name)
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def _attention(name: str, device: str) -> str:
+    if name != "auto":
+        return name
+    if device.startswith("cuda") and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+class Qwen3(Engine):
+    name = "qwen3"
+
+    def __init__(self, options: dict[str, Any], device: str) -> None:
+        super().__init__(options, device)
+        model_path = options.get("model_path")
+        if not model_path:
+            raise ValueError("qwen3 needs model_path: a local Qwen3-TTS checkpoint folder (e.g. Qwen3-TTS-12Hz-1.7B-CustomVoice)")
+        model_path = os.path.expanduser(str(model_path))
+        if not os.path.isfile(os.path.join(model_path, "config.json")):
+            raise FileNotFoundError(f"no Qwen3-TTS checkpoint at {model_path} (config.json missing)")
+        self.progress("importing torch and qwen_tts")
+        import torch
+        from qwen_tts import Qwen3TTSModel
+
+        self.torch = torch
+        dtype = _dtype(torch, options.get("dtype", "auto"), device)
+        attn = _attention(options.get("attn_implementation", "auto"), device)
+        self.progress(f"loading {model_path} ({dtype}, {attn})")
+        # On the CPU first, then moved: the wrapper caches its device, so update it too.
+        self.tts = Qwen3TTSModel.from_pretrained(model_path, dtype=dtype, attn_implementation=attn, device_map="cpu")
+        if device != "cpu":
+            self.tts.model.to(device)
+            self.tts.device = torch.device(device)
+        self.mode = str(getattr(self.tts.model, "tts_model_type", "custom_voice"))
+        if self.mode not in _MODES:
+            raise ValueError(f"unknown Qwen3-TTS model type {self.mode!r}; expected one of {sorted(_MODES)}")
+        self.defaults = {k: options[k] for k in _VOICE + _GENERATION if k in options}
+        if self.mode == "base" and options.get("ref_audio") and not os.path.isfile(os.path.expanduser(options["ref_audio"])):
+            raise FileNotFoundError(f"ref_audio not found: {options['ref_audio']}")
+
+    def synthesize(self, text: str, **options: Any) -> Audio:
+        unknown = set(options) - set(_VOICE) - set(_GENERATION)
+        if unknown:
+            raise TypeError(f"qwen3 has no option(s) {sorted(unknown)}; allowed: {list(_VOICE + _GENERATION)}")
+        merged = {**self.defaults, **options}
+        kwargs = {k: merged[k] for k in _GENERATION if k in merged}
+        language = merged.get("language")
+        if self.mode == "custom_voice":
+            if not merged.get("speaker"):
+                raise ValueError(f"a CustomVoice model needs a speaker; available: {self.speakers()}")
+            wavs, sr = self.tts.generate_custom_voice(
+                text=text, speaker=merged["speaker"], language=language, instruct=merged.get("instruct"), **kwargs
+            )
+        elif self.mode == "voice_design":
+            if not merged.get("instruct"):
+                raise ValueError("the VoiceDesign model needs an instruct describing the voice")
+            wavs, sr = self.tts.generate_voice_design(text=text, instruct=merged["instruct"], language=language, **kwargs)
+        else:
+            ref_audio = merged.get("ref_audio")
+            if not ref_audio:
+                raise ValueError("a Base (voice clone) model needs ref_audio, and ref_text unless x_vector_only_mode")
+            ref_audio = os.path.expanduser(ref_audio)
+            if not os.path.isfile(ref_audio):
+                raise FileNotFoundError(f"ref_audio not found: {ref_audio}")
+            x_vector_only = bool(merged.get("x_vector_only_mode", False))
+            if not x_vector_only and not merged.get("ref_text"):
+                raise ValueError("voice cloning needs ref_text (the transcript of ref_audio), or x_vector_only_mode: true")
+            wavs, sr = self.tts.generate_voice_clone(
+                text=text, language=language, ref_audio=ref_audio, ref_text=merged.get("ref_text"),
+                x_vector_only_mode=x_vector_only, **kwargs,
+            )
+        if not wavs:
+            raise RuntimeError("Qwen3-TTS returned no audio")
+        return Audio.from_array(wavs[0].astype("float32"), int(sr))
+
+    def speakers(self) -> list[str]:
+        return list(self.tts.get_supported_speakers() or [])
+
+    def languages(self) -> list[str]:
+        return list(self.tts.get_supported_languages() or [])
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "sample_rate": 24000,
+            "speakers": self.speakers(),
+            "languages": self.languages(),
+            "options": list(_VOICE + _GENERATION),
+        }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(Qwen3))
