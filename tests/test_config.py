@@ -143,3 +143,39 @@ def test_apple_silicon_preset_is_applied_under_user_values(tmp_path: Path, monke
         "KMP_DUPLICATE_LIB_OK",
         "OBJC_DISABLE_INITIALIZE_FORK_SAFETY",
     }
+
+
+def _uncommented_engine_blocks(text: str) -> tuple[str, dict[str, str]]:
+    """config.yaml with its documented (commented-out) engine blocks switched on."""
+    import re
+
+    marker = "  # CosyVoice 1 / 2 / 3"
+    head, tail = text.split(marker)
+    lines, blocks, current = [], {}, None
+    for line in (marker + tail).splitlines():
+        if m := re.match(r"^  # (\w+):$", line):
+            current = m.group(1)
+            lines.append(f"  {current}:")
+        elif current and re.match(r"^  #   \w+:", line):
+            lines.append("    " + line[6:].split("  #")[0].rstrip())
+        else:
+            current = None if not line.startswith("  #   ") else current
+            lines.append(line)
+        if current:
+            blocks[current] = blocks.get(current, "") + line + "\n"
+    return head + "\n".join(lines) + "\n", blocks
+
+
+def test_every_engine_option_is_documented_in_config_yaml_and_accepted(tmp_path: Path) -> None:
+    from fanren_tts._config import BUILTIN_OPTIONS
+
+    text, blocks = _uncommented_engine_blocks((PROJECT_ROOT / "config.yaml").read_text(encoding="utf-8"))
+    path = tmp_path / "all.yaml"
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path, environ={})
+    assert set(config.engines) == set(BUILTIN_OPTIONS)
+    shipped = (PROJECT_ROOT / "config.yaml").read_text(encoding="utf-8")
+    for kind, model in BUILTIN_OPTIONS.items():
+        doc = blocks.get(kind) or shipped.split(f"  {kind}:")[1].split("\n\n")[0]
+        missing = [field for field in model.model_fields if field not in doc]
+        assert not missing, f"config.yaml does not document {kind} options {missing}"

@@ -85,7 +85,7 @@ class IndexTTSEngine(Engine):
                 missing = [f"{k}={v}" for k, v in aux.items() if not os.path.exists(v)]
                 if missing:
                     raise FileNotFoundError(f"IndexTTS2 aux model paths not found: {', '.join(missing)}")
-            kwargs["aux_paths"] = aux
+            kwargs["aux_paths"] = aux or None
         self.progress(f"loading IndexTTS {self.version} from {self.model_dir}")
         self.model = cls(**kwargs)
         self.sample_rate = 24000 if self.version in ("1", "1.5") else 22050
