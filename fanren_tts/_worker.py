@@ -62,11 +62,10 @@ class _Pipe:
         for part in wire.frame_parts(msg):
             view = memoryview(part)
             while view:
-                self._wait(self.wfd, deadline, write=True)
-                try:
+                try:  # the pipe almost always has room: wait only when it is full
                     view = view[os.write(self.wfd, view) :]
                 except BlockingIOError:
-                    continue
+                    self._wait(self.wfd, deadline, write=True)
 
     @staticmethod
     def _wait(fd: int, deadline: float, *, write: bool = False) -> None:

@@ -466,6 +466,7 @@ class _Channel:
         self.fd_in = fd_in
         self.fd_out = fd_out
         self._write_lock = threading.Lock()
+        self._buf = bytearray()  # bytes read past the last frame
 
     def send(self, msg: dict) -> None:
         parts = frame_parts(msg)
@@ -476,14 +477,28 @@ class _Channel:
                     view = view[os.write(self.fd_out, view) :]
 
     def _read_exact(self, n: int) -> bytearray | None:
-        buf = bytearray(n)
-        view = memoryview(buf)
+        """n bytes: small reads are buffered (one syscall per small frame), large go in place."""
+        if len(self._buf) < n and n - len(self._buf) < 65536:
+            while len(self._buf) < n:
+                chunk = os.read(self.fd_in, 65536)
+                if not chunk:
+                    return None
+                self._buf += chunk
+        if len(self._buf) >= n:
+            out = self._buf[:n]
+            del self._buf[:n]
+            return out
+        out = bytearray(n)
+        have = len(self._buf)
+        out[:have] = self._buf
+        self._buf.clear()
+        view = memoryview(out)[have:]
         while view:
             got = os.readv(self.fd_in, [view])
             if not got:
                 return None
             view = view[got:]
-        return buf
+        return out
 
     def receive(self) -> dict | None:
         """The next message, or None when the host has closed our stdin (it is gone)."""
