@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import fcntl
 import itertools
 import logging
 import os
@@ -48,6 +49,17 @@ class _Deadline(Exception):
     pass
 
 
+def _widen_pipe(fd: int, size: int = 1 << 20) -> None:
+    """Let a whole second of float audio sit in the pipe (Linux): 64 KiB pipes make a
+    megabyte frame cost a dozen or more blocking handoffs between the two processes."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is not None:
+        try:
+            fcntl.fcntl(fd, set_size, size)
+        except OSError:  # above /proc/sys/fs/pipe-max-size, or not a pipe: keep the default
+            pass
+
+
 class _Pipe:
     """Bounded frame I/O on the worker's stdin/stdout pipes (POSIX)."""
 
@@ -56,6 +68,8 @@ class _Pipe:
         self.wfd = proc.stdin.fileno()
         self.rfd = proc.stdout.fileno()
         os.set_blocking(self.wfd, False)
+        for fd in (self.wfd, self.rfd):
+            _widen_pipe(fd)
         self.buf = bytearray()
 
     def send(self, msg: dict, deadline: float) -> None:

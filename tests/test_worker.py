@@ -282,3 +282,15 @@ def test_workers_warm_up_in_parallel(echo_config) -> None:
     assert set(times) == {"a", "b", "c"}
     # each needs >= 1 s to load; one after another would take >= 3 s
     assert elapsed < sum(times.values())
+
+
+@pytest.mark.skipif(not hasattr(__import__("fcntl"), "F_GETPIPE_SZ"), reason="pipe sizes are a Linux feature")
+def test_protocol_pipes_are_widened_for_audio(echo_config) -> None:
+    import fcntl
+
+    limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    with TTSGenerator(echo_config()) as gen:
+        worker = gen.worker("echo")
+        worker.start()
+        for fd in (worker._pipe.rfd, worker._pipe.wfd):
+            assert fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) == min(1 << 20, limit)
