@@ -239,14 +239,19 @@ class Worker:
             raise WorkerStartupError(f"engine {self.name!r}: wrapper script not found: {cfg.wrapper_path}", engine=self.name)
         self._tail.clear()
         t0 = time.monotonic()
-        self._proc = subprocess.Popen(
-            self._command(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=self._environment(),
-            start_new_session=True,  # its own process group, so a kill takes its children too
-        )
+        try:
+            self._proc = subprocess.Popen(
+                self._command(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self._environment(),
+                start_new_session=True,  # its own process group, so a kill takes its children too
+            )
+        except OSError as exc:
+            raise WorkerStartupError(
+                f"engine {self.name!r}: cannot run {interpreter}: {exc.strerror or exc}", engine=self.name
+            ) from None
         self._pipe = _Pipe(self._proc)
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, args=(self._proc.stderr,), name=f"fanren-stderr-{self.name}", daemon=True

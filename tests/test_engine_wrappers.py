@@ -146,7 +146,7 @@ def test_cosyvoice_missing_files_are_named(make, tmp_path: Path) -> None:
             gen.worker("cosyvoice").start()
         assert info.value.remote_type == "FileNotFoundError" and info.value.stage == "load"
     with make("cosyvoice", source_path=str(tmp_path), model_path=str(model_dir(tmp_path, "cosyvoice2.yaml"))) as gen:
-        with pytest.raises(RemoteError, match="no CosyVoice source at"):
+        with pytest.raises(RemoteError, match="no CosyVoice source .* at .*cosyvoice missing"):
             gen.worker("cosyvoice").start()
     with cosy(make, tmp_path, "cosyvoice2.yaml", prompt_speech=str(tmp_path / "missing.wav"), prompt_text="x") as gen:
         with pytest.raises(RemoteError, match="prompt_speech not found: .*missing.wav"):
@@ -256,8 +256,12 @@ def test_qwen3_voice_clone_and_design(make, tmp_path: Path, log: Path) -> None:
 
 
 def test_qwen3_missing_checkpoint(make, tmp_path: Path) -> None:
-    with make("qwen3", model_path=str(tmp_path / "nope")) as gen, pytest.raises(RemoteError, match="no Qwen3-TTS checkpoint"):
-        gen.worker("qwen3").start()
+    with make("qwen3", model_path=str(tmp_path / "nope")) as gen:
+        with pytest.raises(RemoteError, match="Qwen3-TTS checkpoint not found: .*nope"):
+            gen.worker("qwen3").start()
+    with make("qwen3", model_path=str(tmp_path)) as gen:
+        with pytest.raises(RemoteError, match=r"no Qwen3-TTS checkpoint at .* \(config.json missing\)"):
+            gen.worker("qwen3").start()
 
 
 # --------------------------------------------------------------------------- flux

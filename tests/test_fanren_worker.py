@@ -143,3 +143,13 @@ def test_wrapper_must_define_exactly_one_engine(tmp_path: Path, monkeypatch: pyt
 def test_resolve_device_without_torch_or_gpu_is_cpu() -> None:
     assert wire.resolve_device("auto") in ("cpu", "cuda", "mps")
     assert wire.resolve_device("cuda:1") == "cuda:1"
+
+
+def test_local_path_names_what_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "config.json").write_text("{}")
+    assert wire.local_path(tmp_path / "ckpt", "checkpoint", contains="config.json") == str(tmp_path / "ckpt")
+    with pytest.raises(FileNotFoundError, match=f"voice prompt not found: {tmp_path}/nope.wav"):
+        wire.local_path(tmp_path / "nope.wav", "voice prompt")
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint at .*ckpt \(model.safetensors missing\)"):
+        wire.local_path(tmp_path / "ckpt", "checkpoint", contains="model.safetensors")

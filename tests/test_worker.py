@@ -294,3 +294,12 @@ def test_protocol_pipes_are_widened_for_audio(echo_config) -> None:
         worker.start()
         for fd in (worker._pipe.rfd, worker._pipe.wfd):
             assert fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) == min(1 << 20, limit)
+
+
+def test_an_interpreter_that_cannot_run_is_a_startup_error(echo_config, tmp_path: Path) -> None:
+    fake = tmp_path / "python"
+    fake.write_text("not a program")
+    fake.chmod(0o644)
+    with TTSGenerator(echo_config(echo={"python": str(fake)})) as gen:
+        with pytest.raises(WorkerStartupError, match="cannot run .*python: Permission denied"):
+            gen.worker("echo").start()

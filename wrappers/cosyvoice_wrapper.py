@@ -22,17 +22,13 @@ import os
 import sys
 from typing import Any
 
-from fanren_worker import Audio, Engine, main
+from fanren_worker import Audio, Engine, local_path, main
 
 MODES = ("sft", "zero_shot", "cross_lingual", "instruct2", "instruct")
 _CALL = ("mode", "speaker", "prompt_speech", "prompt_text", "instruct_text", "speed", "text_frontend")
 _SYSTEM = "You are a helpful assistant."
 _END = "<|endofprompt|>"
 _YAMLS = (("cosyvoice3.yaml", "3"), ("cosyvoice2.yaml", "2"), ("cosyvoice.yaml", "1"))
-
-
-def _path(value: str) -> str:
-    return os.path.abspath(os.path.expanduser(value))
 
 
 class CosyVoiceEngine(Engine):
@@ -42,18 +38,11 @@ class CosyVoiceEngine(Engine):
         super().__init__(options, device)
         source = options.get("source_path")
         if source:
-            source = _path(source)
-            matcha = os.path.join(source, "third_party", "Matcha-TTS")
-            if not os.path.isdir(os.path.join(source, "cosyvoice")):
-                raise FileNotFoundError(
-                    f"no CosyVoice source at {source} (expected {source}/cosyvoice): "
-                    "clone FunAudioLLM/CosyVoice with --recursive and set tts.cosyvoice.source_path"
-                )
-            if not os.path.isdir(matcha):
-                raise FileNotFoundError(
-                    f"{matcha} is missing: the Matcha-TTS submodule was not cloned "
-                    "(git submodule update --init --recursive)"
-                )
+            # a recursive clone of FunAudioLLM/CosyVoice: the Matcha-TTS submodule must be there too
+            source = local_path(source, "CosyVoice source (tts.cosyvoice.source_path)", contains="cosyvoice")
+            matcha = local_path(
+                os.path.join(source, "third_party", "Matcha-TTS"), "Matcha-TTS submodule (git submodule update --init)"
+            )
             sys.path[:0] = [source, matcha]
         self.model_dir = self._model_dir(options, source)
         self.version = self._version(options)
@@ -88,14 +77,12 @@ class CosyVoiceEngine(Engine):
     @staticmethod
     def _model_dir(options: dict[str, Any], source: str | None) -> str:
         if options.get("model_path"):
-            model_dir = _path(options["model_path"])
+            model_dir = options["model_path"]
         elif options.get("model_name") and source:
             model_dir = os.path.join(source, "pretrained_models", options["model_name"])
         else:
             raise ValueError("cosyvoice needs model_path (a local model folder), or model_name with source_path")
-        if not os.path.isdir(model_dir):
-            raise FileNotFoundError(f"CosyVoice model folder not found: {model_dir}")
-        return model_dir
+        return local_path(model_dir, "CosyVoice model folder")
 
     def _version(self, options: dict[str, Any]) -> str:
         version = str(options.get("version", "auto"))
@@ -129,9 +116,7 @@ class CosyVoiceEngine(Engine):
         """The speech prompt as this checkout wants it: a file path (since 622a3a1) or a 16 kHz tensor."""
         if not path:
             raise ValueError("this mode needs prompt_speech (a WAV of at least 16 kHz, at most 30 s)")
-        path = _path(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"prompt_speech not found: {path}")
+        path = local_path(path, "prompt_speech")
         params = inspect.signature(method).parameters
         if "prompt_wav" in params:
             return {"prompt_wav": path}

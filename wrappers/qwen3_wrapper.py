@@ -10,10 +10,9 @@ Standalone: envs/qwen3/.venv/bin/python wrappers/qwen3_wrapper.py --option model
 from __future__ import annotations
 
 import importlib.util
-import os
 from typing import Any
 
-from fanren_worker import Audio, Engine, main
+from fanren_worker import Audio, Engine, local_path, main
 
 _MODES = {"custom_voice": "generate_custom_voice", "base": "generate_voice_clone", "voice_design": "generate_voice_design"}
 _GENERATION = ("do_sample", "top_k", "top_p", "temperature", "repetition_penalty", "max_new_tokens")
@@ -47,9 +46,7 @@ class Qwen3(Engine):
         model_path = options.get("model_path")
         if not model_path:
             raise ValueError("qwen3 needs model_path: a local Qwen3-TTS checkpoint folder (e.g. Qwen3-TTS-12Hz-1.7B-CustomVoice)")
-        model_path = os.path.expanduser(str(model_path))
-        if not os.path.isfile(os.path.join(model_path, "config.json")):
-            raise FileNotFoundError(f"no Qwen3-TTS checkpoint at {model_path} (config.json missing)")
+        model_path = local_path(model_path, "Qwen3-TTS checkpoint", contains="config.json")
         self.progress("importing torch and qwen_tts")
         import torch
         from qwen_tts import Qwen3TTSModel
@@ -67,8 +64,8 @@ class Qwen3(Engine):
         if self.mode not in _MODES:
             raise ValueError(f"unknown Qwen3-TTS model type {self.mode!r}; expected one of {sorted(_MODES)}")
         self.defaults = {k: options[k] for k in _VOICE + _GENERATION if k in options}
-        if self.mode == "base" and options.get("ref_audio") and not os.path.isfile(os.path.expanduser(options["ref_audio"])):
-            raise FileNotFoundError(f"ref_audio not found: {options['ref_audio']}")
+        if self.mode == "base" and options.get("ref_audio"):
+            local_path(options["ref_audio"], "ref_audio")
 
     def synthesize(self, text: str, **options: Any) -> Audio:
         unknown = set(options) - set(_VOICE) - set(_GENERATION)
@@ -91,9 +88,7 @@ class Qwen3(Engine):
             ref_audio = merged.get("ref_audio")
             if not ref_audio:
                 raise ValueError("a Base (voice clone) model needs ref_audio, and ref_text unless x_vector_only_mode")
-            ref_audio = os.path.expanduser(ref_audio)
-            if not os.path.isfile(ref_audio):
-                raise FileNotFoundError(f"ref_audio not found: {ref_audio}")
+            ref_audio = local_path(ref_audio, "ref_audio")
             x_vector_only = bool(merged.get("x_vector_only_mode", False))
             if not x_vector_only and not merged.get("ref_text"):
                 raise ValueError("voice cloning needs ref_text (the transcript of ref_audio), or x_vector_only_mode: true")

@@ -8,10 +8,9 @@ Standalone: envs/vits/.venv/bin/python wrappers/vits_wrapper.py --option model_p
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from fanren_worker import Audio, Engine, main
+from fanren_worker import Audio, Engine, local_path, main
 
 
 class Vits(Engine):
@@ -22,9 +21,7 @@ class Vits(Engine):
         model_path = options.get("model_path")
         if not model_path:
             raise ValueError("vits needs model_path: a local VITS/MMS-TTS checkpoint folder")
-        model_path = os.path.expanduser(str(model_path))
-        if not os.path.isfile(os.path.join(model_path, "config.json")):
-            raise FileNotFoundError(f"no VITS checkpoint at {model_path} (config.json missing)")
+        model_path = local_path(model_path, "VITS checkpoint", contains="config.json")
         self.progress("importing torch and transformers")
         import torch
         import transformers

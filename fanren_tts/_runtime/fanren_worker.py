@@ -71,6 +71,7 @@ __all__ = [
     "atomic_write",
     "write_wav",
     "read_wav",
+    "local_path",
     "resolve_device",
     "package_versions",
     "serve",
@@ -406,6 +407,20 @@ class Engine:
             reporter(message)
         else:
             sys.stderr.write(f"[progress] {message}\n")
+
+
+def local_path(value: str | os.PathLike[str], what: str, *, contains: str | None = None) -> str:
+    """``value`` as an absolute path that exists, or FileNotFoundError naming it.
+
+    ``contains`` names a file or folder that must be inside (``config.json`` marks a
+    checkpoint folder), so a wrong folder fails here rather than deep in an engine.
+    """
+    path = os.path.abspath(os.path.expanduser(os.fspath(value)))
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{what} not found: {path}")
+    if contains is not None and not os.path.exists(os.path.join(path, contains)):
+        raise FileNotFoundError(f"no {what} at {path} ({contains} missing)")
+    return path
 
 
 _progress_reporter: Callable[[str], None] | None = None
