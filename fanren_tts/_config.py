@@ -26,6 +26,7 @@ from ._exceptions import ConfigError
 
 __all__ = [
     "PROJECT_ROOT",
+    "DEVICE_PATTERN",
     "Timeouts",
     "EngineConfig",
     "Config",
@@ -37,7 +38,7 @@ __all__ = [
 #: Where the built-in ``envs/`` and ``wrappers/`` live (FANREN_TTS_HOME overrides).
 PROJECT_ROOT = Path(os.environ.get("FANREN_TTS_HOME") or Path(__file__).resolve().parent.parent)
 
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 class _Strict(BaseModel):
@@ -230,7 +231,7 @@ class EngineConfig(_Strict):
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:
-        if not _DEVICE.match(value):
+        if not DEVICE_PATTERN.match(value):
             raise ValueError("must be auto, cpu, mps, cuda or cuda:N")
         return value
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from . import _audio, _subtitles
 from ._cache import SegmentCache, cache_key
-from ._config import BUILTIN_OPTIONS, Config, load_config
+from ._config import BUILTIN_OPTIONS, DEVICE_PATTERN, Config, load_config
 from ._envs import lock_hash, require_ready
 from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
 from ._runtime.fanren_worker import Audio, write_wav
@@ -114,10 +114,9 @@ class TTSGenerator:
             self.config.get(engine)
             self.config = self.config.model_copy(update={"engine": engine, "routes": {}})
         if device is not None:
-            engines = {
-                name: type(cfg).model_validate({**cfg.model_dump(), "base_dir": cfg.base_dir, "device": device})
-                for name, cfg in self.config.engines.items()
-            }
+            if not DEVICE_PATTERN.match(device):
+                raise ConfigError(f"device must be auto, cpu, mps, cuda or cuda:N, got {device!r}")
+            engines = {name: cfg.model_copy(update={"device": device}) for name, cfg in self.config.engines.items()}
             self.config = self.config.model_copy(update={"engines": engines})
         self._workers: dict[str, Worker] = {}
         self._identities: dict[str, dict[str, Any]] = {}

@@ -121,6 +121,8 @@ def test_call_arguments_override_the_environment(tmp_path: Path, monkeypatch: py
         gen.close()
     with pytest.raises(ConfigError, match="no engine named 'nope'"):
         TTSGenerator(path, engine="nope")
+    with pytest.raises(ConfigError, match="device must be auto, cpu, mps, cuda or cuda:N, got 'tpu'"):
+        TTSGenerator(path, device="tpu")
 
 
 def test_apple_silicon_preset_is_applied_under_user_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
