@@ -173,6 +173,10 @@ def test_idle_workers_are_stopped_and_restarted_on_demand(echo_config) -> None:
     with TTSGenerator(echo_config(echo={"idle_timeout": 0.5})) as gen:
         pid = gen.call("echo", "echo")["pid"]
         assert wait_gone(pid, 5)
+        # The reaper thread finishes its stop (reaping the process) asynchronously.
+        deadline = time.monotonic() + 5
+        while gen.worker("echo").alive and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert not gen.worker("echo").alive
         assert gen.call("echo", "echo")["pid"] != pid
 
