@@ -44,11 +44,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ._config import Config, EngineConfig, _is_apple_silicon, apple_silicon_preset
+from ._config import PATH_OPTION, Config, EngineConfig, _is_apple_silicon, apple_silicon_preset
 from ._envs import env_status, sync_env, uv_bin
 from ._exceptions import FanrenTTSError
-from ._runtime import RUNTIME_DIR
-from ._worker import Worker
+from ._worker import Worker, worker_environment
 
 __all__ = ["SCHEMA", "KEY_PACKAGES", "Problem", "EngineReport", "check_engine", "check_all", "render_table"]
 
@@ -111,7 +110,6 @@ acc["device"] = ("cuda" if acc["cuda"] else "mps" if acc["mps_available"] else
 print(json.dumps(out))
 """
 
-_PATH_KEY = re.compile(r"(path|dir|file|checkpoint|prompt_speech|prompt_wav|ref_audio|audio_prompt)$")
 
 
 @dataclasses.dataclass
@@ -254,9 +252,7 @@ def known_conflicts(engine: str, installed: dict[str, str | None]) -> list[Probl
 def _probe(cfg: EngineConfig, report: EngineReport, timeout: float) -> dict[str, Any] | None:
     engine_pkg = ENGINE_PACKAGES.get(cfg.kind)
     names = list(KEY_PACKAGES) + ["onnx", "sentencepiece"] + ([engine_pkg] if engine_pkg else [])
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env.update(cfg.worker_env())
-    env["PYTHONPATH"] = str(RUNTIME_DIR)
+    env = worker_environment(cfg)
     try:
         proc = subprocess.run(
             [str(cfg.interpreter), "-c", _PROBE, json.dumps(names), json.dumps(sorted(apple_silicon_preset()))],
@@ -304,13 +300,15 @@ def _check_env(cfg: EngineConfig, report: EngineReport) -> None:
 
 
 def _check_paths(cfg: EngineConfig, report: EngineReport) -> None:
-    for key, value in sorted(cfg.options.items()):
-        if isinstance(value, str) and value and _PATH_KEY.search(key):
-            path = Path(os.path.expanduser(value))
-            path = path if path.is_absolute() else cfg.base_dir / path
-            if not path.exists():
-                report.add("error", "path-missing", f"tts.{cfg.name}.{key}: {path} does not exist",
-                           f"put the files there or correct tts.{cfg.name}.{key}")
+    for key, value in sorted(cfg.resolved_options().items()):
+        if not PATH_OPTION.search(key):
+            continue
+        named = value.items() if isinstance(value, dict) else [(None, value)]
+        for sub, path in named:
+            if isinstance(path, str) and path and not os.path.exists(path):
+                where = f"tts.{cfg.name}.{key}" + (f".{sub}" if sub else "")
+                report.add("error", "path-missing", f"{where}: {path} does not exist",
+                           f"put the files there or correct {where}")
     if not cfg.wrapper_path.is_file():
         report.add("error", "wrapper-missing", f"wrapper script {cfg.wrapper_path} does not exist",
                    f"fix tts.{cfg.name}.wrapper")
@@ -366,7 +364,7 @@ def check_engine(cfg: EngineConfig) -> EngineReport:
 
 def check_all(config: Config, names: list[str] | None = None, *, fix: bool = False) -> list[EngineReport]:
     """Check engines in parallel; with ``fix``, first build envs that are missing or drifted."""
-    engines = [config.get(n) for n in names] if names else list(config.engines.values())
+    engines = config.select(names)
     if fix:
         for cfg in engines:
             if cfg.env_dir is not None:

@@ -27,6 +27,7 @@ from ._exceptions import ConfigError
 __all__ = [
     "PROJECT_ROOT",
     "DEVICE_PATTERN",
+    "PATH_OPTION",
     "Timeouts",
     "EngineConfig",
     "Config",
@@ -38,6 +39,8 @@ __all__ = [
 #: Where the built-in ``envs/`` and ``wrappers/`` live (FANREN_TTS_HOME overrides).
 PROJECT_ROOT = Path(os.environ.get("FANREN_TTS_HOME") or Path(__file__).resolve().parent.parent)
 
+#: Engine options whose values are file system paths (a str, or a mapping of them).
+PATH_OPTION = re.compile(r"(paths?|dir|file|checkpoint|prompt_speech|prompt_wav|ref_audio|audio_prompt)$")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -244,7 +247,8 @@ class EngineConfig(_Strict):
     def builtin(self) -> bool:
         return self.kind in BUILTIN_OPTIONS
 
-    def _path(self, value: str) -> Path:
+    def resolve_path(self, value: str) -> Path:
+        """``~`` expanded; relative to the config file's folder."""
         p = Path(os.path.expanduser(value))
         return p if p.is_absolute() else (self.base_dir / p).resolve()
 
@@ -256,13 +260,13 @@ class EngineConfig(_Strict):
         if self.env is None:
             return PROJECT_ROOT / "envs" / self.kind
         if "/" in self.env or os.sep in self.env:
-            return self._path(self.env)
+            return self.resolve_path(self.env)
         return PROJECT_ROOT / "envs" / self.env
 
     @property
     def interpreter(self) -> Path:
         if self.python:
-            return self._path(self.python)
+            return self.resolve_path(self.python)
         if not self.use_subprocess:
             return Path(sys.executable)
         assert self.env_dir is not None
@@ -271,8 +275,21 @@ class EngineConfig(_Strict):
     @property
     def wrapper_path(self) -> Path:
         if self.wrapper:
-            return self._path(self.wrapper)
+            return self.resolve_path(self.wrapper)
         return PROJECT_ROOT / "wrappers" / f"{self.kind}_wrapper.py"
+
+    def resolved_options(self) -> dict[str, Any]:
+        """The options as the worker gets them: path options made absolute from the
+        config file's folder, so they mean the same whatever the host's cwd."""
+        out = dict(self.options)
+        for key, value in self.options.items():
+            if not PATH_OPTION.search(key) or not value:
+                continue
+            if isinstance(value, str):
+                out[key] = str(self.resolve_path(value))
+            elif isinstance(value, Mapping):
+                out[key] = {k: str(self.resolve_path(v)) if isinstance(v, str) else v for k, v in value.items()}
+        return out
 
     def worker_env(self) -> dict[str, str]:
         """Environment variables for this engine's worker, presets first."""
@@ -297,6 +314,10 @@ class Config(_Strict):
         path = Path(os.path.expanduser(self.cache.dir))
         base = self.source.resolve().parent if self.source else Path.cwd()
         return path if path.is_absolute() else base / path
+
+    def select(self, names: list[str] | None) -> list[EngineConfig]:
+        """The named engines, in the order given; all of them when no names are given."""
+        return [self.get(n) for n in names] if names else list(self.engines.values())
 
     def get(self, name: str) -> EngineConfig:
         try:

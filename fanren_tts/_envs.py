@@ -22,6 +22,7 @@ from typing import Literal
 
 import filelock
 
+from ._config import venv_python
 from ._exceptions import EnvError, EnvNotReady
 from ._runtime import RUNTIME_DIR
 from ._runtime.fanren_worker import PROTOCOL_VERSION
@@ -51,7 +52,7 @@ class EnvStatus:
 
     @property
     def python(self) -> Path:
-        return self.venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+        return venv_python(self.venv)
 
     @property
     def fix(self) -> str:
@@ -98,7 +99,7 @@ def env_status(project: Path, name: str | None = None) -> EnvStatus:
         marker = json.loads((venv / MARKER).read_text())
     except (FileNotFoundError, ValueError):
         return status("incomplete", f"env {name!r} at {venv} has no completion marker: half-built or made by hand")
-    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    python = venv_python(venv)
     if not python.exists():
         return status("incomplete", f"env {name!r} has no interpreter at {python}", marker)
     if marker.get("lock_sha256") != lock_hash(project):
@@ -169,7 +170,7 @@ def sync_env(project: Path, name: str | None = None, *, recreate: bool = False, 
         log.info("building env %r in %s", name, venv)
         _run([uv, "sync", "--locked", "--project", str(project)], env, f"building env {name!r}")
         _check_cache_filesystem(uv, venv, env)
-        python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+        python = venv_python(venv)
         facts = json.loads(
             _run(
                 [

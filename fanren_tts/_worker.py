@@ -36,7 +36,7 @@ from ._exceptions import (
 from ._runtime import RUNTIME_DIR
 from ._runtime import fanren_worker as wire
 
-__all__ = ["Worker"]
+__all__ = ["Worker", "worker_environment"]
 
 log = logging.getLogger("fanren_tts.worker")
 
@@ -47,6 +47,18 @@ _KILL_WAIT = 5.0
 
 class _Deadline(Exception):
     pass
+
+
+def worker_environment(config: EngineConfig) -> dict[str, str]:
+    """The environment an engine's interpreter runs in: the host's, minus what would
+    point it at another Python, plus the engine's presets and env_vars, with the
+    worker runtime (and only it, before any PYTHONPATH of the engine's) importable."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env.update(config.worker_env())
+    extra = config.env_vars.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(RUNTIME_DIR) + (os.pathsep + extra if extra else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
 
 
 def _widen_pipe(fd: int, size: int = 1 << 20) -> None:
@@ -219,14 +231,6 @@ class Worker:
             str(os.getpid()),
         ]
 
-    def _environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-        env.update(self.config.worker_env())
-        extra = self.config.env_vars.get("PYTHONPATH")
-        env["PYTHONPATH"] = str(RUNTIME_DIR) + (os.pathsep + extra if extra else "")
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
-
     def _spawn_and_handshake(self) -> None:
         cfg = self.config
         interpreter = cfg.interpreter
@@ -245,7 +249,7 @@ class Worker:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=self._environment(),
+                env=worker_environment(self.config),
                 start_new_session=True,  # its own process group, so a kill takes its children too
             )
         except OSError as exc:
@@ -268,7 +272,7 @@ class Worker:
                     engine=self.name,
                 )
             self.hello = hello
-            self._pipe.send({"kind": "init", "options": cfg.options}, time.monotonic() + timeout)
+            self._pipe.send({"kind": "init", "options": cfg.resolved_options()}, time.monotonic() + timeout)
             ready = self._expect("ready", timeout, stage="startup")
         except _Deadline:
             self._discard()

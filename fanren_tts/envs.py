@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ._cli import run_cli, setup_logging
-from ._config import EngineConfig, load_config
+from ._config import load_config
 from ._envs import EnvStatus, env_status, sync_env
 from ._exceptions import ConfigError, EnvError
 
@@ -26,9 +26,8 @@ def managed_envs(config_path: str | None, names: list[str]) -> dict[str, Path]:
     Engines sharing one env appear once, under the first engine's name.
     """
     config = load_config(config_path)
-    engines: list[EngineConfig] = [config.get(n) for n in names] if names else list(config.engines.values())
     out: dict[str, Path] = {}
-    for cfg in engines:
+    for cfg in config.select(names):
         if cfg.env_dir is None:
             if names:
                 raise ConfigError(f"engine {cfg.name!r} uses the interpreter {cfg.interpreter}; it has no env to build")

@@ -143,3 +143,18 @@ def test_known_conflicts() -> None:
     assert [p.code for p in known_conflicts("indextts", {"torchaudio": "2.9.0"})] == ["torchaudio-torchcodec"]
     assert known_conflicts("piper", {"torchaudio": "2.9.0"}) == []
     assert [p.code for p in known_conflicts("qwen3", {"transformers": "5.1.0"})] == ["transformers-range"]
+
+
+def test_the_probe_sees_the_worker_s_environment(tmp_path: Path, bare_python: Path) -> None:
+    """Packages on an engine's own PYTHONPATH count, exactly as they do in its worker."""
+    extra = tmp_path / "extra"
+    dist = extra / "transformers-4.51.3.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: transformers\nVersion: 4.51.3\n")
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        {"cosyvoice": {"python": str(bare_python), "wrapper": str(ECHO), "env_vars": {"PYTHONPATH": str(extra)}}},
+    )
+    code, _, doc = check(cfg)
+    assert code == 0, doc
+    assert doc["engines"][0]["packages"]["transformers"]["installed"] == "4.51.3"

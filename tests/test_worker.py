@@ -307,3 +307,15 @@ def test_an_interpreter_that_cannot_run_is_a_startup_error(echo_config, tmp_path
     with TTSGenerator(echo_config(echo={"python": str(fake)})) as gen:
         with pytest.raises(WorkerStartupError, match="cannot run .*python: Permission denied"):
             gen.worker("echo").start()
+
+
+def test_path_options_resolve_from_the_config_folder(echo_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = echo_config(echo={"model_path": "models/voice", "aux_paths": {"codec": "~/codec"}, "mode": "models/not-a-path"})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with TTSGenerator(cfg) as gen:
+        assert gen.call("echo", "option", name="model_path") == str(cfg.parent / "models" / "voice")
+        assert gen.call("echo", "option", name="aux_paths") == {"codec": str(Path.home() / "codec")}
+        assert gen.call("echo", "option", name="mode") == "models/not-a-path"
+        assert gen.config.engines["echo"].options["model_path"] == "models/voice"  # as written

@@ -50,6 +50,9 @@ class Echo(Engine):
     def echo(self, value: Any = None) -> dict[str, Any]:
         return {"value": value, "engine": self.options.get("label", ""), "pid": os.getpid()}
 
+    def option(self, name: str) -> Any:
+        return self.options.get(name)
+
     def describe(self) -> dict[str, Any]:
         return {"speakers": ["sine"], "label": self.options.get("label", "")}
 
