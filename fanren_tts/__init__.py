@@ -35,6 +35,7 @@ from ._runtime.fanren_worker import Audio as Audio
 __version__ = "0.1.0"
 
 __all__ = [
+    "PROTOCOL_VERSION",
     "Audio",
     "BatchResult",
     "Config",
@@ -46,7 +47,6 @@ __all__ = [
     "FanrenTTSError",
     "GenerateResult",
     "Line",
-    "PROTOCOL_VERSION",
     "ProtocolError",
     "RemoteError",
     "Segment",

@@ -57,11 +57,15 @@ def _batch(args: argparse.Namespace) -> int:
         )
     total = sum(r.duration for _, _, r in batch.results)
     cached = sum(r.cached for _, _, r in batch.results)
-    print(f"wrote {len(batch.results)}/{len(lines)} lines ({total:.1f}s of audio, {cached} segments cached) to {args.output}")
+    print(
+        f"wrote {len(batch.results)}/{len(lines)} lines ({total:.1f}s of audio, {cached} segments cached) to {args.output}"
+    )
     print(f"manifest: {batch.manifest}")
     for index, line, exc in batch.failures:
         first = str(exc).splitlines()[0]
-        print(f"FAILED line {index}{f' ({line.id})' if line.id else ''}: {type(exc).__name__}: {first}", file=sys.stderr)
+        print(
+            f"FAILED line {index}{f' ({line.id})' if line.id else ''}: {type(exc).__name__}: {first}", file=sys.stderr
+        )
     return 0 if batch.ok else 1
 
 

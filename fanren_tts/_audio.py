@@ -11,7 +11,7 @@ import numpy as np
 
 from ._runtime.fanren_worker import Audio
 
-__all__ = ["to_array", "from_array", "as_pcm16", "conform", "join", "normalize_loudness"]
+__all__ = ["as_pcm16", "conform", "from_array", "join", "normalize_loudness", "to_array"]
 
 
 def to_array(audio: Audio) -> np.ndarray:
@@ -60,7 +60,7 @@ def conform(audio: Audio, sample_rate: int | None, channels: int) -> tuple[np.nd
 def join(parts: list[np.ndarray], rate: int, pause_s: float) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """Concatenate with ``pause_s`` of silence between parts; returns (start, end) per part."""
     channels = parts[0].shape[1] if parts else 1
-    gap = np.zeros((int(round(pause_s * rate)), channels), dtype=np.float32)
+    gap = np.zeros((round(pause_s * rate), channels), dtype=np.float32)
     pieces: list[np.ndarray] = []
     spans: list[tuple[float, float]] = []
     cursor = 0

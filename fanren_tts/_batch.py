@@ -12,9 +12,10 @@ import datetime as _dt
 import json
 import re
 import sys
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,7 +25,7 @@ from ._subtitles import write_json
 if TYPE_CHECKING:
     from ._generator import GenerateResult, TTSGenerator
 
-__all__ = ["Line", "BatchResult", "load_script", "generate_many", "MANIFEST_SCHEMA"]
+__all__ = ["MANIFEST_SCHEMA", "BatchResult", "Line", "generate_many", "load_script"]
 
 MANIFEST_SCHEMA = "fanren_tts.batch/1"
 
@@ -43,7 +44,7 @@ class Line(BaseModel):
 
 @dataclasses.dataclass
 class BatchResult:
-    results: list[tuple[int, Line, "GenerateResult"]]
+    results: list[tuple[int, Line, GenerateResult]]
     failures: list[tuple[int, Line, BaseException]]
     manifest: Path
 
@@ -56,7 +57,11 @@ def _coerce(items: Iterable[Any], source: str) -> list[Line]:
     lines = []
     for i, item in enumerate(items):
         try:
-            lines.append(item if isinstance(item, Line) else Line.model_validate({"text": item} if isinstance(item, str) else item))
+            lines.append(
+                item
+                if isinstance(item, Line)
+                else Line.model_validate({"text": item} if isinstance(item, str) else item)
+            )
         except ValidationError as exc:
             details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"{source}: line {i + 1}: {details}") from None
@@ -81,15 +86,21 @@ def load_script(path: str | Path) -> list[Line]:
 
 def _file_name(index: int, line: Line) -> str:
     if line.output:
-        if not line.output.lower().endswith(".wav") or Path(line.output).is_absolute() or ".." in Path(line.output).parts:
-            raise ConfigError(f"line {index}: output {line.output!r} must be a relative .wav path inside the output folder")
+        if (
+            not line.output.lower().endswith(".wav")
+            or Path(line.output).is_absolute()
+            or ".." in Path(line.output).parts
+        ):
+            raise ConfigError(
+                f"line {index}: output {line.output!r} must be a relative .wav path inside the output folder"
+            )
         return line.output
     slug = re.sub(r"[^\w.-]+", "-", line.id).strip("-.") if line.id else ""
     return f"{index:03d}" + (f"_{slug}" if slug else "") + ".wav"
 
 
 def generate_many(
-    gen: "TTSGenerator",
+    gen: TTSGenerator,
     items: Iterable[Any],
     output_dir: str | Path,
     *,
@@ -120,7 +131,9 @@ def generate_many(
 
     bar = tqdm(total=len(lines), desc="narrating", unit="line", disable=not progress, file=sys.stderr)
     with ThreadPoolExecutor(max_workers=max(1, len(engines)), thread_name_prefix="fanren-batch") as pool:
-        futures = {pool.submit(run, i, line, name): i for i, (line, name) in enumerate(zip(lines, names), 1)}
+        futures = {
+            pool.submit(run, i, line, name): i for i, (line, name) in enumerate(zip(lines, names, strict=False), 1)
+        }
         for future in as_completed(futures):
             index = futures[future]
             try:

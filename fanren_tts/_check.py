@@ -40,16 +40,17 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from ._config import PATH_OPTION, Config, EngineConfig, _is_apple_silicon, apple_silicon_preset
 from ._envs import env_status, sync_env, uv_bin
 from ._exceptions import FanrenTTSError
 from ._worker import Worker, worker_environment
 
-__all__ = ["SCHEMA", "KEY_PACKAGES", "Problem", "EngineReport", "check_engine", "check_all", "render_table"]
+__all__ = ["KEY_PACKAGES", "SCHEMA", "EngineReport", "Problem", "check_all", "check_engine", "render_table"]
 
 SCHEMA = "fanren_tts.check-envs/1"
 KEY_PACKAGES = ("transformers", "torch", "torchaudio", "numpy", "protobuf", "httpx", "onnxruntime")
@@ -111,7 +112,6 @@ print(json.dumps(out))
 """
 
 
-
 @dataclasses.dataclass
 class Problem:
     severity: str  # "error" or "warning"
@@ -129,7 +129,9 @@ class EngineReport:
     packages: dict[str, dict[str, str | None]] = dataclasses.field(default_factory=dict)
     accelerator: dict[str, Any] = dataclasses.field(default_factory=dict)
     apple_preset: bool | None = None
-    roundtrip: dict[str, Any] = dataclasses.field(default_factory=lambda: {"ok": False, "ready_s": None, "ping_ms": None})
+    roundtrip: dict[str, Any] = dataclasses.field(
+        default_factory=lambda: {"ok": False, "ready_s": None, "ping_ms": None}
+    )
     problems: list[Problem] = dataclasses.field(default_factory=list)
 
     @property
@@ -199,50 +201,68 @@ def known_conflicts(engine: str, installed: dict[str, str | None]) -> list[Probl
     out = []
     numpy, torch = installed.get("numpy"), installed.get("torch")
     if numpy and torch and _version_tuple(numpy) >= (2,) and _version_tuple(torch) < (2, 4):
-        out.append(Problem(
-            "error", "numpy2-old-torch",
-            f"numpy {numpy} with torch {torch}, which was built against numpy 1 "
-            "('A module that was compiled using NumPy 1.x cannot be run in NumPy 2.x')",
-            "pin numpy<2 (e.g. numpy==1.26.4) in the env's pyproject.toml, then uv lock and sync",
-        ))
+        out.append(
+            Problem(
+                "error",
+                "numpy2-old-torch",
+                f"numpy {numpy} with torch {torch}, which was built against numpy 1 "
+                "('A module that was compiled using NumPy 1.x cannot be run in NumPy 2.x')",
+                "pin numpy<2 (e.g. numpy==1.26.4) in the env's pyproject.toml, then uv lock and sync",
+            )
+        )
     protobuf, onnx = installed.get("protobuf"), installed.get("onnx")
     if protobuf and onnx:
         if _version_tuple(onnx) >= (1, 14) and _version_tuple(protobuf) < (3, 20, 2):
-            out.append(Problem(
-                "error", "protobuf-too-old-for-onnx",
-                f"onnx {onnx} needs protobuf>=3.20.2, found protobuf {protobuf}",
-                "pin protobuf>=3.20.2 (4.25 works for onnx 1.16), then uv lock and sync",
-            ))
+            out.append(
+                Problem(
+                    "error",
+                    "protobuf-too-old-for-onnx",
+                    f"onnx {onnx} needs protobuf>=3.20.2, found protobuf {protobuf}",
+                    "pin protobuf>=3.20.2 (4.25 works for onnx 1.16), then uv lock and sync",
+                )
+            )
         if _version_tuple(onnx) < (1, 13) and _version_tuple(protobuf) >= (4,):
-            out.append(Problem(
-                "error", "protobuf-too-new-for-onnx",
-                f"onnx {onnx} was generated for protobuf 3; protobuf {protobuf} fails with "
-                "'Descriptors cannot be created directly'",
-                "pin protobuf==3.20.3, or upgrade onnx",
-            ))
+            out.append(
+                Problem(
+                    "error",
+                    "protobuf-too-new-for-onnx",
+                    f"onnx {onnx} was generated for protobuf 3; protobuf {protobuf} fails with "
+                    "'Descriptors cannot be created directly'",
+                    "pin protobuf==3.20.3, or upgrade onnx",
+                )
+            )
     if installed.get("sentencepiece") and protobuf and _version_tuple(protobuf) < (3, 20):
-        out.append(Problem(
-            "warning", "protobuf-old-for-sentencepiece",
-            f"protobuf {protobuf} is older than the 3.20 that transformers' sentencepiece conversion expects",
-            "pin protobuf>=3.20",
-        ))
+        out.append(
+            Problem(
+                "warning",
+                "protobuf-old-for-sentencepiece",
+                f"protobuf {protobuf} is older than the 3.20 that transformers' sentencepiece conversion expects",
+                "pin protobuf>=3.20",
+            )
+        )
     transformers = installed.get("transformers")
     if transformers and engine in TRANSFORMERS_RANGES:
         spec, wanted = TRANSFORMERS_RANGES[engine]
         if not version_matches(transformers, spec):
-            out.append(Problem(
-                "error", "transformers-range",
-                f"{engine} supports {wanted}, found transformers {transformers}",
-                f"pin {wanted} in the env's pyproject.toml, then uv lock and sync",
-            ))
+            out.append(
+                Problem(
+                    "error",
+                    "transformers-range",
+                    f"{engine} supports {wanted}, found transformers {transformers}",
+                    f"pin {wanted} in the env's pyproject.toml, then uv lock and sync",
+                )
+            )
     torchaudio = installed.get("torchaudio")
     if torchaudio and engine in TORCHAUDIO_IO and _version_tuple(torchaudio) >= (2, 9):
-        out.append(Problem(
-            "error", "torchaudio-torchcodec",
-            f"torchaudio {torchaudio} routes load/save through TorchCodec; {engine} relies on "
-            "torchaudio's soundfile backend (saturated or failing WAV I/O)",
-            "pin torchaudio<2.9 together with its matching torch",
-        ))
+        out.append(
+            Problem(
+                "error",
+                "torchaudio-torchcodec",
+                f"torchaudio {torchaudio} routes load/save through TorchCodec; {engine} relies on "
+                "torchaudio's soundfile backend (saturated or failing WAV I/O)",
+                "pin torchaudio<2.9 together with its matching torch",
+            )
+        )
     return out
 
 
@@ -256,30 +276,54 @@ def _probe(cfg: EngineConfig, report: EngineReport, timeout: float) -> dict[str,
     try:
         proc = subprocess.run(
             [str(cfg.interpreter), "-c", _PROBE, json.dumps(names), json.dumps(sorted(apple_silicon_preset()))],
-            capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
-        report.add("error", "probe-timeout", f"the interpreter did not answer within {timeout:.0f}s",
-                   "run it by hand to see where it hangs: " + str(cfg.interpreter))
+        report.add(
+            "error",
+            "probe-timeout",
+            f"the interpreter did not answer within {timeout:.0f}s",
+            "run it by hand to see where it hangs: " + str(cfg.interpreter),
+        )
         return None
     except OSError as exc:
-        report.add("error", "interpreter-broken", f"cannot run {cfg.interpreter}: {exc.strerror}",
-                   f"python -m fanren_tts.envs sync {cfg.name} --recreate" if cfg.env_dir else "fix tts.<engine>.python")
+        report.add(
+            "error",
+            "interpreter-broken",
+            f"cannot run {cfg.interpreter}: {exc.strerror}",
+            f"python -m fanren_tts.envs sync {cfg.name} --recreate" if cfg.env_dir else "fix tts.<engine>.python",
+        )
         return None
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        report.add("error", "probe-failed", f"the interpreter failed a stdlib probe:\n{tail}",
-                   f"python -m fanren_tts.envs sync {cfg.name} --recreate" if cfg.env_dir else "repair that interpreter")
+        report.add(
+            "error",
+            "probe-failed",
+            f"the interpreter failed a stdlib probe:\n{tail}",
+            f"python -m fanren_tts.envs sync {cfg.name} --recreate" if cfg.env_dir else "repair that interpreter",
+        )
         return None
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _check_env(cfg: EngineConfig, report: EngineReport) -> None:
     if cfg.env_dir is None:
-        report.env = {"project": None, "state": "external", "detail": f"uses the existing interpreter {cfg.interpreter}"}
+        report.env = {
+            "project": None,
+            "state": "external",
+            "detail": f"uses the existing interpreter {cfg.interpreter}",
+        }
         if not cfg.interpreter.exists():
-            report.add("error", "interpreter-missing", f"interpreter {cfg.interpreter} does not exist",
-                       f"fix tts.{cfg.name}.python in the config")
+            report.add(
+                "error",
+                "interpreter-missing",
+                f"interpreter {cfg.interpreter} does not exist",
+                f"fix tts.{cfg.name}.python in the config",
+            )
         return
     status = env_status(cfg.env_dir, cfg.name)
     report.env = {"project": str(cfg.env_dir), "state": status.state, "detail": status.detail}
@@ -288,15 +332,24 @@ def _check_env(cfg: EngineConfig, report: EngineReport) -> None:
         return
     proc = subprocess.run(
         [uv_bin(), "sync", "--locked", "--check", "--project", str(cfg.env_dir)],
-        capture_output=True, text=True, env=dict(os.environ, UV_PROJECT_ENVIRONMENT=str(status.venv)),
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, UV_PROJECT_ENVIRONMENT=str(status.venv)),
         stdin=subprocess.DEVNULL,
     )
     if proc.returncode != 0:
-        changes = [l.strip() for l in (proc.stdout + proc.stderr).splitlines() if l.strip().startswith(("+", "-", "~"))]
+        changes = [
+            line.strip()
+            for line in (proc.stdout + proc.stderr).splitlines()
+            if line.strip().startswith(("+", "-", "~"))
+        ]
         report.env["state"] = "drifted"
-        report.add("error", "env-packages-drifted",
-                   "installed packages differ from uv.lock: " + (", ".join(changes[:8]) or proc.stderr.strip()[-300:]),
-                   f"python -m fanren_tts.envs sync {cfg.name} --recreate")
+        report.add(
+            "error",
+            "env-packages-drifted",
+            "installed packages differ from uv.lock: " + (", ".join(changes[:8]) or proc.stderr.strip()[-300:]),
+            f"python -m fanren_tts.envs sync {cfg.name} --recreate",
+        )
 
 
 def _check_paths(cfg: EngineConfig, report: EngineReport) -> None:
@@ -307,11 +360,19 @@ def _check_paths(cfg: EngineConfig, report: EngineReport) -> None:
         for sub, path in named:
             if isinstance(path, str) and path and not os.path.exists(path):
                 where = f"tts.{cfg.name}.{key}" + (f".{sub}" if sub else "")
-                report.add("error", "path-missing", f"{where}: {path} does not exist",
-                           f"put the files there or correct {where}")
+                report.add(
+                    "error",
+                    "path-missing",
+                    f"{where}: {path} does not exist",
+                    f"put the files there or correct {where}",
+                )
     if not cfg.wrapper_path.is_file():
-        report.add("error", "wrapper-missing", f"wrapper script {cfg.wrapper_path} does not exist",
-                   f"fix tts.{cfg.name}.wrapper")
+        report.add(
+            "error",
+            "wrapper-missing",
+            f"wrapper script {cfg.wrapper_path} does not exist",
+            f"fix tts.{cfg.name}.wrapper",
+        )
 
 
 def _roundtrip(cfg: EngineConfig, report: EngineReport) -> None:
@@ -325,8 +386,12 @@ def _roundtrip(cfg: EngineConfig, report: EngineReport) -> None:
         report.accelerator.setdefault("device", (worker.hello or {}).get("device"))
     except FanrenTTSError as exc:
         first = str(exc).splitlines()[0]
-        report.add("error", "roundtrip-failed", f"worker did not start: {type(exc).__name__}: {first}",
-                   f"python -m fanren_tts say hi -o /tmp/check.wav -e {cfg.name} -vv  (shows the worker's output)")
+        report.add(
+            "error",
+            "roundtrip-failed",
+            f"worker did not start: {type(exc).__name__}: {first}",
+            f"python -m fanren_tts say hi -o /tmp/check.wav -e {cfg.name} -vv  (shows the worker's output)",
+        )
     finally:
         worker.stop(timeout=min(cfg.timeouts.shutdown, 5.0))
 
@@ -353,8 +418,12 @@ def check_engine(cfg: EngineConfig) -> EngineReport:
                     preset = apple_silicon_preset()
                     report.apple_preset = all(facts["env"].get(k) is not None for k in preset)
                     if _is_apple_silicon() and not report.apple_preset:
-                        report.add("warning", "apple-preset-missing", "the Apple Silicon preset is not in effect",
-                                   "do not clear PYTORCH_ENABLE_MPS_FALLBACK etc. in env_vars")
+                        report.add(
+                            "warning",
+                            "apple-preset-missing",
+                            "the Apple Silicon preset is not in effect",
+                            "do not clear PYTORCH_ENABLE_MPS_FALLBACK etc. in env_vars",
+                        )
         if report.ready:
             _roundtrip(cfg, report)
     except Exception as exc:  # a bug in one check must not hide the others
@@ -379,10 +448,12 @@ def check_all(config: Config, names: list[str] | None = None, *, fix: bool = Fal
     def run(cfg: EngineConfig) -> None:
         reports[cfg.name] = check_engine(cfg)
 
-    threads = [threading.Thread(target=run, args=(cfg,), name=f"fanren-check-{cfg.name}", daemon=True) for cfg in engines]
+    threads = [
+        threading.Thread(target=run, args=(cfg,), name=f"fanren-check-{cfg.name}", daemon=True) for cfg in engines
+    ]
     for t in threads:
         t.start()
-    for cfg, t in zip(engines, threads):
+    for cfg, t in zip(engines, threads, strict=False):
         budget = cfg.timeouts.startup * 2 + 30
         t.join(budget)
         if t.is_alive():
@@ -399,16 +470,30 @@ def render_table(reports: list[EngineReport]) -> str:
     head = ("engine", "status", "python", "env", "transformers", "torch", "numpy", "device", "ready in")
     rows = [head]
     for r in reports:
-        pkg = lambda n: (r.packages.get(n) or {}).get("installed") or "-"  # noqa: E731
+
+        def pkg(n: str, r: EngineReport = r) -> str:
+            return str((r.packages.get(n) or {}).get("installed") or "-")
+
         acc = r.accelerator or {}
         device = acc.get("device") or "-"
         if acc.get("cuda"):
             device += " (" + ", ".join(f"{c['name']} {c['memory_gib']} GiB" for c in acc["cuda"]) + ")"
         ready_in = f"{r.roundtrip['ready_s']:.2f}s" if r.roundtrip.get("ready_s") is not None else "-"
-        rows.append((r.engine, "ready" if r.ready else "NOT READY", r.python or "-", r.env.get("state", "-"),
-                     pkg("transformers"), pkg("torch"), pkg("numpy"), device, ready_in))
+        rows.append(
+            (
+                r.engine,
+                "ready" if r.ready else "NOT READY",
+                r.python or "-",
+                r.env.get("state", "-"),
+                pkg("transformers"),
+                pkg("torch"),
+                pkg("numpy"),
+                device,
+                ready_in,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     for r in reports:
         for p in r.problems:

@@ -16,8 +16,9 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -25,15 +26,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ._exceptions import ConfigError
 
 __all__ = [
-    "PROJECT_ROOT",
     "DEVICE_PATTERN",
     "PATH_OPTION",
-    "Timeouts",
-    "EngineConfig",
+    "PROJECT_ROOT",
     "Config",
-    "load_config",
-    "default_config_path",
+    "EngineConfig",
+    "Timeouts",
     "apple_silicon_preset",
+    "default_config_path",
+    "load_config",
 ]
 
 #: Where the built-in ``envs/`` and ``wrappers/`` live (FANREN_TTS_HOME overrides).
@@ -191,6 +192,7 @@ class NarrationConfig(_Strict):
 class CacheConfig(_Strict):
     enabled: bool = True
     dir: str = Field(".fanren/cache", description="relative to the config file's folder")
+
 
 _COMMON_KEYS = (
     "type",
@@ -409,7 +411,7 @@ def _engine(name: str, block: Any, base_dir: Path, source: str) -> EngineConfig:
     kind = common.get("type") or name
     if "type" in common and kind not in BUILTIN_OPTIONS:
         raise ConfigError(
-            f"{source}: {_loc(where + ('type',))}: {kind!r} is not a built-in engine; "
+            f"{source}: {_loc((*where, 'type'))}: {kind!r} is not a built-in engine; "
             f"built-in: {', '.join(BUILTIN_OPTIONS)} (for your own engine give 'wrapper' and 'env' or 'python')"
         )
     options_model = BUILTIN_OPTIONS.get(kind)
@@ -502,7 +504,9 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         try:
             sections[key] = model.model_validate(raw.pop(key, None) or {})
         except ValidationError as exc:
-            raise ConfigError(f"{source}: invalid tts.{key}:\n  " + "\n  ".join(_describe(exc, ("tts", key), model))) from None
+            raise ConfigError(
+                f"{source}: invalid tts.{key}:\n  " + "\n  ".join(_describe(exc, ("tts", key), model))
+            ) from None
     base_dir = file.resolve().parent
     engines = {
         str(name): _engine(str(name), _override_engine(block, environ), base_dir, source) for name, block in raw.items()

@@ -27,7 +27,7 @@ from ._exceptions import EnvError, EnvNotReady
 from ._runtime import RUNTIME_DIR
 from ._runtime.fanren_worker import PROTOCOL_VERSION
 
-__all__ = ["EnvStatus", "env_status", "sync_env", "require_ready", "uv_bin", "MARKER"]
+__all__ = ["MARKER", "EnvStatus", "env_status", "require_ready", "sync_env", "uv_bin"]
 
 log = logging.getLogger("fanren_tts.envs")
 
@@ -106,7 +106,9 @@ def env_status(project: Path, name: str | None = None) -> EnvStatus:
         return status("drifted", f"uv.lock of env {name!r} changed since the env was built", marker)
     if marker.get("protocol") != PROTOCOL_VERSION:
         return status(
-            "drifted", f"env {name!r} was built for protocol {marker.get('protocol')}, this is {PROTOCOL_VERSION}", marker
+            "drifted",
+            f"env {name!r} was built for protocol {marker.get('protocol')}, this is {PROTOCOL_VERSION}",
+            marker,
         )
     return status("ready", f"built {marker.get('built_at', '?')} with Python {marker.get('python', '?')}", marker)
 
@@ -130,7 +132,9 @@ def _run(cmd: list[str], env: dict[str, str], what: str) -> str:
 def _check_cache_filesystem(uv: str, venv: Path, env: dict[str, str]) -> None:
     """uv links from its cache only on the same filesystem; elsewhere it copies every torch."""
     try:
-        cache = Path(subprocess.run([uv, "cache", "dir"], env=env, capture_output=True, text=True, check=True).stdout.strip())
+        cache = Path(
+            subprocess.run([uv, "cache", "dir"], env=env, capture_output=True, text=True, check=True).stdout.strip()
+        )
         cache_dev = (cache if cache.exists() else cache.parent).stat().st_dev
         if cache_dev != venv.parent.stat().st_dev:
             log.warning(
@@ -143,7 +147,9 @@ def _check_cache_filesystem(uv: str, venv: Path, env: dict[str, str]) -> None:
         pass
 
 
-def sync_env(project: Path, name: str | None = None, *, recreate: bool = False, lock_timeout: float = 1800) -> EnvStatus:
+def sync_env(
+    project: Path, name: str | None = None, *, recreate: bool = False, lock_timeout: float = 1800
+) -> EnvStatus:
     """Build (or rebuild) an env from its committed lock; safe to call from many processes."""
     project = Path(project).resolve()
     name = name or project.name

@@ -21,17 +21,17 @@ generator is still usable.
 from __future__ import annotations
 
 __all__ = [
-    "FanrenTTSError",
     "ConfigError",
     "EnvError",
     "EnvNotReady",
+    "FanrenTTSError",
+    "ProtocolError",
+    "RemoteError",
+    "WorkerCrashed",
     "WorkerError",
     "WorkerStartupError",
-    "WorkerCrashed",
     "WorkerTimeout",
-    "ProtocolError",
     "WorkerUnavailable",
-    "RemoteError",
 ]
 
 

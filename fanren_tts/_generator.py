@@ -15,8 +15,9 @@ import re
 import threading
 import time
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from . import _audio, _subtitles
 from ._cache import SegmentCache, cache_key
@@ -30,7 +31,7 @@ from ._worker import Worker
 if TYPE_CHECKING:
     from ._batch import BatchResult, Line
 
-__all__ = ["TTSGenerator", "GenerateResult", "Segment", "detect_language"]
+__all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
 
 _HAS_WORD = re.compile(r"\w")
 
@@ -133,7 +134,7 @@ class TTSGenerator:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def __enter__(self) -> "TTSGenerator":
+    def __enter__(self) -> TTSGenerator:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -295,19 +296,19 @@ class TTSGenerator:
             duration=final.duration,
             engine=name,
             timings={"start": start_s, "synthesize": synth_s, "write": t_end - tw, "total": t_end - t0},
-            segments=tuple(Segment(p, a, b) for p, (a, b) in zip(pieces, spans)),
+            segments=tuple(Segment(p, a, b) for p, (a, b) in zip(pieces, spans, strict=False)),
             cached=cached,
         )
 
     def generate_many(
         self,
-        items: Iterable["Line | dict[str, Any]"],
+        items: Iterable[Line | dict[str, Any]],
         output_dir: str | os.PathLike[str],
         *,
         cache: bool | None = None,
         subtitles: bool = True,
         progress: bool = False,
-    ) -> "BatchResult":
+    ) -> BatchResult:
         """Narrate a whole script into ``output_dir``; see ``fanren_tts._batch``.
 
         Keeps going past failed lines, reports them all in the result and in

@@ -11,18 +11,18 @@ from ._runtime.fanren_worker import atomic_write
 if TYPE_CHECKING:
     from ._generator import GenerateResult
 
-__all__ = ["srt_text", "subtitle_doc", "write_text", "write_json"]
+__all__ = ["srt_text", "subtitle_doc", "write_json", "write_text"]
 
 
 def _timestamp(seconds: float) -> str:
-    ms = int(round(seconds * 1000))
+    ms = round(seconds * 1000)
     h, ms = divmod(ms, 3_600_000)
     m, ms = divmod(ms, 60_000)
     s, ms = divmod(ms, 1000)
     return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
 
 
-def srt_text(result: "GenerateResult") -> str:
+def srt_text(result: GenerateResult) -> str:
     cues = [
         f"{i}\n{_timestamp(seg.start)} --> {_timestamp(seg.end)}\n{seg.text}\n"
         for i, seg in enumerate(result.segments, 1)
@@ -30,7 +30,7 @@ def srt_text(result: "GenerateResult") -> str:
     return "\n".join(cues)
 
 
-def subtitle_doc(result: "GenerateResult") -> dict[str, Any]:
+def subtitle_doc(result: GenerateResult) -> dict[str, Any]:
     return {
         "audio": str(result.path),
         "engine": result.engine,

@@ -40,7 +40,7 @@ __all__ = ["Worker", "worker_environment"]
 
 log = logging.getLogger("fanren_tts.worker")
 
-_LIVE: "weakref.WeakSet[Worker]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
 _TAIL_LINES = 60
 _KILL_WAIT = 5.0
 
@@ -240,7 +240,9 @@ class Worker:
                 + (f". Build its env with: python -m fanren_tts.envs sync {self.name}" if cfg.env_dir else "")
             )
         if not cfg.wrapper_path.is_file():
-            raise WorkerStartupError(f"engine {self.name!r}: wrapper script not found: {cfg.wrapper_path}", engine=self.name)
+            raise WorkerStartupError(
+                f"engine {self.name!r}: wrapper script not found: {cfg.wrapper_path}", engine=self.name
+            )
         self._tail.clear()
         t0 = time.monotonic()
         try:
@@ -523,4 +525,3 @@ def _stop_all() -> None:
             worker.stop(timeout=2.0)
         except Exception:  # pragma: no cover - best effort at interpreter exit
             pass
-

@@ -32,7 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         reports = check_all(config, args.engine or None, fix=args.fix)
         ok = all(r.ready for r in reports)
         if args.json:
-            doc = {"schema": SCHEMA, "config": str(config.source.resolve() if config.source else ""), "ok": ok, "engines": [r.to_json() for r in reports]}
+            doc = {
+                "schema": SCHEMA,
+                "config": str(config.source.resolve() if config.source else ""),
+                "ok": ok,
+                "engines": [r.to_json() for r in reports],
+            }
             print(json.dumps(doc, indent=2, ensure_ascii=False))
         else:
             print(render_table(reports))

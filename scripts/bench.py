@@ -33,18 +33,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _bench_echo  # noqa: E402
 
 from fanren_tts import TTSGenerator, sync_env  # noqa: E402
 from fanren_tts._config import load_config  # noqa: E402
 from fanren_tts._envs import uv_bin  # noqa: E402
 from fanren_tts._runtime.fanren_worker import Audio  # noqa: E402
-
-import _bench_echo  # noqa: E402
 
 ECHO_WRAPPER = ROOT / "tests" / "wrappers" / "echo_wrapper.py"
 PIPER_PY = ROOT / "envs" / "piper" / ".venv" / "bin" / "python"
@@ -95,7 +96,7 @@ def median(values: list[float]) -> float:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def echo_config(tmp: Path, names: list[str]) -> Path:
@@ -194,14 +195,26 @@ def bench_narration(tmp: Path, runs: int) -> dict[str, dict[str, float]]:
         t0 = time.perf_counter()
         for i, text in enumerate(SENTENCES):
             subprocess.run(
-                [str(PIPER_PY), str(ROOT / "wrappers" / "piper_wrapper.py"), "--text", text, "--out", str(out / f"f{i:02d}.wav")],
-                check=True, capture_output=True,
+                [
+                    str(PIPER_PY),
+                    str(ROOT / "wrappers" / "piper_wrapper.py"),
+                    "--text",
+                    text,
+                    "--out",
+                    str(out / f"f{i:02d}.wav"),
+                ],
+                check=True,
+                capture_output=True,
             )
         fresh_total.append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()
-        proc = subprocess.run([str(PIPER_PY), "-c", IN_PROCESS, str(out), json.dumps(SENTENCES)],
-                              check=True, capture_output=True, text=True)
+        proc = subprocess.run(
+            [str(PIPER_PY), "-c", IN_PROCESS, str(out), json.dumps(SENTENCES)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         inner = json.loads(proc.stdout.strip().splitlines()[-1])
         floor_total.append(inner["load"] + inner["synth"])
         floor_steady.append(inner["synth"] / len(SENTENCES))
@@ -214,7 +227,10 @@ def bench_narration(tmp: Path, runs: int) -> dict[str, dict[str, float]]:
             "synthesize_ms": median(worker_synth) * 1e3,
             "host_ms": median(worker_host) * 1e3,
         },
-        "fresh subprocess per sentence": {"total_s": median(fresh_total), "per_sentence_ms": median(fresh_total) / n * 1e3},
+        "fresh subprocess per sentence": {
+            "total_s": median(fresh_total),
+            "per_sentence_ms": median(fresh_total) / n * 1e3,
+        },
         "piper in-process (floor)": {"total_s": median(floor_total), "per_sentence_ms": median(floor_steady) * 1e3},
     }
 
@@ -239,8 +255,11 @@ def bench_cold_start(tmp: Path, runs: int) -> dict[str, float]:
 
     doc = yaml.safe_load((ROOT / "config.yaml").read_text())
     tts = doc["tts"]
-    engines = {f"{name}{i}": {**(tts[name] or {}), "env": name, "wrapper": str(ROOT / "wrappers" / f"{name}_wrapper.py")}
-               for name in ("piper", "espeak") for i in (1, 2)}
+    engines = {
+        f"{name}{i}": {**(tts[name] or {}), "env": name, "wrapper": str(ROOT / "wrappers" / f"{name}_wrapper.py")}
+        for name in ("piper", "espeak")
+        for i in (1, 2)
+    }
     many = tmp / "four.yaml"
     many.write_text(yaml.safe_dump({"tts": {"engine": "piper1", **engines}}))
     for label, path in (("2 default engines", ROOT / "config.yaml"), ("4 engines (2x piper, 2x espeak)", many)):
@@ -297,8 +316,20 @@ def bench_env_setup(tmp: Path, runs: int, torch_links: str | None, torch_envs: i
         for i in range(torch_envs):
             venv = tmp / f"torch{i}"
             subprocess.run([uv_bin(), "venv", "-q", "--python", sys.executable, str(venv)], check=True)
-            subprocess.run([uv_bin(), "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
-                            "--find-links", torch_links, "torch==2.13.0"], check=True)
+            subprocess.run(
+                [
+                    uv_bin(),
+                    "pip",
+                    "install",
+                    "-q",
+                    "--python",
+                    str(venv / "bin" / "python"),
+                    "--find-links",
+                    torch_links,
+                    "torch==2.13.0",
+                ],
+                check=True,
+            )
             venvs.append(venv)
         unique, apparent = disk_usage(venvs)
         out[f"{torch_envs} torch envs, hard links once (MB)"] = unique / 1e6
@@ -312,20 +343,34 @@ def bench_env_setup(tmp: Path, runs: int, torch_links: str | None, torch_envs: i
 def markdown(results: dict[str, Any], machine: str, runs: int) -> str:
     lines = [f"Machine: {machine}; medians of {runs} runs.", ""]
     o = results["overhead"]
-    lines += ["**Call overhead** (to another venv's interpreter)", "",
-              "| transport | ping p50 | ping p99 | 10 s 24 kHz f32 round trip p50 | p99 |", "|---|---:|---:|---:|---:|"]
+    lines += [
+        "**Call overhead** (to another venv's interpreter)",
+        "",
+        "| transport | ping p50 | ping p99 | 10 s 24 kHz f32 round trip p50 | p99 |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, r in o.items():
-        lines.append(f"| {name} | {r['ping_p50_us']:.0f} µs | {r['ping_p99_us']:.0f} µs | "
-                     f"{r['audio_p50_ms']:.2f} ms | {r['audio_p99_ms']:.2f} ms |")
+        lines.append(
+            f"| {name} | {r['ping_p50_us']:.0f} µs | {r['ping_p99_us']:.0f} µs | "
+            f"{r['audio_p50_ms']:.2f} ms | {r['audio_p99_ms']:.2f} ms |"
+        )
     n = results["narration"]
     floor = n["piper in-process (floor)"]["total_s"]
-    lines += ["", f"**Narration**: {len(SENTENCES)} sentences with piper", "",
-              "| how | total | per sentence (steady) | vs floor |", "|---|---:|---:|---:|"]
+    lines += [
+        "",
+        f"**Narration**: {len(SENTENCES)} sentences with piper",
+        "",
+        "| how | total | per sentence (steady) | vs floor |",
+        "|---|---:|---:|---:|",
+    ]
     for name, r in n.items():
         lines.append(f"| {name} | {r['total_s']:.2f} s | {r['per_sentence_ms']:.0f} ms | {r['total_s'] / floor:.2f}x |")
     w = n["fanren_tts persistent worker"]
-    lines += ["", f"Worker path, per warm sentence: engine call (synthesis + transport) {w['synthesize_ms']:.0f} ms, "
-              f"host conversion + atomic WAV write {w['host_ms']:.1f} ms."]
+    lines += [
+        "",
+        f"Worker path, per warm sentence: engine call (synthesis + transport) {w['synthesize_ms']:.0f} ms, "
+        f"host conversion + atomic WAV write {w['host_ms']:.1f} ms.",
+    ]
     c = results["cold_start"]
     lines += ["", "**Cold start**", "", "| what | seconds |", "|---|---:|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in c.items()]
@@ -369,8 +414,11 @@ def main() -> int:
     parser.add_argument("--pings", type=int, default=3000)
     parser.add_argument("--payloads", type=int, default=200)
     parser.add_argument("--out", default=str(ROOT / "bench-results"))
-    parser.add_argument("--torch-find-links", default=os.environ.get("PIP_FIND_LINKS"),
-                        help="folder with a CPU torch 2.13.0 wheel, for the torch env disk figure (skipped if unset)")
+    parser.add_argument(
+        "--torch-find-links",
+        default=os.environ.get("PIP_FIND_LINKS"),
+        help="folder with a CPU torch 2.13.0 wheel, for the torch env disk figure (skipped if unset)",
+    )
     parser.add_argument("--torch-envs", type=int, default=3)
     args = parser.parse_args()
     for python in (PIPER_PY, OTHER_PY):

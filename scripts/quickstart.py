@@ -53,7 +53,9 @@ def main() -> int:
     if not PYTHON.exists():
         print(f"==> creating host venv {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    step("installing fanren_tts and uv into the host venv", [str(PYTHON), "-m", "pip", "install", "-q", "-e", ".[test]"])
+    step(
+        "installing fanren_tts and uv into the host venv", [str(PYTHON), "-m", "pip", "install", "-q", "-e", ".[test]"]
+    )
     step("building engine envs from their locks", [str(PYTHON), "-m", "fanren_tts.envs", "sync"])
     step("narrating samples/ with the default engines", [str(PYTHON), "-c", DEMO, str(ROOT / "samples")])
     print("\nDone. Run the tests with: .venv/bin/python -m pytest")

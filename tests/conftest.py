@@ -15,9 +15,9 @@ import yaml
 
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 
-from fanren_tts import sync_env  # noqa: E402
-from fanren_tts._config import PROJECT_ROOT  # noqa: E402
-from fanren_tts._envs import uv_bin  # noqa: E402
+from fanren_tts import sync_env
+from fanren_tts._config import PROJECT_ROOT
+from fanren_tts._envs import uv_bin
 
 TESTS = Path(__file__).resolve().parent
 ECHO = TESTS / "wrappers" / "echo_wrapper.py"

@@ -40,6 +40,6 @@ def test_prune_by_age_and_size(tmp_path: Path) -> None:
     assert cache.prune(older_than=600)[0] == 1 and not old.exists()
     entries, size = cache.stats()
     assert entries == 3
-    removed, freed = cache.prune(max_bytes=size - 1)
+    removed, _freed = cache.prune(max_bytes=size - 1)
     assert removed == 1 and cache.stats()[0] == 2
     assert cache.clear()[0] == 2 and cache.stats() == (0, 0)

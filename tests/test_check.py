@@ -18,7 +18,7 @@ from fanren_tts._envs import uv_bin
 def check(config: Path, *extra: str) -> tuple[int, str, dict]:
     cmd = [sys.executable, "-m", "fanren_tts.check-envs", "-c", str(config), *extra]
     table = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    js = subprocess.run(cmd + ["--json"], capture_output=True, text=True, timeout=300)
+    js = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=300)
     assert table.returncode == js.returncode, (table.stderr, js.stderr)
     doc = json.loads(js.stdout)
     assert doc["schema"] == "fanren_tts.check-envs/1"
@@ -77,7 +77,11 @@ def test_wrong_transformers_pin(tmp_path: Path, bare_python: Path) -> None:
     subprocess.run([uv_bin(), "venv", "-q", "--python", sys.executable, str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run([uv_bin(), "pip", "install", "-q", "--python", str(python), "msgpack"], check=True)
-    site = Path(subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+    site = Path(
+        subprocess.check_output(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
     dist = site / "transformers-4.57.3.dist-info"  # metadata is all check-envs reads
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: transformers\nVersion: 4.57.3\n")
@@ -94,7 +98,14 @@ def test_wrong_transformers_pin(tmp_path: Path, bare_python: Path) -> None:
 def test_missing_model_path(tmp_path: Path, bare_python: Path) -> None:
     cfg = write_config(
         tmp_path / "c.yaml",
-        {"echo": {"python": str(bare_python), "wrapper": str(ECHO), "model_path": "models/nowhere", "prompt_speech": "p.wav"}},
+        {
+            "echo": {
+                "python": str(bare_python),
+                "wrapper": str(ECHO),
+                "model_path": "models/nowhere",
+                "prompt_speech": "p.wav",
+            }
+        },
     )
     code, table, doc = check(cfg)
     assert code == 1 and codes(doc, "echo") == ["path-missing", "path-missing"]
@@ -121,15 +132,24 @@ def test_handshake_failure_and_other_engines_still_reported(tmp_path: Path, bare
 
 
 def test_bad_config_exits_2(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "fanren_tts.check-envs", "-c", str(tmp_path / "none.yaml")],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "fanren_tts.check-envs", "-c", str(tmp_path / "none.yaml")],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2 and "config file not found" in out.stderr
 
 
 @pytest.mark.parametrize(
     "version,spec,ok",
-    [("4.51.3", "==4.51.3", True), ("4.51.4", "==4.51.3", False), ("4.57.3", ">=4.57,<5", True),
-     ("5.0.0", ">=4.57,<5", False), ("4.56.2", ">=4.57,<5", False), ("2.3.1+cu121", "<2.4", True)],
+    [
+        ("4.51.3", "==4.51.3", True),
+        ("4.51.4", "==4.51.3", False),
+        ("4.57.3", ">=4.57,<5", True),
+        ("5.0.0", ">=4.57,<5", False),
+        ("4.56.2", ">=4.57,<5", False),
+        ("2.3.1+cu121", "<2.4", True),
+    ],
 )
 def test_version_matches(version: str, spec: str, ok: bool) -> None:
     assert version_matches(version, spec) is ok
@@ -138,8 +158,12 @@ def test_version_matches(version: str, spec: str, ok: bool) -> None:
 def test_known_conflicts() -> None:
     assert [p.code for p in known_conflicts("cosyvoice", {"numpy": "2.2.6", "torch": "2.3.1"})] == ["numpy2-old-torch"]
     assert known_conflicts("indextts", {"numpy": "2.2.6", "torch": "2.8.0", "transformers": "4.52.1"}) == []
-    assert [p.code for p in known_conflicts("x", {"onnx": "1.16.0", "protobuf": "3.19.6"})] == ["protobuf-too-old-for-onnx"]
-    assert [p.code for p in known_conflicts("x", {"onnx": "1.12.0", "protobuf": "4.25.0"})] == ["protobuf-too-new-for-onnx"]
+    assert [p.code for p in known_conflicts("x", {"onnx": "1.16.0", "protobuf": "3.19.6"})] == [
+        "protobuf-too-old-for-onnx"
+    ]
+    assert [p.code for p in known_conflicts("x", {"onnx": "1.12.0", "protobuf": "4.25.0"})] == [
+        "protobuf-too-new-for-onnx"
+    ]
     assert [p.code for p in known_conflicts("indextts", {"torchaudio": "2.9.0"})] == ["torchaudio-torchcodec"]
     assert known_conflicts("piper", {"torchaudio": "2.9.0"}) == []
     assert [p.code for p in known_conflicts("qwen3", {"transformers": "5.1.0"})] == ["transformers-range"]

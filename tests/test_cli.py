@@ -15,7 +15,9 @@ pytestmark = pytest.mark.usefixtures("default_envs")
 
 
 def run(*args: str, stdin: str | None = None, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 def test_say_from_argument_stdin_and_file(tmp_path: Path) -> None:
@@ -39,7 +41,9 @@ def test_say_from_argument_stdin_and_file(tmp_path: Path) -> None:
         (["say", "hi", "-o", "x.wav", "-c", "/no/config.yaml"], 2, "config file not found"),
     ],
 )
-def test_say_errors_are_clear_with_distinct_exit_codes(args: list[str], code: int, message: str, tmp_path: Path) -> None:
+def test_say_errors_are_clear_with_distinct_exit_codes(
+    args: list[str], code: int, message: str, tmp_path: Path
+) -> None:
     out = run("fanren_tts", *args, cwd=tmp_path)
     assert out.returncode == code, out.stderr
     assert message in out.stderr
@@ -78,7 +82,9 @@ def test_wrappers_run_standalone_with_their_env_interpreter(name: str, text: str
     out_wav = tmp_path / f"{name}.wav"
     out = subprocess.run(
         [str(python), str(PROJECT_ROOT / "wrappers" / f"{name}_wrapper.py"), "--text", text, "--out", str(out_wav)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert out_wav.stat().st_size > 10_000

@@ -36,7 +36,9 @@ def make(tmp_path: Path, torch_python: Path, log: Path):
             "env_vars": {"PYTHONPATH": f"{STANDINS}:{STANDINS / 'site'}", "STANDIN_LOG": str(log), **(extra_env or {})},
             **options,
         }
-        cfg = write_config(tmp_path / f"{kind}.yaml", {kind: block}, output={"sample_rate": None}, cache={"enabled": False})
+        cfg = write_config(
+            tmp_path / f"{kind}.yaml", {kind: block}, output={"sample_rate": None}, cache={"enabled": False}
+        )
         return TTSGenerator(cfg)
 
     return build
@@ -66,21 +68,37 @@ def model_dir(tmp_path: Path, *files: str) -> Path:
 
 
 def cosy(make, tmp_path: Path, yaml: str, **options: object) -> TTSGenerator:
-    return make("cosyvoice", source_path=str(STANDINS / "cosyvoice_src"), model_path=str(model_dir(tmp_path, yaml)), **options)
+    return make(
+        "cosyvoice", source_path=str(STANDINS / "cosyvoice_src"), model_path=str(model_dir(tmp_path, yaml)), **options
+    )
 
 
 def test_cosyvoice2_zero_shot_maps_arguments_and_joins_segments(make, tmp_path: Path, log: Path) -> None:
     prompt = prompt_wav(tmp_path / "prompt.wav")
     text = "你好，欢迎收看今天的节目"
-    with cosy(make, tmp_path, "cosyvoice2.yaml", mode="zero_shot", prompt_speech=str(prompt), prompt_text="希望你以后能够做的比我还好呦。") as gen:
+    with cosy(
+        make,
+        tmp_path,
+        "cosyvoice2.yaml",
+        mode="zero_shot",
+        prompt_speech=str(prompt),
+        prompt_text="希望你以后能够做的比我还好呦。",
+    ) as gen:
         result = gen.generate(text, tmp_path / "out.wav")
         info = gen.describe("cosyvoice")
     (init,) = calls(log, "init")
     assert init["cls"] == "CosyVoice2"
     assert init["kwargs"] == {"load_jit": False, "load_trt": False, "load_vllm": False, "fp16": False}  # no half on CPU
     (call,) = calls(log, "inference_zero_shot")
-    assert call == {"event": "inference_zero_shot", "tts_text": text, "prompt_text": "希望你以后能够做的比我还好呦。",
-                    "prompt_wav": str(prompt), "stream": False, "speed": 1.0, "text_frontend": True}
+    assert call == {
+        "event": "inference_zero_shot",
+        "tts_text": text,
+        "prompt_text": "希望你以后能够做的比我还好呦。",
+        "prompt_wav": str(prompt),
+        "stream": False,
+        "speed": 1.0,
+        "text_frontend": True,
+    }
     assert result.sample_rate == 24000
     assert abs(result.duration - 0.05 * len(text)) < 0.01  # both upstream yields, joined
     assert info["version"] == "2" and info["speakers"] == ["中文女", "中文男"] and "instruct2" in info["modes"]
@@ -88,14 +106,21 @@ def test_cosyvoice2_zero_shot_maps_arguments_and_joins_segments(make, tmp_path: 
 
 def test_cosyvoice3_gets_its_prompt_format_and_no_load_jit(make, tmp_path: Path, log: Path) -> None:
     prompt = prompt_wav(tmp_path / "prompt.wav")
-    with cosy(make, tmp_path, "cosyvoice3.yaml", prompt_speech=str(prompt), prompt_text="参考文本。", load_jit=True) as gen:
+    with cosy(
+        make, tmp_path, "cosyvoice3.yaml", prompt_speech=str(prompt), prompt_text="参考文本。", load_jit=True
+    ) as gen:
         gen.generate("你好", tmp_path / "a.wav")
         gen.generate("你好", tmp_path / "b.wav", mode="instruct2", instruct_text="用四川话说这句话")
         gen.generate("hello", tmp_path / "c.wav", mode="cross_lingual", speed=1.5)
     (init,) = calls(log, "init")
     assert init["cls"] == "CosyVoice3" and "load_jit" not in init["kwargs"]
-    assert calls(log, "inference_zero_shot")[0]["prompt_text"] == "You are a helpful assistant.<|endofprompt|>参考文本。"
-    assert calls(log, "inference_instruct2")[0]["instruct_text"] == "You are a helpful assistant. 用四川话说这句话<|endofprompt|>"
+    assert (
+        calls(log, "inference_zero_shot")[0]["prompt_text"] == "You are a helpful assistant.<|endofprompt|>参考文本。"
+    )
+    assert (
+        calls(log, "inference_instruct2")[0]["instruct_text"]
+        == "You are a helpful assistant. 用四川话说这句话<|endofprompt|>"
+    )
     cross = calls(log, "inference_cross_lingual")[0]
     assert cross["tts_text"] == "You are a helpful assistant.<|endofprompt|>hello" and cross["speed"] == 1.5
 
@@ -124,8 +149,16 @@ def test_cosyvoice_legacy_pipeline_keys(make, tmp_path: Path, log: Path) -> None
     for name in ("cosyvoice.yaml", "cosyvoice2.yaml"):
         (models / name).write_text("{}")
     prompt = prompt_wav(tmp_path / "p.wav")
-    with make("cosyvoice", source_path=str(source), model_name="CosyVoice2-0.5B", use_cosyvoice2=True, mode="zero_shot",
-              prompt_speech=str(prompt), prompt_text="参考。", text_frontend=False) as gen:
+    with make(
+        "cosyvoice",
+        source_path=str(source),
+        model_name="CosyVoice2-0.5B",
+        use_cosyvoice2=True,
+        mode="zero_shot",
+        prompt_speech=str(prompt),
+        prompt_text="参考。",
+        text_frontend=False,
+    ) as gen:
         gen.generate("你好", tmp_path / "a.wav")
     assert calls(log, "init")[0]["cls"] == "CosyVoice2" and calls(log, "init")[0]["model_dir"] == str(models)
     assert calls(log, "inference_zero_shot")[0]["text_frontend"] is False
@@ -133,8 +166,14 @@ def test_cosyvoice_legacy_pipeline_keys(make, tmp_path: Path, log: Path) -> None
 
 def test_cosyvoice_before_the_prompt_path_api(make, tmp_path: Path, log: Path) -> None:
     prompt = prompt_wav(tmp_path / "prompt.wav")
-    with cosy(make, tmp_path, "cosyvoice2.yaml", extra_env={"STANDIN_COSYVOICE_LEGACY": "1"},
-              prompt_speech=str(prompt), prompt_text="参考。") as gen:
+    with cosy(
+        make,
+        tmp_path,
+        "cosyvoice2.yaml",
+        extra_env={"STANDIN_COSYVOICE_LEGACY": "1"},
+        prompt_speech=str(prompt),
+        prompt_text="参考。",
+    ) as gen:
         gen.generate("你好", tmp_path / "a.wav")
     assert calls(log, "load_wav") == [{"event": "load_wav", "wav": str(prompt), "target_sr": 16000}]
     assert calls(log, "inference_zero_shot")[0]["prompt_speech_16k"] == [1, 16000]
@@ -158,8 +197,14 @@ def test_cosyvoice_missing_files_are_named(make, tmp_path: Path) -> None:
 
 def itts(make, tmp_path: Path, version: str, **options: object) -> TTSGenerator:
     d = model_dir(tmp_path, "config.yaml")
-    return make("indextts", source_path=str(STANDINS / "indextts_src"), model_dir=str(d), version=version,
-                spk_audio_prompt=str(prompt_wav(tmp_path / "voice.wav")), **options)
+    return make(
+        "indextts",
+        source_path=str(STANDINS / "indextts_src"),
+        model_dir=str(d),
+        version=version,
+        spk_audio_prompt=str(prompt_wav(tmp_path / "voice.wav")),
+        **options,
+    )
 
 
 def test_indextts2_emotion_and_generation_arguments(make, tmp_path: Path, log: Path) -> None:
@@ -234,7 +279,12 @@ def test_qwen3_custom_voice(make, tmp_path: Path, log: Path) -> None:
     (load,) = calls(log, "from_pretrained")
     assert load["kwargs"] == {"dtype": "torch.float32", "attn_implementation": "sdpa", "device_map": "cpu"}
     call = calls(log, "generate_custom_voice")[0]
-    assert (call["speaker"], call["language"], call["instruct"], call["kwargs"]) == ("Vivian", "Chinese", "用开心的语气", {"temperature": 0.8})
+    assert (call["speaker"], call["language"], call["instruct"], call["kwargs"]) == (
+        "Vivian",
+        "Chinese",
+        "用开心的语气",
+        {"temperature": 0.8},
+    )
     assert result.sample_rate == 24000 and abs(result.duration - 0.2) < 0.01
     assert info["mode"] == "custom_voice" and "vivian" in info["speakers"]
 
@@ -247,7 +297,11 @@ def test_qwen3_voice_clone_and_design(make, tmp_path: Path, log: Path) -> None:
         gen.generate("你好", tmp_path / "b.wav", ref_text="参考文本")
         gen.generate("你好", tmp_path / "c.wav", x_vector_only_mode=True)
     clone = calls(log, "generate_voice_clone")
-    assert clone[0]["ref_audio"] == str(ref) and clone[0]["ref_text"] == "参考文本" and clone[1]["x_vector_only_mode"] is True
+    assert (
+        clone[0]["ref_audio"] == str(ref)
+        and clone[0]["ref_text"] == "参考文本"
+        and clone[1]["x_vector_only_mode"] is True
+    )
     with qwen(make, tmp_path, "voice_design") as gen:
         with pytest.raises(RemoteError, match="needs an instruct"):
             gen.generate("hello", tmp_path / "d.wav")
@@ -270,7 +324,15 @@ def test_qwen3_missing_checkpoint(make, tmp_path: Path) -> None:
 def test_flux_through_the_generic_call_path(make, tmp_path: Path, log: Path) -> None:
     d = model_dir(tmp_path, "model_index.json")
     with make("flux", model_path=str(d), num_inference_steps=4, guidance_scale=0.0) as gen:
-        out = gen.call("flux", "generate", prompt="a temple in the mist", output_path=str(tmp_path / "f.png"), height=64, width=80, seed=3)
+        out = gen.call(
+            "flux",
+            "generate",
+            prompt="a temple in the mist",
+            output_path=str(tmp_path / "f.png"),
+            height=64,
+            width=80,
+            seed=3,
+        )
         again = gen.call("flux", "generate", prompt="a temple in the mist", height=64, width=80, seed=3)
         other = gen.call("flux", "generate", prompt="a temple in the mist", height=64, width=80, seed=4)
         with pytest.raises(RemoteError, match="height must be a multiple of 16"):

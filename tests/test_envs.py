@@ -23,8 +23,12 @@ def test_missing_then_ready(tiny_project: Path) -> None:
     assert ready.ready, ready.detail
     assert ready.marker["python"] == ".".join(map(str, sys.version_info[:3]))
     # the env's own interpreter can import the worker runtime, so wrappers run standalone
-    out = subprocess.run([str(ready.python), "-c", "import fanren_worker, msgpack; print(fanren_worker.PROTOCOL_VERSION)"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(ready.python), "-c", "import fanren_worker, msgpack; print(fanren_worker.PROTOCOL_VERSION)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip() == "1"
 
 
@@ -61,6 +65,8 @@ def test_concurrent_builds_wait_for_each_other(tiny_project: Path) -> None:
     assert outs == ["ready"] * 3
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (PROJECT_ROOT / "envs").iterdir() if (p / "pyproject.toml").exists()))
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in (PROJECT_ROOT / "envs").iterdir() if (p / "pyproject.toml").exists())
+)
 def test_committed_locks_match_their_projects(name: str) -> None:
     subprocess.run([uv_bin(), "lock", "--check", "-q", "--project", str(PROJECT_ROOT / "envs" / name)], check=True)

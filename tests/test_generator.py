@@ -86,7 +86,14 @@ def test_routing_by_language(gen: TTSGenerator) -> None:
 
 @pytest.mark.parametrize(
     "text,lang",
-    [("hello", "en"), ("你好", "zh"), ("こんにちは", "ja"), ("東京へ行きます", "ja"), ("안녕하세요", "ko"), ("123", "en")],
+    [
+        ("hello", "en"),
+        ("你好", "zh"),
+        ("こんにちは", "ja"),
+        ("東京へ行きます", "ja"),
+        ("안녕하세요", "ko"),
+        ("123", "en"),
+    ],
 )
 def test_detect_language(text: str, lang: str) -> None:
     assert detect_language(text) == lang

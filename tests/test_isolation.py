@@ -34,7 +34,12 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def vits_config(tmp_path: Path, checkpoint: Path) -> Path:
     engines = {
-        name: {"env": env, "wrapper": str(PROJECT_ROOT / "wrappers" / "vits_wrapper.py"), "model_path": str(checkpoint), "seed": 0}
+        name: {
+            "env": env,
+            "wrapper": str(PROJECT_ROOT / "wrappers" / "vits_wrapper.py"),
+            "model_path": str(checkpoint),
+            "seed": 0,
+        }
         for name, env in ENVS.items()
     }
     return write_config(tmp_path / "c.yaml", engines, cache={"enabled": False})
@@ -57,7 +62,9 @@ def test_both_versions_synthesize_at_once(vits_config: Path, tmp_path: Path) -> 
         gen.warm_up()
 
         def speak(name: str) -> None:
-            results[name] = gen.generate("hello from two worlds, at the same time.", tmp_path / f"{name}.wav", engine=name)
+            results[name] = gen.generate(
+                "hello from two worlds, at the same time.", tmp_path / f"{name}.wav", engine=name
+            )
 
         threads = [threading.Thread(target=speak, args=(n,)) for n in ENVS]
         for t in threads:

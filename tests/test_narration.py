@@ -46,7 +46,7 @@ def test_long_text_is_segmented_with_pauses_and_timings(tmp_path: Path) -> None:
     starts = [s.start for s in result.segments]
     ends = [s.end for s in result.segments]
     assert starts[0] == 0.0 and abs(ends[-1] - result.duration) < 1e-3
-    for prev_end, next_start in zip(ends, starts[1:]):
+    for prev_end, next_start in zip(ends, starts[1:], strict=False):
         assert abs(next_start - prev_end - 0.4) < 1e-3
     data = to_array(read_wav(result.path))[:, 0]
     gap = data[int(ends[0] * result.sample_rate) + 10 : int(starts[1] * result.sample_rate) - 10]
@@ -67,7 +67,11 @@ def test_subtitles_srt_and_json(tmp_path: Path) -> None:
     blocks = srt.strip().split("\n\n")
     assert len(blocks) == 3
     first = blocks[0].splitlines()
-    assert first[0] == "1" and first[1].startswith("00:00:00,000 --> 00:00:0") and first[2] == "Once upon a time there was a mountain."
+    assert (
+        first[0] == "1"
+        and first[1].startswith("00:00:00,000 --> 00:00:0")
+        and first[2] == "Once upon a time there was a mountain."
+    )
     doc = json.loads(result.write_json().read_text(encoding="utf-8"))
     assert [s["text"] for s in doc["segments"]] == [s.text for s in result.segments]
     assert doc["segments"][-1]["end"] == round(result.duration, 3)
@@ -122,8 +126,10 @@ def test_several_processes_share_one_cache(tmp_path: Path) -> None:
         "import sys; from fanren_tts import TTSGenerator\n"
         f"g = TTSGenerator({str(cfg)!r}); r = g.generate({STORY!r}, sys.argv[1]); g.close(); print(r.cached)"
     )
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"p{i}.wav")], stdout=subprocess.PIPE, text=True)
-             for i in range(3)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"p{i}.wav")], stdout=subprocess.PIPE, text=True)
+        for i in range(3)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     # eSpeak NG is not bit-exact from one call to the next, so racing writers may
@@ -150,7 +156,15 @@ def test_generate_many_keeps_going_and_writes_a_manifest(tmp_path: Path) -> None
     assert [i for i, _, _ in batch.results] == [1, 2, 4]
     assert [(i, type(e).__name__) for i, _, e in batch.failures] == [(3, "RemoteError")]
     assert sorted(p.name for p in out.iterdir()) == [
-        "001_intro.json", "001_intro.srt", "001_intro.wav", "002.json", "002.srt", "002.wav", "custom", "manifest.json"]
+        "001_intro.json",
+        "001_intro.srt",
+        "001_intro.wav",
+        "002.json",
+        "002.srt",
+        "002.wav",
+        "custom",
+        "manifest.json",
+    ]
     assert (out / "custom" / "slow.wav").exists() and (out / "custom" / "slow.srt").exists()
     manifest = json.loads(batch.manifest.read_text(encoding="utf-8"))
     assert manifest["schema"] == "fanren_tts.batch/1" and manifest["ok"] is False
@@ -180,7 +194,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_batch_cli_progress_failures_and_exit_code(tmp_path: Path) -> None:
     script = tmp_path / "script.json"
-    script.write_text(json.dumps({"lines": [{"text": ENGLISH}, {"text": "坏的", "engine": "espeak", "options": {"voice": "xx"}}]}, ensure_ascii=False), encoding="utf-8")
+    script.write_text(
+        json.dumps(
+            {"lines": [{"text": ENGLISH}, {"text": "坏的", "engine": "espeak", "options": {"voice": "xx"}}]},
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     out = run_cli("batch", str(script), "-o", str(tmp_path / "o"), "-c", str(config(tmp_path)))
     assert out.returncode == 1
     assert "narrating" in out.stderr and "FAILED line 2" in out.stderr

@@ -9,16 +9,32 @@ from fanren_tts._text import split_sentences
 
 def test_chinese_punctuation() -> None:
     assert split_sentences("今天天气很好。我们去公园吧！你觉得呢？好的；走吧……") == [
-        "今天天气很好。", "我们去公园吧！", "你觉得呢？", "好的；", "走吧……"]
+        "今天天气很好。",
+        "我们去公园吧！",
+        "你觉得呢？",
+        "好的；",
+        "走吧……",
+    ]
 
 
 def test_english_punctuation_keeps_decimals_and_quotes() -> None:
     assert split_sentences('Hello there. It costs 3.14 dollars! Really? Yes; "Quoted." Next') == [
-        "Hello there.", "It costs 3.14 dollars!", "Really?", "Yes;", '"Quoted."', "Next"]
+        "Hello there.",
+        "It costs 3.14 dollars!",
+        "Really?",
+        "Yes;",
+        '"Quoted."',
+        "Next",
+    ]
 
 
 def test_mixed_and_line_breaks() -> None:
-    assert split_sentences("第一句。Second one!\n第三行没有标点\n\nfourth") == ["第一句。", "Second one!", "第三行没有标点", "fourth"]
+    assert split_sentences("第一句。Second one!\n第三行没有标点\n\nfourth") == [
+        "第一句。",
+        "Second one!",
+        "第三行没有标点",
+        "fourth",
+    ]
 
 
 def test_long_sentences_are_cut_at_commas_then_spaces_then_anywhere() -> None:

@@ -35,7 +35,9 @@ def test_echo_worker_in_a_bare_venv(echo_config, bare_python: Path) -> None:
         assert hello["python"] == ".".join(map(str, sys.version_info[:3]))
         assert hello["device"] == "cpu"
         # nothing but msgpack is installed there
-        assert hello["packages"] == dict.fromkeys(["transformers", "torch", "torchaudio", "numpy", "onnxruntime", "protobuf"])
+        assert hello["packages"] == dict.fromkeys(
+            ["transformers", "torch", "torchaudio", "numpy", "onnxruntime", "protobuf"]
+        )
         assert Path(hello["executable"]).parent == bare_python.parent
         payload = {"text": "你好", "n": [1, 2.5, None], "raw": b"\x00\xff"}
         assert gen.call("echo", "echo", value=payload)["value"] == payload
@@ -309,8 +311,12 @@ def test_an_interpreter_that_cannot_run_is_a_startup_error(echo_config, tmp_path
             gen.worker("echo").start()
 
 
-def test_path_options_resolve_from_the_config_folder(echo_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = echo_config(echo={"model_path": "models/voice", "aux_paths": {"codec": "~/codec"}, "mode": "models/not-a-path"})
+def test_path_options_resolve_from_the_config_folder(
+    echo_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = echo_config(
+        echo={"model_path": "models/voice", "aux_paths": {"codec": "~/codec"}, "mode": "models/not-a-path"}
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)

@@ -153,14 +153,18 @@ class CosyVoiceEngine(Engine):
             chunks = m.inference_sft(text, self._speaker(o), **common)
         elif mode == "zero_shot":
             method = m.inference_zero_shot
-            chunks = method(text, self._prompt_text(o.get("prompt_text")), **self._prompt(method, o.get("prompt_speech")), **common)
+            chunks = method(
+                text, self._prompt_text(o.get("prompt_text")), **self._prompt(method, o.get("prompt_speech")), **common
+            )
         elif mode == "cross_lingual":
             method = m.inference_cross_lingual
             tts_text = f"{_SYSTEM}{_END}{text}" if self.version == "3" and _END not in text else text
             chunks = method(tts_text, **self._prompt(method, o.get("prompt_speech")), **common)
         elif mode == "instruct2":
             method = m.inference_instruct2
-            chunks = method(text, self._instruct(o.get("instruct_text")), **self._prompt(method, o.get("prompt_speech")), **common)
+            chunks = method(
+                text, self._instruct(o.get("instruct_text")), **self._prompt(method, o.get("prompt_speech")), **common
+            )
         else:
             chunks = m.inference_instruct(text, self._speaker(o), self._instruct(o.get("instruct_text")), **common)
         # One yield per text segment (upstream splits long text itself): join them.
@@ -191,7 +195,11 @@ class CosyVoiceEngine(Engine):
         return self.speakers()
 
     def describe(self) -> dict[str, Any]:
-        modes = [m for m in MODES if not (m == "instruct2" and self.version == "1") and not (m == "instruct" and self.version != "1")]
+        modes = [
+            m
+            for m in MODES
+            if not (m == "instruct2" and self.version == "1") and not (m == "instruct" and self.version != "1")
+        ]
         return {
             "version": self.version,
             "model_dir": self.model_dir,

@@ -46,12 +46,18 @@ class Espeak(Engine):
             _AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0
         )
         if self.sample_rate <= 0:
-            raise RuntimeError(f"espeak_Initialize failed ({self.sample_rate}) with data at {espeakng_loader.get_data_path()}")
+            raise RuntimeError(
+                f"espeak_Initialize failed ({self.sample_rate}) with data at {espeakng_loader.get_data_path()}"
+            )
         self._samples: list[bytes] = []
         self._callback = _CALLBACK(self._collect)  # keep a reference: C holds only the pointer
         self.lib.espeak_SetSynthCallback(self._callback)
         self.voices = self._list_voices()
-        self.defaults = {"voice": options.get("voice", "cmn"), "rate": options.get("rate", 175), "pitch": options.get("pitch", 50)}
+        self.defaults = {
+            "voice": options.get("voice", "cmn"),
+            "rate": options.get("rate", 175),
+            "pitch": options.get("pitch", 50),
+        }
         self._select(self.defaults["voice"])
 
     def _collect(self, wav: Any, count: int, events: Any) -> int:
@@ -78,7 +84,9 @@ class Espeak(Engine):
         if not known or self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise ValueError(f"eSpeak NG has no voice {voice!r}; use a language code such as cmn, en-us, yue, ja")
 
-    def synthesize(self, text: str, voice: str | None = None, rate: int | None = None, pitch: int | None = None) -> Audio:
+    def synthesize(
+        self, text: str, voice: str | None = None, rate: int | None = None, pitch: int | None = None
+    ) -> Audio:
         self._select(voice or self.defaults["voice"])
         self.lib.espeak_SetParameter(_RATE, int(rate or self.defaults["rate"]), 0)
         self.lib.espeak_SetParameter(_PITCH, int(pitch if pitch is not None else self.defaults["pitch"]), 0)

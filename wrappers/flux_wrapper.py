@@ -18,7 +18,16 @@ from typing import Any
 
 from fanren_worker import Engine, atomic_write, local_path, main
 
-_CALL = ("height", "width", "num_inference_steps", "guidance_scale", "max_sequence_length", "seed", "negative_prompt", "true_cfg_scale")
+_CALL = (
+    "height",
+    "width",
+    "num_inference_steps",
+    "guidance_scale",
+    "max_sequence_length",
+    "seed",
+    "negative_prompt",
+    "true_cfg_scale",
+)
 
 
 class Flux(Engine):
@@ -72,6 +81,7 @@ class Flux(Engine):
         image.save(buffer, format="PNG")
         png = buffer.getvalue()
         if output_path:
+
             def write(tmp: str) -> None:
                 with open(tmp, "wb") as f:
                     f.write(png)
@@ -80,7 +90,13 @@ class Flux(Engine):
         return {"png": png, "width": image.width, "height": image.height, "seed": seed, "path": output_path}
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "image", "model_path": self.model_path, "dtype": self.dtype, "methods": ["generate"], "options": list(_CALL)}
+        return {
+            "kind": "image",
+            "model_path": self.model_path,
+            "dtype": self.dtype,
+            "methods": ["generate"],
+            "options": list(_CALL),
+        }
 
 
 if __name__ == "__main__":

@@ -29,9 +29,18 @@ VERSIONS = {
     "2.5": ("indextts.infer_v2_5", "IndexTTS2"),
 }
 EMOTIONS = ["happy", "angry", "sad", "afraid", "disgusted", "melancholic", "surprised", "calm"]
-_GENERATION = ("do_sample", "top_p", "top_k", "temperature", "length_penalty", "num_beams", "repetition_penalty", "max_mel_tokens")
+_GENERATION = (
+    "do_sample",
+    "top_p",
+    "top_k",
+    "temperature",
+    "length_penalty",
+    "num_beams",
+    "repetition_penalty",
+    "max_mel_tokens",
+)
 _V2_CALL = ("emo_audio_prompt", "emo_alpha", "emo_vector", "use_emo_text", "emo_text", "use_random", "interval_silence")
-_CALL = ("spk_audio_prompt", "max_text_tokens_per_segment", "lang") + _V2_CALL + _GENERATION
+_CALL = ("spk_audio_prompt", "max_text_tokens_per_segment", "lang", *_V2_CALL, *_GENERATION)
 
 
 class IndexTTSEngine(Engine):
@@ -62,7 +71,9 @@ class IndexTTSEngine(Engine):
             os.environ["HF_HUB_CACHE"] = hub_cache
         cls = getattr(module, class_name)
         kwargs: dict[str, Any] = {"cfg_path": cfg_path, "model_dir": self.model_dir, "device": device}
-        half = bool(options.get("use_fp16" if self.version != "2.5" else "use_bf16", False)) and device.startswith("cuda")
+        half = bool(options.get("use_fp16" if self.version != "2.5" else "use_bf16", False)) and device.startswith(
+            "cuda"
+        )
         kwargs["use_bf16" if self.version == "2.5" else "use_fp16"] = half  # upstream also refuses half on mps/cpu
         if "use_cuda_kernel" in options:
             kwargs["use_cuda_kernel"] = bool(options["use_cuda_kernel"]) and device.startswith("cuda")

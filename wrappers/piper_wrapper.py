@@ -41,7 +41,10 @@ class Piper(Engine):
         if unknown:
             raise TypeError(f"piper has no option(s) {sorted(unknown)}; allowed: {list(_CALL_OPTIONS)}")
         syn = SynthesisConfig(**{**self.defaults, **options})
-        chunks = [Audio(c.audio_int16_bytes, c.sample_rate, "s16", c.sample_channels) for c in self.voice.synthesize(text, syn_config=syn)]
+        chunks = [
+            Audio(c.audio_int16_bytes, c.sample_rate, "s16", c.sample_channels)
+            for c in self.voice.synthesize(text, syn_config=syn)
+        ]
         return Audio.concat(chunks) if chunks else Audio(b"", self.voice.config.sample_rate)
 
     def describe(self) -> dict[str, Any]:

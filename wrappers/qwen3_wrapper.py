@@ -14,7 +14,11 @@ from typing import Any
 
 from fanren_worker import Audio, Engine, local_path, main
 
-_MODES = {"custom_voice": "generate_custom_voice", "base": "generate_voice_clone", "voice_design": "generate_voice_design"}
+_MODES = {
+    "custom_voice": "generate_custom_voice",
+    "base": "generate_voice_clone",
+    "voice_design": "generate_voice_design",
+}
 _GENERATION = ("do_sample", "top_k", "top_p", "temperature", "repetition_penalty", "max_new_tokens")
 _VOICE = ("speaker", "language", "instruct", "ref_audio", "ref_text", "x_vector_only_mode")
 
@@ -45,7 +49,9 @@ class Qwen3(Engine):
         super().__init__(options, device)
         model_path = options.get("model_path")
         if not model_path:
-            raise ValueError("qwen3 needs model_path: a local Qwen3-TTS checkpoint folder (e.g. Qwen3-TTS-12Hz-1.7B-CustomVoice)")
+            raise ValueError(
+                "qwen3 needs model_path: a local Qwen3-TTS checkpoint folder (e.g. Qwen3-TTS-12Hz-1.7B-CustomVoice)"
+            )
         model_path = local_path(model_path, "Qwen3-TTS checkpoint", contains="config.json")
         self.progress("importing torch and qwen_tts")
         import torch
@@ -83,7 +89,9 @@ class Qwen3(Engine):
         elif self.mode == "voice_design":
             if not merged.get("instruct"):
                 raise ValueError("the VoiceDesign model needs an instruct describing the voice")
-            wavs, sr = self.tts.generate_voice_design(text=text, instruct=merged["instruct"], language=language, **kwargs)
+            wavs, sr = self.tts.generate_voice_design(
+                text=text, instruct=merged["instruct"], language=language, **kwargs
+            )
         else:
             ref_audio = merged.get("ref_audio")
             if not ref_audio:
@@ -91,10 +99,16 @@ class Qwen3(Engine):
             ref_audio = local_path(ref_audio, "ref_audio")
             x_vector_only = bool(merged.get("x_vector_only_mode", False))
             if not x_vector_only and not merged.get("ref_text"):
-                raise ValueError("voice cloning needs ref_text (the transcript of ref_audio), or x_vector_only_mode: true")
+                raise ValueError(
+                    "voice cloning needs ref_text (the transcript of ref_audio), or x_vector_only_mode: true"
+                )
             wavs, sr = self.tts.generate_voice_clone(
-                text=text, language=language, ref_audio=ref_audio, ref_text=merged.get("ref_text"),
-                x_vector_only_mode=x_vector_only, **kwargs,
+                text=text,
+                language=language,
+                ref_audio=ref_audio,
+                ref_text=merged.get("ref_text"),
+                x_vector_only_mode=x_vector_only,
+                **kwargs,
             )
         if not wavs:
             raise RuntimeError("Qwen3-TTS returned no audio")

@@ -7,4 +7,3 @@ engine env imports ``fanren_worker`` without seeing the rest of fanren_tts.
 from pathlib import Path
 
 RUNTIME_DIR = Path(__file__).resolve().parent
-

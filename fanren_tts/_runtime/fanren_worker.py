@@ -44,7 +44,8 @@ import threading
 import time
 import traceback
 import wave
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 try:
     import msgpack
@@ -53,29 +54,29 @@ except ImportError:  # pragma: no cover - exercised by a worker in an env withou
         "fanren_worker: msgpack is not installed in this interpreter "
         f"({sys.executable}). Install it there: {sys.executable} -m pip install msgpack\n"
     )
-    raise SystemExit(3)
+    raise SystemExit(3) from None
 
 __all__ = [
-    "PROTOCOL_VERSION",
+    "EXT_AUDIO",
     "MAX_FRAME",
     "MESSAGES",
-    "EXT_AUDIO",
-    "ProtocolError",
+    "PROTOCOL_VERSION",
     "Audio",
     "Engine",
-    "pack",
-    "unpack",
+    "ProtocolError",
+    "atomic_write",
+    "decode_length",
     "encode_frame",
     "frame_parts",
-    "decode_length",
-    "atomic_write",
-    "write_wav",
-    "read_wav",
     "local_path",
-    "resolve_device",
-    "package_versions",
-    "serve",
     "main",
+    "pack",
+    "package_versions",
+    "read_wav",
+    "resolve_device",
+    "serve",
+    "unpack",
+    "write_wav",
 ]
 
 PROTOCOL_VERSION = 1
@@ -115,7 +116,7 @@ class ProtocolError(Exception):
 class Audio:
     """Mono or interleaved PCM plus what is needed to play it: the protocol's audio value."""
 
-    __slots__ = ("pcm", "sample_rate", "sample_format", "channels")
+    __slots__ = ("channels", "pcm", "sample_format", "sample_rate")
 
     def __init__(self, pcm: bytes, sample_rate: int, sample_format: str = "s16", channels: int = 1):
         if sample_format not in _SAMPLE_WIDTH:
@@ -133,7 +134,7 @@ class Audio:
         self.channels = int(channels)
 
     @classmethod
-    def from_array(cls, samples: Any, sample_rate: int) -> "Audio":
+    def from_array(cls, samples: Any, sample_rate: int) -> Audio:
         """Build from a numpy-like array: float in [-1, 1] becomes f32, integers become s16.
 
         Duck-typed so this module never imports numpy; 2-D input is (frames, channels).
@@ -149,7 +150,7 @@ class Audio:
         raise TypeError(f"unsupported sample dtype {samples.dtype}")
 
     @classmethod
-    def concat(cls, parts: Iterable["Audio"]) -> "Audio":
+    def concat(cls, parts: Iterable[Audio]) -> Audio:
         """Join chunks that share rate, format and channel count."""
         parts = list(parts)
         if not parts:
@@ -196,10 +197,7 @@ class Audio:
         return max((abs(x) for x in a), default=0.0)
 
     def __repr__(self) -> str:
-        return (
-            f"Audio({self.duration:.3f}s, {self.sample_rate} Hz, {self.sample_format}, "
-            f"{self.channels} ch)"
-        )
+        return f"Audio({self.duration:.3f}s, {self.sample_rate} Hz, {self.sample_format}, {self.channels} ch)"
 
 
 # EXT_AUDIO payload: sample rate (u32), channels (u16), format (2 ASCII bytes: s2 / f4), then raw PCM.
@@ -436,7 +434,9 @@ def load_engine_class(wrapper: str) -> type[Engine]:
     path = os.path.abspath(wrapper)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"wrapper script not found: {path}")
-    module_name = "fanren_wrapper_" + "".join(c if c.isalnum() else "_" for c in os.path.splitext(os.path.basename(path))[0])
+    module_name = "fanren_wrapper_" + "".join(
+        c if c.isalnum() else "_" for c in os.path.splitext(os.path.basename(path))[0]
+    )
     spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -622,7 +622,9 @@ def serve(wrapper: str, engine_name: str, device: str = "auto", host_pid: int | 
         }
     )
     current_id: list[Any] = [None]
-    _progress_reporter = lambda message: channel.send({"kind": "progress", "id": current_id[0], "message": str(message)})
+
+    def _progress_reporter(message):
+        return channel.send({"kind": "progress", "id": current_id[0], "message": str(message)})
 
     msg = channel.receive()
     if msg is None:
