@@ -25,10 +25,10 @@ from ._exceptions import WorkerError as WorkerError
 from ._exceptions import WorkerStartupError as WorkerStartupError
 from ._exceptions import WorkerTimeout as WorkerTimeout
 from ._exceptions import WorkerUnavailable as WorkerUnavailable
-from ._generator import GenerateResult as GenerateResult
-from ._generator import Segment as Segment
 from ._generator import TTSGenerator as TTSGenerator
 from ._generator import detect_language as detect_language
+from ._result import GenerateResult as GenerateResult
+from ._result import Segment as Segment
 from ._runtime.fanren_worker import PROTOCOL_VERSION as PROTOCOL_VERSION
 from ._runtime.fanren_worker import Audio as Audio
 

@@ -1,8 +1,8 @@
-"""Host-side audio: one output format for every engine, pauses, loudness.
+"""Host-side audio conversion: one output format for every engine.
 
-Engines answer in their native rate and format; the host converts to the
-configured output (rate, channels, PCM16), joins segments with pauses and, if
-asked, normalizes loudness (ITU-R BS.1770 via pyloudnorm, then peak-limited).
+Engines answer in their native rate and format; the host converts each segment
+to the configured output (rate via soxr, channels, the bit depth's sample grid).
+Joining, pauses and loudness happen as the file is written (``_assemble``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 
 from ._runtime.fanren_worker import Audio
 
-__all__ = ["as_pcm16", "conform", "from_array", "join", "normalize_loudness", "to_array"]
+__all__ = ["as_pcm16", "conform", "from_array", "quantize", "silence", "to_array"]
 
 
 def to_array(audio: Audio) -> np.ndarray:
@@ -36,6 +36,22 @@ def as_pcm16(audio: Audio) -> Audio:
     return audio if audio.sample_format == "s16" else from_array(to_array(audio), audio.sample_rate)
 
 
+def quantize(audio: Audio, bit_depth: int) -> Audio:
+    """The samples the output file will hold: PCM16, or float32 exactly on the 24-bit grid.
+
+    The cache stores this, so a cached segment and a fresh one write the same bytes.
+    """
+    if bit_depth == 16:
+        return as_pcm16(audio)
+    scale = 8388608.0
+    data = np.clip(np.round(to_array(audio).astype(np.float64) * scale), -scale, scale - 1) / scale
+    return Audio(data.astype("<f4").tobytes(), audio.sample_rate, "f32", audio.channels)
+
+
+def silence(frames: int, channels: int) -> np.ndarray:
+    return np.zeros((frames, channels), dtype=np.float32)
+
+
 def _resample(data: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     if rate_in == rate_out or len(data) == 0:
         return data
@@ -55,40 +71,3 @@ def conform(audio: Audio, sample_rate: int | None, channels: int) -> tuple[np.nd
     """Samples at the output rate (None: keep the engine's) and channel count."""
     rate = sample_rate or audio.sample_rate
     return _channels(_resample(to_array(audio), audio.sample_rate, rate), channels), rate
-
-
-def join(parts: list[np.ndarray], rate: int, pause_s: float) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """Concatenate with ``pause_s`` of silence between parts; returns (start, end) per part."""
-    channels = parts[0].shape[1] if parts else 1
-    gap = np.zeros((round(pause_s * rate), channels), dtype=np.float32)
-    pieces: list[np.ndarray] = []
-    spans: list[tuple[float, float]] = []
-    cursor = 0
-    for i, part in enumerate(parts):
-        if i:
-            pieces.append(gap)
-            cursor += len(gap)
-        spans.append((cursor / rate, (cursor + len(part)) / rate))
-        pieces.append(part)
-        cursor += len(part)
-    data = np.concatenate(pieces) if pieces else np.zeros((0, channels), dtype=np.float32)
-    return data, spans
-
-
-def normalize_loudness(data: np.ndarray, rate: int, target_lufs: float) -> np.ndarray:
-    """Gain to ``target_lufs`` integrated loudness, never past 0.99 peak.
-
-    Clips under 0.4 s (one BS.1770 block) or pure silence are returned unchanged.
-    """
-    if len(data) < int(0.4 * rate) or not np.any(data):
-        return data
-    import pyloudnorm
-
-    loudness = pyloudnorm.Meter(rate).integrated_loudness(data)
-    if not np.isfinite(loudness):
-        return data
-    out = data * np.float32(10.0 ** ((target_lufs - loudness) / 20.0))
-    peak = float(np.max(np.abs(out)))
-    if peak > 0.99:
-        out *= np.float32(0.99 / peak)
-    return out

@@ -10,22 +10,25 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
+import logging
+import os
 import re
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ._config import Config
 from ._exceptions import ConfigError, FanrenTTSError, RemoteError
+from ._result import GenerateResult
 from ._subtitles import write_json
 
-if TYPE_CHECKING:
-    from ._generator import GenerateResult, TTSGenerator
+__all__ = ["MANIFEST_SCHEMA", "BatchResult", "Line", "Narrator", "batch_generate", "generate_many", "load_script"]
 
-__all__ = ["MANIFEST_SCHEMA", "BatchResult", "Line", "generate_many", "load_script"]
+log = logging.getLogger("fanren_tts.batch")
 
 MANIFEST_SCHEMA = "fanren_tts.batch/1"
 
@@ -51,6 +54,24 @@ class BatchResult:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+
+class Narrator(Protocol):
+    """What the batch runner needs of a generator (``TTSGenerator`` is one)."""
+
+    config: Config
+
+    def pick_engine(self, text: str) -> str: ...
+
+    def generate(
+        self,
+        text: str,
+        output_path: str | os.PathLike[str],
+        engine: str | None = None,
+        *,
+        cache: bool | None = None,
+        **options: Any,
+    ) -> GenerateResult: ...
 
 
 def _coerce(items: Iterable[Any], source: str) -> list[Line]:
@@ -100,7 +121,7 @@ def _file_name(index: int, line: Line) -> str:
 
 
 def generate_many(
-    gen: TTSGenerator,
+    gen: Narrator,
     items: Iterable[Any],
     output_dir: str | Path,
     *,
@@ -161,10 +182,10 @@ def generate_many(
                 segments=[{"text": s.text, "start": round(s.start, 3), "end": round(s.end, 3)} for s in r.segments],
             )
         else:
-            exc = failures[index]
-            entry.update(ok=False, error=type(exc).__name__, message=str(exc).splitlines()[0])
-            if isinstance(exc, RemoteError):
-                entry["remote_type"] = exc.remote_type
+            failure = failures[index]
+            entry.update(ok=False, error=type(failure).__name__, message=str(failure).splitlines()[0])
+            if isinstance(failure, RemoteError):
+                entry["remote_type"] = failure.remote_type
         entries.append(entry)
     write_json(
         manifest,
@@ -181,3 +202,22 @@ def generate_many(
         failures=[(i, lines[i - 1], failures[i]) for i in sorted(failures)],
         manifest=manifest,
     )
+
+
+def batch_generate(
+    gen: Narrator, texts: Iterable[str], output_dir: str | os.PathLike[str], prefix: str = "audio", **options: Any
+) -> list[str]:
+    """The old pipeline's batch call: ``{prefix}_{i:03d}.wav`` per text (i from 0), in order.
+
+    A line that fails is skipped and logged, as before; the paths of the lines
+    that were written are returned as strings.
+    """
+    out_dir = Path(output_dir)
+    written: list[str] = []
+    for i, text in enumerate(texts):
+        try:
+            written.append(str(gen.generate(text, out_dir / f"{prefix}_{i:03d}.wav", **options)))
+        except FanrenTTSError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            log.error("batch_generate: line %d skipped: %s: %s", i, type(exc).__name__, first)
+    return written

@@ -2,7 +2,7 @@
 
 The key hashes everything that decides the audio: engine, model identity (env
 lock, wrapper source, constructor options), call options and the segment's text.
-Entries are PCM16 WAVs written atomically, so several processes can share one
+Entries are WAVs (PCM16, or 24-bit for 24-bit output) written atomically, so several processes can share one
 cache directory: the worst a race costs is synthesizing the same segment twice.
 """
 
@@ -16,7 +16,10 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from ._runtime.fanren_worker import Audio, read_wav, write_wav
+import numpy as np
+
+from ._runtime.fanren_worker import Audio, write_wav
+from ._wavout import WavWriter
 
 __all__ = ["SegmentCache", "cache_key"]
 
@@ -26,6 +29,20 @@ _VERSION = 1
 def cache_key(**parts: Any) -> str:
     blob = json.dumps({"v": _VERSION, **parts}, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _read(path: Path) -> Audio:
+    with wave.open(str(path), "rb") as w:
+        width, rate, channels = w.getsampwidth(), w.getframerate(), w.getnchannels()
+        raw = w.readframes(w.getnframes())
+    if width == 2:
+        return Audio(raw, rate, "s16", channels)
+    if width == 3:
+        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        ints = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
+        return Audio((ints / 8388608.0).astype("<f4").tobytes(), rate, "f32", channels)
+    raise ValueError(f"{path}: unexpected {8 * width}-bit entry")
 
 
 class SegmentCache:
@@ -38,7 +55,7 @@ class SegmentCache:
     def get(self, key: str) -> Audio | None:
         path = self._path(key)
         try:
-            audio = read_wav(path)
+            audio = _read(path)
         except FileNotFoundError:
             return None
         except (OSError, EOFError, ValueError, wave.Error):  # damaged entry: drop it and synthesize again
@@ -51,7 +68,14 @@ class SegmentCache:
         return audio
 
     def put(self, key: str, audio: Audio) -> None:
-        write_wav(self._path(key), audio)
+        """Store PCM16 as is; float samples (24-bit output, see ``_audio.quantize``) as 24-bit PCM."""
+        if audio.sample_format == "s16":
+            write_wav(self._path(key), audio)
+            return
+        data = np.frombuffer(audio.pcm, dtype="<f4").reshape(-1, audio.channels)
+        with WavWriter(self._path(key), audio.sample_rate, audio.channels, 24) as w:
+            w.write(data)
+            w.commit()
 
     def _entries(self) -> list[tuple[Path, os.stat_result]]:
         if not self.directory.is_dir():

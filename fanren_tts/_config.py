@@ -12,6 +12,8 @@ config.yaml > defaults.
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import platform
 import re
@@ -24,6 +26,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._exceptions import ConfigError
+
+log = logging.getLogger("fanren_tts.config")
 
 __all__ = [
     "DEVICE_PATTERN",
@@ -68,12 +72,14 @@ class PiperOptions(_Strict):
     noise_scale: float | None = Field(None, ge=0)
     noise_w_scale: float | None = Field(None, ge=0)
     volume: float = Field(1.0, gt=0)
+    speed: float | None = Field(None, gt=0, le=4, description="1 = normal; divides length_scale")
 
 
 class EspeakOptions(_Strict):
     voice: str = "cmn"
     rate: int = Field(175, ge=80, le=450, description="words per minute")
     pitch: int = Field(50, ge=0, le=100)
+    speed: float | None = Field(None, gt=0, le=4, description="multiplies rate (clamped to 80..450)")
 
 
 class CosyVoiceOptions(_Strict):
@@ -164,6 +170,9 @@ class VitsOptions(_Strict):
     seed: int | None = None
 
 
+#: Built-in engines whose code comes from a source checkout (``source_path``).
+_SOURCE_ENGINES = ("cosyvoice", "indextts")
+
 BUILTIN_OPTIONS: dict[str, type[BaseModel]] = {
     "piper": PiperOptions,
     "espeak": EspeakOptions,
@@ -176,10 +185,11 @@ BUILTIN_OPTIONS: dict[str, type[BaseModel]] = {
 
 
 class OutputConfig(_Strict):
-    """What every generated WAV looks like, whatever the engine (always PCM16)."""
+    """What every generated WAV looks like, whatever the engine: rate, channels, 16- or 24-bit PCM."""
 
     sample_rate: int | None = Field(None, ge=8000, le=192000, description="null keeps the engine's native rate")
     channels: Literal[1, 2] = 1
+    bit_depth: Literal[16, 24] = Field(16, description="PCM sample size of the WAV files written")
     loudness_lufs: float | None = Field(None, ge=-70, le=0, description="integrated loudness target; null: as is")
 
 
@@ -187,6 +197,9 @@ class NarrationConfig(_Strict):
     """How long text is split and joined."""
 
     pause_ms: int = Field(250, ge=0, le=10000, description="silence between segments")
+    split_sentences: bool = Field(
+        True, description="false: send each line whole, cut only where it is longer than max_segment_chars"
+    )
 
 
 class CacheConfig(_Strict):
@@ -209,8 +222,38 @@ _COMMON_KEYS = (
     "max_segment_chars",
     "options",
 )
-_SECTIONS = ("engine", "routes", "output", "narration", "cache")
+_SECTIONS = ("engine", "routes", "output", "narration", "cache", "seed")
 _ALIASES = {"subprocess_python": "python", "subprocess_script": "wrapper"}
+
+#: Global keys of the video pipeline's own ``tts:`` section. Those with a meaning
+#: here take effect (see ``_apply_pipeline_globals``); the rest are accepted and
+#: named once in a log line, so the pipeline's config.yaml loads unchanged.
+PIPELINE_GLOBALS = frozenset(
+    {
+        "quantization",
+        "force_regenerate",
+        "sample_rate",
+        "bit_depth",
+        "stream",
+        "auto_emotion",
+        "speech_rate",
+        "split_sentences",
+        "sentence_pause",
+        "temperature",
+        "speed",
+        "pitch",
+        "style_prompt",
+        "negative_prompt",
+    }
+)
+#: Keys the pipeline puts in its engine blocks that mean nothing to the wrappers.
+PIPELINE_ENGINE_KEYS = frozenset({"default_emotion", "instruction", "enabled", "description"})
+
+
+def _did_you_mean(key: str, choices: Any) -> str | None:
+    """The one of our keys that ``key`` is most likely a typo of, if any."""
+    found = difflib.get_close_matches(str(key), list(choices), n=1, cutoff=0.8)
+    return found[0] if found else None
 
 
 class EngineConfig(_Strict):
@@ -232,6 +275,8 @@ class EngineConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     #: Where relative paths in this block are resolved from (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    #: Why this engine cannot run (a pipeline block for an engine fanren_tts has no wrapper for).
+    unavailable: str | None = Field(None, exclude=True)
 
     @field_validator("device")
     @classmethod
@@ -274,11 +319,54 @@ class EngineConfig(_Strict):
         assert self.env_dir is not None
         return venv_python(self.env_dir / ".venv")
 
+    def _wrapper_candidates(self) -> list[Path]:
+        if not self.wrapper:
+            return [PROJECT_ROOT / "wrappers" / f"{self.kind}_wrapper.py"]
+        p = Path(os.path.expanduser(self.wrapper))
+        if p.is_absolute():
+            return [p]
+        # Beside the config file first; then the working directory, where the
+        # pipeline that wrote the path ran its own subprocess calls from.
+        return list(dict.fromkeys([(self.base_dir / p).resolve(), (Path.cwd() / p).resolve()]))
+
     @property
     def wrapper_path(self) -> Path:
-        if self.wrapper:
-            return self.resolve_path(self.wrapper)
-        return PROJECT_ROOT / "wrappers" / f"{self.kind}_wrapper.py"
+        candidates = self._wrapper_candidates()
+        return next((c for c in candidates if c.is_file()), candidates[0])
+
+    def check_runnable(self) -> None:
+        """Fail before any process starts when this engine cannot run: no wrapper for it,
+        its wrapper script is missing, or the script is an old one-shot CLI script.
+
+        None of these is helped by a restart, so none of them may use the restart budget.
+        """
+        if self.unavailable:
+            raise ConfigError(self.unavailable)
+        candidates = self._wrapper_candidates()
+        path = next((c for c in candidates if c.is_file()), None)
+        key = f"tts.{self.name}.wrapper"
+        if path is None:
+            tried = ", ".join(str(c) for c in candidates)
+            raise ConfigError(f"{key}: wrapper script not found; tried {tried}")
+        try:
+            source = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise ConfigError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
+        if "fanren_worker" not in source:
+            builtin = PROJECT_ROOT / "wrappers" / f"{self.kind}_wrapper.py"
+            switch = (
+                f"Remove 'wrapper'/'subprocess_script' from tts.{self.name} to use the built-in wrapper "
+                f"{builtin}"
+                + (", and set 'source_path' to your upstream checkout" if self.kind in _SOURCE_ENGINES else "")
+                if builtin.is_file()
+                else "Write a wrapper: a fanren_worker.Engine subclass (see README, 'Writing a wrapper')"
+            )
+            raise ConfigError(
+                f"{key}: {path} is a one-shot script (it never imports fanren_worker), not a fanren_tts wrapper: "
+                "fanren_tts keeps one worker process per engine that loads the model once and answers many calls, "
+                f"instead of starting a script per line. {switch}. The worker's interpreter ({self.interpreter}) "
+                f"also needs msgpack: {self.interpreter} -m pip install msgpack"
+            )
 
     def resolved_options(self) -> dict[str, Any]:
         """The options as the worker gets them: path options made absolute from the
@@ -309,7 +397,10 @@ class Config(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
     narration: NarrationConfig = Field(default_factory=NarrationConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    seed: int | None = Field(None, description="default seed of every engine that takes one")
     source: Path | None = Field(None, exclude=True)
+    #: Key paths that were accepted but mean nothing to fanren_tts (the pipeline's own).
+    ignored: tuple[str, ...] = Field((), exclude=True)
 
     @property
     def cache_dir(self) -> Path:
@@ -371,13 +462,18 @@ def _loc(parts: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in parts)
 
 
-def _describe(exc: ValidationError, prefix: tuple[Any, ...], model: type[BaseModel] | None) -> list[str]:
+def _describe(
+    exc: ValidationError, prefix: tuple[Any, ...], model: type[BaseModel] | None, also: tuple[str, ...] = ()
+) -> list[str]:
+    """One line per problem; ``also`` names keys allowed besides the model's (for "did you mean")."""
     lines = []
     for err in exc.errors():
         loc = prefix + tuple(err["loc"])
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, tuple(err["loc"])[:-1])
-            lines.append(f"{_loc(loc)}: unknown key; allowed here: {', '.join(allowed)}")
+            guess = _did_you_mean(loc[-1], [*allowed, *also])
+            hint = f" did you mean {guess!r}?" if guess else ""
+            lines.append(f"{_loc(loc)}: unknown key;{hint} allowed here: {', '.join(allowed)}")
         else:
             lines.append(f"{_loc(loc)}: {err['msg']} (got {err.get('input')!r})")
     return lines
@@ -395,7 +491,9 @@ def _allowed_keys(model: type[BaseModel] | None, path: tuple[Any, ...]) -> list[
     return [k for k in model.model_fields if k not in ("name", "base_dir")]
 
 
-def _engine(name: str, block: Any, base_dir: Path, source: str) -> EngineConfig:
+def _engine(name: str, block: Any, base_dir: Path, source: str, ignored: list[str]) -> EngineConfig:
+    """One engine block, validated. Keys the pipeline keeps there for itself are
+    appended to ``ignored``; a likely typo of one of ours fails with "did you mean"."""
     where = ("tts", name)
     if not isinstance(block, Mapping):
         raise ConfigError(
@@ -416,15 +514,26 @@ def _engine(name: str, block: Any, base_dir: Path, source: str) -> EngineConfig:
         )
     options_model = BUILTIN_OPTIONS.get(kind)
     if options_model is not None:
+        ours = [*options_model.model_fields, *_COMMON_KEYS]
+        for key in list(rest):
+            if key in options_model.model_fields:
+                continue
+            if key in PIPELINE_ENGINE_KEYS or _did_you_mean(key, ours) is None:
+                ignored.append(_loc((*where, key)))
+                del rest[key]
         merged = {**dict(common.get("options") or {}), **rest}
         try:
             common["options"] = options_model.model_validate(merged).model_dump(exclude_none=True)
         except ValidationError as exc:
-            for line in _describe(exc, where, options_model):
+            for line in _describe(exc, where, options_model, _COMMON_KEYS):
                 if "unknown key" in line:
                     line += ", " + ", ".join(_COMMON_KEYS)
                 errors.append(line)
     else:
+        for key in list(rest):
+            guess = _did_you_mean(key, _COMMON_KEYS)
+            if guess is not None:
+                errors.append(f"{_loc((*where, key))}: unknown key; did you mean {guess!r}?")
         common["options"] = {**dict(common.get("options") or {}), **rest}
     try:
         engine = EngineConfig.model_validate(common)
@@ -435,11 +544,22 @@ def _engine(name: str, block: Any, base_dir: Path, source: str) -> EngineConfig:
         raise ConfigError(f"{source}: invalid engine block {name!r}:\n  " + "\n  ".join(errors))
     assert engine is not None
     if engine.use_subprocess and not engine.builtin and not (engine.env or engine.python):
-        if not (PROJECT_ROOT / "envs" / name).is_dir():
+        if (PROJECT_ROOT / "envs" / name).is_dir():
+            return engine
+        if engine.wrapper:
             raise ConfigError(
                 f"{source}: {_loc(where)}: a custom engine needs 'env' (a uv project) or "
-                "'python' (an existing interpreter), and a 'wrapper' script"
+                "'python' (an existing interpreter) besides its 'wrapper' script"
             )
+        # A pipeline's block for an engine fanren_tts has no wrapper for (chattts,
+        # gtts, ...): it loads, so the rest of the file works; using it says why not.
+        reason = (
+            f"{source}: engine {name!r} has no fanren_tts wrapper (built-in engines: {', '.join(BUILTIN_OPTIONS)}). "
+            f"To use it, give tts.{name} a 'wrapper' (a fanren_worker.Engine subclass, see README 'Writing a "
+            "wrapper') and 'env' (a uv project) or 'python' (an interpreter with msgpack), "
+            "or route its text to another engine"
+        )
+        engine = engine.model_copy(update={"unavailable": reason})
     return engine
 
 
@@ -478,6 +598,44 @@ def _override_engine(block: Any, environ: Mapping[str, str]) -> Any:
     return block
 
 
+def _pipeline_globals(raw: dict[str, Any], source: str, ignored: list[str]) -> int | None:
+    """Take the pipeline's global keys out of ``raw``; those with a meaning here fill in
+    the sections they stand for (an explicit section key wins). Returns the seed."""
+    output = dict(raw.get("output") or {})
+    narration = dict(raw.get("narration") or {})
+
+    def bad(key: str, want: str) -> ConfigError:
+        return ConfigError(f"{source}: tts.{key}: expected {want}, got {raw[key]!r}")
+
+    seed = raw.pop("seed", None)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError(f"{source}: tts.seed: expected an integer, got {seed!r}")
+    for key in sorted(PIPELINE_GLOBALS & set(raw)):
+        value = raw[key]
+        if key == "sample_rate" and value is not None:
+            output.setdefault("sample_rate", value)
+        elif key == "bit_depth" and value is not None:
+            if value not in (16, 24):
+                raise bad(key, "16 or 24")
+            output.setdefault("bit_depth", value)
+        elif key == "sentence_pause" and value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:
+                raise bad(key, "seconds between 0 and 10")
+            narration.setdefault("pause_ms", round(value * 1000))
+        elif key == "split_sentences" and value is not None:
+            if not isinstance(value, bool):
+                raise bad(key, "true or false")
+            narration.setdefault("split_sentences", value)
+        else:
+            ignored.append(f"tts.{key}")
+        del raw[key]
+    if output:
+        raw["output"] = output
+    if narration:
+        raw["narration"] = narration
+    return seed
+
+
 def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate config.yaml; every problem names the file and the key path."""
     environ = os.environ if environ is None else environ
@@ -499,6 +657,8 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
     routes = raw.pop("routes", None) or {}
     if not isinstance(routes, Mapping):
         raise ConfigError(f"{source}: tts.routes: expected a mapping of language -> engine, got {routes!r}")
+    ignored: list[str] = []
+    seed = _pipeline_globals(raw, source, ignored)
     sections: dict[str, Any] = {}
     for key, model in (("output", OutputConfig), ("narration", NarrationConfig), ("cache", CacheConfig)):
         try:
@@ -507,9 +667,19 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
             raise ConfigError(
                 f"{source}: invalid tts.{key}:\n  " + "\n  ".join(_describe(exc, ("tts", key), model))
             ) from None
+    for key in list(raw):
+        value = raw[key]
+        guess = _did_you_mean(key, [*_SECTIONS, *PIPELINE_GLOBALS])
+        if guess is not None and key not in BUILTIN_OPTIONS:
+            raise ConfigError(f"{source}: tts.{key}: unknown key; did you mean {guess!r}?")
+        named = key == default or key in routes.values()  # an engine the file uses must be a block
+        if not isinstance(value, Mapping) and value is not None and not named:
+            ignored.append(f"tts.{key}")  # a pipeline setting of its own, not an engine block
+            del raw[key]
     base_dir = file.resolve().parent
     engines = {
-        str(name): _engine(str(name), _override_engine(block, environ), base_dir, source) for name, block in raw.items()
+        str(name): _engine(str(name), _override_engine(block, environ), base_dir, source, ignored)
+        for name, block in raw.items()
     }
     if not engines:
         raise ConfigError(f"{source}: tts: no engines configured; add a block such as 'piper: {{}}'")
@@ -522,6 +692,22 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
             raise ConfigError(
                 f"{source}: tts.routes.{lang}: {name!r} is not a configured engine; configured: {', '.join(engines)}"
             )
+    if seed is not None:
+        for cfg in engines.values():
+            model = BUILTIN_OPTIONS.get(cfg.kind)
+            if model is not None and "seed" in model.model_fields:
+                cfg.options.setdefault("seed", seed)
+    if ignored:
+        log.info("%s: not used by fanren_tts (the pipeline's own settings): %s", source, ", ".join(ignored))
+    unavailable = [name for name, cfg in engines.items() if cfg.unavailable]
+    if unavailable:
+        log.info("%s: no fanren_tts wrapper for %s; using them raises ConfigError", source, ", ".join(unavailable))
     return Config(
-        engine=default, routes={str(k): str(v) for k, v in routes.items()}, engines=engines, source=file, **sections
+        engine=default,
+        routes={str(k): str(v) for k, v in routes.items()},
+        engines=engines,
+        source=file,
+        seed=seed,
+        ignored=tuple(ignored),
+        **sections,
     )

@@ -8,7 +8,6 @@ calls to one engine queue up, different engines run at once.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import re
@@ -17,63 +16,23 @@ import time
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import _audio, _subtitles
+from . import _audio, _batch
+from ._assemble import Assembler
+from ._batch import BatchResult, Line
 from ._cache import SegmentCache, cache_key
 from ._config import BUILTIN_OPTIONS, DEVICE_PATTERN, Config, load_config
 from ._envs import lock_hash, require_ready
 from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
-from ._runtime.fanren_worker import Audio, write_wav
+from ._result import GenerateResult, Segment
+from ._runtime.fanren_worker import Audio
 from ._text import split_sentences
 from ._worker import Worker
-
-if TYPE_CHECKING:
-    from ._batch import BatchResult, Line
 
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
 
 _HAS_WORD = re.compile(r"\w")
-
-
-@dataclasses.dataclass(frozen=True)
-class Segment:
-    """One piece of the narration and where it sits in the WAV, in seconds."""
-
-    text: str
-    start: float
-    end: float
-
-
-@dataclasses.dataclass(frozen=True)
-class GenerateResult:
-    """What one ``generate`` call wrote."""
-
-    path: Path
-    sample_rate: int
-    duration: float
-    engine: str
-    #: Seconds spent: ``start`` (worker start and model load, 0 when warm or cached),
-    #: ``synthesize``, ``write`` (conversion, joining, loudness, file), ``total``.
-    timings: dict[str, float]
-    segments: tuple[Segment, ...] = ()
-    #: How many segments came from the cache instead of the engine.
-    cached: int = 0
-
-    def srt(self) -> str:
-        return _subtitles.srt_text(self)
-
-    def write_srt(self, path: str | os.PathLike[str] | None = None) -> Path:
-        """Write SRT subtitles (default: beside the WAV), atomically."""
-        target = Path(path) if path is not None else self.path.with_suffix(".srt")
-        _subtitles.write_text(target, self.srt())
-        return target
-
-    def write_json(self, path: str | os.PathLike[str] | None = None) -> Path:
-        """Write segment timings as JSON (default: beside the WAV), atomically."""
-        target = Path(path) if path is not None else self.path.with_suffix(".json")
-        _subtitles.write_json(target, _subtitles.subtitle_doc(self))
-        return target
 
 
 def detect_language(text: str) -> str:
@@ -172,8 +131,11 @@ class TTSGenerator:
             worker = self._workers.get(engine)
             if worker is None:
                 cfg = self.config.get(engine)
+                if cfg.unavailable:
+                    raise ConfigError(cfg.unavailable)
                 if cfg.env_dir is not None:
                     require_ready(cfg.env_dir, engine)
+                cfg.check_runnable()
                 worker = self._workers[engine] = Worker(cfg)
             return worker
 
@@ -249,56 +211,66 @@ class TTSGenerator:
         if path.is_dir():
             raise ConfigError(f"output_path {str(path)!r} is a directory; give a file name ending in .wav")
         name = engine or self.pick_engine(text)
+        cfg = self.config.get(name)
         self._check_options(name, options)
-        pieces = split_sentences(text, self.config.get(name).max_segment_chars)
+        narration = self.config.narration
+        pieces = split_sentences(text, cfg.max_segment_chars, sentences=narration.split_sentences)
         use_cache = self.config.cache.enabled if cache is None else cache
+        bit_depth = self.config.output.bit_depth
         t0 = time.perf_counter()
         worker = self.worker(name)
         identity = self._identity(name) if use_cache else {}
-        parts: list[Audio] = []
         cached = 0
         start_s = synth_s = 0.0
-        for piece in pieces:
-            key = cache_key(engine=name, model=identity, options=options, text=piece) if use_cache else ""
-            audio = self.cache.get(key) if use_cache else None
-            if audio is not None:
-                cached += 1
-            else:
-                if not worker.alive:
-                    ts = time.perf_counter()
-                    worker.start()
-                    start_s += time.perf_counter() - ts
-                ts = time.perf_counter()
-                audio = worker.call("synthesize", {"text": piece, **options})
-                synth_s += time.perf_counter() - ts
-                if not isinstance(audio, Audio):
-                    raise ProtocolError(
-                        f"engine {name!r}: synthesize returned {type(audio).__name__}, expected fanren_worker.Audio",
-                        engine=name,
-                    )
-                audio = _audio.as_pcm16(audio)  # cache and output see the same samples
+        segments: list[Segment] = []
+        # Each segment goes to disk as soon as it is made: memory stays flat with the text's length.
+        with Assembler(path, self.config.output, narration.pause_ms / 1000.0) as out:
+            for piece in pieces:
+                key = ""
                 if use_cache:
-                    self.cache.put(key, audio)
-            parts.append(audio)
-        tw = time.perf_counter()
-        out = self.config.output
-        rate = out.sample_rate or parts[0].sample_rate
-        arrays = [_audio.conform(a, rate, out.channels)[0] for a in parts]
-        data, spans = _audio.join(arrays, rate, self.config.narration.pause_ms / 1000.0)
-        if out.loudness_lufs is not None:
-            data = _audio.normalize_loudness(data, rate, out.loudness_lufs)
-        final = _audio.from_array(data, rate)
-        write_wav(path, final)
+                    parts = {"engine": name, "model": identity, "options": options, "text": piece}
+                    key = cache_key(**parts, **({"pcm": bit_depth} if bit_depth != 16 else {}))
+                audio = self.cache.get(key) if use_cache else None
+                if audio is not None:
+                    cached += 1
+                else:
+                    if not worker.alive:
+                        ts = time.perf_counter()
+                        worker.start()
+                        start_s += time.perf_counter() - ts
+                    ts = time.perf_counter()
+                    reply = worker.call("synthesize", {"text": piece, **options})
+                    synth_s += time.perf_counter() - ts
+                    if not isinstance(reply, Audio):
+                        raise ProtocolError(
+                            f"engine {name!r}: synthesize returned {type(reply).__name__}, expected fanren_worker.Audio",
+                            engine=name,
+                        )
+                    audio = _audio.quantize(reply, bit_depth)  # cache and output see the same samples
+                    if use_cache:
+                        self.cache.put(key, audio)
+                segments.append(Segment(piece, *out.add(audio)))
+            tw = time.perf_counter()
+            out.commit()
         t_end = time.perf_counter()
+        assert out.rate is not None
         return GenerateResult(
             path=path,
-            sample_rate=rate,
-            duration=final.duration,
+            sample_rate=out.rate,
+            duration=out.duration,
             engine=name,
+            # ``write``: what the file took beyond the segments themselves (loudness pass, flush, rename)
             timings={"start": start_s, "synthesize": synth_s, "write": t_end - tw, "total": t_end - t0},
-            segments=tuple(Segment(p, a, b) for p, (a, b) in zip(pieces, spans, strict=False)),
+            segments=tuple(segments),
             cached=cached,
+            bit_depth=bit_depth,
         )
+
+    def batch_generate(
+        self, texts: Iterable[str], output_dir: str | os.PathLike[str], prefix: str = "audio", **options: Any
+    ) -> list[str]:
+        """The old pipeline's call: ``{prefix}_{i:03d}.wav`` per text; failed lines are logged and skipped."""
+        return _batch.batch_generate(self, texts, output_dir, prefix, **options)
 
     def generate_many(
         self,
@@ -314,9 +286,7 @@ class TTSGenerator:
         Keeps going past failed lines, reports them all in the result and in
         ``manifest.json``.
         """
-        from ._batch import generate_many
-
-        return generate_many(self, items, output_dir, cache=cache, subtitles=subtitles, progress=progress)
+        return _batch.generate_many(self, items, output_dir, cache=cache, subtitles=subtitles, progress=progress)
 
     def _identity(self, engine: str) -> dict[str, Any]:
         """What decides an engine's output besides the call: env lock, wrapper source, options."""

@@ -1,17 +1,28 @@
-"""Subtitles from a result's segment timings: SRT for editors, JSON for code."""
+"""Subtitles from segment timings: SRT for editors, JSON for code.
+
+Works on anything with ``text``, ``start`` and ``end``, so it depends on no result
+type and sits below the generator and the batch runner.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from ._runtime.fanren_worker import atomic_write
 
-if TYPE_CHECKING:
-    from ._generator import GenerateResult
+__all__ = ["Timed", "srt_text", "subtitle_doc", "write_json", "write_text"]
 
-__all__ = ["srt_text", "subtitle_doc", "write_json", "write_text"]
+
+class Timed(Protocol):
+    @property
+    def text(self) -> str: ...
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
 
 
 def _timestamp(seconds: float) -> str:
@@ -22,23 +33,24 @@ def _timestamp(seconds: float) -> str:
     return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
 
 
-def srt_text(result: GenerateResult) -> str:
+def srt_text(segments: Sequence[Timed]) -> str:
     cues = [
-        f"{i}\n{_timestamp(seg.start)} --> {_timestamp(seg.end)}\n{seg.text}\n"
-        for i, seg in enumerate(result.segments, 1)
+        f"{i}\n{_timestamp(seg.start)} --> {_timestamp(seg.end)}\n{seg.text}\n" for i, seg in enumerate(segments, 1)
     ]
     return "\n".join(cues)
 
 
-def subtitle_doc(result: GenerateResult) -> dict[str, Any]:
+def subtitle_doc(
+    segments: Sequence[Timed], audio: os.PathLike[str] | str, engine: str, sample_rate: int, duration: float
+) -> dict[str, Any]:
     return {
-        "audio": str(result.path),
-        "engine": result.engine,
-        "sample_rate": result.sample_rate,
-        "duration": round(result.duration, 3),
+        "audio": os.fspath(audio),
+        "engine": engine,
+        "sample_rate": sample_rate,
+        "duration": round(duration, 3),
         "segments": [
             {"index": i, "text": s.text, "start": round(s.start, 3), "end": round(s.end, 3)}
-            for i, s in enumerate(result.segments, 1)
+            for i, s in enumerate(segments, 1)
         ],
     }
 

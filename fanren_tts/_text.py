@@ -69,16 +69,18 @@ def _cut(sentence: str, limit: int) -> list[str]:
     return out
 
 
-def split_sentences(text: str, max_chars: int = 200) -> list[str]:
+def split_sentences(text: str, max_chars: int = 200, *, sentences: bool = True) -> list[str]:
     """Segments of at most ``max_chars`` characters, in order, none without a word.
 
     Punctuation-only pieces (a stray "……") are glued to their neighbour rather
-    than sent to an engine on their own.
+    than sent to an engine on their own. ``sentences=False`` keeps the text whole
+    (line breaks become spaces) and cuts it only where it is longer than ``max_chars``.
     """
     if max_chars < 1:
         raise ValueError(f"max_chars must be positive, got {max_chars}")
     segments: list[str] = []
-    for sentence in _sentences(text):
+    units = _sentences(text) if sentences else [" ".join(text.split())]
+    for sentence in units:
         for piece in _cut(sentence, max_chars):
             if segments and not _HAS_WORD.search(piece) and len(segments[-1]) + len(piece) <= max_chars:
                 segments[-1] += piece

@@ -1,11 +1,10 @@
-"""Output format conversion, joining and loudness."""
+"""Output format conversion."""
 
 from __future__ import annotations
 
 import numpy as np
-import pyloudnorm
 
-from fanren_tts._audio import as_pcm16, conform, from_array, join, normalize_loudness, to_array
+from fanren_tts._audio import as_pcm16, conform, from_array, quantize, to_array
 from fanren_tts._runtime.fanren_worker import Audio
 
 
@@ -39,19 +38,9 @@ def test_channels_up_and_down() -> None:
     assert rate == 8000 and mono.shape[1] == 1
 
 
-def test_join_inserts_pauses_and_reports_spans() -> None:
-    a, b = tone(1.0, 1000), tone(0.5, 1000)
-    data, spans = join([a, b], 1000, 0.25)
-    assert len(data) == 1750
-    assert spans == [(0.0, 1.0), (1.25, 1.75)]
-    assert not np.any(data[1000:1250])
-
-
-def test_loudness_normalization_hits_the_target_without_clipping() -> None:
-    quiet = tone(3.0, 16000, amp=0.02)
-    out = normalize_loudness(quiet, 16000, -16.0)
-    assert abs(pyloudnorm.Meter(16000).integrated_loudness(out) + 16.0) < 0.5
-    loud = normalize_loudness(tone(3.0, 16000, amp=0.5), 16000, -1.0)
-    assert np.max(np.abs(loud)) <= 0.99 + 1e-6
-    short = tone(0.2, 16000)
-    assert normalize_loudness(short, 16000, -16.0) is short
+def test_quantize_puts_samples_on_the_output_grid() -> None:
+    f32 = Audio(np.array([0.1, -0.3, 0.7], dtype="<f4").tobytes(), 8000, "f32")
+    q24 = quantize(f32, 24)
+    values = np.frombuffer(q24.pcm, "<f4").astype(np.float64) * 8388608.0
+    assert q24.sample_format == "f32" and np.allclose(values, np.round(values))
+    assert quantize(f32, 16).sample_format == "s16"

@@ -85,10 +85,17 @@ class Espeak(Engine):
             raise ValueError(f"eSpeak NG has no voice {voice!r}; use a language code such as cmn, en-us, yue, ja")
 
     def synthesize(
-        self, text: str, voice: str | None = None, rate: int | None = None, pitch: int | None = None
+        self,
+        text: str,
+        voice: str | None = None,
+        rate: int | None = None,
+        pitch: int | None = None,
+        speed: float | None = None,
     ) -> Audio:
         self._select(voice or self.defaults["voice"])
-        self.lib.espeak_SetParameter(_RATE, int(rate or self.defaults["rate"]), 0)
+        words_per_minute = float(rate or self.defaults["rate"]) * (speed if speed is not None else 1.0)
+        # the pipeline's speed multiplies the rate, within what eSpeak NG accepts
+        self.lib.espeak_SetParameter(_RATE, int(min(max(words_per_minute, 80), 450)), 0)
         self.lib.espeak_SetParameter(_PITCH, int(pitch if pitch is not None else self.defaults["pitch"]), 0)
         data = text.encode("utf-8")
         self._samples = []

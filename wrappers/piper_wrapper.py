@@ -11,7 +11,7 @@ from typing import Any
 
 from fanren_worker import Audio, Engine, local_path, main
 
-_CALL_OPTIONS = ("speaker_id", "length_scale", "noise_scale", "noise_w_scale", "volume")
+_CALL_OPTIONS = ("speaker_id", "length_scale", "noise_scale", "noise_w_scale", "volume", "speed")
 
 
 class Piper(Engine):
@@ -40,7 +40,11 @@ class Piper(Engine):
         unknown = set(options) - set(_CALL_OPTIONS)
         if unknown:
             raise TypeError(f"piper has no option(s) {sorted(unknown)}; allowed: {list(_CALL_OPTIONS)}")
-        syn = SynthesisConfig(**{**self.defaults, **options})
+        o = {**self.defaults, **options}
+        speed = o.pop("speed", None)
+        if speed is not None:  # the pipeline's speed (1 = normal, 2 = twice as fast) is piper's 1 / length_scale
+            o["length_scale"] = float(o.get("length_scale") or self.voice.config.length_scale) / float(speed)
+        syn = SynthesisConfig(**o)
         chunks = [
             Audio(c.audio_int16_bytes, c.sample_rate, "s16", c.sample_channels)
             for c in self.voice.synthesize(text, syn_config=syn)
