@@ -3,6 +3,10 @@
     python -m fanren_tts say TEXT -o out.wav [--engine NAME] [--subtitles]
     python -m fanren_tts batch script.json -o DIR
     python -m fanren_tts cache info|prune|clear
+    python -m fanren_tts envs sync|status [NAME ...]      (= python -m fanren_tts.envs)
+    python -m fanren_tts check-envs [--json] [--fix]     (= python -m fanren_tts.check-envs)
+
+Installed from a wheel, the same commands are ``fanren-tts say ...`` and so on.
 
 Exit codes: 0 ok, 1 some batch lines failed (or another fanren_tts error),
 2 bad config or arguments, 3 env not ready, 4 worker failed, 5 the engine raised.
@@ -113,6 +117,8 @@ def _generator_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fanren_tts", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    for name, module in _PROGRAMS.items():  # listed in --help; main() hands them their arguments
+        sub.add_parser(name, help=f"see python -m {module} --help", add_help=False)
     say = sub.add_parser("say", help="speak a text into a WAV file")
     say.add_argument("text", nargs="?", help="the text; '-' or nothing reads stdin")
     say.add_argument("-o", "--output", required=True, help="output .wav path")
@@ -138,7 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Subcommands that are whole programs of their own: ``fanren-tts envs ...`` runs ``fanren_tts.envs``.
+_PROGRAMS = {"envs": "fanren_tts.envs", "check-envs": "fanren_tts.check-envs"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in _PROGRAMS:
+        import importlib
+
+        program: int = importlib.import_module(_PROGRAMS[argv[0]]).main(argv[1:])
+        return program
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     return run_cli(lambda: args.func(args))

@@ -13,6 +13,7 @@ config.yaml > defaults.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import logging
 import os
 import platform
@@ -37,12 +38,39 @@ __all__ = [
     "EngineConfig",
     "Timeouts",
     "apple_silicon_preset",
+    "data_home",
     "default_config_path",
     "load_config",
+    "venv_dir",
 ]
 
-#: Where the built-in ``envs/`` and ``wrappers/`` live (FANREN_TTS_HOME overrides).
-PROJECT_ROOT = Path(os.environ.get("FANREN_TTS_HOME") or Path(__file__).resolve().parent.parent)
+_PACKAGE = Path(__file__).resolve().parent
+#: An installed wheel carries ``envs/``, ``wrappers/`` and ``config.yaml`` in ``_data``.
+_INSTALLED = (_PACKAGE / "_data").is_dir()
+#: Where the built-in ``envs/`` and ``wrappers/`` live (FANREN_TTS_HOME overrides):
+#: the source checkout, or the package's own ``_data`` when installed from a wheel.
+PROJECT_ROOT = Path(os.environ.get("FANREN_TTS_HOME") or (_PACKAGE / "_data" if _INSTALLED else _PACKAGE.parent))
+
+
+def data_home() -> Path:
+    """Where fanren_tts keeps what it builds when its own folder is no place for it
+    (an installed wheel): FANREN_TTS_DATA, else the platform's user data folder."""
+    if os.environ.get("FANREN_TTS_DATA"):
+        return Path(os.environ["FANREN_TTS_DATA"]).expanduser()
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "fanren_tts"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "fanren_tts"
+
+
+def venv_dir(project: Path) -> Path:
+    """The venv of a uv project: ``.venv`` inside it in a writable source checkout; else a
+    folder of its own under ``data_home()``, so site-packages never holds multi-GB envs."""
+    project = Path(project)
+    if not _INSTALLED and os.access(project, os.W_OK):
+        return project / ".venv"
+    tag = hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:10]
+    return data_home() / "envs" / f"{project.name}-{tag}" / ".venv"
+
 
 #: Engine options whose values are file system paths (a str, or a mapping of them).
 PATH_OPTION = re.compile(r"(paths?|dir|file|checkpoint|prompt_speech|prompt_wav|ref_audio|audio_prompt)$")
@@ -317,7 +345,7 @@ class EngineConfig(_Strict):
         if not self.use_subprocess:
             return Path(sys.executable)
         assert self.env_dir is not None
-        return venv_python(self.env_dir / ".venv")
+        return venv_python(venv_dir(self.env_dir))
 
     def _wrapper_candidates(self) -> list[Path]:
         if not self.wrapper:
@@ -406,6 +434,8 @@ class Config(_Strict):
     def cache_dir(self) -> Path:
         path = Path(os.path.expanduser(self.cache.dir))
         base = self.source.resolve().parent if self.source else Path.cwd()
+        if _INSTALLED and base == PROJECT_ROOT:  # the wheel's own config.yaml: keep site-packages clean
+            base = data_home()
         return path if path.is_absolute() else base / path
 
     def select(self, names: list[str] | None) -> list[EngineConfig]:
@@ -447,7 +477,7 @@ def apple_silicon_preset() -> dict[str, str]:
 
 
 def default_config_path() -> Path:
-    """FANREN_TTS_CONFIG, else ./config.yaml, else the shipped config.yaml."""
+    """FANREN_TTS_CONFIG, else ./config.yaml, else the shipped config.yaml (a wheel ships one too)."""
     env = os.environ.get("FANREN_TTS_CONFIG")
     if env:
         return Path(env)

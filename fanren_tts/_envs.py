@@ -22,7 +22,7 @@ from typing import Literal
 
 import filelock
 
-from ._config import venv_python
+from ._config import venv_dir, venv_python
 from ._exceptions import EnvError, EnvNotReady
 from ._runtime import RUNTIME_DIR
 from ._runtime.fanren_worker import PROTOCOL_VERSION
@@ -78,7 +78,7 @@ def lock_hash(project: Path) -> str:
 
 
 def _venv(project: Path) -> Path:
-    return project / ".venv"
+    return venv_dir(project)
 
 
 def env_status(project: Path, name: str | None = None) -> EnvStatus:
@@ -160,7 +160,8 @@ def sync_env(
     uv = uv_bin()
     env = dict(os.environ, UV_PROJECT_ENVIRONMENT=str(venv))
     env.pop("VIRTUAL_ENV", None)
-    lock = filelock.FileLock(str(project / ".fanren-sync.lock"))
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(venv.parent / ".fanren-sync.lock"))
     try:
         lock.acquire(timeout=lock_timeout)
     except filelock.Timeout:
