@@ -123,7 +123,7 @@ def _file_name(index: int, line: Line) -> str:
 def generate_many(
     gen: Narrator,
     items: Iterable[Any],
-    output_dir: str | Path,
+    output_dir: str | os.PathLike[str],
     *,
     cache: bool | None = None,
     subtitles: bool = True,

@@ -532,11 +532,11 @@ def _engine(name: str, block: Any, base_dir: Path, source: str, ignored: list[st
         )
     common: dict[str, Any] = {"name": name, "base_dir": base_dir}
     rest: dict[str, Any] = {}
-    for key, value in block.items():
-        key = _ALIASES.get(key, key)
+    for raw_key, value in block.items():
+        key = _ALIASES.get(str(raw_key), str(raw_key))
         (common if key in _COMMON_KEYS else rest)[key] = value
     errors: list[str] = []
-    kind = common.get("type") or name
+    kind = str(common.get("type") or name)
     if "type" in common and kind not in BUILTIN_OPTIONS:
         raise ConfigError(
             f"{source}: {_loc((*where, 'type'))}: {kind!r} is not a built-in engine; "
@@ -724,8 +724,8 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
             )
     if seed is not None:
         for cfg in engines.values():
-            model = BUILTIN_OPTIONS.get(cfg.kind)
-            if model is not None and "seed" in model.model_fields:
+            options_model = BUILTIN_OPTIONS.get(cfg.kind)
+            if options_model is not None and "seed" in options_model.model_fields:
                 cfg.options.setdefault("seed", seed)
     if ignored:
         log.info("%s: not used by fanren_tts (the pipeline's own settings): %s", source, ", ".join(ignored))

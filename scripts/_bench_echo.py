@@ -1,7 +1,9 @@
 """The multiprocessing end of scripts/bench.py: echo whatever arrives (stdlib only)."""
 
+from typing import Any
 
-def serve(conn) -> None:  # type: ignore[no-untyped-def]
+
+def serve(conn: Any) -> None:
     while True:
         item = conn.recv()
         if item is None:

@@ -136,10 +136,14 @@ def bench_overhead(tmp: Path, pings: int, payloads: int) -> dict[str, dict[str, 
 
     gw = execnet.makegateway(f"popen//python={OTHER_PY}")
     ch = gw.remote_exec("while 1:\n    x = channel.receive()\n    if x is None: break\n    channel.send(x)\n")
-    roundtrip = lambda x: (ch.send(x), ch.receive())  # noqa: E731
-    timed_loop(lambda: roundtrip(1), 200)
-    ping = timed_loop(lambda: roundtrip(1), pings)
-    big = timed_loop(lambda: roundtrip(audio.pcm), payloads)
+
+    def via_execnet(x: object) -> object:
+        ch.send(x)
+        return ch.receive()
+
+    timed_loop(lambda: via_execnet(1), 200)
+    ping = timed_loop(lambda: via_execnet(1), pings)
+    big = timed_loop(lambda: via_execnet(audio.pcm), payloads)
     ch.send(None)
     gw.exit()
     results["execnet"] = summarize(ping, big)
@@ -149,10 +153,14 @@ def bench_overhead(tmp: Path, pings: int, payloads: int) -> dict[str, dict[str, 
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_bench_echo.serve, args=(child,))
     proc.start()
-    roundtrip = lambda x: (parent.send(x), parent.recv())  # noqa: E731
-    timed_loop(lambda: roundtrip(1), 200)
-    ping = timed_loop(lambda: roundtrip(1), pings)
-    big = timed_loop(lambda: roundtrip(audio.pcm), payloads)
+
+    def via_pipe(x: object) -> object:
+        parent.send(x)
+        return parent.recv()
+
+    timed_loop(lambda: via_pipe(1), 200)
+    ping = timed_loop(lambda: via_pipe(1), pings)
+    big = timed_loop(lambda: via_pipe(audio.pcm), payloads)
     parent.send(None)
     proc.join(10)
     results["multiprocessing (spawn)"] = summarize(ping, big)
@@ -180,7 +188,7 @@ def bench_narration(tmp: Path, runs: int) -> dict[str, dict[str, float]]:
         out.mkdir()
         t0 = time.perf_counter()
         with TTSGenerator(ROOT / "config.yaml", engine="piper") as gen:
-            t_first = None
+            t_first: float | None = None
             for i, text in enumerate(SENTENCES):
                 r = gen.generate(text, out / f"w{i:02d}.wav", cache=False)
                 if t_first is None:
@@ -189,6 +197,7 @@ def bench_narration(tmp: Path, runs: int) -> dict[str, dict[str, float]]:
                     worker_synth.append(r.timings["synthesize"])
                     worker_host.append(r.timings["write"])
             t_end = time.perf_counter()
+        assert t_first is not None
         worker_total.append(t_end - t0)
         worker_steady.append((t_end - t_first) / (len(SENTENCES) - 1))
 

@@ -153,7 +153,9 @@ def _uncommented_engine_blocks(text: str) -> tuple[str, dict[str, str]]:
 
     marker = "  # CosyVoice 1 / 2 / 3"
     head, tail = text.split(marker)
-    lines, blocks, current = [], {}, None
+    lines: list[str] = []
+    blocks: dict[str, str] = {}
+    current: str | None = None
     for line in (marker + tail).splitlines():
         if m := re.match(r"^  # (\w+):$", line):
             current = m.group(1)

@@ -21,7 +21,7 @@ def test_missing_then_ready(tiny_project: Path) -> None:
         require_ready(tiny_project, "tiny")
     ready = sync_env(tiny_project)
     assert ready.ready, ready.detail
-    assert ready.marker["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert ready.marker is not None and ready.marker["python"] == ".".join(map(str, sys.version_info[:3]))
     # the env's own interpreter can import the worker runtime, so wrappers run standalone
     out = subprocess.run(
         [str(ready.python), "-c", "import fanren_worker, msgpack; print(fanren_worker.PROTOCOL_VERSION)"],

@@ -48,7 +48,7 @@ def vits_config(tmp_path: Path, checkpoint: Path) -> Path:
 def test_each_worker_reports_its_own_transformers(vits_config: Path) -> None:
     with TTSGenerator(vits_config) as gen:
         gen.warm_up()
-        old, new = (gen.worker(n).hello for n in ENVS)
+        old, new = (gen.worker(n).hello or {} for n in ENVS)
         assert old["packages"]["transformers"] == "4.51.3"
         assert new["packages"]["transformers"].startswith("4.57.")
         assert old["packages"]["torch"] == new["packages"]["torch"] == "2.13.0+cpu"
