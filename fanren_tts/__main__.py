@@ -1,6 +1,6 @@
 """fanren_tts from the command line.
 
-    python -m fanren_tts say TEXT -o out.wav [--engine NAME] [--subtitles]
+    python -m fanren_tts say TEXT -o out.wav [--engine NAME] [--subtitles [srt,vtt,ass,json]] [--duration S]
     python -m fanren_tts batch script.json -o DIR
     python -m fanren_tts cache info|prune|clear
     python -m fanren_tts envs sync|status [NAME ...]      (= python -m fanren_tts.envs)
@@ -43,21 +43,32 @@ def _read_text(args: argparse.Namespace) -> str:
 def _say(args: argparse.Namespace) -> int:
     text = _read_text(args)
     with TTSGenerator(args.config, engine=args.engine, device=args.device) as gen:
-        result = gen.generate(text, args.output, cache=False if args.no_cache else None)
+        result = gen.generate(text, args.output, cache=False if args.no_cache else None, target_duration=args.duration)
     print(
         f"wrote {result.path} ({result.duration:.2f}s at {result.sample_rate} Hz, engine {result.engine}, "
         f"{len(result.segments)} segments, {result.cached} cached, {result.timings['total']:.2f}s)"
     )
+    if result.target_duration is not None and result.target_error is not None:
+        print(f"target {result.target_duration:.2f}s, off by {result.target_error:+.3f}s")
     if args.subtitles:
-        print(f"wrote {result.write_srt()} and {result.write_json()}")
+        written = result.write_subtitles(_subtitle_formats(args.subtitles))
+        print("wrote " + ", ".join(map(str, written)))
     return 0
+
+
+def _subtitle_formats(text: str) -> list[str]:
+    return [f.strip().lower() for f in text.split(",") if f.strip()]
 
 
 def _batch(args: argparse.Namespace) -> int:
     lines = load_script(args.script)
     with TTSGenerator(args.config, engine=args.engine, device=args.device) as gen:
         batch = gen.generate_many(
-            lines, args.output, cache=False if args.no_cache else None, subtitles=not args.no_subtitles, progress=True
+            lines,
+            args.output,
+            cache=False if args.no_cache else None,
+            subtitles=() if args.no_subtitles else _subtitle_formats(args.subtitles),
+            progress=True,
         )
     total = sum(r.duration for _, _, r in batch.results)
     cached = sum(r.cached for _, _, r in batch.results)
@@ -123,14 +134,24 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("text", nargs="?", help="the text; '-' or nothing reads stdin")
     say.add_argument("-o", "--output", required=True, help="output .wav path")
     say.add_argument("-f", "--file", help="read the text from this UTF-8 file")
-    say.add_argument("--subtitles", action="store_true", help="also write .srt and .json beside the WAV")
+    say.add_argument(
+        "--subtitles",
+        nargs="?",
+        const="srt,json",
+        metavar="FORMATS",
+        help="also write subtitles beside the WAV: srt,vtt,ass,json (default srt,json)",
+    )
+    say.add_argument("--duration", type=float, metavar="SECONDS", help="fit the line to this many seconds")
     _generator_options(say)
     say.set_defaults(func=_say)
 
     batch = sub.add_parser("batch", help="narrate a JSON script into a folder, with subtitles and a manifest")
     batch.add_argument("script", help='JSON: a list of lines, or {"lines": [...]}')
     batch.add_argument("-o", "--output", required=True, help="output folder")
-    batch.add_argument("--no-subtitles", action="store_true", help="skip the .srt and .json files")
+    batch.add_argument(
+        "--subtitles", default="srt,json", metavar="FORMATS", help="subtitle files per line: srt,vtt,ass,json"
+    )
+    batch.add_argument("--no-subtitles", action="store_true", help="write no subtitle files")
     _generator_options(batch)
     batch.set_defaults(func=_batch)
 

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ._config import Config
 from ._exceptions import ConfigError, FanrenTTSError, RemoteError
 from ._result import GenerateResult
-from ._subtitles import write_json
+from ._subtitles import FORMATS, write_json
 
 __all__ = ["MANIFEST_SCHEMA", "BatchResult", "Line", "Narrator", "batch_generate", "generate_many", "load_script"]
 
@@ -43,6 +43,7 @@ class Line(BaseModel):
     engine: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     output: str | None = Field(None, description="WAV name inside the output folder")
+    duration: float | None = Field(None, gt=0, description="seconds the line must last (its shot's slot)")
 
 
 @dataclasses.dataclass
@@ -70,6 +71,7 @@ class Narrator(Protocol):
         engine: str | None = None,
         *,
         cache: bool | None = None,
+        target_duration: float | None = None,
         **options: Any,
     ) -> GenerateResult: ...
 
@@ -105,6 +107,18 @@ def load_script(path: str | Path) -> list[Line]:
     return _coerce(items, str(path))
 
 
+def _formats(subtitles: bool | Sequence[str]) -> tuple[str, ...]:
+    if subtitles is True:
+        return ("srt", "json")
+    if subtitles is False:
+        return ()
+    chosen = tuple(dict.fromkeys(subtitles))
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown subtitle format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    return chosen
+
+
 def _file_name(index: int, line: Line) -> str:
     if line.output:
         if (
@@ -126,9 +140,12 @@ def generate_many(
     output_dir: str | os.PathLike[str],
     *,
     cache: bool | None = None,
-    subtitles: bool = True,
+    subtitles: bool | Sequence[str] = True,
     progress: bool = False,
 ) -> BatchResult:
+    """``subtitles``: True for SRT and JSON, False for none, or the formats to write
+    (``srt``, ``vtt``, ``ass``, ``json``)."""
+    formats = _formats(subtitles)
     lines = _coerce(items, "script")
     out_dir = Path(output_dir)
     names = [_file_name(i, line) for i, line in enumerate(lines, 1)]
@@ -142,10 +159,10 @@ def generate_many(
     failures: dict[int, BaseException] = {}
 
     def run(index: int, line: Line, name: str) -> GenerateResult:
-        result = gen.generate(line.text, out_dir / name, line.engine, cache=cache, **line.options)
-        if subtitles:
-            result.write_srt()
-            result.write_json()
+        result = gen.generate(
+            line.text, out_dir / name, line.engine, cache=cache, target_duration=line.duration, **line.options
+        )
+        result.write_subtitles(formats)
         return result
 
     from tqdm import tqdm
@@ -175,12 +192,17 @@ def generate_many(
                 ok=True,
                 engine=r.engine,
                 wav=str(r.path.relative_to(out_dir)),
-                srt=str(r.path.with_suffix(".srt").relative_to(out_dir)) if subtitles else None,
+                srt=str(r.path.with_suffix(".srt").relative_to(out_dir)) if "srt" in formats else None,
+                subtitles={f: str(r.path.with_suffix(f".{f}").relative_to(out_dir)) for f in formats},
                 duration=round(r.duration, 3),
                 sample_rate=r.sample_rate,
                 cached_segments=r.cached,
                 segments=[{"text": s.text, "start": round(s.start, 3), "end": round(s.end, 3)} for s in r.segments],
+                word_timing=r.word_timing,
             )
+            if r.target_duration is not None:
+                assert r.target_error is not None
+                entry.update(target_duration=r.target_duration, target_error=round(r.target_error, 3))
         else:
             failure = failures[index]
             entry.update(ok=False, error=type(failure).__name__, message=str(failure).splitlines()[0])

@@ -230,6 +230,13 @@ class NarrationConfig(_Strict):
     )
 
 
+class SubtitlesConfig(_Strict):
+    """How subtitle cues are cut from the word timings."""
+
+    max_chars: int = Field(42, ge=4, le=200, description="longest cue, in characters")
+    max_duration: float = Field(7.0, gt=0.5, le=60, description="longest cue, in seconds")
+
+
 class CacheConfig(_Strict):
     enabled: bool = True
     dir: str = Field(".fanren/cache", description="relative to the config file's folder")
@@ -250,7 +257,7 @@ _COMMON_KEYS = (
     "max_segment_chars",
     "options",
 )
-_SECTIONS = ("engine", "routes", "output", "narration", "cache", "seed")
+_SECTIONS = ("engine", "routes", "output", "narration", "cache", "subtitles", "seed")
 _ALIASES = {"subprocess_python": "python", "subprocess_script": "wrapper"}
 
 #: Global keys of the video pipeline's own ``tts:`` section. Those with a meaning
@@ -425,6 +432,7 @@ class Config(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
     narration: NarrationConfig = Field(default_factory=NarrationConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    subtitles: SubtitlesConfig = Field(default_factory=SubtitlesConfig)
     seed: int | None = Field(None, description="default seed of every engine that takes one")
     source: Path | None = Field(None, exclude=True)
     #: Key paths that were accepted but mean nothing to fanren_tts (the pipeline's own).
@@ -690,7 +698,13 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
     ignored: list[str] = []
     seed = _pipeline_globals(raw, source, ignored)
     sections: dict[str, Any] = {}
-    for key, model in (("output", OutputConfig), ("narration", NarrationConfig), ("cache", CacheConfig)):
+    sections_models: tuple[tuple[str, type[BaseModel]], ...] = (
+        ("output", OutputConfig),
+        ("narration", NarrationConfig),
+        ("cache", CacheConfig),
+        ("subtitles", SubtitlesConfig),
+    )
+    for key, model in sections_models:
         try:
             sections[key] = model.model_validate(raw.pop(key, None) or {})
         except ValidationError as exc:

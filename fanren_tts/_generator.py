@@ -14,11 +14,11 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _audio, _batch
+from . import _audio, _batch, _fit
 from ._assemble import Assembler
 from ._batch import BatchResult, Line
 from ._cache import SegmentCache, cache_key
@@ -28,6 +28,7 @@ from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
 from ._result import GenerateResult, Segment
 from ._runtime.fanren_worker import Audio
 from ._text import split_sentences
+from ._timeline import Word, estimate_words
 from ._worker import Worker
 
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
@@ -192,6 +193,7 @@ class TTSGenerator:
         engine: str | None = None,
         *,
         cache: bool | None = None,
+        target_duration: float | None = None,
         **options: Any,
     ) -> GenerateResult:
         """Speak ``text`` into a WAV file at ``output_path``, written atomically.
@@ -199,7 +201,9 @@ class TTSGenerator:
         Long text is split into sentences (within the engine's
         ``max_segment_chars``), each synthesized or taken from the cache, then
         joined with ``narration.pause_ms`` of silence in the ``output`` format.
-        ``cache=False`` bypasses the cache for this call.
+        ``cache=False`` bypasses the cache for this call. ``target_duration``
+        (seconds) fits the line to its slot: the engine's own rate control first,
+        then a time-stretch with pitch kept (see ``_fit``).
         """
         if not isinstance(text, str) or not text.strip():
             raise ConfigError("text must be a non-empty string")
@@ -213,9 +217,23 @@ class TTSGenerator:
         name = engine or self.pick_engine(text)
         cfg = self.config.get(name)
         self._check_options(name, options)
+        use_cache = self.config.cache.enabled if cache is None else cache
+        if target_duration is None:
+            return self._narrate(text, path, name, use_cache, options)
+        return _fit.fit(
+            lambda to, opts: self._narrate(text, to, name, use_cache, opts),
+            cfg.kind,
+            path,
+            float(target_duration),
+            options,
+            cfg.options,
+        )
+
+    def _narrate(self, text: str, path: Path, name: str, use_cache: bool, options: dict[str, Any]) -> GenerateResult:
+        """One take: segments synthesized (or cached) and streamed into ``path``."""
+        cfg = self.config.get(name)
         narration = self.config.narration
         pieces = split_sentences(text, cfg.max_segment_chars, sentences=narration.split_sentences)
-        use_cache = self.config.cache.enabled if cache is None else cache
         bit_depth = self.config.output.bit_depth
         t0 = time.perf_counter()
         worker = self.worker(name)
@@ -223,6 +241,7 @@ class TTSGenerator:
         cached = 0
         start_s = synth_s = 0.0
         segments: list[Segment] = []
+        words: list[Word] = []
         # Each segment goes to disk as soon as it is made: memory stays flat with the text's length.
         with Assembler(path, self.config.output, narration.pause_ms / 1000.0) as out:
             for piece in pieces:
@@ -249,7 +268,9 @@ class TTSGenerator:
                     audio = _audio.quantize(reply, bit_depth)  # cache and output see the same samples
                     if use_cache:
                         self.cache.put(key, audio)
-                segments.append(Segment(piece, *out.add(audio)))
+                start, end = out.add(audio)
+                segments.append(Segment(piece, start, end))
+                words.extend(estimate_words(piece, start, end))
             tw = time.perf_counter()
             out.commit()
         t_end = time.perf_counter()
@@ -264,6 +285,9 @@ class TTSGenerator:
             segments=tuple(segments),
             cached=cached,
             bit_depth=bit_depth,
+            words=tuple(words),
+            word_timing="estimated",
+            cue_limits=(self.config.subtitles.max_chars, self.config.subtitles.max_duration),
         )
 
     def batch_generate(
@@ -278,7 +302,7 @@ class TTSGenerator:
         output_dir: str | os.PathLike[str],
         *,
         cache: bool | None = None,
-        subtitles: bool = True,
+        subtitles: bool | Sequence[str] = True,
         progress: bool = False,
     ) -> BatchResult:
         """Narrate a whole script into ``output_dir``; see ``fanren_tts._batch``.

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from . import _subtitles
+from ._exceptions import ConfigError
+from ._timeline import Word
 
-__all__ = ["GenerateResult", "Segment"]
+__all__ = ["GenerateResult", "Segment", "Word"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,11 +32,15 @@ class Segment:
 
 class GenerateResult(str):
     """The path written (as a ``str``), plus ``path``, ``sample_rate``, ``duration``,
-    ``engine``, ``timings``, ``segments``, ``cached`` and ``bit_depth``.
+    ``engine``, ``timings``, ``segments``, ``cached``, ``bit_depth``, ``words``,
+    ``word_timing`` and, for a line fitted to a slot, ``target_duration``.
 
     ``timings`` are seconds spent: ``start`` (worker start and model load, 0 when
     warm or cached), ``synthesize``, ``write`` (conversion, joining, loudness,
     file) and ``total``. ``cached`` counts the segments that came from the cache.
+    ``words`` are ``Word(text, start, end)`` on the output's timeline (characters for
+    CJK text); ``word_timing`` says where they come from: ``"engine"`` (the engine's
+    own alignment) or ``"estimated"`` (each segment shared out by word length).
     """
 
     path: Path
@@ -45,6 +51,11 @@ class GenerateResult(str):
     segments: tuple[Segment, ...]
     cached: int
     bit_depth: int
+    words: tuple[Word, ...]
+    word_timing: str
+    target_duration: float | None
+    #: (max characters, max seconds) of one subtitle cue; from ``tts.subtitles``.
+    cue_limits: tuple[int, float]
 
     def __new__(
         cls,
@@ -56,6 +67,10 @@ class GenerateResult(str):
         segments: tuple[Segment, ...] = (),
         cached: int = 0,
         bit_depth: int = 16,
+        words: tuple[Word, ...] = (),
+        word_timing: str = "estimated",
+        target_duration: float | None = None,
+        cue_limits: tuple[int, float] = (42, 7.0),
     ) -> GenerateResult:
         self = super().__new__(cls, os.fspath(path))
         self.path = Path(path)
@@ -66,6 +81,10 @@ class GenerateResult(str):
         self.segments = tuple(segments)
         self.cached = cached
         self.bit_depth = bit_depth
+        self.words = tuple(words)
+        self.word_timing = word_timing
+        self.target_duration = target_duration
+        self.cue_limits = cue_limits
         return self
 
     def __fspath__(self) -> str:
@@ -93,21 +112,58 @@ class GenerateResult(str):
                 self.segments,
                 self.cached,
                 self.bit_depth,
+                self.words,
+                self.word_timing,
+                self.target_duration,
+                self.cue_limits,
             ),
         )
 
+    @property
+    def target_error(self) -> float | None:
+        """Seconds longer (+) or shorter (-) than ``target_duration``; None without a target."""
+        return None if self.target_duration is None else self.duration - self.target_duration
+
+    def cues(self) -> list[_subtitles.Cue]:
+        return _subtitles.build_cues(self.segments, self.words, *self.cue_limits)
+
     def srt(self) -> str:
-        return _subtitles.srt_text(self.segments)
+        return _subtitles.srt_text(self.cues())
+
+    def _target(self, path: str | os.PathLike[str] | None, suffix: str) -> Path:
+        return Path(path) if path is not None else self.path.with_suffix(suffix)
 
     def write_srt(self, path: str | os.PathLike[str] | None = None) -> Path:
-        """Write SRT subtitles (default: beside the WAV), atomically."""
-        target = Path(path) if path is not None else self.path.with_suffix(".srt")
+        """SRT subtitles (default: beside the WAV), cues wrapped to ``tts.subtitles``; atomic."""
+        target = self._target(path, ".srt")
         _subtitles.write_text(target, self.srt())
         return target
 
+    def write_vtt(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """WebVTT subtitles (default: beside the WAV); atomic."""
+        target = self._target(path, ".vtt")
+        _subtitles.write_text(target, _subtitles.vtt_text(self.cues()))
+        return target
+
+    def write_ass(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """ASS subtitles with a karaoke ``\\k`` tag per word (default: beside the WAV); atomic."""
+        target = self._target(path, ".ass")
+        _subtitles.write_text(target, _subtitles.ass_text(self.cues(), title=self.path.stem))
+        return target
+
     def write_json(self, path: str | os.PathLike[str] | None = None) -> Path:
-        """Write segment timings as JSON (default: beside the WAV), atomically."""
-        target = Path(path) if path is not None else self.path.with_suffix(".json")
-        doc = _subtitles.subtitle_doc(self.segments, self.path, self.engine, self.sample_rate, self.duration)
+        """Segment and word timings as JSON (default: beside the WAV); atomic."""
+        target = self._target(path, ".json")
+        doc = _subtitles.subtitle_doc(
+            self.segments, self.path, self.engine, self.sample_rate, self.duration, self.words, self.word_timing
+        )
         _subtitles.write_json(target, doc)
         return target
+
+    def write_subtitles(self, formats: tuple[str, ...] | list[str] = ("srt", "json")) -> list[Path]:
+        """Each of ``srt``, ``vtt``, ``ass``, ``json`` asked for, beside the WAV."""
+        writers = {"srt": self.write_srt, "vtt": self.write_vtt, "ass": self.write_ass, "json": self.write_json}
+        unknown = [f for f in formats if f not in writers]
+        if unknown:
+            raise ConfigError(f"unknown subtitle format(s) {unknown}; choose from {', '.join(_subtitles.FORMATS)}")
+        return [writers[f]() for f in formats]

@@ -1,19 +1,38 @@
-"""Subtitles from segment timings: SRT for editors, JSON for code.
+"""Subtitles from timings: SRT and WebVTT for players, ASS with karaoke tags, JSON for code.
 
-Works on anything with ``text``, ``start`` and ``end``, so it depends on no result
-type and sits below the generator and the batch runner.
+Cues are built from the words (see ``_timeline``): a cue never spans two
+segments, and it is cut before it grows past ``max_chars`` characters or
+``max_duration`` seconds, so a long sentence becomes several readable cues.
+The ASS file carries one ``\\k`` tag per word, so editors can highlight each word
+as it is spoken. Works on anything with ``text``, ``start`` and ``end``: it
+depends on no result type and sits below the generator and the batch runner.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ._runtime.fanren_worker import atomic_write
+from ._timeline import Word, estimate_words, is_cjk
 
-__all__ = ["Timed", "srt_text", "subtitle_doc", "write_json", "write_text"]
+__all__ = [
+    "FORMATS",
+    "Cue",
+    "Timed",
+    "ass_text",
+    "build_cues",
+    "srt_text",
+    "subtitle_doc",
+    "vtt_text",
+    "write_json",
+    "write_text",
+]
+
+FORMATS = ("srt", "vtt", "ass", "json")
 
 
 class Timed(Protocol):
@@ -25,33 +44,142 @@ class Timed(Protocol):
     def end(self) -> float: ...
 
 
-def _timestamp(seconds: float) -> str:
-    ms = round(seconds * 1000)
+@dataclasses.dataclass(frozen=True)
+class Cue:
+    text: str
+    start: float
+    end: float
+    words: tuple[Word, ...] = ()
+
+
+def _wide(ch: str) -> bool:
+    """CJK characters and full-width punctuation: written without spaces around them."""
+    code = ord(ch)
+    return is_cjk(ch) or 0x3000 <= code <= 0x303F or 0xFF00 <= code <= 0xFFEF or 0x2018 <= code <= 0x201F
+
+
+def _join(units: Sequence[str]) -> str:
+    """Units back into text: no space next to CJK text, one between other words."""
+    out = ""
+    for unit in units:
+        if out and not (_wide(out[-1]) or _wide(unit[0])):
+            out += " "
+        out += unit
+    return out
+
+
+def build_cues(
+    segments: Sequence[Timed], words: Sequence[Timed], max_chars: int = 42, max_duration: float = 7.0
+) -> list[Cue]:
+    """Cues of at most ``max_chars`` characters and ``max_duration`` seconds, never across segments.
+
+    Without word timings the segment's span is shared out over its words first.
+    """
+    cues: list[Cue] = []
+    pool = list(words)
+    for seg in segments:
+        mine = [w for w in pool if seg.start - 1e-6 <= w.start <= seg.end + 1e-6]
+        if not mine:
+            mine = list(estimate_words(seg.text, seg.start, seg.end))
+        current: list[Word] = []
+        for w in mine:
+            word = Word(w.text, w.start, w.end)
+            if current:
+                text = _join([x.text for x in [*current, word]])
+                if len(text) > max_chars or word.end - current[0].start > max_duration:
+                    cues.append(
+                        Cue(_join([x.text for x in current]), current[0].start, current[-1].end, tuple(current))
+                    )
+                    current = []
+            current.append(word)
+        if current:
+            cues.append(Cue(_join([x.text for x in current]), current[0].start, current[-1].end, tuple(current)))
+    return cues
+
+
+def _clock(seconds: float, sep: str) -> str:
+    ms = round(max(0.0, seconds) * 1000)
     h, ms = divmod(ms, 3_600_000)
     m, ms = divmod(ms, 60_000)
     s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def srt_text(segments: Sequence[Timed]) -> str:
-    cues = [
-        f"{i}\n{_timestamp(seg.start)} --> {_timestamp(seg.end)}\n{seg.text}\n" for i, seg in enumerate(segments, 1)
-    ]
-    return "\n".join(cues)
+def srt_text(cues: Sequence[Timed]) -> str:
+    return "\n".join(f"{i}\n{_clock(c.start, ',')} --> {_clock(c.end, ',')}\n{c.text}\n" for i, c in enumerate(cues, 1))
+
+
+def vtt_text(cues: Sequence[Timed]) -> str:
+    body = "\n".join(f"{_clock(c.start, '.')} --> {_clock(c.end, '.')}\n{c.text}\n" for c in cues)
+    return "WEBVTT\n\n" + body
+
+
+def _ass_clock(seconds: float) -> str:
+    cs = round(max(0.0, seconds) * 100)
+    h, cs = divmod(cs, 360_000)
+    m, cs = divmod(cs, 6000)
+    s, cs = divmod(cs, 100)
+    return f"{h:d}:{m:02d}:{s:02d}.{cs:02d}"
+
+
+def _ass_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("{", "(").replace("}", ")").replace("\n", "\\N")
+
+
+def ass_text(cues: Sequence[Cue], title: str = "fanren_tts") -> str:
+    """Advanced SubStation Alpha with ``{\\kNN}`` (centiseconds) before every word."""
+    head = (
+        "[Script Info]\n"
+        f"Title: {_ass_escape(title)}\n"
+        "ScriptType: v4.00+\n"
+        "PlayResX: 1920\n"
+        "PlayResY: 1080\n"
+        "WrapStyle: 0\n\n"
+        "[V4+ Styles]\n"
+        "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
+        "Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
+        "MarginL, MarginR, MarginV, Encoding\n"
+        "Style: Default,Arial,56,&H00FFFFFF,&H0000FFFF,&H00000000,&H64000000,0,0,0,0,100,100,0,0,1,3,0,2,"
+        "60,60,60,1\n\n"
+        "[Events]\n"
+        "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+    )
+    events = []
+    for cue in cues:
+        parts: list[str] = []
+        cursor = cue.start
+        words = cue.words or (Word(cue.text, cue.start, cue.end),)
+        for i, w in enumerate(words):
+            gap = round((w.start - cursor) * 100)
+            if gap > 0:
+                parts.append(f"{{\\k{gap}}}")
+            sep = "" if i == 0 or _wide(w.text[0]) or _wide(words[i - 1].text[-1]) else " "
+            parts.append(f"{{\\k{max(0, round((w.end - w.start) * 100))}}}{sep}{_ass_escape(w.text)}")
+            cursor = max(cursor, w.end)
+        events.append(f"Dialogue: 0,{_ass_clock(cue.start)},{_ass_clock(cue.end)},Default,,0,0,0,,{''.join(parts)}")
+    return head + "\n".join(events) + "\n"
 
 
 def subtitle_doc(
-    segments: Sequence[Timed], audio: os.PathLike[str] | str, engine: str, sample_rate: int, duration: float
+    segments: Sequence[Timed],
+    audio: os.PathLike[str] | str,
+    engine: str,
+    sample_rate: int,
+    duration: float,
+    words: Sequence[Timed] = (),
+    word_timing: str = "estimated",
 ) -> dict[str, Any]:
     return {
         "audio": os.fspath(audio),
         "engine": engine,
         "sample_rate": sample_rate,
         "duration": round(duration, 3),
+        "word_timing": word_timing,
         "segments": [
             {"index": i, "text": s.text, "start": round(s.start, 3), "end": round(s.end, 3)}
             for i, s in enumerate(segments, 1)
         ],
+        "words": [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)} for w in words],
     }
 
 

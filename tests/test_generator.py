@@ -63,8 +63,8 @@ def test_bad_input_is_rejected_before_any_work(gen: TTSGenerator, tmp_path: Path
         gen.generate("   ", tmp_path / "x.wav")
     with pytest.raises(ConfigError, match=r"\.wav"):
         gen.generate("hi", tmp_path / "x.mp3")
-    with pytest.raises(ConfigError, match="no option 'speed'.*allowed: .*length_scale"):
-        gen.generate("hi", tmp_path / "x.wav", engine="piper", speed=2)
+    with pytest.raises(ConfigError, match="no option 'tempo'.*allowed: .*length_scale"):
+        gen.generate("hi", tmp_path / "x.wav", engine="piper", tempo=2)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,0 +1,154 @@
+"""Fitting a line to the seconds its shot has: ``generate(..., target_duration=S)``.
+
+First the engine's own rate control, where it has one, since speech that is
+spoken faster sounds better than speech that is stretched: the line is made
+once, and if it misses by more than ``TOLERANCE`` it is made again with the rate
+option scaled by how far the speech (pauses excluded) was off. Whatever is left
+is closed with Rubber Band's time-stretch (pitch kept) to land on the target. The
+segment and word timings are scaled with the audio.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._exceptions import ConfigError
+from ._result import GenerateResult, Segment
+from ._timeline import scale_words
+from ._wavout import WavWriter
+
+__all__ = ["RATE_CONTROLS", "TOLERANCE", "RateControl", "fit", "stretch"]
+
+#: A take this close to the target (as a fraction) is kept as the engine made it.
+TOLERANCE = 0.03
+#: After the stretch, the take is within this fraction of the target.
+_EXACT = 0.002
+
+
+@dataclasses.dataclass(frozen=True)
+class RateControl:
+    """An engine option that sets how fast it speaks."""
+
+    option: str
+    default: float
+    slower_is_larger: bool  # length_scale: larger is slower; rate and speed: larger is faster
+    low: float
+    high: float
+
+    def scaled(self, current: float, ratio: float) -> float:
+        """The option's value for speech ``ratio`` times as long as ``current`` gave."""
+        value = current * ratio if self.slower_is_larger else current / ratio
+        return float(min(max(value, self.low), self.high))
+
+
+RATE_CONTROLS: dict[str, RateControl] = {
+    "piper": RateControl("length_scale", 1.0, True, 0.2, 5.0),
+    "espeak": RateControl("rate", 175, False, 80, 450),
+    "cosyvoice": RateControl("speed", 1.0, False, 0.25, 4.0),
+    "indextts": RateControl("duration_factor", 1.0, True, 0.25, 4.0),
+}
+
+
+def _read(path: Path) -> tuple[np.ndarray, int, int]:
+    with wave.open(str(path), "rb") as w:
+        rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+        raw = w.readframes(w.getnframes())
+    if width == 2:
+        data = np.frombuffer(raw, dtype="<i2") / 32768.0
+    else:
+        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        ints = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        data = np.where(ints >= 1 << 23, ints - (1 << 24), ints) / 8388608.0
+    return data.astype(np.float32).reshape(-1, channels), rate, width * 8
+
+
+def stretch(data: np.ndarray, rate: int, ratio: float) -> np.ndarray:
+    """``data`` (frames x channels) made ``ratio`` times as long, pitch kept (Rubber Band, offline)."""
+    try:
+        import pylibrb
+    except ImportError as exc:  # pragma: no cover - a dependency of fanren_tts
+        raise ConfigError(f"target_duration needs pylibrb (Rubber Band): pip install pylibrb ({exc})") from None
+    opts = pylibrb.Option.PROCESS_OFFLINE | pylibrb.Option.ENGINE_FINER
+    st = pylibrb.RubberBandStretcher(rate, data.shape[1], opts, initial_time_ratio=ratio)
+    buf = np.ascontiguousarray(data.T, dtype=np.float32)
+    st.set_max_process_size(max(1, len(data)))
+    st.set_expected_input_duration(len(data))
+    st.study(buf, final=True)
+    st.process(buf, final=True)
+    parts = []
+    for _ in range(1 + len(data)):  # offline: process() did the work; this only collects it
+        chunk = st.retrieve_available()
+        if chunk.shape[1]:
+            parts.append(chunk)
+        elif st.is_done():
+            break
+    return np.concatenate(parts, axis=1).T if parts else np.zeros((0, data.shape[1]), np.float32)
+
+
+def _speech(result: GenerateResult) -> float:
+    """Seconds of speech: the take without the pauses between segments."""
+    return sum(s.end - s.start for s in result.segments) or result.duration
+
+
+def fit(
+    narrate: Callable[[Path, dict[str, Any]], GenerateResult],
+    kind: str,
+    path: Path,
+    target: float,
+    options: dict[str, Any],
+    defaults: dict[str, Any],
+) -> GenerateResult:
+    """Make a take of ``target`` seconds at ``path``; ``narrate(tmp_path, options)`` makes one take."""
+    if not target > 0:
+        raise ConfigError(f"target_duration must be a positive number of seconds, got {target!r}")
+    tmp = path.with_name(f".{path.stem}.fit.{os.getpid()}.{threading.get_ident()}.wav")
+    try:
+        take = narrate(tmp, options)
+        control = RATE_CONTROLS.get(kind)
+        if control is not None and control.option not in options and abs(take.duration / target - 1) > TOLERANCE:
+            pauses = take.duration - _speech(take)
+            wanted = max(target - pauses, 0.1 * _speech(take))
+            current = float(defaults.get(control.option, control.default))
+            retry = {**options, control.option: control.scaled(current, wanted / _speech(take))}
+            again = narrate(tmp, retry)
+            if abs(again.duration - target) <= abs(take.duration - target):
+                take = again
+            else:
+                take = narrate(tmp, options)  # the first take was closer: make it the file again
+        if abs(take.duration / target - 1) <= _EXACT:
+            os.replace(tmp, path)
+            return _retarget(take, path, 1.0, target)
+        data, rate, bits = _read(tmp)
+        ratio = target / take.duration
+        stretched = stretch(data, rate, ratio)
+        with WavWriter(path, rate, data.shape[1], bits) as out:
+            out.write(stretched)
+            out.commit()
+        return _retarget(take, path, len(stretched) / rate / take.duration, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _retarget(take: GenerateResult, path: Path, factor: float, target: float) -> GenerateResult:
+    return GenerateResult(
+        path,
+        take.sample_rate,
+        take.duration * factor,
+        take.engine,
+        take.timings,
+        tuple(Segment(s.text, s.start * factor, s.end * factor) for s in take.segments),
+        take.cached,
+        take.bit_depth,
+        tuple(scale_words(take.words, factor)),
+        take.word_timing,
+        target,
+        take.cue_limits,
+    )
