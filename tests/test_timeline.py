@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from fanren_tts._timeline import Word, estimate_words, shift_words, split_units
 
 
@@ -16,7 +18,7 @@ def test_estimated_words_fill_the_segment_in_order_and_by_length() -> None:
     words = estimate_words("a bbbb cc", 1.0, 2.4)
     assert [w.text for w in words] == ["a", "bbbb", "cc"]
     assert words[0].start == 1.0 and words[-1].end == 2.4
-    assert all(a.end == b.start for a, b in zip(words, words[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(words))
     spans = [w.end - w.start for w in words]
     assert abs(spans[1] / spans[0] - 4) < 1e-9 and abs(spans[2] / spans[0] - 2) < 1e-9
 
