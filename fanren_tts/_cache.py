@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._runtime.fanren_worker import Audio, write_wav
+from ._subtitles import write_json
 from ._wavout import WavWriter
 
 __all__ = ["SegmentCache", "cache_key"]
@@ -67,8 +68,21 @@ class SegmentCache:
             pass
         return audio
 
-    def put(self, key: str, audio: Audio) -> None:
-        """Store PCM16 as is; float samples (24-bit output, see ``_audio.quantize``) as 24-bit PCM."""
+    def get_words(self, key: str) -> list[Any] | None:
+        """The engine's word timings stored with an entry, if it reported any."""
+        try:
+            words = json.loads(self._path(key).with_suffix(".words.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return words if isinstance(words, list) else None
+
+    def put(self, key: str, audio: Audio, words: list[Any] | None = None) -> None:
+        """Store PCM16 as is; float samples (24-bit output, see ``_audio.quantize``) as 24-bit PCM.
+
+        Word timings go beside the audio first, so an entry whose WAV exists has its words.
+        """
+        if words:
+            write_json(self._path(key).with_suffix(".words.json"), words)
         if audio.sample_format == "s16":
             write_wav(self._path(key), audio)
             return
@@ -106,6 +120,7 @@ class SegmentCache:
             if not (too_old or too_big):
                 continue
             path.unlink(missing_ok=True)
+            path.with_suffix(".words.json").unlink(missing_ok=True)
             removed += 1
             freed += st.st_size
             total -= st.st_size

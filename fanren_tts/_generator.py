@@ -28,12 +28,28 @@ from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
 from ._result import GenerateResult, Segment
 from ._runtime.fanren_worker import Audio
 from ._text import split_sentences
-from ._timeline import Word, estimate_words
+from ._timeline import Word, estimate_words, refine_words, shift_words
 from ._worker import Worker
 
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
 
 _HAS_WORD = re.compile(r"\w")
+
+
+def _speech(engine: str, reply: Any) -> tuple[Audio, list[Any] | None]:
+    """A ``synthesize`` reply: ``Audio``, or ``{"audio": Audio, "words": [{text, start, end}]}``
+    from an engine that reports its own word timings (seconds into the segment)."""
+    if isinstance(reply, Audio):
+        return reply, None
+    if isinstance(reply, dict) and isinstance(reply.get("audio"), Audio):
+        words = reply.get("words")
+        ok = isinstance(words, list) and all(isinstance(w, dict) and {"text", "start", "end"} <= set(w) for w in words)
+        return reply["audio"], words if ok and words else None
+    raise ProtocolError(
+        f"engine {engine!r}: synthesize returned {type(reply).__name__}, expected fanren_worker.Audio "
+        '(or {"audio": Audio, "words": [{"text", "start", "end"}, ...]})',
+        engine=engine,
+    )
 
 
 def detect_language(text: str) -> str:
@@ -242,6 +258,7 @@ class TTSGenerator:
         start_s = synth_s = 0.0
         segments: list[Segment] = []
         words: list[Word] = []
+        measured = 0  # segments whose word timings came from the engine
         # Each segment goes to disk as soon as it is made: memory stays flat with the text's length.
         with Assembler(path, self.config.output, narration.pause_ms / 1000.0) as out:
             for piece in pieces:
@@ -250,6 +267,7 @@ class TTSGenerator:
                     parts = {"engine": name, "model": identity, "options": options, "text": piece}
                     key = cache_key(**parts, **({"pcm": bit_depth} if bit_depth != 16 else {}))
                 audio = self.cache.get(key) if use_cache else None
+                said: list[Any] | None = self.cache.get_words(key) if audio is not None else None
                 if audio is not None:
                     cached += 1
                 else:
@@ -260,17 +278,17 @@ class TTSGenerator:
                     ts = time.perf_counter()
                     reply = worker.call("synthesize", {"text": piece, **options})
                     synth_s += time.perf_counter() - ts
-                    if not isinstance(reply, Audio):
-                        raise ProtocolError(
-                            f"engine {name!r}: synthesize returned {type(reply).__name__}, expected fanren_worker.Audio",
-                            engine=name,
-                        )
-                    audio = _audio.quantize(reply, bit_depth)  # cache and output see the same samples
+                    raw, said = _speech(name, reply)
+                    audio = _audio.quantize(raw, bit_depth)  # cache and output see the same samples
                     if use_cache:
-                        self.cache.put(key, audio)
+                        self.cache.put(key, audio, said)
                 start, end = out.add(audio)
                 segments.append(Segment(piece, start, end))
-                words.extend(estimate_words(piece, start, end))
+                if said:
+                    measured += 1
+                    words.extend(refine_words(shift_words(said, start, end)))
+                else:
+                    words.extend(estimate_words(piece, start, end))
             tw = time.perf_counter()
             out.commit()
         t_end = time.perf_counter()
@@ -286,7 +304,7 @@ class TTSGenerator:
             cached=cached,
             bit_depth=bit_depth,
             words=tuple(words),
-            word_timing="estimated",
+            word_timing="engine" if measured == len(segments) else "estimated",
             cue_limits=(self.config.subtitles.max_chars, self.config.subtitles.max_duration),
         )
 

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["Word", "estimate_words", "is_cjk", "scale_words", "shift_words", "split_units"]
+__all__ = ["Word", "estimate_words", "is_cjk", "refine_words", "scale_words", "shift_words", "split_units"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +115,16 @@ def shift_words(items: Iterable[Any], offset: float, limit: float) -> list[Word]
         if text.strip():
             out.append(Word(text, start, end))
             floor = end
+    return out
+
+
+def refine_words(words: Iterable[Word]) -> list[Word]:
+    """Engine words split into the units subtitles use: a multi-character CJK word
+    (好 spoken inside 很好) shares its span out over its characters."""
+    out: list[Word] = []
+    for w in words:
+        units = split_units(w.text)
+        out.extend(estimate_words(w.text, w.start, w.end) if len(units) > 1 else [w])
     return out
 
 

@@ -1,6 +1,10 @@
 """espeak engine: eSpeak NG through the library and data that the PyPI package
 espeakng-loader ships (no system install). Its ``cmn`` voice reads Mandarin correctly.
 
+Word timings come from eSpeak NG itself: its synth callback reports a word event
+(character position and audio position) for every word it speaks, so
+``synthesize`` returns the audio with ``words`` measured by the engine.
+
 Standalone: envs/espeak/.venv/bin/python wrappers/espeak_wrapper.py --text "你好" --out nihao.wav
 """
 
@@ -16,7 +20,25 @@ _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _ENDPAUSE = 0x1000
 _RATE, _PITCH = 1, 3
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+_EVENT_LIST_TERMINATED, _EVENT_WORD = 0, 1
+
+
+class _Event(ctypes.Structure):
+    """espeak_EVENT from speak_lib.h."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),  # characters from the start of the text, 1-based
+        ("length", ctypes.c_int),  # characters in the word
+        ("audio_position", ctypes.c_int),  # milliseconds
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),
+    ]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
 
 class _Voice(ctypes.Structure):
@@ -50,6 +72,7 @@ class Espeak(Engine):
                 f"espeak_Initialize failed ({self.sample_rate}) with data at {espeakng_loader.get_data_path()}"
             )
         self._samples: list[bytes] = []
+        self._events: list[tuple[int, int, float]] = []
         self._callback = _CALLBACK(self._collect)  # keep a reference: C holds only the pointer
         self.lib.espeak_SetSynthCallback(self._callback)
         self.voices = self._list_voices()
@@ -63,7 +86,36 @@ class Espeak(Engine):
     def _collect(self, wav: Any, count: int, events: Any) -> int:
         if wav and count > 0:
             self._samples.append(ctypes.string_at(wav, count * 2))
+        i = 0
+        while events and events[i].type != _EVENT_LIST_TERMINATED:
+            e = events[i]
+            if e.type == _EVENT_WORD:
+                self._events.append((e.text_position, e.length, e.audio_position / 1000.0))
+            i += 1
         return 0
+
+    def _words(self, text: str, seconds: float) -> list[dict[str, Any]]:
+        """The word events as text spans on the audio's timeline.
+
+        A word runs from its event's character position to the next word's, so text
+        that eSpeak NG speaks as one word without an event of its own (好 in 很好)
+        stays with it; events inside the previous word (a number read as several
+        words) extend that word instead of starting one.
+        """
+        merged: list[list[Any]] = []  # [position, end position, start seconds]
+        for pos, length, start in self._events:
+            if merged and pos < merged[-1][1]:
+                continue  # still inside the word before: it just lasts longer
+            merged.append([pos, pos + max(length, 1), start])
+        words = []
+        for n, (pos, _, start) in enumerate(merged):
+            last = n + 1 == len(merged)
+            stop = len(text) + 1 if last else merged[n + 1][0]
+            end = seconds if last else merged[n + 1][2]
+            piece = text[pos - 1 : stop - 1].strip()
+            if piece:
+                words.append({"text": piece, "start": start, "end": max(end, start)})
+        return words
 
     def _list_voices(self) -> dict[str, str]:
         """language code -> voice name; espeak_SetVoiceByName accepts either."""
@@ -91,7 +143,8 @@ class Espeak(Engine):
         rate: int | None = None,
         pitch: int | None = None,
         speed: float | None = None,
-    ) -> Audio:
+    ) -> dict[str, Any]:
+        """The audio and the words eSpeak NG reported: ``{"audio": Audio, "words": [...]}``."""
         self._select(voice or self.defaults["voice"])
         words_per_minute = float(rate or self.defaults["rate"]) * (speed if speed is not None else 1.0)
         # the pipeline's speed multiplies the rate, within what eSpeak NG accepts
@@ -99,11 +152,13 @@ class Espeak(Engine):
         self.lib.espeak_SetParameter(_PITCH, int(pitch if pitch is not None else self.defaults["pitch"]), 0)
         data = text.encode("utf-8")
         self._samples = []
+        self._events = []
         status = self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE, None, None)
         self.lib.espeak_Synchronize()
         if status != 0:
             raise RuntimeError(f"espeak_Synth failed with status {status}")
-        return Audio(b"".join(self._samples), self.sample_rate)
+        audio = Audio(b"".join(self._samples), self.sample_rate)
+        return {"audio": audio, "words": self._words(text, audio.duration)}
 
     def describe(self) -> dict[str, Any]:
         return {
