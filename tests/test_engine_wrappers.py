@@ -358,7 +358,8 @@ def test_flux_cpu_offload_goes_to_the_configured_gpu(
 ) -> None:
     d = model_dir(tmp_path, "model_index.json")
     with make("flux", model_path=str(d), cpu_offload=True, device=device) as gen:
-        gen.call("flux", "describe")
+        info = gen.call("flux", "describe")
+    assert info["device"] == f"{device} (model cpu offload)"
     (offload,) = calls(log, "enable_model_cpu_offload")
     assert {k: offload[k] for k in ("gpu_id", "device")} == expected
     assert calls(log, "to") == []  # offloaded, never moved whole

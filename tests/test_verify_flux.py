@@ -48,7 +48,7 @@ def test_flux_runs_for_real_on_a_tiny_checkpoint(tmp_path: Path) -> None:
     except Skip as exc:
         pytest.skip(str(exc))
     assert run.status == "ran", run.reason
-    assert set(run.modes) == {"generate", "seed", "config defaults"}
+    assert set(run.modes) == {"generate", "seed", "config defaults", "cpu_offload cuda:1 (load)"}
     assert all(m.ok for m in run.modes.values()), {n: m.error for n, m in run.modes.items()}
     assert run.upstream.startswith("diffusers 0.39.") and run.upstream.endswith(("(envs/flux-cpu)", "(envs/flux)"))
     assert flux.png_facts((tmp_path / "flux" / "generate.png").read_bytes())[:2] == (64, 64)

@@ -75,8 +75,11 @@ class Flux(Engine):
         self.pipe = FluxPipeline.from_pretrained(model_path, torch_dtype=dtype, local_files_only=True)
         if options.get("cpu_offload") and device.startswith("cuda"):
             self.pipe.enable_model_cpu_offload(**offload_target(device))
+            # where diffusers will run each model (it keeps them on the CPU in between)
+            self.runs_on = f"{getattr(self.pipe, '_offload_device', device)} (model cpu offload)"
         else:
             self.pipe.to(device)
+            self.runs_on = device
         self.model_path = model_path
         self.dtype = str(dtype)
         self.accepted = set(inspect.signature(self.pipe.__call__).parameters)
@@ -133,6 +136,7 @@ class Flux(Engine):
             "kind": "image",
             "model_path": self.model_path,
             "dtype": self.dtype,
+            "device": self.runs_on,
             "methods": ["generate"],
             "options": list(_CALL),
         }

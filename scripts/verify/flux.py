@@ -10,6 +10,9 @@ from /opt/wheels, ~1 GB, hard-linked from the uv cache).
 An image is ok when it is a PNG of the requested size whose pixels are not all the
 same; the seed mode also checks that one seed gives the same PNG twice and another
 seed a different one. Images have no sample rate or duration: both are reported as 0.
+The last mode loads the folder with ``device: cuda:1, cpu_offload: true`` and checks
+that diffusers' own ``enable_model_cpu_offload`` will run the models on cuda:1 (the
+load alone needs no GPU; generating would).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from ._common import EngineRun, ModeResult, Skip, loaded_once
 
 ENGINE = "flux"
 SOURCE_VAR = None
+OFFLOAD = "flux_offload"  # a second block of the same kind, to check where cpu_offload sends cuda:1
 
 HERE = Path(__file__).resolve().parent
 PROMPT = "a misty mountain temple at dawn"
@@ -170,7 +174,10 @@ def verify(work: Path, source: Path | None) -> EngineRun:
     build_model(python, model)
     config = work / "config.yaml"
     block = {"env": str(project), "device": "auto", "model_path": str(model), **OPTIONS}
-    doc = {"tts": {"engine": ENGINE, "output": {"sample_rate": None}, "cache": {"enabled": False}, ENGINE: block}}
+    # Load-only: diffusers records the offload GPU without touching it, so this runs on a CPU too.
+    offload = {"type": ENGINE, "env": str(project), "device": "cuda:1", "cpu_offload": True, "model_path": str(model)}
+    engines = {ENGINE: block, OFFLOAD: offload}
+    doc = {"tts": {"engine": ENGINE, "output": {"sample_rate": None}, "cache": {"enabled": False}, **engines}}
     config.write_text(yaml.safe_dump(doc))
     upstream = f"{versions(python)} ({label})"
 
@@ -202,7 +209,14 @@ def verify(work: Path, source: Path | None) -> EngineRun:
         modes["seed"] = run_mode(seed)
         modes["config defaults"] = run_mode(defaults)
         restarted = loaded_once(gen, ENGINE, pid)
+
+        def offload_gpu() -> list[str]:
+            runs_on = gen.call(OFFLOAD, "describe")["device"]
+            expected = "cuda:1 (model cpu offload)"
+            return [] if runs_on == expected else [f"offloads to {runs_on!r}, expected {expected!r}"]
+
+        modes["cpu_offload cuda:1 (load)"] = run_mode(offload_gpu)
     if restarted:
-        for m in modes.values():
+        for m in (modes["generate"], modes["seed"], modes["config defaults"]):
             m.ok, m.error = False, "; ".join(filter(None, (m.error, restarted)))
     return EngineRun.from_modes(upstream, modes)
