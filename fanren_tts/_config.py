@@ -186,7 +186,7 @@ class FluxOptions(_Strict):
     num_inference_steps: int | None = Field(None, ge=1)
     guidance_scale: float | None = Field(None, ge=0)
     max_sequence_length: int | None = Field(None, ge=1, le=512)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, lt=2**32, description="null: a fresh seed per image, returned with it")
     negative_prompt: str | None = None
     true_cfg_scale: float | None = None
 

@@ -349,6 +349,45 @@ def test_flux_through_the_generic_call_path(make, tmp_path: Path, log: Path) -> 
     assert (first["num_inference_steps"], first["guidance_scale"], first["max_sequence_length"]) == (4, 0.0, 512)
 
 
+@pytest.mark.parametrize(
+    ("device", "expected"),
+    [("cuda:1", {"gpu_id": 1, "device": "cuda"}), ("cuda", {"gpu_id": None, "device": "cuda"})],
+)
+def test_flux_cpu_offload_goes_to_the_configured_gpu(
+    make, tmp_path: Path, log: Path, device: str, expected: dict
+) -> None:
+    d = model_dir(tmp_path, "model_index.json")
+    with make("flux", model_path=str(d), cpu_offload=True, device=device) as gen:
+        info = gen.call("flux", "describe")
+    assert info["device"] == f"{device} (model cpu offload)"
+    (offload,) = calls(log, "enable_model_cpu_offload")
+    assert {k: offload[k] for k in ("gpu_id", "device")} == expected
+    assert calls(log, "to") == []  # offloaded, never moved whole
+    assert calls(log, "from_pretrained")[0]["torch_dtype"] == "torch.bfloat16"  # auto on CUDA
+
+
+def test_flux_seed_seeds_every_rng_and_unseeded_images_report_theirs(make, tmp_path: Path, log: Path) -> None:
+    d = model_dir(tmp_path, "model_index.json")
+    with make("flux", model_path=str(d), seed=11) as gen:
+        configured = gen.call("flux", "generate", prompt="a fox", height=64, width=64)
+        again = gen.call("flux", "generate", prompt="a fox", height=64, width=64, seed=None)  # None: the default
+        per_call = gen.call("flux", "generate", prompt="a fox", height=64, width=64, seed=12)
+        with pytest.raises(RemoteError, match=r"seed must be in \[0, 2\*\*32\)"):
+            gen.call("flux", "generate", prompt="a fox", seed=-1)
+    first, second, third = (c["rngs"] for c in calls(log, "call"))
+    assert (configured["seed"], again["seed"], per_call["seed"]) == (11, 11, 12)
+    assert configured["png"] == again["png"] and first == second  # random, numpy and torch all reseeded
+    assert per_call["png"] != configured["png"] and all(a != b for a, b in zip(first, third, strict=True))
+
+    log.unlink()
+    with make("flux", model_path=str(d)) as gen:
+        a = gen.call("flux", "generate", prompt="a fox", height=64, width=64)
+        b = gen.call("flux", "generate", prompt="a fox", height=64, width=64)
+        replay = gen.call("flux", "generate", prompt="a fox", height=64, width=64, seed=a["seed"])
+    assert isinstance(a["seed"], int) and a["seed"] != b["seed"] and a["png"] != b["png"]  # fresh seed each image
+    assert replay["png"] == a["png"]  # the reported seed makes the image again
+
+
 def test_every_named_engine_has_a_wrapper_env_and_lock() -> None:
     from fanren_tts._config import BUILTIN_OPTIONS, PROJECT_ROOT
 

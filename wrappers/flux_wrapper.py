@@ -6,6 +6,11 @@
 PNG bytes with size and seed; with ``output_path`` the file is written atomically.
 schnell wants guidance 0 and about 4 steps; dev about 3.5 and 50.
 
+``seed`` (option or per call) makes an image repeatable: python ``random``, numpy,
+torch (CPU and CUDA) and the pipeline's generator are all seeded with it right
+before each image. Without one a fresh seed is drawn and returned, so any image
+can be made again.
+
 Standalone: envs/flux/.venv/bin/python wrappers/flux_wrapper.py --option model_path=DIR --describe
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 import inspect
 import io
 import os
+import random
 from typing import Any
 
 from fanren_worker import Engine, atomic_write, local_path, main
@@ -28,6 +34,21 @@ _CALL = (
     "negative_prompt",
     "true_cfg_scale",
 )
+_SEED_RANGE = 2**32  # numpy's legacy seeding takes [0, 2**32); torch and random take more
+
+
+def offload_target(device: str) -> dict[str, Any]:
+    """``enable_model_cpu_offload`` arguments for ``device``: ``cuda:N`` -> gpu_id=N.
+
+    diffusers offloads to GPU 0 unless told the index, and refuses ``device="cuda:N"``
+    together with ``gpu_id``; so the index goes in ``gpu_id`` and the type in ``device``.
+    """
+    kind, _, index = device.partition(":")
+    if not index:
+        return {"device": kind}
+    if not index.isdigit():
+        raise ValueError(f"device {device!r}: the part after ':' must be a GPU index such as cuda:1")
+    return {"gpu_id": int(index), "device": kind}
 
 
 class Flux(Engine):
@@ -53,13 +74,16 @@ class Flux(Engine):
         # CPU first, then to the device (or offloaded layer by layer on small GPUs).
         self.pipe = FluxPipeline.from_pretrained(model_path, torch_dtype=dtype, local_files_only=True)
         if options.get("cpu_offload") and device.startswith("cuda"):
-            self.pipe.enable_model_cpu_offload()
+            self.pipe.enable_model_cpu_offload(**offload_target(device))
+            # where diffusers will run each model (it keeps them on the CPU in between)
+            self.runs_on = f"{getattr(self.pipe, '_offload_device', device)} (model cpu offload)"
         else:
             self.pipe.to(device)
+            self.runs_on = device
         self.model_path = model_path
         self.dtype = str(dtype)
         self.accepted = set(inspect.signature(self.pipe.__call__).parameters)
-        self.defaults = {k: options[k] for k in _CALL if k in options}
+        self.defaults = {k: options[k] for k in _CALL if options.get(k) is not None}
 
     def generate(self, prompt: str, output_path: str | None = None, **options: Any) -> dict[str, Any]:
         unknown = set(options) - set(_CALL)
@@ -67,15 +91,21 @@ class Flux(Engine):
             raise TypeError(f"flux has no option(s) {sorted(unknown)}; allowed: {list(_CALL)}")
         if not prompt or not str(prompt).strip():
             raise ValueError("prompt must be a non-empty string")
-        o = {**self.defaults, **options}
+        # A None per call means "not given": the configured default (if any) applies.
+        o = {**self.defaults, **{k: v for k, v in options.items() if v is not None}}
         for side in ("height", "width"):
             if side in o and int(o[side]) % 16:
                 raise ValueError(f"{side} must be a multiple of 16, got {o[side]}")
-        seed = int(o.pop("seed", 0))
+        seed = o.pop("seed", None)
+        if seed is None:
+            seed = random.SystemRandom().randrange(_SEED_RANGE)
+        elif not 0 <= int(seed) < _SEED_RANGE:
+            raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+        seed = int(seed)
         unsupported = sorted(k for k in o if k not in self.accepted)
         if unsupported:
             raise TypeError(f"this diffusers FluxPipeline does not take {unsupported} (negative_prompt needs >= 0.32)")
-        generator = self.torch.Generator("cpu").manual_seed(seed)
+        generator = self.seed_everything(seed)
         image = self.pipe(prompt=prompt, generator=generator, **o).images[0]
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
@@ -89,11 +119,24 @@ class Flux(Engine):
             atomic_write(os.path.expanduser(output_path), write)
         return {"png": png, "width": image.width, "height": image.height, "seed": seed, "path": output_path}
 
+    def seed_everything(self, seed: int) -> Any:
+        """Seed every RNG the pipeline might use; return the generator it draws its latents from."""
+        random.seed(seed)
+        try:
+            import numpy
+        except ImportError:  # diffusers needs numpy, but seeding should not be what fails
+            pass
+        else:
+            numpy.random.seed(seed)
+        self.torch.manual_seed(seed)  # also seeds every CUDA device
+        return self.torch.Generator("cpu").manual_seed(seed)
+
     def describe(self) -> dict[str, Any]:
         return {
             "kind": "image",
             "model_path": self.model_path,
             "dtype": self.dtype,
+            "device": self.runs_on,
             "methods": ["generate"],
             "options": list(_CALL),
         }

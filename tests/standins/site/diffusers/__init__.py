@@ -1,9 +1,11 @@
 """Stand-in for diffusers.FluxPipeline (call signature as of v0.32+)."""
 
 import os
+import random
 import struct
 import zlib
 
+import numpy
 import torch
 
 from standin_log import log
@@ -41,8 +43,11 @@ class FluxPipeline:
         log("to", device=device)
         return self
 
-    def enable_model_cpu_offload(self):
-        log("enable_model_cpu_offload")
+    def enable_model_cpu_offload(self, gpu_id=None, device=None):
+        # as diffusers >= 0.30: an index both in gpu_id and in device is refused
+        if gpu_id is not None and device is not None and torch.device(device).index is not None:
+            raise ValueError(f"You have passed both `gpu_id`={gpu_id} and an index as part of the passed device")
+        log("enable_model_cpu_offload", gpu_id=gpu_id, device=device)
 
     def __call__(self, prompt=None, prompt_2=None, negative_prompt=None, negative_prompt_2=None, true_cfg_scale=1.0,
                  height=None, width=None, num_inference_steps=28, sigmas=None, guidance_scale=3.5,
@@ -51,6 +56,8 @@ class FluxPipeline:
                  callback_on_step_end=None, callback_on_step_end_tensor_inputs=None, max_sequence_length=512):
         height, width = height or 64, width or 64
         log("call", prompt=prompt, height=height, width=width, num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale, max_sequence_length=max_sequence_length, negative_prompt=negative_prompt)
+            guidance_scale=guidance_scale, max_sequence_length=max_sequence_length, negative_prompt=negative_prompt,
+            # draws from the global RNGs, to show whether the wrapper seeded them
+            rngs=[random.random(), float(numpy.random.rand()), torch.rand(1).item()])
         pixels = torch.randint(0, 256, (height * width * 3,), generator=generator, dtype=torch.uint8)
         return _Output([_Image(width, height, bytes(pixels.tolist()))])
