@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import wave
 from pathlib import Path
 
@@ -108,3 +109,29 @@ def test_missing_env_says_how_to_build_it(tmp_path: Path) -> None:
     with TTSGenerator(cfg) as g:
         with pytest.raises(EnvNotReady, match="python -m fanren_tts.envs sync ghost"):
             g.generate("hi", tmp_path / "x.wav")
+
+
+def test_espeak_word_timings_come_from_the_engine(gen: TTSGenerator, tmp_path: Path) -> None:
+    text = "今天天气很好。我们去公园散步，好吗？"
+    r = gen.generate(text, tmp_path / "w.wav", engine="espeak")
+    assert r.word_timing == "engine"
+    assert "".join(w.text for w in r.words) == text.replace(" ", "")  # every character, in order
+    starts = [w.start for w in r.words]
+    assert starts == sorted(starts) and all(w.start <= w.end for w in r.words)
+    assert r.words[0].start >= 0 and r.words[-1].end <= r.duration + 1e-6
+    # the second sentence's words sit inside the second segment, after the pause
+    second = [w for w in r.words if w.text.startswith("我")][0]
+    assert second.start >= r.segments[1].start - 1e-6
+    cached = gen.generate(text, tmp_path / "w2.wav", engine="espeak")  # from the cache, words included
+    assert cached.cached == len(cached.segments) and cached.word_timing == "engine"
+    assert [(w.text, round(w.start, 3)) for w in cached.words] == [(w.text, round(w.start, 3)) for w in r.words]
+
+
+def test_piper_word_timings_come_from_its_phoneme_alignments(gen: TTSGenerator, tmp_path: Path) -> None:
+    r = gen.generate(ENGLISH, tmp_path / "p.wav", engine="piper", cache=False)
+    assert r.word_timing == "engine"
+    assert [w.text for w in r.words] == ENGLISH.split()
+    assert all(a.end <= b.start + 1e-9 for a, b in itertools.pairwise(r.words)) and r.words[-1].end <= r.duration
+    # a number read as several words does not line up with the text: estimated, and said so
+    n = gen.generate("It was 2024 then.", tmp_path / "n.wav", engine="piper", cache=False)
+    assert n.word_timing == "estimated" and [w.text for w in n.words] == ["It", "was", "2024", "then."]
