@@ -120,7 +120,7 @@ def test_espeak_word_timings_come_from_the_engine(gen: TTSGenerator, tmp_path: P
     assert starts == sorted(starts) and all(w.start <= w.end for w in r.words)
     assert r.words[0].start >= 0 and r.words[-1].end <= r.duration + 1e-6
     # the second sentence's words sit inside the second segment, after the pause
-    second = [w for w in r.words if w.text.startswith("我")][0]
+    second = next(w for w in r.words if w.text.startswith("我"))
     assert second.start >= r.segments[1].start - 1e-6
     cached = gen.generate(text, tmp_path / "w2.wav", engine="espeak")  # from the cache, words included
     assert cached.cached == len(cached.segments) and cached.word_timing == "engine"
