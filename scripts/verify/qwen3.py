@@ -38,7 +38,8 @@ RATE = 24000
 BUILDER = Path(__file__).resolve().parent / "qwen3_tiny.py"
 
 
-def _env_python() -> Path:
+def env_python() -> Path:
+    """envs/qwen3's interpreter, or Skip saying how to build it."""
     status = env_status(PROJECT_ROOT / "envs" / "qwen3", "qwen3")
     if not status.ready:
         raise Skip(
@@ -113,14 +114,19 @@ def _seeded(gen: TTSGenerator, out: Path) -> ModeResult:
     return _with(result, "seed 4321 gave the same take as seed 1234" if a == c else "")
 
 
-def verify(work: Path, source: Path | None) -> EngineRun:
-    python = _env_python()
-    work.mkdir(parents=True, exist_ok=True)
-    models = work / "models"
+def build_models(python: Path, models: Path) -> Path:
+    """The three tiny checkpoints (and ref.wav) under ``models``, built once, in the qwen3 env."""
     if not (models / "voice_design" / "speech_tokenizer" / "model.safetensors").exists():
         built = subprocess.run([str(python), str(BUILDER), str(models)], capture_output=True, text=True)
         if built.returncode:
             raise RuntimeError(f"building the tiny checkpoints failed:\n{built.stderr[-2000:]}")
+    return models
+
+
+def verify(work: Path, source: Path | None) -> EngineRun:
+    python = env_python()
+    work.mkdir(parents=True, exist_ok=True)
+    models = build_models(python, work / "models")
     out = work / "out"
     out.mkdir(exist_ok=True)
     modes: dict[str, ModeResult] = {}
