@@ -175,6 +175,7 @@ class Qwen3Options(_Strict):
     temperature: float | None = None
     repetition_penalty: float | None = None
     max_new_tokens: int | None = None
+    seed: int | None = Field(None, description="seeds python, numpy and torch before each take: repeatable output")
 
 
 class FluxOptions(_Strict):

@@ -9,15 +9,18 @@ output joining, sample rates and error paths are checked without the weights.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import TESTS, write_config
 from fanren_tts import ConfigError, RemoteError, TTSGenerator
-from fanren_tts._runtime.fanren_worker import Audio, write_wav
+from fanren_tts._runtime.fanren_worker import Audio, read_wav, write_wav
 
 STANDINS = TESTS / "standins"
+WRAPPERS = TESTS.parent / "wrappers"
+RUNTIME = TESTS.parent / "fanren_tts" / "_runtime"
 
 
 @pytest.fixture
@@ -302,11 +305,72 @@ def test_qwen3_voice_clone_and_design(make, tmp_path: Path, log: Path) -> None:
         and clone[0]["ref_text"] == "参考文本"
         and clone[1]["x_vector_only_mode"] is True
     )
+    assert [c["prompt"] for c in clone] == ["given", "given"]  # built by the wrapper, not per call upstream
+    built = calls(log, "create_voice_clone_prompt")
+    assert [(b["ref_text"], b["x_vector_only_mode"]) for b in built] == [("参考文本", False), (None, True)]
     with qwen(make, tmp_path, "voice_design") as gen:
         with pytest.raises(RemoteError, match="needs an instruct"):
             gen.generate("hello", tmp_path / "d.wav")
         gen.generate("hello", tmp_path / "e.wav", instruct="A warm, low voice")
     assert calls(log, "generate_voice_design")[0]["instruct"] == "A warm, low voice"
+
+
+def test_qwen3_voice_clone_prompt_built_once_for_many_segments(make, tmp_path: Path, log: Path) -> None:
+    ref = prompt_wav(tmp_path / "ref.wav")
+    text = "第一句话。第二句话。第三句话。第四句话。"
+    with qwen(make, tmp_path, "base", ref_audio=str(ref), ref_text="参考文本") as gen:
+        result = gen.generate(text, tmp_path / "a.wav")
+        gen.generate("再来一句。最后一句。", tmp_path / "b.wav")
+        gen.generate("换个文本。", tmp_path / "c.wav", ref_text="另一个参考")
+    assert len(result.segments) == 4
+    clone = calls(log, "generate_voice_clone")
+    assert len(clone) == 7 and {c["prompt"] for c in clone} == {"given"}
+    built = calls(log, "create_voice_clone_prompt")
+    assert [b["ref_text"] for b in built] == ["参考文本", "另一个参考"]  # once per reference voice
+
+
+def test_qwen3_codec_is_moved_with_the_model(tmp_path: Path, torch_python: Path) -> None:
+    """The speech tokenizer is no nn.Module attribute: model.to(device) alone leaves it behind."""
+    d = tmp_path / "qwen-custom_voice"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"tts_model_type": "custom_voice"}))
+    script = f"""
+import sys, torch
+sys.path[:0] = [{str(WRAPPERS)!r}, {str(RUNTIME)!r}, {str(STANDINS)!r}, {str(STANDINS / "site")!r}]
+from qwen_tts import Qwen3TTSModel
+from qwen3_wrapper import place
+tts = Qwen3TTSModel.from_pretrained({str(d)!r}, device_map="cpu")
+place(tts, torch, "meta")  # any device other than the one it was loaded on
+codec = tts.model.speech_tokenizer
+print(next(tts.model.parameters()).device, tts.device, next(codec.model.parameters()).device, codec.device)
+"""
+    out = subprocess.run([str(torch_python), "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["meta", "meta", "meta", "meta"]
+
+
+def test_qwen3_describe_streaming_and_devices(make, tmp_path: Path, log: Path) -> None:
+    with qwen(make, tmp_path, "custom_voice", speaker="Vivian") as gen:
+        gen.generate("你好", tmp_path / "a.wav")
+        info = gen.describe("qwen3")
+    assert info["streaming"] is False and "no streaming output" in info["streaming_reason"]
+    assert info["device"] == info["codec_device"] == "cpu"
+    (decode,) = calls(log, "codec_decode")
+    (call,) = calls(log, "generate_custom_voice")
+    assert decode["device"] == decode["weights"] == call["model_device"] == "cpu"  # decoded where the model runs
+
+
+def test_qwen3_seed_makes_takes_repeatable(make, tmp_path: Path) -> None:
+    def take(gen: TTSGenerator, name: str, seed: int | None = None) -> bytes:
+        out = tmp_path / name
+        result = gen.generate("你好世界", out) if seed is None else gen.generate("你好世界", out, seed=seed)
+        return read_wav(result.path).pcm
+
+    with qwen(make, tmp_path, "custom_voice", speaker="Vivian") as gen:
+        assert take(gen, "a.wav", seed=7) == take(gen, "b.wav", seed=7)
+        assert take(gen, "c.wav", seed=7) != take(gen, "d.wav", seed=8)
+        assert take(gen, "e.wav") != take(gen, "f.wav")  # unseeded: sampling differs
+    with make("qwen3", model_path=str(tmp_path / "qwen-custom_voice"), speaker="Vivian", seed=3) as gen:
+        assert take(gen, "g.wav") == take(gen, "h.wav")  # the config's seed is every call's default
 
 
 def test_qwen3_missing_checkpoint(make, tmp_path: Path) -> None:

@@ -12,11 +12,35 @@ SPEAKERS = ["aiden", "dylan", "eric", "ono_anna", "ryan", "serena", "sohee", "un
 LANGUAGES = ["auto", "chinese", "english", "japanese", "korean"]
 
 
+class _CodecModule(torch.nn.Module):
+    def __init__(self, device):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1, device=device))
+
+
+class _Codec:
+    """Like qwen_tts.Qwen3TTSTokenizer: NOT an nn.Module; holds .model and its own .device."""
+
+    def __init__(self, device):
+        self.model = _CodecModule(device)
+        self.device = torch.device(device)
+
+    def decode(self, n):
+        log("codec_decode", device=str(self.device), weights=str(self.model.weight.device))
+        return [0.2 + 0.1 * torch.rand(n).numpy().astype(np.float32)], 24000
+
+
 class _Inner(torch.nn.Module):
-    def __init__(self, tts_model_type):
+    def __init__(self, tts_model_type, device):
         super().__init__()
         self.tts_model_type = tts_model_type
-        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.weight = torch.nn.Parameter(torch.zeros(1, device=device))
+        self.speech_tokenizer = None  # set after construction, as upstream's load_speech_tokenizer does
+
+
+class VoiceClonePromptItem:
+    def __init__(self, ref_audio, ref_text, x_vector_only_mode):
+        self.ref_audio, self.ref_text, self.x_vector_only_mode = ref_audio, ref_text, x_vector_only_mode
 
 
 class Qwen3TTSModel:
@@ -29,7 +53,10 @@ class Qwen3TTSModel:
         with open(os.path.join(pretrained_model_name_or_path, "config.json")) as f:
             config = json.load(f)
         log("from_pretrained", path=pretrained_model_name_or_path, kwargs={k: str(v) for k, v in kwargs.items()})
-        return cls(_Inner(config["tts_model_type"]))
+        # upstream loads the model and its speech tokenizer with the same device_map
+        inner = _Inner(config["tts_model_type"], kwargs.get("device_map", "cpu"))
+        inner.speech_tokenizer = _Codec(kwargs.get("device_map", "cpu"))
+        return cls(inner)
 
     def get_supported_speakers(self):
         return SPEAKERS if self.model.tts_model_type == "custom_voice" else None
@@ -44,12 +71,13 @@ class Qwen3TTSModel:
             raise ValueError(f"Unsupported speakers: [{speaker!r}]. Supported: {SPEAKERS}")
 
     def _wavs(self, text):
-        return [np.full(int(24000 * 0.05 * len(text)), 0.2, dtype=np.float32)], 24000
+        # random like sampling, so seeding is observable; decoded by the codec as upstream does
+        return self.model.speech_tokenizer.decode(int(24000 * 0.05 * len(text)))
 
     def generate_custom_voice(self, text, speaker, language=None, instruct=None, non_streaming_mode=True, **kwargs):
         self._check(language, speaker)
         log("generate_custom_voice", text=text, speaker=speaker, language=language, instruct=instruct, kwargs=kwargs,
-            device=str(self.device))
+            device=str(self.device), model_device=str(self.model.weight.device))
         return self._wavs(text)
 
     def generate_voice_design(self, text, instruct, language=None, non_streaming_mode=True, **kwargs):
@@ -57,10 +85,25 @@ class Qwen3TTSModel:
         log("generate_voice_design", text=text, instruct=instruct, language=language, kwargs=kwargs)
         return self._wavs(text)
 
+    def create_voice_clone_prompt(self, ref_audio, ref_text=None, x_vector_only_mode=False):
+        if self.model.tts_model_type != "base":
+            raise ValueError("does not support create_voice_clone_prompt")
+        if not x_vector_only_mode and not ref_text:
+            raise ValueError("ref_text is required when x_vector_only_mode=False (ICL mode). Bad index=0")
+        log("create_voice_clone_prompt", ref_audio=ref_audio, ref_text=ref_text, x_vector_only_mode=x_vector_only_mode)
+        return [VoiceClonePromptItem(ref_audio, ref_text, x_vector_only_mode)]
+
     def generate_voice_clone(self, text, language=None, ref_audio=None, ref_text=None, x_vector_only_mode=False,
                              voice_clone_prompt=None, non_streaming_mode=False, **kwargs):
         self._check(language)
-        if not x_vector_only_mode and not ref_text:
-            raise ValueError("ref_text is required when x_vector_only_mode=False (ICL mode).")
-        log("generate_voice_clone", text=text, ref_audio=ref_audio, ref_text=ref_text, x_vector_only_mode=x_vector_only_mode)
+        if voice_clone_prompt is None:
+            if ref_audio is None:
+                raise ValueError("Either `voice_clone_prompt` or `ref_audio` must be provided.")
+            voice_clone_prompt = self.create_voice_clone_prompt(ref_audio, ref_text, x_vector_only_mode)
+            built = "here"
+        else:
+            built = "given"
+        (item,) = voice_clone_prompt
+        log("generate_voice_clone", text=text, ref_audio=item.ref_audio, ref_text=item.ref_text,
+            x_vector_only_mode=item.x_vector_only_mode, prompt=built, kwargs=kwargs)
         return self._wavs(text)
