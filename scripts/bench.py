@@ -14,7 +14,11 @@ Prints a markdown table (and writes it, with JSON and a PNG chart, to --out):
 3. cold start: time to first audio per default engine; engines warmed in
    parallel vs one after another;
 4. env setup: building the default envs from a warm uv cache, and the disk that
-   several torch envs take with hard links counted once.
+   several torch envs take with hard links counted once;
+5. long narration: peak host memory for 100 kB and 1 MB of text (scripts/_bench_timeline.py);
+6. word timings: estimated against the engine's own alignment.
+
+``--only memory,word_error`` runs some sections.
 
 Medians over --runs; latencies as p50/p99 over many pings. Nothing here asserts:
 benchmarks inform, tests check behaviour.
@@ -41,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _bench_echo  # noqa: E402
+import _bench_timeline  # noqa: E402
 
 from fanren_tts import TTSGenerator, sync_env  # noqa: E402
 from fanren_tts._config import load_config  # noqa: E402
@@ -349,8 +354,19 @@ def bench_env_setup(tmp: Path, runs: int, torch_links: str | None, torch_envs: i
 # --------------------------------------------------------------------------- report
 
 
+SECTIONS = ("overhead", "narration", "cold_start", "env_setup", "memory", "word_error")
+
+
 def markdown(results: dict[str, Any], machine: str, runs: int) -> str:
     lines = [f"Machine: {machine}; medians of {runs} runs.", ""]
+    lines += _core_markdown(results) + _bench_timeline.markdown(results)
+    return "\n".join(lines) + "\n"
+
+
+def _core_markdown(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if not {"overhead", "narration", "cold_start", "env_setup"} <= set(results):
+        return lines  # the core table needs all four of its sections
     o = results["overhead"]
     lines += [
         "**Call overhead** (to another venv's interpreter)",
@@ -386,7 +402,7 @@ def markdown(results: dict[str, Any], machine: str, runs: int) -> str:
     e = results["env_setup"]
     lines += ["", "**Env setup**", "", "| what | value |", "|---|---:|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in e.items()]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def chart(results: dict[str, Any], path: Path) -> None:
@@ -429,7 +445,10 @@ def main() -> int:
         help="folder with a CPU torch 2.13.0 wheel, for the torch env disk figure (skipped if unset)",
     )
     parser.add_argument("--torch-envs", type=int, default=3)
+    parser.add_argument("--only", help="comma-separated sections: " + ", ".join(SECTIONS))
+    parser.add_argument("--memory-sizes", default="100000,1000000", help="bytes of text for the memory section")
     args = parser.parse_args()
+    chosen = args.only.split(",") if args.only else list(SECTIONS)
     for python in (PIPER_PY, OTHER_PY):
         if not python.exists():
             raise SystemExit(f"{python} is missing: run python scripts/quickstart.py first")
@@ -439,20 +458,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fanren-bench-") as tmp_name:
         tmp = Path(tmp_name)
         results = {}
-        for key, fn in (
-            ("overhead", lambda: bench_overhead(tmp, args.pings, args.payloads)),
-            ("narration", lambda: bench_narration(tmp, args.runs)),
-            ("cold_start", lambda: bench_cold_start(tmp, args.runs)),
-            ("env_setup", lambda: bench_env_setup(tmp, args.runs, args.torch_find_links, args.torch_envs)),
-        ):
+        sizes = tuple(int(s) for s in args.memory_sizes.split(","))
+        sections: dict[str, Callable[[], Any]] = {
+            "overhead": lambda: bench_overhead(tmp, args.pings, args.payloads),
+            "narration": lambda: bench_narration(tmp, args.runs),
+            "cold_start": lambda: bench_cold_start(tmp, args.runs),
+            "env_setup": lambda: bench_env_setup(tmp, args.runs, args.torch_find_links, args.torch_envs),
+            "memory": lambda: _bench_timeline.bench_memory(ROOT, tmp, sizes),
+            "word_error": lambda: _bench_timeline.bench_word_error(ROOT, tmp),
+        }
+        for key in chosen:
+            fn = sections[key]
             print(f"running {key} ...", file=sys.stderr, flush=True)
             results[key] = fn()
     table = markdown(results, machine, args.runs)
     print(table)
     (out_dir / "results.md").write_text(table)
     (out_dir / "results.json").write_text(json.dumps({"machine": machine, **results}, indent=2))
-    chart(results, out_dir / "bench.png")
-    print(f"wrote {out_dir}/results.md, results.json and bench.png", file=sys.stderr)
+    if {"overhead", "narration", "cold_start"} <= set(results):
+        chart(results, out_dir / "bench.png")
+    print(f"wrote results.md, results.json (and bench.png with the core sections) to {out_dir}", file=sys.stderr)
     return 0
 
 

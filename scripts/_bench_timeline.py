@@ -1,0 +1,119 @@
+"""Benchmark sections for long narration and word timings (used by scripts/bench.py).
+
+- memory: peak host RSS while narrating 100 kB (and 1 MB) of text through espeak,
+  measured in a fresh subprocess (ru_maxrss), against the audio it wrote;
+- word_error: how far estimated word timings (each segment shared out by word
+  length) land from the engine's own alignment, on the default engines.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+_NARRATE = r"""
+import json, os, resource, sys, time
+from fanren_tts import TTSGenerator
+config, out, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+line = "今天天气很好，我们一起去公园散步，看看湖边的风景。\n"
+text = line * (size // len(line.encode()) + 1)
+with TTSGenerator(config, engine="espeak") as gen:
+    gen.generate("预热一下。", out + ".warm.wav", cache=False)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    r = gen.generate(text, out, cache=False)
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"text_kb": len(text.encode()) / 1024, "peak_rss_mb": peak / 1024, "before_mb": base / 1024,
+                  "audio_h": r.duration / 3600, "file_mb": os.path.getsize(out) / 2**20, "seconds": seconds}))
+os.unlink(out)
+"""
+
+
+def bench_memory(root: Path, tmp: Path, sizes: tuple[int, ...]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for size in sizes:
+        proc = subprocess.run(
+            [sys.executable, "-c", _NARRATE, str(root / "config.yaml"), str(tmp / "long.wav"), str(size)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out[f"{size // 1000} kB of text, espeak"] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+WORD_TEXTS = {
+    "piper": [
+        "The quick brown fox jumps over the lazy dog, and then it takes a long nap in the sun.",
+        "Every engine runs in its own environment, so the model loads once and stays warm.",
+        "Subtitles that follow every word need a start and an end for each of them.",
+    ],
+    "espeak": [
+        "今天天气很好，我们一起去公园散步，看看湖边的风景。",
+        "每个引擎都在自己的环境里运行，模型只加载一次。",
+        "字幕要跟上每一个字，就需要每个字的开始和结束时间。",
+    ],
+}
+
+
+def bench_word_error(root: Path, tmp: Path) -> dict[str, dict[str, float]]:
+    """Estimated word starts against the engine's own, per engine (milliseconds)."""
+    from fanren_tts import TTSGenerator
+    from fanren_tts._timeline import estimate_words
+
+    out: dict[str, dict[str, float]] = {}
+    with TTSGenerator(root / "config.yaml") as gen:
+        for engine, texts in WORD_TEXTS.items():
+            errors: list[float] = []
+            for i, text in enumerate(texts):
+                r = gen.generate(text, tmp / f"words-{engine}-{i}.wav", engine=engine, cache=False)
+                if r.word_timing != "engine":
+                    continue
+                guess = [w for s in r.segments for w in estimate_words(s.text, s.start, s.end)]
+                if [w.text for w in guess] != [w.text for w in r.words]:
+                    continue
+                errors += [abs(a.start - b.start) * 1000 for a, b in zip(guess, r.words, strict=True)]
+            if errors:
+                ordered = sorted(errors)
+                out[engine] = {
+                    "words": len(errors),
+                    "mean_ms": statistics.fmean(errors),
+                    "p90_ms": ordered[int(0.9 * (len(ordered) - 1))],
+                    "max_ms": ordered[-1],
+                }
+    return out
+
+
+def markdown(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if "memory" in results:
+        lines += [
+            "",
+            "**Long narration, host memory** (fresh process; peak RSS of the host, workers excluded)",
+            "",
+            "| text | audio | WAV | peak host RSS | took |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, m in results["memory"].items():
+            lines.append(
+                f"| {name} | {m['audio_h']:.1f} h | {m['file_mb']:.0f} MB | {m['peak_rss_mb']:.0f} MB "
+                f"(before: {m['before_mb']:.0f} MB) | {m['seconds']:.0f} s |"
+            )
+    if "word_error" in results:
+        lines += [
+            "",
+            "**Word timings**: estimated (segment shared out by word length) vs the engine's own alignment",
+            "",
+            "| engine | words | mean start error | p90 | max |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, w in results["word_error"].items():
+            lines.append(
+                f"| {name} | {w['words']:.0f} | {w['mean_ms']:.0f} ms | {w['p90_ms']:.0f} ms | {w['max_ms']:.0f} ms |"
+            )
+    return lines
