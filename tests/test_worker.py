@@ -325,3 +325,15 @@ def test_path_options_resolve_from_the_config_folder(
         assert gen.call("echo", "option", name="aux_paths") == {"codec": str(Path.home() / "codec")}
         assert gen.call("echo", "option", name="mode") == "models/not-a-path"
         assert gen.config.engines["echo"].options["model_path"] == "models/voice"  # as written
+
+
+@pytest.mark.parametrize("kind", ["unprintable", "path_bytes", "surrogate"])
+def test_an_exception_that_is_hard_to_report_keeps_the_worker(echo_config, kind: str) -> None:
+    with TTSGenerator(echo_config()) as gen:
+        pid = gen.call("echo", "echo")["pid"]
+        with pytest.raises(RemoteError) as info:
+            gen.call("echo", "fail_weird", kind=kind)
+        assert info.value.stage == "call" and "Traceback" in info.value.remote_traceback
+        if kind == "path_bytes":
+            assert "/models/caf\\xe9/voice.onnx" in info.value.remote_message
+        assert gen.call("echo", "echo")["pid"] == pid

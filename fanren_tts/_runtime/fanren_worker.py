@@ -74,6 +74,7 @@ __all__ = [
     "package_versions",
     "read_wav",
     "resolve_device",
+    "safe_text",
     "serve",
     "unpack",
     "write_wav",
@@ -590,15 +591,50 @@ def _watch_parent(host_pid: int) -> None:
     threading.Thread(target=poll, name="fanren-parent-watch", daemon=True).start()
 
 
+#: Longest message or traceback an error frame carries, in characters.
+_MAX_ERROR_TEXT = 64 * 1024
+
+
+def safe_text(value: Any, limit: int = _MAX_ERROR_TEXT) -> str:
+    """``str(value)`` that never raises and always encodes as UTF-8.
+
+    str() of an engine's exception may itself raise; a message may hold a path's
+    undecodable bytes (surrogateescape, as os.fsdecode gives them) or a lone
+    surrogate, which msgpack cannot encode. Such bytes are shown as \\xNN escapes.
+    """
+    try:
+        text = str(value)
+    except Exception as exc:  # a broken __str__ must not take the worker down
+        text = f"<unprintable {type(value).__name__}: str() raised {type(exc).__name__}>"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:  # bytes smuggled in by surrogateescape: show them as the bytes they were
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # other lone surrogates
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(text) > limit:
+        text = text[:limit] + f"... [{len(text) - limit} more characters]"
+    return text
+
+
+def _format_traceback(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception as err:  # pragma: no cover - format_exception guards str() itself
+        return f"<traceback unavailable: {type(err).__name__}>"
+
+
 def _error_frame(req_id: Any, stage: str, exc: BaseException) -> dict:
+    """The error frame for ``exc``; building it never raises, and the frame always encodes."""
     return {
         "kind": "error",
         "id": req_id,
         "stage": stage,
-        "type": type(exc).__qualname__,
-        "module": type(exc).__module__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        "type": safe_text(type(exc).__qualname__),
+        "module": safe_text(type(exc).__module__),
+        "message": safe_text(exc),
+        "traceback": safe_text(_format_traceback(exc), 4 * _MAX_ERROR_TEXT),
     }
 
 
@@ -624,7 +660,7 @@ def serve(wrapper: str, engine_name: str, device: str = "auto", host_pid: int | 
     current_id: list[Any] = [None]
 
     def _progress_reporter(message):
-        return channel.send({"kind": "progress", "id": current_id[0], "message": str(message)})
+        return channel.send({"kind": "progress", "id": current_id[0], "message": safe_text(message)})
 
     msg = channel.receive()
     if msg is None:

@@ -20,6 +20,20 @@ from fanren_worker import Audio, Engine
 print("a wrapper that prints at import time must not corrupt the protocol")
 
 
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("str() of this exception fails")
+
+
+def _weird_error(kind: str) -> Exception:
+    """Exceptions that are hard to report: str() raises, or the text is not valid UTF-8."""
+    if kind == "unprintable":
+        return _Unprintable()
+    if kind == "path_bytes":  # a path with non-UTF-8 bytes, as os.fsdecode gives it
+        return ValueError("cannot open " + os.fsdecode(b"/models/caf\xe9/voice.onnx"))
+    return ValueError("lone \ud800 surrogate")
+
+
 class Echo(Engine):
     def __init__(self, options: dict[str, Any], device: str) -> None:
         super().__init__(options, device)
@@ -78,6 +92,9 @@ class Echo(Engine):
 
     def fail(self, message: str = "boom") -> None:
         raise ValueError(message)
+
+    def fail_weird(self, kind: str) -> None:
+        raise _weird_error(kind)
 
     def blob(self, size: int) -> bytes:
         return b"x" * size
