@@ -27,7 +27,7 @@ from ._envs import lock_hash, require_ready
 from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
 from ._result import GenerateResult, Segment
 from ._runtime.fanren_worker import Audio
-from ._text import split_sentences
+from ._text import clean_text, split_sentences
 from ._timeline import Word, estimate_words, refine_words, shift_words
 from ._worker import Worker
 
@@ -223,6 +223,7 @@ class TTSGenerator:
         """
         if not isinstance(text, str) or not text.strip():
             raise ConfigError("text must be a non-empty string")
+        text = clean_text(text)  # before any work: bad characters fail here, with their index
         if not _HAS_WORD.search(text):
             raise ConfigError(f"text {text!r} has nothing to speak (only punctuation or symbols)")
         path = Path(output_path)
