@@ -22,7 +22,7 @@ from . import _audio, _batch, _fit
 from ._assemble import Assembler
 from ._batch import BatchResult, Line
 from ._cache import SegmentCache, cache_key
-from ._config import BUILTIN_OPTIONS, DEVICE_PATTERN, Config, load_config
+from ._config import BUILTIN_OPTIONS, DEVICE_PATTERN, Config, load_config, validate_options
 from ._envs import lock_hash, require_ready
 from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
 from ._result import GenerateResult, Segment
@@ -233,7 +233,7 @@ class TTSGenerator:
             raise ConfigError(f"output_path {str(path)!r} is a directory; give a file name ending in .wav")
         name = engine or self.pick_engine(text)
         cfg = self.config.get(name)
-        self._check_options(name, options)
+        options = self._check_options(name, options)
         use_cache = self.config.cache.enabled if cache is None else cache
         if target_duration is None:
             return self._narrate(text, path, name, use_cache, options)
@@ -345,12 +345,14 @@ class TTSGenerator:
                 self._identities[engine] = ident
             return ident
 
-    def _check_options(self, engine: str, options: dict[str, Any]) -> None:
+    def _check_options(self, engine: str, options: dict[str, Any]) -> dict[str, Any]:
+        """A call's options checked by name and value like config.yaml (built-in engines)."""
         model = BUILTIN_OPTIONS.get(self.config.get(engine).kind)
         if model is None:
-            return
+            return options
         unknown = sorted(set(options) - set(model.model_fields))
         if unknown:
             raise ConfigError(
                 f"engine {engine!r} has no option {', '.join(map(repr, unknown))}; allowed: {', '.join(model.model_fields)}"
             )
+        return validate_options(model, options, f"engine {engine!r}: invalid call option")
