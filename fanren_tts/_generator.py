@@ -151,9 +151,9 @@ class TTSGenerator:
                 if cfg.unavailable:
                     raise ConfigError(cfg.unavailable)
                 if cfg.env_dir is not None:
-                    require_ready(cfg.env_dir, engine)
+                    require_ready(cfg.env_dir, engine, self.config.source)
                 cfg.check_runnable()
-                worker = self._workers[engine] = Worker(cfg)
+                worker = self._workers[engine] = Worker(cfg, self.config.source)
             return worker
 
     def warm_up(self, *engines: str) -> dict[str, float]:

@@ -21,9 +21,11 @@ import subprocess
 import threading
 import time
 import weakref
+from pathlib import Path
 from typing import Any
 
 from ._config import EngineConfig
+from ._envs import env_status, require_ready
 from ._exceptions import (
     EnvNotReady,
     ProtocolError,
@@ -141,8 +143,10 @@ class _Pipe:
 class Worker:
     """One engine's worker process; thread-safe, one call in flight at a time."""
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, config_file: Path | None = None) -> None:
         self.config = config
+        #: The config file this engine comes from: error messages' fix commands name it.
+        self.config_file = config_file
         self.name = config.name
         self.hello: dict[str, Any] | None = None
         self.info: dict[str, Any] | None = None
@@ -235,9 +239,15 @@ class Worker:
         cfg = self.config
         interpreter = cfg.interpreter
         if not interpreter.exists():
+            if cfg.env_dir is not None:
+                require_ready(cfg.env_dir, self.name, self.config_file)  # says how to build it
             raise EnvNotReady(
                 f"engine {self.name!r}: interpreter {interpreter} does not exist"
-                + (f". Build its env with: python -m fanren_tts.envs sync {self.name}" if cfg.env_dir else "")
+                + (
+                    f". Build its env with: {env_status(cfg.env_dir, self.name, self.config_file).fix}"
+                    if cfg.env_dir
+                    else ""
+                )
             )
         if not cfg.wrapper_path.is_file():
             raise WorkerStartupError(

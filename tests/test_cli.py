@@ -65,7 +65,7 @@ def test_say_reports_a_missing_env_with_exit_3(tmp_path: Path) -> None:
     (project / "uv.lock").write_text("version = 1\n")
     cfg = write_config(tmp_path / "c.yaml", {"ghost": {"env": str(project), "wrapper": "w.py"}})
     out = run("fanren_tts", "say", "hi", "-o", str(tmp_path / "x.wav"), "-c", str(cfg))
-    assert out.returncode == 3 and "fanren_tts.envs sync ghost" in out.stderr
+    assert out.returncode == 3 and f"fanren_tts.envs --config {cfg.resolve()} sync ghost" in out.stderr
 
 
 def test_envs_status_and_sync() -> None:
