@@ -25,6 +25,7 @@ from ._cache import SegmentCache, cache_key
 from ._config import BUILTIN_OPTIONS, DEVICE_PATTERN, Config, load_config, validate_options
 from ._envs import lock_hash, require_ready
 from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
+from ._output import check_output_path
 from ._result import GenerateResult, Segment
 from ._runtime.fanren_worker import Audio
 from ._text import clean_text, split_sentences
@@ -231,6 +232,7 @@ class TTSGenerator:
             raise ConfigError(f"output_path must end in .wav (got {str(path)!r}); fanren_tts writes PCM16 WAV")
         if path.is_dir():
             raise ConfigError(f"output_path {str(path)!r} is a directory; give a file name ending in .wav")
+        check_output_path(path)  # an unwritable path fails now, not after minutes of synthesis
         name = engine or self.pick_engine(text)
         cfg = self.config.get(name)
         options = self._check_options(name, options)

@@ -27,6 +27,7 @@ from typing import Any
 from ._config import EngineConfig
 from ._envs import env_status, require_ready
 from ._exceptions import (
+    ConfigError,
     EnvNotReady,
     ProtocolError,
     RemoteError,
@@ -87,7 +88,11 @@ class _Pipe:
         self.buf = bytearray()
 
     def send(self, msg: dict, deadline: float) -> None:
-        for part in wire.frame_parts(msg):
+        self.send_parts(wire.frame_parts(msg), deadline)
+
+    def send_parts(self, parts: list[bytes], deadline: float) -> None:
+        """Write an encoded frame (see ``wire.frame_parts``)."""
+        for part in parts:
             view = memoryview(part)
             while view:
                 try:  # the pipe almost always has room: wait only when it is full
@@ -397,13 +402,37 @@ class Worker:
             self._roundtrip({"kind": "ping"}, "pong", timeout)
             return time.perf_counter() - t0
 
+    def _encode(self, msg: dict) -> list[bytes]:
+        """The frame for ``msg``, encoded before anything is written, so a value that
+        cannot be sent fails as a typed error and leaves the stream (and worker) intact."""
+        try:
+            return wire.frame_parts(msg)
+        except wire.ProtocolError as exc:  # e.g. an argument too large to send
+            raise ProtocolError(str(exc), engine=self.name) from None
+        except (TypeError, ValueError, OverflowError) as exc:  # msgpack's refusals
+            raise ConfigError(self._unsendable(msg, exc)) from None
+
+    def _unsendable(self, msg: dict, exc: BaseException) -> str:
+        method = msg.get("method", msg["kind"])
+        for key, value in (msg.get("kwargs") or {}).items():
+            try:
+                wire.pack(value)
+            except (TypeError, ValueError, OverflowError) as err:
+                return (
+                    f"engine {self.name!r}: argument {key!r} of {method}() cannot be sent to the worker "
+                    f"({type(err).__name__}: {err}); send str, int (64-bit), float, bool, None, bytes, "
+                    "lists, dicts, paths or fanren_worker.Audio"
+                )
+        return f"engine {self.name!r}: the {method!r} request cannot be encoded ({type(exc).__name__}: {exc})"
+
     def _roundtrip(self, msg: dict, reply: str, timeout: float) -> Any:
         assert self._pipe is not None
         req_id = next(self._ids)
         msg["id"] = req_id
         stage = "call" if msg["kind"] == "call" else msg["kind"]
+        parts = self._encode(msg)
         try:
-            self._pipe.send(msg, time.monotonic() + timeout)
+            self._pipe.send_parts(parts, time.monotonic() + timeout)
             answer = self._expect(reply, timeout, stage=stage, req_id=req_id)
         except _Deadline:
             self._record_failure()
@@ -426,8 +455,6 @@ class Worker:
             self._record_failure()
             self._discard()
             raise
-        except wire.ProtocolError as exc:  # e.g. an argument too large to send
-            raise ProtocolError(str(exc), engine=self.name) from None
         return answer.get("value")
 
     # ------------------------------------------------------------------ stopping

@@ -15,6 +15,7 @@ import pytest
 from conftest import dedent, wait_gone
 from fanren_tts import (
     PROTOCOL_VERSION,
+    ConfigError,
     RemoteError,
     TTSGenerator,
     WorkerCrashed,
@@ -337,3 +338,17 @@ def test_an_exception_that_is_hard_to_report_keeps_the_worker(echo_config, kind:
         if kind == "path_bytes":
             assert "/models/caf\\xe9/voice.onnx" in info.value.remote_message
         assert gen.call("echo", "echo")["pid"] == pid
+
+
+@pytest.mark.parametrize(
+    "value,why",
+    [(object(), "cannot send a object"), (2**70, "out of range"), ({"deep": {1, object()}}, "cannot send a object")],
+)
+def test_an_argument_that_cannot_be_sent_is_a_config_error_naming_it(echo_config, value: object, why: str) -> None:
+    with TTSGenerator(echo_config()) as gen:
+        pid = gen.call("echo", "echo")["pid"]
+        with pytest.raises(ConfigError) as info:
+            gen.call("echo", "echo", value=value)
+        message = str(info.value)
+        assert "argument 'value' of echo()" in message and why in message, message
+        assert gen.call("echo", "echo", value=1) == {"value": 1, "engine": "echo", "pid": pid}

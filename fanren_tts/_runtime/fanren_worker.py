@@ -217,6 +217,8 @@ def _ext_default(obj: Any) -> Any:
         return os.fspath(obj)
     if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
         return obj.item()
+    if isinstance(obj, int):  # msgpack hands over only ints it cannot encode
+        raise OverflowError(f"integer {obj} is out of range: the protocol carries 64-bit integers")
     raise TypeError(f"cannot send a {type(obj).__name__} over the fanren_tts protocol")
 
 
