@@ -5,6 +5,12 @@ checks the hello, loads the engine once, then serves calls one at a time. Every
 wait has a deadline; a timeout kills the worker's whole process group; a crash
 is reported with the exit status and the tail of its stderr, and the next call
 starts a fresh worker unless the restart budget is spent.
+
+A call interrupted on the host (Ctrl-C, i.e. KeyboardInterrupt, or any other
+exception that is not the engine's own error) kills the worker too: its reply
+may still come, and waiting for it could take as long as the abandoned work. So
+the generator is usable at once; the next call pays a restart (model load), and
+the interrupt does not count against the restart budget.
 """
 
 from __future__ import annotations
@@ -453,6 +459,16 @@ class Worker:
                 self._discard()
         except (WorkerCrashed, ProtocolError):
             self._record_failure()
+            self._discard()
+            raise
+        except RemoteError:  # the engine raised: the stream is in step, the worker stays
+            raise
+        except BaseException:
+            # Ctrl-C (KeyboardInterrupt), SystemExit...: the reply may still be on its
+            # way, and it must never be read as the next call's. Waiting for it could
+            # take as long as the abandoned work, so the worker goes (not counted as
+            # a failure) and the next call starts a fresh one.
+            self._log.warning("call interrupted; stopping the worker so its late reply cannot answer the next call")
             self._discard()
             raise
         return answer.get("value")

@@ -352,3 +352,42 @@ def test_an_argument_that_cannot_be_sent_is_a_config_error_naming_it(echo_config
         message = str(info.value)
         assert "argument 'value' of echo()" in message and why in message, message
         assert gen.call("echo", "echo", value=1) == {"value": 1, "engine": "echo", "pid": pid}
+
+
+def _interrupt_main_after(delay: float) -> threading.Timer:
+    """Deliver SIGINT to the main thread, as Ctrl-C does, while it waits for the worker."""
+    timer = threading.Timer(delay, signal.pthread_kill, args=(threading.main_thread().ident, signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_mid_call_leaves_the_generator_usable_at_once(echo_config) -> None:
+    """The interrupted call's reply must never be read as the next call's.
+
+    Choice: the worker of an interrupted call is killed (its group too) and the next
+    call starts a fresh one; waiting for the abandoned work could take minutes.
+    """
+    assert threading.current_thread() is threading.main_thread()
+    with TTSGenerator(echo_config()) as gen:
+        pid = gen.call("echo", "echo")["pid"]
+        child = gen.call("echo", "spawn_child")
+        _interrupt_main_after(0.3)
+        with pytest.raises(KeyboardInterrupt):
+            gen.call("echo", "slow", steps=1, step_s=1.5)  # its reply would come 1.2 s later
+        assert wait_gone(pid, 2) and wait_gone(child, 2)
+        t0 = time.monotonic()
+        reply = gen.call("echo", "echo", value="after")
+        assert reply["value"] == "after" and reply["pid"] != pid
+        assert time.monotonic() - t0 < 1.2, "must not wait for the abandoned call"
+        time.sleep(1.5)  # past the moment the abandoned reply would have arrived
+        assert gen.call("echo", "echo", value="later")["value"] == "later"
+        assert not gen.worker("echo")._failures, "an interrupt is not a worker failure"
+
+
+def test_ctrl_c_during_startup_leaves_no_worker(echo_config) -> None:
+    with TTSGenerator(echo_config(echo={"load_steps": 20, "step_s": 0.1})) as gen:
+        _interrupt_main_after(0.5)
+        with pytest.raises(KeyboardInterrupt):
+            gen.worker("echo").start()
+        assert not gen.worker("echo").alive
+        assert gen.call("echo", "echo", value=1)["value"] == 1
