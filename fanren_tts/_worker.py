@@ -202,10 +202,12 @@ class Worker:
     def _ensure_started(self) -> None:
         if self.alive:
             return
-        if self._proc is not None:  # died while idle: count it, reap it, start afresh
+        if self._proc is not None:  # died while idle: count it, kill what it left, start afresh
             self._log.warning("worker exited while idle (%s)", _describe_exit(self._proc.returncode))
             self._record_failure()
-            self._cleanup()
+            # Its children may live on and hold its stderr open: kill its group first,
+            # so they go too and the stderr reader sees EOF instead of timing out.
+            self._discard()
         self._check_budget()
         try:
             self._spawn_and_handshake()
@@ -364,6 +366,7 @@ class Worker:
         except subprocess.TimeoutExpired:
             self._kill()
             code = self._proc.returncode
+        _signal_group(self._proc, signal.SIGKILL)  # what it left behind holds its stderr open
         self._join_stderr()
         how = _describe_exit(code)
         if stage == "startup":

@@ -391,3 +391,32 @@ def test_ctrl_c_during_startup_leaves_no_worker(echo_config) -> None:
             gen.worker("echo").start()
         assert not gen.worker("echo").alive
         assert gen.call("echo", "echo", value=1)["value"] == 1
+
+
+def test_a_worker_that_died_while_idle_takes_its_children_along(echo_config) -> None:
+    with TTSGenerator(echo_config()) as gen:
+        worker = gen.worker("echo")
+        child = gen.call("echo", "spawn_child")  # holds the worker's stderr pipe open
+        old_stderr = worker._stderr_thread
+        pid = gen.call("echo", "exit_soon", delay=0.1)
+        deadline = time.monotonic() + 5
+        while worker.alive and time.monotonic() < deadline:  # reapable, not merely a zombie
+            time.sleep(0.02)
+        assert not worker.alive
+        t0 = time.monotonic()
+        reply = gen.call("echo", "echo", value="restarted")
+        elapsed = time.monotonic() - t0
+        assert reply["value"] == "restarted" and reply["pid"] != pid
+        assert wait_gone(child, 2), "the dead worker's process group must be killed"
+        assert old_stderr is not None and not old_stderr.is_alive(), "its stderr reader must end"
+        assert elapsed < 0.9, f"restart took {elapsed:.2f}s: it waited on the old stderr reader"
+
+
+def test_a_crash_mid_call_is_reported_at_once_even_with_children_holding_stderr(echo_config) -> None:
+    with TTSGenerator(echo_config()) as gen:
+        child = gen.call("echo", "spawn_child")
+        t0 = time.monotonic()
+        with pytest.raises(WorkerCrashed, match="exited with code 9"):
+            gen.call("echo", "exit_now", code=9)
+        assert time.monotonic() - t0 < 0.9, "it waited on a stderr reader that children kept open"
+        assert wait_gone(child, 2)

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from array import array
 from typing import Any
@@ -89,6 +90,11 @@ class Echo(Engine):
 
     def spawn_child(self) -> int:
         return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"]).pid
+
+    def exit_soon(self, delay: float = 0.2, code: int = 0) -> int:
+        """Reply, then die while idle (as an OOM kill would), leaving any children behind."""
+        threading.Timer(delay, os._exit, args=(code,)).start()
+        return os.getpid()
 
     def fail(self, message: str = "boom") -> None:
         raise ValueError(message)
