@@ -24,11 +24,12 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ._config import EngineConfig
 from ._envs import env_status, require_ready
@@ -50,6 +51,8 @@ __all__ = ["Worker", "worker_environment"]
 log = logging.getLogger("fanren_tts.worker")
 
 _LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
+#: Started beside each worker: kills it and its descendants once the host is gone.
+WATCHDOG = RUNTIME_DIR / "fanren_watchdog.py"
 _TAIL_LINES = 60
 _KILL_WAIT = 5.0
 
@@ -167,6 +170,8 @@ class Worker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._pipe: _Pipe | None = None
         self._stderr_thread: threading.Thread | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._watch_fd: int | None = None
         self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
         self._failures: collections.deque[float] = collections.deque()
         self._lock = threading.RLock()
@@ -281,6 +286,7 @@ class Worker:
             raise WorkerStartupError(
                 f"engine {self.name!r}: cannot run {interpreter}: {exc.strerror or exc}", engine=self.name
             ) from None
+        self._start_watchdog()
         self._pipe = _Pipe(self._proc)
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, args=(self._proc.stderr,), name=f"fanren-stderr-{self.name}", daemon=True
@@ -345,7 +351,7 @@ class Worker:
                 )
             return msg
 
-    def _raise_remote(self, msg: dict) -> None:
+    def _raise_remote(self, msg: dict) -> NoReturn:
         error = RemoteError(
             engine=self.name,
             stage=msg.get("stage", "call"),
@@ -358,7 +364,7 @@ class Worker:
             self._discard()
         raise error
 
-    def _raise_dead(self, stage: str) -> None:
+    def _raise_dead(self, stage: str) -> NoReturn:
         """EOF on stdout: the worker is gone. Reap it and say how it ended."""
         assert self._proc is not None
         try:
@@ -379,6 +385,49 @@ class Worker:
             engine=self.name,
             stderr_tail=self.stderr_tail,
         )
+
+    def _start_watchdog(self) -> None:
+        """Start fanren_watchdog for the new worker (see that module for why).
+
+        It runs this host's interpreter in isolated mode and holds the read end of a
+        pipe whose write end only this process has: when the host dies, however it
+        dies, the kernel closes it and the watchdog kills the worker's whole tree.
+        Without one (an interpreter that cannot start) the worker's own watch is
+        all there is, and the log says so.
+        """
+        assert self._proc is not None
+        python = sys.executable or str(self.config.interpreter)
+        read_end, write_end = os.pipe()  # non-inheritable: no other child gets the write end
+        try:
+            self._watchdog = subprocess.Popen(
+                [python, "-I", "-S", str(WATCHDOG), str(self._proc.pid), str(os.getpid())],
+                stdin=read_end,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C in the terminal must not reach it
+            )
+        except OSError as exc:
+            os.close(write_end)
+            self._log.warning(
+                "no watchdog for pid %d (%s): a worker stuck in C code may outlive a killed host", self._proc.pid, exc
+            )
+        else:
+            self._watch_fd = write_end
+        finally:
+            os.close(read_end)
+
+    def _stop_watchdog(self) -> None:
+        """Close its pipe (it then kills what the worker left and exits) and reap it."""
+        fd, self._watch_fd = self._watch_fd, None
+        if fd is not None:
+            os.close(fd)
+        dog, self._watchdog = self._watchdog, None
+        if dog is not None:
+            try:
+                dog.wait(_KILL_WAIT)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a watchdog stuck in the kernel
+                dog.kill()
+                dog.wait(_KILL_WAIT)
 
     def _drain_stderr(self, stream: Any) -> None:
         for raw in iter(stream.readline, b""):
@@ -548,6 +597,7 @@ class Worker:
                 except OSError:
                     pass
         self._join_stderr()
+        self._stop_watchdog()
         self._proc = None
         self._pipe = None
 

@@ -23,6 +23,7 @@ from fanren_tts import (
     WorkerTimeout,
     WorkerUnavailable,
 )
+from fanren_tts._runtime.fanren_watchdog import POLL_S
 
 
 def test_echo_worker_in_a_bare_venv(echo_config, bare_python: Path) -> None:
@@ -420,3 +421,68 @@ def test_a_crash_mid_call_is_reported_at_once_even_with_children_holding_stderr(
             gen.call("echo", "exit_now", code=9)
         assert time.monotonic() - t0 < 0.9, "it waited on a stderr reader that children kept open"
         assert wait_gone(child, 2)
+
+
+def test_a_killed_host_stops_a_worker_stuck_in_c_holding_the_gil(echo_config, tmp_path: Path) -> None:
+    """No Python code runs in that worker: its end must not depend on its interpreter.
+
+    A child that started its own session (out of the worker's group) goes too, and
+    so does a daemon whose parent exited at once (a double fork).
+    """
+    script = tmp_path / "host.py"
+    script.write_text(
+        dedent(
+            f"""
+            import threading, time
+            from fanren_tts import TTSGenerator
+            gen = TTSGenerator({str(echo_config())!r})
+            threading.Thread(target=gen.warm_up, daemon=True).start()  # started from a thread that ends
+            time.sleep(1.0)
+            pids = [gen.call("echo", m) for m in ("spawn_session_child", "spawn_daemon")]
+            print(gen.call("echo", "echo")["pid"], *pids, flush=True)
+            threading.Thread(target=gen.call, args=("echo", "spin"), daemon=True).start()
+            time.sleep(3600)
+            """
+        )
+    )
+    host = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    pids: list[int] = []
+    try:
+        pids = [int(p) for p in host.stdout.readline().split()]  # type: ignore[union-attr]
+        assert len(pids) == 3
+        time.sleep(0.5)  # the worker is in sum() now
+        os.kill(host.pid, signal.SIGKILL)
+        host.wait(5)
+        for pid in pids:
+            assert wait_gone(pid, 5), f"process {pid} outlived its killed host"
+    finally:
+        host.kill()
+        host.wait(5)
+        for pid in pids:  # never leave a spinning process behind, even when the test fails
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_what_a_dead_worker_started_goes_even_before_the_next_call(echo_config) -> None:
+    """Its own session put the child out of reach of a group kill; the watchdog still knows it.
+
+    The watchdog learns of descendants by polling, so one started less than a poll
+    (0.5 s) before its worker dies on its own may escape; hence the pause.
+    """
+    with TTSGenerator(echo_config()) as gen:
+        child = gen.call("echo", "spawn_session_child")
+        daemon = gen.call("echo", "spawn_daemon")
+        time.sleep(2 * POLL_S)
+        gen.call("echo", "exit_soon", delay=0.1)
+        assert wait_gone(child, 3) and wait_gone(daemon, 3)
+
+
+def test_every_watchdog_is_reaped_with_its_worker(echo_config) -> None:
+    gen = TTSGenerator(echo_config(a={}, b={}))
+    gen.warm_up()
+    dogs = [gen.worker(n)._watchdog for n in ("a", "b")]
+    assert all(d is not None and d.poll() is None for d in dogs)
+    gen.close()
+    assert all(d is not None and d.returncode == 0 for d in dogs)

@@ -558,10 +558,12 @@ def _abandon(reason: str) -> None:
 
 
 def _watch_parent(host_pid: int) -> None:
-    """Exit when the host dies, even while the main thread is busy in C code.
+    """Exit when the host dies while the main thread is busy.
 
     stdin EOF is the primary signal; this (and PR_SET_PDEATHSIG on Linux) is the
-    backup for a main thread that is not reading.
+    backup for a main thread that is not reading. Both need this interpreter to
+    run: a main thread stuck in C code holding the GIL is ended from outside, by
+    the host's fanren_watchdog process.
     """
 
     def orphaned() -> bool:
@@ -579,6 +581,11 @@ def _watch_parent(host_pid: int) -> None:
             # signal only means "check"; the ppid decides.
             signal.signal(signal.SIGUSR1, lambda *_: die() if orphaned() else None)
             libc.prctl(1, signal.SIGUSR1, 0, 0, 0)
+            # PR_SET_CHILD_SUBREAPER: orphans of our children (double forks, setsid
+            # daemons) are re-parented to us, not to init, so they stay in our tree,
+            # where the host's fanren_watchdog finds and kills them. The price: such
+            # an adopted process that exits stays a zombie until we exit.
+            libc.prctl(36, 1, 0, 0, 0)
         except (OSError, AttributeError, ValueError):
             pass
     if orphaned():

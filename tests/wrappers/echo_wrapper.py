@@ -96,6 +96,24 @@ class Echo(Engine):
         threading.Timer(delay, os._exit, args=(code,)).start()
         return os.getpid()
 
+    def spawn_session_child(self) -> int:
+        """A child in its own session: out of the worker's process group."""
+        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"], start_new_session=True).pid
+
+    def spawn_daemon(self) -> int:
+        """A double fork: the middle process exits at once, so the daemon's parent is gone."""
+        inner = (
+            "import subprocess, sys; d = subprocess.DEVNULL; "
+            "print(subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'], "
+            "stdin=d, stdout=d, stderr=d, start_new_session=True).pid)"
+        )
+        out = subprocess.run([sys.executable, "-c", inner], capture_output=True, text=True, check=True)
+        return int(out.stdout)
+
+    def spin(self) -> int:
+        """Busy in C code that never releases the GIL: no Python thread or handler runs."""
+        return sum(range(10**14))
+
     def fail(self, message: str = "boom") -> None:
         raise ValueError(message)
 
