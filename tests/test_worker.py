@@ -31,6 +31,7 @@ def test_echo_worker_in_a_bare_venv(echo_config, bare_python: Path) -> None:
         worker = gen.worker("echo")
         worker.start()
         hello = worker.hello
+        assert hello is not None and worker.info is not None
         assert hello["protocol"] == PROTOCOL_VERSION
         assert hello["engine"] == "echo"
         assert hello["pid"] == worker.pid
@@ -221,6 +222,7 @@ def test_a_killed_host_leaves_no_worker_behind(echo_config, tmp_path: Path) -> N
         )
     )
     host = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert host.stdout is not None
     try:
         line = host.stdout.readline()
         pids = [int(p) for p in line.split()]
@@ -249,6 +251,7 @@ def test_a_killed_host_stops_a_busy_worker(echo_config, tmp_path: Path) -> None:
         )
     )
     host = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert host.stdout is not None
     try:
         pid = int(host.stdout.readline())
         time.sleep(0.5)
@@ -300,6 +303,7 @@ def test_protocol_pipes_are_widened_for_audio(echo_config) -> None:
     with TTSGenerator(echo_config()) as gen:
         worker = gen.worker("echo")
         worker.start()
+        assert worker._pipe is not None
         for fd in (worker._pipe.rfd, worker._pipe.wfd):
             assert fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) == min(1 << 20, limit)
 
@@ -448,7 +452,8 @@ def test_a_killed_host_stops_a_worker_stuck_in_c_holding_the_gil(echo_config, tm
     host = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     pids: list[int] = []
     try:
-        pids = [int(p) for p in host.stdout.readline().split()]  # type: ignore[union-attr]
+        assert host.stdout is not None
+        pids = [int(p) for p in host.stdout.readline().split()]
         assert len(pids) == 3
         time.sleep(0.5)  # the worker is in sum() now
         os.kill(host.pid, signal.SIGKILL)

@@ -45,7 +45,7 @@ import time
 import traceback
 import wave
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 try:
     import msgpack
@@ -193,9 +193,9 @@ class Audio:
             a = array("h")
             a.frombytes(self.pcm)
             return max((abs(x) for x in a), default=0) / 32768.0
-        a = array("f")
-        a.frombytes(self.pcm)
-        return max((abs(x) for x in a), default=0.0)
+        floats = array("f")
+        floats.frombytes(self.pcm)
+        return max((abs(x) for x in floats), default=0.0)
 
     def __repr__(self) -> str:
         return f"Audio({self.duration:.3f}s, {self.sample_rate} Hz, {self.sample_format}, {self.channels} ch)"
@@ -235,7 +235,7 @@ def pack(msg: Any) -> bytes:
     return msgpack.packb(msg, default=_ext_default, use_bin_type=True)
 
 
-def unpack(body: bytes) -> Any:
+def unpack(body: bytes | bytearray) -> Any:
     return msgpack.unpackb(body, ext_hook=_ext_hook, raw=False, strict_map_key=False)
 
 
@@ -280,7 +280,7 @@ def decode_body(body: bytes | bytearray) -> dict:
     return msg
 
 
-def _looks_textual(data: bytes) -> bool:
+def _looks_textual(data: bytes | bytearray) -> bool:
     return all(32 <= b < 127 or b in (9, 10, 13) for b in data)
 
 
@@ -545,7 +545,7 @@ def _take_stdio() -> _Channel:
     return _Channel(proto_in, proto_out)
 
 
-def _abandon(reason: str) -> None:
+def _abandon(reason: str) -> NoReturn:
     """The host is gone: end now, taking the engine's child processes along."""
     try:
         sys.stderr.write(f"fanren_worker: {reason}; exiting\n")
