@@ -183,11 +183,13 @@ class Worker:
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        proc = self._proc  # read once: another thread (the idle reaper) may clear it meanwhile
+        return proc is not None and proc.poll() is None
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        proc = self._proc
+        return proc.pid if proc is not None else None
 
     @property
     def stderr_tail(self) -> str:
