@@ -74,9 +74,28 @@ class Tracker:
         self.known: dict[int, int] = {worker: info[2]} if info else {}
         self.procfs = os.path.isdir("/proc/self")
 
+    def _exists(self, pid: int) -> bool:
+        """Without /proc: signal 0 (a zombie counts; its pid cannot be reused until reaped)."""
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:  # EPERM: someone else's process now
+            return False
+        return True
+
     def worker_alive(self) -> bool:
+        if not self.procfs:
+            return self._exists(self.worker)
         info = _stat(self.worker)
         return info is not None and info[2] == self.worker_start and info[0] not in ("Z", "X")
+
+    def worker_still_ours(self) -> bool:
+        """Alive or not yet reaped: its pid, and so its process group id, still mean it."""
+        if not self.procfs:
+            return self._exists(self.worker)
+        info = _stat(self.worker)
+        return info is not None and info[2] == self.worker_start
 
     def scan(self) -> dict[int, int]:
         """Add every living descendant of a known process; returns the known ones still alive."""
@@ -117,8 +136,7 @@ class Tracker:
             for pid, start in fresh.items():
                 self._signal(pid, start, signal.SIGSTOP)
             stopped.update(fresh)
-        info = _stat(self.worker)
-        if info is not None and info[2] == self.worker_start:  # still ours (alive or unreaped)
+        if self.worker_still_ours():
             try:
                 os.killpg(self.worker, signal.SIGKILL)
             except OSError:
