@@ -399,7 +399,11 @@ class Worker:
         """
         assert self._proc is not None
         python = sys.executable or str(self.config.interpreter)
-        read_end, write_end = os.pipe()  # non-inheritable: no other child gets the write end
+        try:
+            read_end, write_end = os.pipe()  # non-inheritable: no other child gets the write end
+        except OSError as exc:  # out of file descriptors: run on, with a warning
+            self._log.warning("no watchdog for pid %d (%s)", self._proc.pid, exc)
+            return
         try:
             self._watchdog = subprocess.Popen(
                 [python, "-I", "-S", str(WATCHDOG), str(self._proc.pid), str(os.getpid())],
