@@ -18,6 +18,7 @@ from ._exceptions import ConfigError as ConfigError
 from ._exceptions import EnvError as EnvError
 from ._exceptions import EnvNotReady as EnvNotReady
 from ._exceptions import FanrenTTSError as FanrenTTSError
+from ._exceptions import OutputError as OutputError
 from ._exceptions import ProtocolError as ProtocolError
 from ._exceptions import RemoteError as RemoteError
 from ._exceptions import WorkerCrashed as WorkerCrashed
@@ -47,6 +48,7 @@ __all__ = [
     "FanrenTTSError",
     "GenerateResult",
     "Line",
+    "OutputError",
     "ProtocolError",
     "RemoteError",
     "Segment",

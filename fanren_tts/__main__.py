@@ -8,8 +8,10 @@
 
 Installed from a wheel, the same commands are ``fanren-tts say ...`` and so on.
 
-Exit codes: 0 ok, 1 some batch lines failed (or another fanren_tts error),
-2 bad config or arguments, 3 env not ready, 4 worker failed, 5 the engine raised.
+Exit codes: 0 ok, 1 some batch lines failed (or another error), 2 bad config or
+arguments (an unwritable output too), 3 env not ready, 4 worker failed, 5 the
+engine raised. Errors are one message, never a traceback; ``--debug`` (or
+FANREN_TTS_DEBUG=1) shows the traceback too.
 """
 
 from __future__ import annotations
@@ -33,10 +35,15 @@ def _read_text(args: argparse.Namespace) -> str:
             return Path(args.file).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read text file {args.file}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"text file {args.file} is not UTF-8: {exc.reason} at byte {exc.start}") from None
     if args.text in (None, "-"):
         if sys.stdin is None or sys.stdin.isatty():
             raise ConfigError("no text: give TEXT, --file PATH, or pipe text to stdin")
-        return sys.stdin.read()
+        try:
+            return sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"text on stdin is not UTF-8: {exc.reason} at byte {exc.start}") from None
     return args.text
 
 
@@ -123,6 +130,7 @@ def _generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
     parser.add_argument("--no-cache", action="store_true", help="synthesize every segment again")
     parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (host and engine) on errors")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--older-than", type=_parse_age, help="prune entries unused for this long (30d, 12h)")
     cache.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
     cache.add_argument("-v", "--verbose", action="count", default=0)
+    cache.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     cache.set_defaults(func=_cache)
     return parser
 
@@ -178,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         return program
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    return run_cli(lambda: args.func(args))
+    return run_cli(lambda: args.func(args), debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Callable
 
 from ._exceptions import ConfigError, EnvError, FanrenTTSError, RemoteError, WorkerError
 
-__all__ = ["EXIT_CODES", "run_cli", "setup_logging"]
+__all__ = ["EXIT_CODES", "debug_requested", "run_cli", "setup_logging"]
 
 #: Exit status per error class; the first match in this order wins.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
@@ -25,15 +27,38 @@ def setup_logging(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-def run_cli(body: Callable[[], int]) -> int:
-    """Run ``body``; a fanren_tts error becomes one clear message on stderr and its exit code."""
+def debug_requested(flag: bool = False) -> bool:
+    """``--debug``, or FANREN_TTS_DEBUG set to anything but 0 (for every command line)."""
+    return flag or os.environ.get("FANREN_TTS_DEBUG", "") not in ("", "0")
+
+
+def run_cli(body: Callable[[], int], *, debug: bool = False) -> int:
+    """Run ``body``; any error becomes a clear message on stderr and its exit code.
+
+    No traceback is shown unless ``debug`` (``--debug``): a fanren_tts error's
+    message says what is wrong and how to fix it; anything else is a bug, named by
+    its type and message, with a pointer to ``--debug``.
+    """
+    debug = debug_requested(debug)
     try:
         return body()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except FanrenTTSError as exc:
+        if debug:
+            traceback.print_exc(file=sys.stderr)
         print(f"error: {exc}", file=sys.stderr)
         if isinstance(exc, RemoteError):
-            print(exc.remote_traceback.rstrip(), file=sys.stderr)
+            if debug:
+                print(exc.remote_traceback.rstrip(), file=sys.stderr)
+            else:
+                print("(run again with --debug to see the engine's traceback)", file=sys.stderr)
         return next(code for cls, code in EXIT_CODES if isinstance(exc, cls))
+    except Exception as exc:
+        if debug:
+            traceback.print_exc(file=sys.stderr)
+        print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        if not debug:
+            print("(a bug: run again with --debug for the traceback, and report it)", file=sys.stderr)
+        return 1

@@ -41,6 +41,7 @@ __all__ = [
     "data_home",
     "default_config_path",
     "load_config",
+    "validate_options",
     "venv_dir",
 ]
 
@@ -516,6 +517,19 @@ def _describe(
         else:
             lines.append(f"{_loc(loc)}: {err['msg']} (got {err.get('input')!r})")
     return lines
+
+
+def validate_options(model: type[BaseModel], options: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``options`` (a partial set: a call's overrides) checked by name and value against ``model``.
+
+    The same rules as config.yaml, reported the same way (``where`` leads the
+    message); returns only the given keys, with values coerced as the model does.
+    """
+    try:
+        validated = model.model_validate(dict(options))
+    except ValidationError as exc:
+        raise ConfigError(f"{where}:\n  " + "\n  ".join(_describe(exc, (), model))) from None
+    return {key: getattr(validated, key) for key in options}
 
 
 def _allowed_keys(model: type[BaseModel] | None, path: tuple[Any, ...]) -> list[str]:

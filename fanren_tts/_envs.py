@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,6 +46,8 @@ class EnvStatus:
     state: State
     detail: str
     marker: dict | None = None
+    #: The config file that names this engine; the fix command points at it.
+    config: Path | None = None
 
     @property
     def ready(self) -> bool:
@@ -56,8 +59,23 @@ class EnvStatus:
 
     @property
     def fix(self) -> str:
+        """The command that builds this env, runnable from any folder.
+
+        The engine name means something only in its config file, so that file is
+        passed by absolute path; the interpreter is this one (plain ``python``
+        when that is what PATH finds), since fanren_tts must be importable.
+        """
         flag = " --recreate" if self.state == "incomplete" else ""
-        return f"python -m fanren_tts.envs sync {self.name}{flag}"
+        config = f" --config {shlex.quote(str(self.config.absolute()))}" if self.config is not None else ""
+        return f"{_python_command()} -m fanren_tts.envs{config} sync {self.name}{flag}"
+
+
+def _python_command() -> str:
+    """``python`` when PATH finds this very interpreter, else its absolute path."""
+    found = shutil.which("python")
+    if found and Path(found).absolute() == Path(sys.executable).absolute():
+        return "python"
+    return shlex.quote(sys.executable) if sys.executable else "python"
 
 
 def uv_bin() -> str:
@@ -81,13 +99,14 @@ def _venv(project: Path) -> Path:
     return venv_dir(project)
 
 
-def env_status(project: Path, name: str | None = None) -> EnvStatus:
+def env_status(project: Path, name: str | None = None, config: Path | None = None) -> EnvStatus:
+    """Where the env of ``project`` stands; ``config`` is the file naming the engine (for the fix)."""
     project = Path(project)
     name = name or project.name
     venv = _venv(project)
 
     def status(state: State, detail: str, marker: dict | None = None) -> EnvStatus:
-        return EnvStatus(name, project, venv, state, detail, marker)
+        return EnvStatus(name, project, venv, state, detail, marker, config)
 
     if not (project / "pyproject.toml").is_file():
         return status("missing", f"{project} is not a uv project (no pyproject.toml)")
@@ -113,8 +132,8 @@ def env_status(project: Path, name: str | None = None) -> EnvStatus:
     return status("ready", f"built {marker.get('built_at', '?')} with Python {marker.get('python', '?')}", marker)
 
 
-def require_ready(project: Path, name: str) -> EnvStatus:
-    status = env_status(project, name)
+def require_ready(project: Path, name: str, config: Path | None = None) -> EnvStatus:
+    status = env_status(project, name, config)
     if not status.ready:
         raise EnvNotReady(f"{status.detail}. Build it with: {status.fix}")
     return status

@@ -4,6 +4,7 @@
 
     FanrenTTSError                  base: catch this to catch everything below
     ├── ConfigError                 config.yaml or an argument is wrong (file, key path, what is allowed)
+    │   └── OutputError             the output path cannot be written (checked before any synthesis)
     ├── EnvError                    an engine env could not be built or used
     │   └── EnvNotReady             the env is missing, half-built or drifted from its lock
     ├── WorkerError                 a worker process misbehaved (carries engine, stderr tail)
@@ -25,6 +26,7 @@ __all__ = [
     "EnvError",
     "EnvNotReady",
     "FanrenTTSError",
+    "OutputError",
     "ProtocolError",
     "RemoteError",
     "WorkerCrashed",
@@ -41,6 +43,11 @@ class FanrenTTSError(Exception):
 
 class ConfigError(FanrenTTSError, ValueError):
     """config.yaml, an environment variable or an argument has a bad value."""
+
+
+class OutputError(ConfigError):
+    """The output path cannot be written: under /proc or /sys, below a file, not a regular
+    file, or in a folder that refuses new files. Checked before any synthesis."""
 
 
 class EnvError(FanrenTTSError):

@@ -22,12 +22,13 @@ from . import _audio, _batch, _fit
 from ._assemble import Assembler
 from ._batch import BatchResult, Line
 from ._cache import SegmentCache, cache_key
-from ._config import BUILTIN_OPTIONS, DEVICE_PATTERN, Config, load_config
+from ._config import BUILTIN_OPTIONS, DEVICE_PATTERN, Config, load_config, validate_options
 from ._envs import lock_hash, require_ready
 from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
+from ._output import check_output_path
 from ._result import GenerateResult, Segment
 from ._runtime.fanren_worker import Audio
-from ._text import split_sentences
+from ._text import clean_text, split_sentences
 from ._timeline import Word, estimate_words, refine_words, shift_words
 from ._worker import Worker
 
@@ -151,9 +152,9 @@ class TTSGenerator:
                 if cfg.unavailable:
                     raise ConfigError(cfg.unavailable)
                 if cfg.env_dir is not None:
-                    require_ready(cfg.env_dir, engine)
+                    require_ready(cfg.env_dir, engine, self.config.source)
                 cfg.check_runnable()
-                worker = self._workers[engine] = Worker(cfg)
+                worker = self._workers[engine] = Worker(cfg, self.config.source)
             return worker
 
     def warm_up(self, *engines: str) -> dict[str, float]:
@@ -223,6 +224,7 @@ class TTSGenerator:
         """
         if not isinstance(text, str) or not text.strip():
             raise ConfigError("text must be a non-empty string")
+        text = clean_text(text)  # before any work: bad characters fail here, with their index
         if not _HAS_WORD.search(text):
             raise ConfigError(f"text {text!r} has nothing to speak (only punctuation or symbols)")
         path = Path(output_path)
@@ -230,9 +232,10 @@ class TTSGenerator:
             raise ConfigError(f"output_path must end in .wav (got {str(path)!r}); fanren_tts writes PCM16 WAV")
         if path.is_dir():
             raise ConfigError(f"output_path {str(path)!r} is a directory; give a file name ending in .wav")
+        check_output_path(path)  # an unwritable path fails now, not after minutes of synthesis
         name = engine or self.pick_engine(text)
         cfg = self.config.get(name)
-        self._check_options(name, options)
+        options = self._check_options(name, options)
         use_cache = self.config.cache.enabled if cache is None else cache
         if target_duration is None:
             return self._narrate(text, path, name, use_cache, options)
@@ -344,12 +347,14 @@ class TTSGenerator:
                 self._identities[engine] = ident
             return ident
 
-    def _check_options(self, engine: str, options: dict[str, Any]) -> None:
+    def _check_options(self, engine: str, options: dict[str, Any]) -> dict[str, Any]:
+        """A call's options checked by name and value like config.yaml (built-in engines)."""
         model = BUILTIN_OPTIONS.get(self.config.get(engine).kind)
         if model is None:
-            return
+            return options
         unknown = sorted(set(options) - set(model.model_fields))
         if unknown:
             raise ConfigError(
                 f"engine {engine!r} has no option {', '.join(map(repr, unknown))}; allowed: {', '.join(model.model_fields)}"
             )
+        return validate_options(model, options, f"engine {engine!r}: invalid call option")

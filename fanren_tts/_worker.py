@@ -5,6 +5,12 @@ checks the hello, loads the engine once, then serves calls one at a time. Every
 wait has a deadline; a timeout kills the worker's whole process group; a crash
 is reported with the exit status and the tail of its stderr, and the next call
 starts a fresh worker unless the restart budget is spent.
+
+A call interrupted on the host (Ctrl-C, i.e. KeyboardInterrupt, or any other
+exception that is not the engine's own error) kills the worker too: its reply
+may still come, and waiting for it could take as long as the abandoned work. So
+the generator is usable at once; the next call pays a restart (model load), and
+the interrupt does not count against the restart budget.
 """
 
 from __future__ import annotations
@@ -18,13 +24,17 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 import weakref
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 from ._config import EngineConfig
+from ._envs import env_status, require_ready
 from ._exceptions import (
+    ConfigError,
     EnvNotReady,
     ProtocolError,
     RemoteError,
@@ -41,6 +51,8 @@ __all__ = ["Worker", "worker_environment"]
 log = logging.getLogger("fanren_tts.worker")
 
 _LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
+#: Started beside each worker: kills it and its descendants once the host is gone.
+WATCHDOG = RUNTIME_DIR / "fanren_watchdog.py"
 _TAIL_LINES = 60
 _KILL_WAIT = 5.0
 
@@ -85,7 +97,11 @@ class _Pipe:
         self.buf = bytearray()
 
     def send(self, msg: dict, deadline: float) -> None:
-        for part in wire.frame_parts(msg):
+        self.send_parts(wire.frame_parts(msg), deadline)
+
+    def send_parts(self, parts: list[bytes], deadline: float) -> None:
+        """Write an encoded frame (see ``wire.frame_parts``)."""
+        for part in parts:
             view = memoryview(part)
             while view:
                 try:  # the pipe almost always has room: wait only when it is full
@@ -141,8 +157,10 @@ class _Pipe:
 class Worker:
     """One engine's worker process; thread-safe, one call in flight at a time."""
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, config_file: Path | None = None) -> None:
         self.config = config
+        #: The config file this engine comes from: error messages' fix commands name it.
+        self.config_file = config_file
         self.name = config.name
         self.hello: dict[str, Any] | None = None
         self.info: dict[str, Any] | None = None
@@ -152,6 +170,8 @@ class Worker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._pipe: _Pipe | None = None
         self._stderr_thread: threading.Thread | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._watch_fd: int | None = None
         self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
         self._failures: collections.deque[float] = collections.deque()
         self._lock = threading.RLock()
@@ -163,11 +183,13 @@ class Worker:
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        proc = self._proc  # read once: another thread (the idle reaper) may clear it meanwhile
+        return proc is not None and proc.poll() is None
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        proc = self._proc
+        return proc.pid if proc is not None else None
 
     @property
     def stderr_tail(self) -> str:
@@ -187,10 +209,12 @@ class Worker:
     def _ensure_started(self) -> None:
         if self.alive:
             return
-        if self._proc is not None:  # died while idle: count it, reap it, start afresh
+        if self._proc is not None:  # died while idle: count it, kill what it left, start afresh
             self._log.warning("worker exited while idle (%s)", _describe_exit(self._proc.returncode))
             self._record_failure()
-            self._cleanup()
+            # Its children may live on and hold its stderr open: kill its group first,
+            # so they go too and the stderr reader sees EOF instead of timing out.
+            self._discard()
         self._check_budget()
         try:
             self._spawn_and_handshake()
@@ -235,9 +259,15 @@ class Worker:
         cfg = self.config
         interpreter = cfg.interpreter
         if not interpreter.exists():
+            if cfg.env_dir is not None:
+                require_ready(cfg.env_dir, self.name, self.config_file)  # says how to build it
             raise EnvNotReady(
                 f"engine {self.name!r}: interpreter {interpreter} does not exist"
-                + (f". Build its env with: python -m fanren_tts.envs sync {self.name}" if cfg.env_dir else "")
+                + (
+                    f". Build its env with: {env_status(cfg.env_dir, self.name, self.config_file).fix}"
+                    if cfg.env_dir
+                    else ""
+                )
             )
         if not cfg.wrapper_path.is_file():
             raise WorkerStartupError(
@@ -258,6 +288,7 @@ class Worker:
             raise WorkerStartupError(
                 f"engine {self.name!r}: cannot run {interpreter}: {exc.strerror or exc}", engine=self.name
             ) from None
+        self._start_watchdog()
         self._pipe = _Pipe(self._proc)
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, args=(self._proc.stderr,), name=f"fanren-stderr-{self.name}", daemon=True
@@ -322,7 +353,7 @@ class Worker:
                 )
             return msg
 
-    def _raise_remote(self, msg: dict) -> None:
+    def _raise_remote(self, msg: dict) -> NoReturn:
         error = RemoteError(
             engine=self.name,
             stage=msg.get("stage", "call"),
@@ -335,7 +366,7 @@ class Worker:
             self._discard()
         raise error
 
-    def _raise_dead(self, stage: str) -> None:
+    def _raise_dead(self, stage: str) -> NoReturn:
         """EOF on stdout: the worker is gone. Reap it and say how it ended."""
         assert self._proc is not None
         try:
@@ -343,6 +374,7 @@ class Worker:
         except subprocess.TimeoutExpired:
             self._kill()
             code = self._proc.returncode
+        _signal_group(self._proc, signal.SIGKILL)  # what it left behind holds its stderr open
         self._join_stderr()
         how = _describe_exit(code)
         if stage == "startup":
@@ -355,6 +387,53 @@ class Worker:
             engine=self.name,
             stderr_tail=self.stderr_tail,
         )
+
+    def _start_watchdog(self) -> None:
+        """Start fanren_watchdog for the new worker (see that module for why).
+
+        It runs this host's interpreter in isolated mode and holds the read end of a
+        pipe whose write end only this process has: when the host dies, however it
+        dies, the kernel closes it and the watchdog kills the worker's whole tree.
+        Without one (an interpreter that cannot start) the worker's own watch is
+        all there is, and the log says so.
+        """
+        assert self._proc is not None
+        python = sys.executable or str(self.config.interpreter)
+        try:
+            read_end, write_end = os.pipe()  # non-inheritable: no other child gets the write end
+        except OSError as exc:  # out of file descriptors: run on, with a warning
+            self._log.warning("no watchdog for pid %d (%s)", self._proc.pid, exc)
+            return
+        try:
+            self._watchdog = subprocess.Popen(
+                [python, "-I", "-S", str(WATCHDOG), str(self._proc.pid), str(os.getpid())],
+                stdin=read_end,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C in the terminal must not reach it
+            )
+        except OSError as exc:
+            os.close(write_end)
+            self._log.warning(
+                "no watchdog for pid %d (%s): a worker stuck in C code may outlive a killed host", self._proc.pid, exc
+            )
+        else:
+            self._watch_fd = write_end
+        finally:
+            os.close(read_end)
+
+    def _stop_watchdog(self) -> None:
+        """Close its pipe (it then kills what the worker left and exits) and reap it."""
+        fd, self._watch_fd = self._watch_fd, None
+        if fd is not None:
+            os.close(fd)
+        dog, self._watchdog = self._watchdog, None
+        if dog is not None:
+            try:
+                dog.wait(_KILL_WAIT)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a watchdog stuck in the kernel
+                dog.kill()
+                dog.wait(_KILL_WAIT)
 
     def _drain_stderr(self, stream: Any) -> None:
         for raw in iter(stream.readline, b""):
@@ -387,13 +466,37 @@ class Worker:
             self._roundtrip({"kind": "ping"}, "pong", timeout)
             return time.perf_counter() - t0
 
+    def _encode(self, msg: dict) -> list[bytes]:
+        """The frame for ``msg``, encoded before anything is written, so a value that
+        cannot be sent fails as a typed error and leaves the stream (and worker) intact."""
+        try:
+            return wire.frame_parts(msg)
+        except wire.ProtocolError as exc:  # e.g. an argument too large to send
+            raise ProtocolError(str(exc), engine=self.name) from None
+        except (TypeError, ValueError, OverflowError) as exc:  # msgpack's refusals
+            raise ConfigError(self._unsendable(msg, exc)) from None
+
+    def _unsendable(self, msg: dict, exc: BaseException) -> str:
+        method = msg.get("method", msg["kind"])
+        for key, value in (msg.get("kwargs") or {}).items():
+            try:
+                wire.pack(value)
+            except (TypeError, ValueError, OverflowError) as err:
+                return (
+                    f"engine {self.name!r}: argument {key!r} of {method}() cannot be sent to the worker "
+                    f"({type(err).__name__}: {err}); send str, int (64-bit), float, bool, None, bytes, "
+                    "lists, dicts, paths or fanren_worker.Audio"
+                )
+        return f"engine {self.name!r}: the {method!r} request cannot be encoded ({type(exc).__name__}: {exc})"
+
     def _roundtrip(self, msg: dict, reply: str, timeout: float) -> Any:
         assert self._pipe is not None
         req_id = next(self._ids)
         msg["id"] = req_id
         stage = "call" if msg["kind"] == "call" else msg["kind"]
+        parts = self._encode(msg)
         try:
-            self._pipe.send(msg, time.monotonic() + timeout)
+            self._pipe.send_parts(parts, time.monotonic() + timeout)
             answer = self._expect(reply, timeout, stage=stage, req_id=req_id)
         except _Deadline:
             self._record_failure()
@@ -416,8 +519,16 @@ class Worker:
             self._record_failure()
             self._discard()
             raise
-        except wire.ProtocolError as exc:  # e.g. an argument too large to send
-            raise ProtocolError(str(exc), engine=self.name) from None
+        except RemoteError:  # the engine raised: the stream is in step, the worker stays
+            raise
+        except BaseException:
+            # Ctrl-C (KeyboardInterrupt), SystemExit...: the reply may still be on its
+            # way, and it must never be read as the next call's. Waiting for it could
+            # take as long as the abandoned work, so the worker goes (not counted as
+            # a failure) and the next call starts a fresh one.
+            self._log.warning("call interrupted; stopping the worker so its late reply cannot answer the next call")
+            self._discard()
+            raise
         return answer.get("value")
 
     # ------------------------------------------------------------------ stopping
@@ -492,6 +603,7 @@ class Worker:
                 except OSError:
                     pass
         self._join_stderr()
+        self._stop_watchdog()
         self._proc = None
         self._pipe = None
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import write_config
+from fanren_tts._cli import run_cli
 from fanren_tts._config import PROJECT_ROOT
 
 pytestmark = pytest.mark.usefixtures("default_envs")
@@ -50,12 +51,58 @@ def test_say_errors_are_clear_with_distinct_exit_codes(
     assert "Traceback" not in out.stderr
 
 
-def test_say_reports_engine_errors_with_the_remote_traceback(tmp_path: Path) -> None:
+def test_say_reports_engine_errors_and_shows_the_remote_traceback_with_debug(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "c.yaml", {"espeak": {"voice": "klingon"}})
     out = run("fanren_tts", "say", "hi", "-o", str(tmp_path / "x.wav"), "-c", str(cfg))
     assert out.returncode == 5
     assert "raised ValueError during load" in out.stderr and "klingon" in out.stderr
-    assert "Traceback" in out.stderr  # the remote one, for the bug report
+    assert "Traceback" not in out.stderr and "--debug" in out.stderr
+    out = run("fanren_tts", "say", "hi", "-o", str(tmp_path / "x.wav"), "-c", str(cfg), "--debug")
+    assert out.returncode == 5
+    assert "espeak_wrapper.py" in out.stderr  # the remote traceback, for the bug report
+    assert "in run_cli" in out.stderr  # and the host's
+
+
+@pytest.mark.parametrize(
+    "args,stdin,message",
+    [
+        (["say", "hi", "-o", "/proc/x.wav"], None, "cannot create files in /proc"),
+        (["say", "hi", "-o", "FILE/x.wav"], None, "is a file, not a folder"),
+        (["say", "-o", "x.wav"], "caf\udce9", "not UTF-8"),
+        (["say", "-f", "LATIN1", "-o", "x.wav"], None, "is not UTF-8"),
+        (["say", "-f", "NUL", "-o", "x.wav"], None, "U+0000 at index 3"),
+    ],
+)
+def test_bad_input_and_output_are_one_line_errors_with_exit_2(
+    args: list[str], stdin: str | None, message: str, tmp_path: Path
+) -> None:
+    (tmp_path / "FILE").write_text("a file")
+    (tmp_path / "LATIN1").write_bytes("café".encode("latin-1"))
+    (tmp_path / "NUL").write_bytes(b"nul\x00byte")
+    proc = subprocess.run(
+        [sys.executable, "-m", "fanren_tts", *args],
+        input=stdin.encode("utf-8", "surrogateescape") if stdin else None,
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    err = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 2, err
+    assert message in err and "Traceback" not in err, err
+    assert not list(tmp_path.glob("**/*.wav"))
+
+
+def test_an_unexpected_error_is_one_line_unless_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    def broken() -> int:
+        raise RuntimeError("something nobody expected")
+
+    assert run_cli(broken) == 1
+    err = capsys.readouterr().err
+    assert "error: unexpected RuntimeError: something nobody expected" in err
+    assert "Traceback" not in err and "--debug" in err
+    assert run_cli(broken, debug=True) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "something nobody expected" in err
 
 
 def test_say_reports_a_missing_env_with_exit_3(tmp_path: Path) -> None:
@@ -65,7 +112,7 @@ def test_say_reports_a_missing_env_with_exit_3(tmp_path: Path) -> None:
     (project / "uv.lock").write_text("version = 1\n")
     cfg = write_config(tmp_path / "c.yaml", {"ghost": {"env": str(project), "wrapper": "w.py"}})
     out = run("fanren_tts", "say", "hi", "-o", str(tmp_path / "x.wav"), "-c", str(cfg))
-    assert out.returncode == 3 and "fanren_tts.envs sync ghost" in out.stderr
+    assert out.returncode == 3 and f"fanren_tts.envs --config {cfg.resolve()} sync ghost" in out.stderr
 
 
 def test_envs_status_and_sync() -> None:

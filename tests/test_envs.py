@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from fanren_tts import EnvNotReady, env_status, sync_env
+from conftest import ECHO, write_config
+from fanren_tts import EnvNotReady, TTSGenerator, env_status, sync_env
 from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._envs import MARKER, require_ready, uv_bin
 
@@ -16,8 +18,8 @@ from fanren_tts._envs import MARKER, require_ready, uv_bin
 def test_missing_then_ready(tiny_project: Path) -> None:
     status = env_status(tiny_project)
     assert status.state == "missing" and "not built yet" in status.detail
-    assert status.fix == "python -m fanren_tts.envs sync tiny"
-    with pytest.raises(EnvNotReady, match="python -m fanren_tts.envs sync tiny"):
+    assert status.fix.endswith(" -m fanren_tts.envs sync tiny")
+    with pytest.raises(EnvNotReady, match=" -m fanren_tts.envs sync tiny"):
         require_ready(tiny_project, "tiny")
     ready = sync_env(tiny_project)
     assert ready.ready, ready.detail
@@ -70,3 +72,18 @@ def test_concurrent_builds_wait_for_each_other(tiny_project: Path) -> None:
 )
 def test_committed_locks_match_their_projects(name: str) -> None:
     subprocess.run([uv_bin(), "lock", "--check", "-q", "--project", str(PROJECT_ROOT / "envs" / name)], check=True)
+
+
+def test_the_env_not_ready_fix_command_works_from_any_folder(tiny_project: Path, tmp_path: Path) -> None:
+    """The engine name means something only in its config: the command must name that file."""
+    (tmp_path / "project").mkdir()
+    cfg = write_config(tmp_path / "project" / "tts.yaml", {"tiny": {"env": str(tiny_project), "wrapper": str(ECHO)}})
+    with pytest.raises(EnvNotReady) as info:
+        TTSGenerator(cfg).worker("tiny")
+    command = str(info.value).split("Build it with: ", 1)[1]
+    assert f"--config {cfg.resolve()}" in command
+    out = subprocess.run(shlex.split(command), cwd="/", capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert env_status(tiny_project).ready
+    with TTSGenerator(cfg) as gen:
+        assert gen.call("tiny", "echo", value=1)["value"] == 1

@@ -153,3 +153,28 @@ def test_local_path_names_what_is_missing(tmp_path: Path) -> None:
         wire.local_path(tmp_path / "nope.wav", "voice prompt")
     with pytest.raises(FileNotFoundError, match=r"no checkpoint at .*ckpt \(model.safetensors missing\)"):
         wire.local_path(tmp_path / "ckpt", "checkpoint", contains="model.safetensors")
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("str() of this exception fails")
+
+
+@pytest.mark.parametrize(
+    "exc,expected",
+    [
+        (_Unprintable("x"), "str() raised RuntimeError"),
+        (ValueError("cannot open /models/caf\udce9/voice.onnx"), "cannot open /models/caf\\xe9/voice.onnx"),
+        (ValueError("lone \ud800 surrogate"), "lone \\ud800 surrogate"),
+    ],
+)
+def test_error_frames_always_encode(exc: BaseException, expected: str) -> None:
+    """An exception whose str() raises, or whose text holds surrogates, still becomes a frame."""
+    try:
+        raise exc
+    except BaseException as caught:
+        frame = wire._error_frame(3, "call", caught)
+    back = wire.decode_body(wire.encode_frame(frame)[wire.HEADER.size :])
+    assert expected in back["message"], back["message"]
+    assert back["type"] == type(exc).__qualname__ and back["id"] == 3
+    assert "Traceback" in back["traceback"]

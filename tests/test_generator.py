@@ -107,7 +107,7 @@ def test_missing_env_says_how_to_build_it(tmp_path: Path) -> None:
     (project / "uv.lock").write_text("version = 1\n")
     cfg = write_config(tmp_path / "c.yaml", {"ghost": {"env": str(project), "wrapper": "w.py"}})
     with TTSGenerator(cfg) as g:
-        with pytest.raises(EnvNotReady, match="python -m fanren_tts.envs sync ghost"):
+        with pytest.raises(EnvNotReady, match=r"-m fanren_tts.envs --config \S+c\.yaml sync ghost"):
             g.generate("hi", tmp_path / "x.wav")
 
 

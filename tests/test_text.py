@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from fanren_tts._text import split_sentences
+from fanren_tts import ConfigError, TTSGenerator
+from fanren_tts._text import clean_text, split_sentences
 
 
 def test_chinese_punctuation() -> None:
@@ -57,3 +60,50 @@ def test_punctuation_only_pieces_join_a_neighbour() -> None:
 def test_limit_must_be_positive(limit: int) -> None:
     with pytest.raises(ValueError):
         split_sentences("x", limit)
+
+
+@pytest.mark.parametrize(
+    "text,clean",
+    [
+        ("one\r\ntwo\rthree", "one\ntwo\nthree"),
+        ("tab\tseparated", "tab separated"),
+        ("no\u00a0break\u3000ideographic\u2009thin", "no break ideographic thin"),
+        ("line\u2028para\u2029end\x0cpage\x0bv", "line\npara\nend\npage\nv"),
+        ("\ufeffbom and zero\u200bwidth and soft\u00adhyphen", "bom and zerowidth and softhyphen"),
+        ("你好，世界", "你好，世界"),
+        ("family \U0001f468\u200d\U0001f469\u200d\U0001f467", "family \U0001f468\u200d\U0001f469\u200d\U0001f467"),
+    ],
+)
+def test_harmless_characters_are_normalized(text: str, clean: str) -> None:
+    assert clean_text(text) == clean
+
+
+@pytest.mark.parametrize(
+    "text,index,codepoint",
+    [
+        ("hello\x00world", 5, "U+0000"),
+        ("bad \ud800 surrogate", 4, "U+D800"),
+        ("bell\x07", 4, "U+0007"),
+        ("esc \x1b[31m red", 4, "U+001B"),
+        ("c1 \x85 control", 3, "U+0085"),
+        ("\r\nafter a normalized break \x00", 27, "U+0000"),
+    ],
+)
+def test_bad_characters_are_refused_with_index_and_codepoint(text: str, index: int, codepoint: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        clean_text(text)
+    message = str(info.value)
+    assert f"index {index}" in message and codepoint in message, message
+
+
+def test_every_bad_character_is_counted() -> None:
+    with pytest.raises(ConfigError, match=r"and 2 more"):
+        clean_text("a\x00b\x01c\x02")
+
+
+def test_generate_refuses_bad_text_before_starting_a_worker(echo_config, tmp_path: Path) -> None:
+    with TTSGenerator(echo_config()) as gen:
+        with pytest.raises(ConfigError, match="U\\+0000"):
+            gen.generate("speak\x00this", tmp_path / "x.wav")
+        assert not gen.worker("echo").alive
+        assert not (tmp_path / "x.wav").exists()

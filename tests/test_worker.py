@@ -15,6 +15,7 @@ import pytest
 from conftest import dedent, wait_gone
 from fanren_tts import (
     PROTOCOL_VERSION,
+    ConfigError,
     RemoteError,
     TTSGenerator,
     WorkerCrashed,
@@ -22,6 +23,7 @@ from fanren_tts import (
     WorkerTimeout,
     WorkerUnavailable,
 )
+from fanren_tts._runtime.fanren_watchdog import POLL_S
 
 
 def test_echo_worker_in_a_bare_venv(echo_config, bare_python: Path) -> None:
@@ -29,6 +31,7 @@ def test_echo_worker_in_a_bare_venv(echo_config, bare_python: Path) -> None:
         worker = gen.worker("echo")
         worker.start()
         hello = worker.hello
+        assert hello is not None and worker.info is not None
         assert hello["protocol"] == PROTOCOL_VERSION
         assert hello["engine"] == "echo"
         assert hello["pid"] == worker.pid
@@ -219,6 +222,7 @@ def test_a_killed_host_leaves_no_worker_behind(echo_config, tmp_path: Path) -> N
         )
     )
     host = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert host.stdout is not None
     try:
         line = host.stdout.readline()
         pids = [int(p) for p in line.split()]
@@ -247,6 +251,7 @@ def test_a_killed_host_stops_a_busy_worker(echo_config, tmp_path: Path) -> None:
         )
     )
     host = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert host.stdout is not None
     try:
         pid = int(host.stdout.readline())
         time.sleep(0.5)
@@ -298,6 +303,7 @@ def test_protocol_pipes_are_widened_for_audio(echo_config) -> None:
     with TTSGenerator(echo_config()) as gen:
         worker = gen.worker("echo")
         worker.start()
+        assert worker._pipe is not None
         for fd in (worker._pipe.rfd, worker._pipe.wfd):
             assert fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) == min(1 << 20, limit)
 
@@ -325,3 +331,163 @@ def test_path_options_resolve_from_the_config_folder(
         assert gen.call("echo", "option", name="aux_paths") == {"codec": str(Path.home() / "codec")}
         assert gen.call("echo", "option", name="mode") == "models/not-a-path"
         assert gen.config.engines["echo"].options["model_path"] == "models/voice"  # as written
+
+
+@pytest.mark.parametrize("kind", ["unprintable", "path_bytes", "surrogate"])
+def test_an_exception_that_is_hard_to_report_keeps_the_worker(echo_config, kind: str) -> None:
+    with TTSGenerator(echo_config()) as gen:
+        pid = gen.call("echo", "echo")["pid"]
+        with pytest.raises(RemoteError) as info:
+            gen.call("echo", "fail_weird", kind=kind)
+        assert info.value.stage == "call" and "Traceback" in info.value.remote_traceback
+        if kind == "path_bytes":
+            assert "/models/caf\\xe9/voice.onnx" in info.value.remote_message
+        assert gen.call("echo", "echo")["pid"] == pid
+
+
+@pytest.mark.parametrize(
+    "value,why",
+    [(object(), "cannot send a object"), (2**70, "out of range"), ({"deep": {1, object()}}, "cannot send a object")],
+)
+def test_an_argument_that_cannot_be_sent_is_a_config_error_naming_it(echo_config, value: object, why: str) -> None:
+    with TTSGenerator(echo_config()) as gen:
+        pid = gen.call("echo", "echo")["pid"]
+        with pytest.raises(ConfigError) as info:
+            gen.call("echo", "echo", value=value)
+        message = str(info.value)
+        assert "argument 'value' of echo()" in message and why in message, message
+        assert gen.call("echo", "echo", value=1) == {"value": 1, "engine": "echo", "pid": pid}
+
+
+def _interrupt_main_after(delay: float) -> threading.Timer:
+    """Deliver SIGINT to the main thread, as Ctrl-C does, while it waits for the worker."""
+    timer = threading.Timer(delay, signal.pthread_kill, args=(threading.main_thread().ident, signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_mid_call_leaves_the_generator_usable_at_once(echo_config) -> None:
+    """The interrupted call's reply must never be read as the next call's.
+
+    Choice: the worker of an interrupted call is killed (its group too) and the next
+    call starts a fresh one; waiting for the abandoned work could take minutes.
+    """
+    assert threading.current_thread() is threading.main_thread()
+    with TTSGenerator(echo_config()) as gen:
+        pid = gen.call("echo", "echo")["pid"]
+        child = gen.call("echo", "spawn_child")
+        _interrupt_main_after(0.3)
+        with pytest.raises(KeyboardInterrupt):
+            gen.call("echo", "slow", steps=1, step_s=1.5)  # its reply would come 1.2 s later
+        assert wait_gone(pid, 2) and wait_gone(child, 2)
+        t0 = time.monotonic()
+        reply = gen.call("echo", "echo", value="after")
+        assert reply["value"] == "after" and reply["pid"] != pid
+        assert time.monotonic() - t0 < 1.2, "must not wait for the abandoned call"
+        time.sleep(1.5)  # past the moment the abandoned reply would have arrived
+        assert gen.call("echo", "echo", value="later")["value"] == "later"
+        assert not gen.worker("echo")._failures, "an interrupt is not a worker failure"
+
+
+def test_ctrl_c_during_startup_leaves_no_worker(echo_config) -> None:
+    with TTSGenerator(echo_config(echo={"load_steps": 20, "step_s": 0.1})) as gen:
+        _interrupt_main_after(0.5)
+        with pytest.raises(KeyboardInterrupt):
+            gen.worker("echo").start()
+        assert not gen.worker("echo").alive
+        assert gen.call("echo", "echo", value=1)["value"] == 1
+
+
+def test_a_worker_that_died_while_idle_takes_its_children_along(echo_config) -> None:
+    with TTSGenerator(echo_config()) as gen:
+        worker = gen.worker("echo")
+        child = gen.call("echo", "spawn_child")  # holds the worker's stderr pipe open
+        old_stderr = worker._stderr_thread
+        pid = gen.call("echo", "exit_soon", delay=0.1)
+        deadline = time.monotonic() + 5
+        while worker.alive and time.monotonic() < deadline:  # reapable, not merely a zombie
+            time.sleep(0.02)
+        assert not worker.alive
+        t0 = time.monotonic()
+        reply = gen.call("echo", "echo", value="restarted")
+        elapsed = time.monotonic() - t0
+        assert reply["value"] == "restarted" and reply["pid"] != pid
+        assert wait_gone(child, 2), "the dead worker's process group must be killed"
+        assert old_stderr is not None and not old_stderr.is_alive(), "its stderr reader must end"
+        assert elapsed < 0.9, f"restart took {elapsed:.2f}s: it waited on the old stderr reader"
+
+
+def test_a_crash_mid_call_is_reported_at_once_even_with_children_holding_stderr(echo_config) -> None:
+    with TTSGenerator(echo_config()) as gen:
+        child = gen.call("echo", "spawn_child")
+        t0 = time.monotonic()
+        with pytest.raises(WorkerCrashed, match="exited with code 9"):
+            gen.call("echo", "exit_now", code=9)
+        assert time.monotonic() - t0 < 0.9, "it waited on a stderr reader that children kept open"
+        assert wait_gone(child, 2)
+
+
+def test_a_killed_host_stops_a_worker_stuck_in_c_holding_the_gil(echo_config, tmp_path: Path) -> None:
+    """No Python code runs in that worker: its end must not depend on its interpreter.
+
+    A child that started its own session (out of the worker's group) goes too, and
+    so does a daemon whose parent exited at once (a double fork).
+    """
+    script = tmp_path / "host.py"
+    script.write_text(
+        dedent(
+            f"""
+            import threading, time
+            from fanren_tts import TTSGenerator
+            gen = TTSGenerator({str(echo_config())!r})
+            threading.Thread(target=gen.warm_up, daemon=True).start()  # started from a thread that ends
+            time.sleep(1.0)
+            pids = [gen.call("echo", m) for m in ("spawn_session_child", "spawn_daemon")]
+            print(gen.call("echo", "echo")["pid"], *pids, flush=True)
+            threading.Thread(target=gen.call, args=("echo", "spin"), daemon=True).start()
+            time.sleep(3600)
+            """
+        )
+    )
+    host = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    pids: list[int] = []
+    try:
+        assert host.stdout is not None
+        pids = [int(p) for p in host.stdout.readline().split()]
+        assert len(pids) == 3
+        time.sleep(0.5)  # the worker is in sum() now
+        os.kill(host.pid, signal.SIGKILL)
+        host.wait(5)
+        for pid in pids:
+            assert wait_gone(pid, 5), f"process {pid} outlived its killed host"
+    finally:
+        host.kill()
+        host.wait(5)
+        for pid in pids:  # never leave a spinning process behind, even when the test fails
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_what_a_dead_worker_started_goes_even_before_the_next_call(echo_config) -> None:
+    """Its own session put the child out of reach of a group kill; the watchdog still knows it.
+
+    The watchdog learns of descendants by polling, so one started less than a poll
+    (0.5 s) before its worker dies on its own may escape; hence the pause.
+    """
+    with TTSGenerator(echo_config()) as gen:
+        child = gen.call("echo", "spawn_session_child")
+        daemon = gen.call("echo", "spawn_daemon")
+        time.sleep(2 * POLL_S)
+        gen.call("echo", "exit_soon", delay=0.1)
+        assert wait_gone(child, 3) and wait_gone(daemon, 3)
+
+
+def test_every_watchdog_is_reaped_with_its_worker(echo_config) -> None:
+    gen = TTSGenerator(echo_config(a={}, b={}))
+    gen.warm_up()
+    dogs = [gen.worker(n)._watchdog for n in ("a", "b")]
+    assert all(d is not None and d.poll() is None for d in dogs)
+    gen.close()
+    assert all(d is not None and d.returncode == 0 for d in dogs)

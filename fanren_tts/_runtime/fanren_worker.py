@@ -45,7 +45,7 @@ import time
 import traceback
 import wave
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 try:
     import msgpack
@@ -74,6 +74,7 @@ __all__ = [
     "package_versions",
     "read_wav",
     "resolve_device",
+    "safe_text",
     "serve",
     "unpack",
     "write_wav",
@@ -192,9 +193,9 @@ class Audio:
             a = array("h")
             a.frombytes(self.pcm)
             return max((abs(x) for x in a), default=0) / 32768.0
-        a = array("f")
-        a.frombytes(self.pcm)
-        return max((abs(x) for x in a), default=0.0)
+        floats = array("f")
+        floats.frombytes(self.pcm)
+        return max((abs(x) for x in floats), default=0.0)
 
     def __repr__(self) -> str:
         return f"Audio({self.duration:.3f}s, {self.sample_rate} Hz, {self.sample_format}, {self.channels} ch)"
@@ -216,6 +217,8 @@ def _ext_default(obj: Any) -> Any:
         return os.fspath(obj)
     if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
         return obj.item()
+    if isinstance(obj, int):  # msgpack hands over only ints it cannot encode
+        raise OverflowError(f"integer {obj} is out of range: the protocol carries 64-bit integers")
     raise TypeError(f"cannot send a {type(obj).__name__} over the fanren_tts protocol")
 
 
@@ -232,7 +235,7 @@ def pack(msg: Any) -> bytes:
     return msgpack.packb(msg, default=_ext_default, use_bin_type=True)
 
 
-def unpack(body: bytes) -> Any:
+def unpack(body: bytes | bytearray) -> Any:
     return msgpack.unpackb(body, ext_hook=_ext_hook, raw=False, strict_map_key=False)
 
 
@@ -277,7 +280,7 @@ def decode_body(body: bytes | bytearray) -> dict:
     return msg
 
 
-def _looks_textual(data: bytes) -> bool:
+def _looks_textual(data: bytes | bytearray) -> bool:
     return all(32 <= b < 127 or b in (9, 10, 13) for b in data)
 
 
@@ -542,7 +545,7 @@ def _take_stdio() -> _Channel:
     return _Channel(proto_in, proto_out)
 
 
-def _abandon(reason: str) -> None:
+def _abandon(reason: str) -> NoReturn:
     """The host is gone: end now, taking the engine's child processes along."""
     try:
         sys.stderr.write(f"fanren_worker: {reason}; exiting\n")
@@ -555,10 +558,12 @@ def _abandon(reason: str) -> None:
 
 
 def _watch_parent(host_pid: int) -> None:
-    """Exit when the host dies, even while the main thread is busy in C code.
+    """Exit when the host dies while the main thread is busy.
 
     stdin EOF is the primary signal; this (and PR_SET_PDEATHSIG on Linux) is the
-    backup for a main thread that is not reading.
+    backup for a main thread that is not reading. Both need this interpreter to
+    run: a main thread stuck in C code holding the GIL is ended from outside, by
+    the host's fanren_watchdog process.
     """
 
     def orphaned() -> bool:
@@ -576,6 +581,11 @@ def _watch_parent(host_pid: int) -> None:
             # signal only means "check"; the ppid decides.
             signal.signal(signal.SIGUSR1, lambda *_: die() if orphaned() else None)
             libc.prctl(1, signal.SIGUSR1, 0, 0, 0)
+            # PR_SET_CHILD_SUBREAPER: orphans of our children (double forks, setsid
+            # daemons) are re-parented to us, not to init, so they stay in our tree,
+            # where the host's fanren_watchdog finds and kills them. The price: such
+            # an adopted process that exits stays a zombie until we exit.
+            libc.prctl(36, 1, 0, 0, 0)
         except (OSError, AttributeError, ValueError):
             pass
     if orphaned():
@@ -590,15 +600,50 @@ def _watch_parent(host_pid: int) -> None:
     threading.Thread(target=poll, name="fanren-parent-watch", daemon=True).start()
 
 
+#: Longest message or traceback an error frame carries, in characters.
+_MAX_ERROR_TEXT = 64 * 1024
+
+
+def safe_text(value: Any, limit: int = _MAX_ERROR_TEXT) -> str:
+    """``str(value)`` that never raises and always encodes as UTF-8.
+
+    str() of an engine's exception may itself raise; a message may hold a path's
+    undecodable bytes (surrogateescape, as os.fsdecode gives them) or a lone
+    surrogate, which msgpack cannot encode. Such bytes are shown as \\xNN escapes.
+    """
+    try:
+        text = str(value)
+    except Exception as exc:  # a broken __str__ must not take the worker down
+        text = f"<unprintable {type(value).__name__}: str() raised {type(exc).__name__}>"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:  # bytes smuggled in by surrogateescape: show them as the bytes they were
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # other lone surrogates
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(text) > limit:
+        text = text[:limit] + f"... [{len(text) - limit} more characters]"
+    return text
+
+
+def _format_traceback(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception as err:  # pragma: no cover - format_exception guards str() itself
+        return f"<traceback unavailable: {type(err).__name__}>"
+
+
 def _error_frame(req_id: Any, stage: str, exc: BaseException) -> dict:
+    """The error frame for ``exc``; building it never raises, and the frame always encodes."""
     return {
         "kind": "error",
         "id": req_id,
         "stage": stage,
-        "type": type(exc).__qualname__,
-        "module": type(exc).__module__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        "type": safe_text(type(exc).__qualname__),
+        "module": safe_text(type(exc).__module__),
+        "message": safe_text(exc),
+        "traceback": safe_text(_format_traceback(exc), 4 * _MAX_ERROR_TEXT),
     }
 
 
@@ -624,7 +669,7 @@ def serve(wrapper: str, engine_name: str, device: str = "auto", host_pid: int | 
     current_id: list[Any] = [None]
 
     def _progress_reporter(message):
-        return channel.send({"kind": "progress", "id": current_id[0], "message": str(message)})
+        return channel.send({"kind": "progress", "id": current_id[0], "message": safe_text(message)})
 
     msg = channel.receive()
     if msg is None:

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from array import array
 from typing import Any
@@ -18,6 +19,20 @@ from typing import Any
 from fanren_worker import Audio, Engine
 
 print("a wrapper that prints at import time must not corrupt the protocol")
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("str() of this exception fails")
+
+
+def _weird_error(kind: str) -> Exception:
+    """Exceptions that are hard to report: str() raises, or the text is not valid UTF-8."""
+    if kind == "unprintable":
+        return _Unprintable()
+    if kind == "path_bytes":  # a path with non-UTF-8 bytes, as os.fsdecode gives it
+        return ValueError("cannot open " + os.fsdecode(b"/models/caf\xe9/voice.onnx"))
+    return ValueError("lone \ud800 surrogate")
 
 
 class Echo(Engine):
@@ -76,8 +91,34 @@ class Echo(Engine):
     def spawn_child(self) -> int:
         return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"]).pid
 
+    def exit_soon(self, delay: float = 0.2, code: int = 0) -> int:
+        """Reply, then die while idle (as an OOM kill would), leaving any children behind."""
+        threading.Timer(delay, os._exit, args=(code,)).start()
+        return os.getpid()
+
+    def spawn_session_child(self) -> int:
+        """A child in its own session: out of the worker's process group."""
+        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"], start_new_session=True).pid
+
+    def spawn_daemon(self) -> int:
+        """A double fork: the middle process exits at once, so the daemon's parent is gone."""
+        inner = (
+            "import subprocess, sys; d = subprocess.DEVNULL; "
+            "print(subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'], "
+            "stdin=d, stdout=d, stderr=d, start_new_session=True).pid)"
+        )
+        out = subprocess.run([sys.executable, "-c", inner], capture_output=True, text=True, check=True)
+        return int(out.stdout)
+
+    def spin(self) -> int:
+        """Busy in C code that never releases the GIL: no Python thread or handler runs."""
+        return sum(range(10**14))
+
     def fail(self, message: str = "boom") -> None:
         raise ValueError(message)
+
+    def fail_weird(self, kind: str) -> None:
+        raise _weird_error(kind)
 
     def blob(self, size: int) -> bytes:
         return b"x" * size
