@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ def test_rate_controls_scale_the_right_way() -> None:
 
 
 @pytest.fixture(scope="module")
-def gen(default_envs: None) -> TTSGenerator:
+def gen(default_envs: None) -> Iterator[TTSGenerator]:
     with TTSGenerator(PROJECT_ROOT / "config.yaml") as g:
         yield g
 
