@@ -11,7 +11,7 @@ import numpy as np
 
 from ._runtime.fanren_worker import Audio
 
-__all__ = ["as_pcm16", "conform", "from_array", "quantize", "silence", "to_array"]
+__all__ = ["as_pcm16", "conform", "conform_channels", "from_array", "quantize", "silence", "to_array"]
 
 
 def to_array(audio: Audio) -> np.ndarray:
@@ -60,7 +60,7 @@ def _resample(data: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return soxr.resample(data, rate_in, rate_out, quality="HQ").astype(np.float32).reshape(-1, data.shape[1])
 
 
-def _channels(data: np.ndarray, channels: int) -> np.ndarray:
+def conform_channels(data: np.ndarray, channels: int) -> np.ndarray:
     if data.shape[1] == channels:
         return data
     mono = data.mean(axis=1, keepdims=True)
@@ -70,4 +70,4 @@ def _channels(data: np.ndarray, channels: int) -> np.ndarray:
 def conform(audio: Audio, sample_rate: int | None, channels: int) -> tuple[np.ndarray, int]:
     """Samples at the output rate (None: keep the engine's) and channel count."""
     rate = sample_rate or audio.sample_rate
-    return _channels(_resample(to_array(audio), audio.sample_rate, rate), channels), rate
+    return conform_channels(_resample(to_array(audio), audio.sample_rate, rate), channels), rate

@@ -8,13 +8,14 @@ calls to one engine queue up, different engines run at once.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,22 @@ from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
 from ._output import check_output_path
 from ._result import GenerateResult, Segment
 from ._runtime.fanren_worker import Audio
+from ._stream import Chunk, Timeline
 from ._text import clean_text, split_sentences
-from ._timeline import Word, estimate_words, refine_words, shift_words
 from ._worker import Worker
 
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
 
 _HAS_WORD = re.compile(r"\w")
+
+
+@dataclasses.dataclass
+class _Stats:
+    """Where one narration's time went, and how much came from the cache."""
+
+    start_s: float = 0.0
+    synth_s: float = 0.0
+    cached: int = 0
 
 
 def _speech(engine: str, reply: Any) -> tuple[Audio, list[Any] | None]:
@@ -222,20 +232,14 @@ class TTSGenerator:
         (seconds) fits the line to its slot: the engine's own rate control first,
         then a time-stretch with pitch kept (see ``_fit``).
         """
-        if not isinstance(text, str) or not text.strip():
-            raise ConfigError("text must be a non-empty string")
-        text = clean_text(text)  # before any work: bad characters fail here, with their index
-        if not _HAS_WORD.search(text):
-            raise ConfigError(f"text {text!r} has nothing to speak (only punctuation or symbols)")
+        text, name, options = self._prepare(text, engine, options)
         path = Path(output_path)
         if path.suffix.lower() != ".wav":
             raise ConfigError(f"output_path must end in .wav (got {str(path)!r}); fanren_tts writes PCM16 WAV")
         if path.is_dir():
             raise ConfigError(f"output_path {str(path)!r} is a directory; give a file name ending in .wav")
         check_output_path(path)  # an unwritable path fails now, not after minutes of synthesis
-        name = engine or self.pick_engine(text)
         cfg = self.config.get(name)
-        options = self._check_options(name, options)
         use_cache = self.config.cache.enabled if cache is None else cache
         if target_duration is None:
             return self._narrate(text, path, name, use_cache, options)
@@ -249,67 +253,102 @@ class TTSGenerator:
         )
 
     def _narrate(self, text: str, path: Path, name: str, use_cache: bool, options: dict[str, Any]) -> GenerateResult:
-        """One take: segments synthesized (or cached) and streamed into ``path``."""
-        cfg = self.config.get(name)
-        narration = self.config.narration
-        pieces = split_sentences(text, cfg.max_segment_chars, sentences=narration.split_sentences)
-        bit_depth = self.config.output.bit_depth
+        """One take: the stream of chunks written into ``path`` as it comes."""
+        stats = _Stats()
+        timeline = Timeline(self.config.output, self.config.narration.pause_ms / 1000.0)
         t0 = time.perf_counter()
-        worker = self.worker(name)
-        identity = self._identity(name) if use_cache else {}
-        cached = 0
-        start_s = synth_s = 0.0
-        segments: list[Segment] = []
-        words: list[Word] = []
-        measured = 0  # segments whose word timings came from the engine
-        # Each segment goes to disk as soon as it is made: memory stays flat with the text's length.
-        with Assembler(path, self.config.output, narration.pause_ms / 1000.0) as out:
-            for piece in pieces:
-                key = ""
-                if use_cache:
-                    parts = {"engine": name, "model": identity, "options": options, "text": piece}
-                    key = cache_key(**parts, **({"pcm": bit_depth} if bit_depth != 16 else {}))
-                audio = self.cache.get(key) if use_cache else None
-                said: list[Any] | None = self.cache.get_words(key) if audio is not None else None
-                if audio is not None:
-                    cached += 1
-                else:
-                    if not worker.alive:
-                        ts = time.perf_counter()
-                        worker.start()
-                        start_s += time.perf_counter() - ts
-                    ts = time.perf_counter()
-                    reply = worker.call("synthesize", {"text": piece, **options})
-                    synth_s += time.perf_counter() - ts
-                    raw, said = _speech(name, reply)
-                    audio = _audio.quantize(raw, bit_depth)  # cache and output see the same samples
-                    if use_cache:
-                        self.cache.put(key, audio, said)
-                start, end = out.add(audio)
-                segments.append(Segment(piece, start, end))
-                if said:
-                    measured += 1
-                    words.extend(refine_words(shift_words(said, start, end)))
-                else:
-                    words.extend(estimate_words(piece, start, end))
+        with Assembler(path, self.config.output) as out:
+            for chunk in self._chunks(text, name, use_cache, options, timeline, stats):
+                if len(chunk.data):
+                    out.write(chunk.data, chunk.sample_rate)
             tw = time.perf_counter()
             out.commit()
         t_end = time.perf_counter()
-        assert out.rate is not None
+        assert timeline.rate is not None
         return GenerateResult(
             path=path,
-            sample_rate=out.rate,
-            duration=out.duration,
+            sample_rate=timeline.rate,
+            duration=timeline.duration,
             engine=name,
-            # ``write``: what the file took beyond the segments themselves (loudness pass, flush, rename)
-            timings={"start": start_s, "synthesize": synth_s, "write": t_end - tw, "total": t_end - t0},
-            segments=tuple(segments),
-            cached=cached,
-            bit_depth=bit_depth,
-            words=tuple(words),
-            word_timing="engine" if measured == len(segments) else "estimated",
+            # ``write``: what the file took beyond the chunks themselves (loudness pass, flush, rename)
+            timings={"start": stats.start_s, "synthesize": stats.synth_s, "write": t_end - tw, "total": t_end - t0},
+            segments=tuple(timeline.segments),
+            cached=stats.cached,
+            bit_depth=self.config.output.bit_depth,
+            words=tuple(timeline.words),
+            word_timing=timeline.word_timing,
             cue_limits=(self.config.subtitles.max_chars, self.config.subtitles.max_duration),
         )
+
+    def stream(
+        self, text: str, engine: str | None = None, *, cache: bool | None = None, **options: Any
+    ) -> Iterator[Chunk]:
+        """Speak ``text`` as a stream of ``Chunk`` (``.audio`` in the output format, ``.start``
+        seconds into the narration, ``.segment``, ``.words``), each as soon as it is made.
+
+        Segments come in order with the narration pauses between them; cached segments
+        come out at once. Breaking out of the loop cancels the rest: the engine stops
+        after the piece it is making and its worker stays loaded. Loudness
+        normalization needs the whole narration, so streamed chunks are not normalized.
+        """
+        text, name, options = self._prepare(text, engine, options)
+        use_cache = self.config.cache.enabled if cache is None else cache
+        timeline = Timeline(self.config.output, self.config.narration.pause_ms / 1000.0)
+        yield from self._chunks(text, name, use_cache, options, timeline, _Stats())
+
+    def _chunks(
+        self, text: str, name: str, use_cache: bool, options: dict[str, Any], timeline: Timeline, stats: _Stats
+    ) -> Iterator[Chunk]:
+        """Every segment, from the cache or streamed from the engine, as output chunks."""
+        cfg = self.config.get(name)
+        pieces = split_sentences(text, cfg.max_segment_chars, sentences=self.config.narration.split_sentences)
+        bit_depth = self.config.output.bit_depth
+        worker = self.worker(name)
+        identity = self._identity(name) if use_cache else {}
+        for index, piece in enumerate(pieces):
+            yield from timeline.open(index, piece)
+            key = ""
+            if use_cache:
+                parts = {"engine": name, "model": identity, "options": options, "text": piece}
+                key = cache_key(**parts, **({"pcm": bit_depth} if bit_depth != 16 else {}))
+            audio = self.cache.get(key) if use_cache else None
+            if audio is not None:
+                stats.cached += 1
+                yield from timeline.feed(audio, self.cache.get_words(key))
+            else:
+                if not worker.alive:
+                    ts = time.perf_counter()
+                    worker.start()
+                    stats.start_s += time.perf_counter() - ts
+                ts = time.perf_counter()
+                made: list[Audio] = []
+                said: list[Any] = []
+                for reply in worker.stream("stream", {"text": piece, **options}):
+                    raw, words = _speech(name, reply)
+                    take = _audio.quantize(raw, bit_depth)  # cache and output see the same samples
+                    offset = sum(a.duration for a in made)
+                    said += [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in words or []]
+                    made.append(take)
+                    stats.synth_s += time.perf_counter() - ts
+                    yield from timeline.feed(take, words)
+                    ts = time.perf_counter()
+                if not made:
+                    raise ProtocolError(f"engine {name!r}: stream gave no audio for {piece!r}", engine=name)
+                if use_cache:
+                    self.cache.put(key, Audio.concat(made), said or None)
+            yield from timeline.close()
+
+    def _prepare(self, text: Any, engine: str | None, options: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        """Text, engine and options checked before any work (bad characters, unknown
+        engine, option names and values), as every speaking call needs them."""
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError("text must be a non-empty string")
+        text = clean_text(text)  # before any work: bad characters fail here, with their index
+        if not _HAS_WORD.search(text):
+            raise ConfigError(f"text {text!r} has nothing to speak (only punctuation or symbols)")
+        name = engine or self.pick_engine(text)
+        self.config.get(name)
+        return text, name, self._check_options(name, options)
 
     def batch_generate(
         self, texts: Iterable[str], output_dir: str | os.PathLike[str], prefix: str = "audio", **options: Any

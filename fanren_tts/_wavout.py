@@ -159,14 +159,6 @@ class Spool:
         self._file.write(np.ascontiguousarray(data, dtype="<f4").tobytes())
         self.frames += len(data)
 
-    def write_silence(self, frames: int) -> None:
-        left = frames
-        while left > 0:
-            n = min(left, _CHUNK_FRAMES)
-            self._file.write(bytes(n * self.channels * 4))
-            left -= n
-        self.frames += frames
-
     def chunks(self) -> Iterator[np.ndarray]:
         """Yields the frames back, ``_CHUNK_FRAMES`` at a time."""
         self._file.seek(0)

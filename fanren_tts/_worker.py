@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import atexit
 import collections
-import fcntl
+import contextlib
 import itertools
 import logging
 import os
-import select
 import signal
 import subprocess
 import sys
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -45,6 +45,7 @@ from ._exceptions import (
 )
 from ._runtime import RUNTIME_DIR
 from ._runtime import fanren_worker as wire
+from ._transport import Deadline, Pipe
 
 __all__ = ["Worker", "worker_environment"]
 
@@ -57,10 +58,6 @@ _TAIL_LINES = 60
 _KILL_WAIT = 5.0
 
 
-class _Deadline(Exception):
-    pass
-
-
 def worker_environment(config: EngineConfig) -> dict[str, str]:
     """The environment an engine's interpreter runs in: the host's, minus what would
     point it at another Python, plus the engine's presets and env_vars, with the
@@ -71,87 +68,6 @@ def worker_environment(config: EngineConfig) -> dict[str, str]:
     env["PYTHONPATH"] = str(RUNTIME_DIR) + (os.pathsep + extra if extra else "")
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def _widen_pipe(fd: int, size: int = 1 << 20) -> None:
-    """Let a whole second of float audio sit in the pipe (Linux): 64 KiB pipes make a
-    megabyte frame cost a dozen or more blocking handoffs between the two processes."""
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if set_size is not None:
-        try:
-            fcntl.fcntl(fd, set_size, size)
-        except OSError:  # above /proc/sys/fs/pipe-max-size, or not a pipe: keep the default
-            pass
-
-
-class _Pipe:
-    """Bounded frame I/O on the worker's stdin/stdout pipes (POSIX)."""
-
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdin is not None and proc.stdout is not None
-        self.wfd = proc.stdin.fileno()
-        self.rfd = proc.stdout.fileno()
-        os.set_blocking(self.wfd, False)
-        for fd in (self.wfd, self.rfd):
-            _widen_pipe(fd)
-        self.buf = bytearray()
-
-    def send(self, msg: dict, deadline: float) -> None:
-        self.send_parts(wire.frame_parts(msg), deadline)
-
-    def send_parts(self, parts: list[bytes], deadline: float) -> None:
-        """Write an encoded frame (see ``wire.frame_parts``)."""
-        for part in parts:
-            view = memoryview(part)
-            while view:
-                try:  # the pipe almost always has room: wait only when it is full
-                    view = view[os.write(self.wfd, view) :]
-                except BlockingIOError:
-                    self._wait(self.wfd, deadline, write=True)
-
-    @staticmethod
-    def _wait(fd: int, deadline: float, *, write: bool = False) -> None:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Deadline
-            ready = select.select([], [fd], [], remaining)[1] if write else select.select([fd], [], [], remaining)[0]
-            if ready:
-                return
-
-    def receive(self, deadline: float) -> dict | None:
-        """The next frame, or None at EOF (the worker is gone).
-
-        Small reads fill ``buf``; a large body is read straight into a buffer of
-        its final size, so megabytes of audio are not copied around. After a
-        deadline the stream is mid-frame: the caller must kill the worker.
-        """
-        size = wire.HEADER.size
-        while len(self.buf) < size:
-            self._wait(self.rfd, deadline)
-            chunk = os.read(self.rfd, 1 << 16)
-            if not chunk:
-                return None
-            self.buf += chunk
-        try:
-            length = wire.decode_length(self.buf[:size])
-        except wire.ProtocolError as exc:
-            raise ProtocolError(str(exc)) from None
-        body = bytearray(length)
-        have = min(length, len(self.buf) - size)
-        body[:have] = self.buf[size : size + have]
-        del self.buf[: size + have]
-        view = memoryview(body)[have:]
-        while view:
-            self._wait(self.rfd, deadline)
-            got = os.readv(self.rfd, [view])
-            if not got:
-                return None
-            view = view[got:]
-        try:
-            return wire.decode_body(body)
-        except wire.ProtocolError as exc:
-            raise ProtocolError(str(exc)) from None
 
 
 class Worker:
@@ -168,7 +84,7 @@ class Worker:
         self.started_at: float | None = None
         self.last_used = time.monotonic()
         self._proc: subprocess.Popen[bytes] | None = None
-        self._pipe: _Pipe | None = None
+        self._pipe: Pipe | None = None
         self._stderr_thread: threading.Thread | None = None
         self._watchdog: subprocess.Popen[bytes] | None = None
         self._watch_fd: int | None = None
@@ -289,7 +205,7 @@ class Worker:
                 f"engine {self.name!r}: cannot run {interpreter}: {exc.strerror or exc}", engine=self.name
             ) from None
         self._start_watchdog()
-        self._pipe = _Pipe(self._proc)
+        self._pipe = Pipe(self._proc)
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, args=(self._proc.stderr,), name=f"fanren-stderr-{self.name}", daemon=True
         )
@@ -307,7 +223,7 @@ class Worker:
             self.hello = hello
             self._pipe.send({"kind": "init", "options": cfg.resolved_options()}, time.monotonic() + timeout)
             ready = self._expect("ready", timeout, stage="startup")
-        except _Deadline:
+        except Deadline:
             self._discard()
             raise WorkerTimeout(
                 f"engine {self.name!r} was not ready within {timeout:.0f}s (startup timeout)",
@@ -331,8 +247,8 @@ class Worker:
             hello.get("device"),
         )
 
-    def _expect(self, kind: str, timeout: float, *, stage: str, req_id: Any = None) -> dict:
-        """Wait for a frame of ``kind``; progress frames re-arm the deadline."""
+    def _expect(self, kind: str | tuple[str, ...], timeout: float, *, stage: str, req_id: Any = None) -> dict:
+        """Wait for a frame of ``kind`` (or one of several); progress frames re-arm the deadline."""
         assert self._pipe is not None
         deadline = time.monotonic() + timeout
         while True:
@@ -346,7 +262,8 @@ class Worker:
                 continue
             if got == "error":
                 self._raise_remote(msg)
-            if got != kind or (req_id is not None and msg.get("id") != req_id):
+            wanted = (kind,) if isinstance(kind, str) else kind
+            if got not in wanted or (req_id is not None and msg.get("id") != req_id):
                 raise ProtocolError(
                     f"engine {self.name!r}: expected {kind!r} (id {req_id}), got {got!r} (id {msg.get('id')})",
                     engine=self.name,
@@ -489,20 +406,24 @@ class Worker:
                 )
         return f"engine {self.name!r}: the {method!r} request cannot be encoded ({type(exc).__name__}: {exc})"
 
-    def _roundtrip(self, msg: dict, reply: str, timeout: float) -> Any:
-        assert self._pipe is not None
-        req_id = next(self._ids)
-        msg["id"] = req_id
-        stage = "call" if msg["kind"] == "call" else msg["kind"]
-        parts = self._encode(msg)
+    @contextlib.contextmanager
+    def _exchange(self, what: str, stage: str, timeout: float) -> Iterator[None]:
+        """What can go wrong while frames are in flight, onto the error tree and the worker's fate.
+
+        A timeout, a dead pipe, a crash or a garbled frame: the worker goes and the
+        failure counts against the restart budget. The engine's own error: the stream
+        is in step and the worker stays. Anything else (Ctrl-C, i.e. KeyboardInterrupt,
+        SystemExit): a reply may still be on its way and must never be read as the
+        next call's; waiting for it could take as long as the abandoned work, so the
+        worker goes (not counted as a failure) and the next call starts a fresh one.
+        """
         try:
-            self._pipe.send_parts(parts, time.monotonic() + timeout)
-            answer = self._expect(reply, timeout, stage=stage, req_id=req_id)
-        except _Deadline:
+            yield
+        except Deadline:
             self._record_failure()
             self._discard()
             raise WorkerTimeout(
-                f"engine {self.name!r}: no answer to {msg.get('method', msg['kind'])!r} within {timeout:.0f}s; "
+                f"engine {self.name!r}: no answer to {what!r} within {timeout:.0f}s; "
                 "the worker was killed and will be restarted on the next call",
                 stage=stage,
                 timeout=timeout,
@@ -519,17 +440,76 @@ class Worker:
             self._record_failure()
             self._discard()
             raise
-        except RemoteError:  # the engine raised: the stream is in step, the worker stays
+        except RemoteError:
             raise
         except BaseException:
-            # Ctrl-C (KeyboardInterrupt), SystemExit...: the reply may still be on its
-            # way, and it must never be read as the next call's. Waiting for it could
-            # take as long as the abandoned work, so the worker goes (not counted as
-            # a failure) and the next call starts a fresh one.
             self._log.warning("call interrupted; stopping the worker so its late reply cannot answer the next call")
             self._discard()
             raise
+
+    def _roundtrip(self, msg: dict, reply: str, timeout: float) -> Any:
+        assert self._pipe is not None
+        req_id = next(self._ids)
+        msg["id"] = req_id
+        stage = "call" if msg["kind"] == "call" else msg["kind"]
+        parts = self._encode(msg)
+        with self._exchange(msg.get("method", msg["kind"]), stage, timeout):
+            self._pipe.send_parts(parts, time.monotonic() + timeout)
+            answer = self._expect(reply, timeout, stage=stage, req_id=req_id)
         return answer.get("value")
+
+    def stream(
+        self, method: str, kwargs: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Iterator[Any]:
+        """Run a streaming method (one that yields, such as ``Engine.stream``) and yield its
+        pieces as they arrive; each piece re-arms the deadline.
+
+        Stopping early (``break``, or closing the iterator) sends ``cancel``: the worker
+        stops after the piece it is making, and the leftovers are drained within the
+        call timeout, so the worker stays loaded and usable. Close the iterator on the
+        thread that opened it (a ``for`` loop does): it holds this worker's lock.
+        """
+        timeout = timeout or self.config.timeouts.call
+        with self._lock:
+            self._ensure_started()
+            assert self._pipe is not None
+            req_id = next(self._ids)
+            parts = self._encode({"kind": "call", "id": req_id, "method": method, "kwargs": kwargs or {}})
+            done = False
+            try:
+                with self._exchange(method, "call", timeout):
+                    self._pipe.send_parts(parts, time.monotonic() + timeout)
+                while True:
+                    try:
+                        with self._exchange(method, "call", timeout):
+                            msg = self._expect(("chunk", "result"), timeout, stage="call", req_id=req_id)
+                    except RemoteError:
+                        done = True  # the error frame ended the call
+                        raise
+                    except BaseException:
+                        done = True  # _exchange has already dealt with the worker
+                        raise
+                    if msg["kind"] == "result":
+                        done = True
+                        return
+                    yield msg.get("value")
+            finally:
+                self.last_used = time.monotonic()
+                if not done and self._pipe is not None:
+                    self._cancel(req_id, method, timeout)
+
+    def _cancel(self, req_id: int, method: str, timeout: float) -> None:
+        """Stop streaming call ``req_id`` and read up to its end, so the stream is in step again."""
+        assert self._pipe is not None
+        try:
+            with self._exchange(method, "call", timeout):
+                self._pipe.send({"kind": "cancel", "id": req_id}, time.monotonic() + timeout)
+                while self._expect(("chunk", "result"), timeout, stage="call", req_id=req_id)["kind"] != "result":
+                    pass
+        except RemoteError:
+            pass  # the call ended in an engine error while we were leaving: it has ended all the same
+        except Exception as exc:  # the worker is already gone (see _exchange); the caller stopped listening
+            self._log.warning("cancelling %s: %s", method, exc)
 
     # ------------------------------------------------------------------ stopping
 
@@ -567,7 +547,7 @@ class Worker:
                 deadline = time.monotonic() + timeout
                 self._pipe.send({"kind": "shutdown", "id": 0}, deadline)
                 proc.wait(max(0.0, deadline - time.monotonic()))
-            except (_Deadline, OSError, subprocess.TimeoutExpired, ProtocolError):
+            except (Deadline, OSError, subprocess.TimeoutExpired, ProtocolError):
                 pass
         if proc.poll() is None:
             _signal_group(proc, signal.SIGTERM)

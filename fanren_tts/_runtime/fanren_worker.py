@@ -19,12 +19,21 @@ Messages (h = host, w = worker)::
     progress  w->h  id message                              still working; re-arms the host's deadline
     ready     w->h  info load_s                             engine loaded; info = Engine.describe()
     call      h->w  id method kwargs                        run a public method of the engine
-    result    w->h  id value                                the method's return value
+    chunk     w->h  id value                                one piece of a streaming call's result
+    cancel    h->w  id                                      stop the streaming call ``id`` after this piece
+    result    w->h  id value                                the method's return value; for a streaming
+                                                            call the end: value = {chunks, cancelled}
     error     w->h  id stage type module message traceback  the engine raised (stage: load, call)
     ping      h->w  id                                      liveness check
     pong      w->h  id                                      answer to ping
     shutdown  h->w  id                                      close the engine and exit
     bye       w->h  id                                      sent just before a clean exit
+
+A call whose method returns an iterator (a generator method such as
+``Engine.stream``) is a streaming call: each item goes out as a ``chunk`` frame as
+soon as it is made (each re-arms the host's deadline), then one ``result`` ends it.
+Between items the worker looks for a ``cancel`` frame without blocking, so a host
+that stops listening gets its worker back after the current piece.
 
 Start a worker with ``python -m fanren_worker WRAPPER --engine NAME``; run a wrapper
 on its own with ``python WRAPPER --text ... --out out.wav`` (see ``main``).
@@ -44,7 +53,7 @@ import threading
 import time
 import traceback
 import wave
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NoReturn
 
 try:
@@ -80,7 +89,7 @@ __all__ = [
     "write_wav",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 HEADER = struct.Struct(">I")
 #: Largest frame either side sends or accepts (FANREN_TTS_MAX_FRAME overrides).
 MAX_FRAME = int(os.environ.get("FANREN_TTS_MAX_FRAME", 256 * 1024 * 1024))
@@ -93,6 +102,8 @@ MESSAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "progress": ("w->h", ("id", "message")),
     "ready": ("w->h", ("info", "load_s")),
     "call": ("h->w", ("id", "method", "kwargs")),
+    "chunk": ("w->h", ("id", "value")),
+    "cancel": ("h->w", ("id",)),
     "result": ("w->h", ("id", "value")),
     "error": ("w->h", ("id", "stage", "type", "module", "message", "traceback")),
     "ping": ("h->w", ("id",)),
@@ -388,8 +399,19 @@ class Engine:
         self.options = options
         self.device = device
 
-    def synthesize(self, text: str, **options: Any) -> Audio:
+    def synthesize(self, text: str, **options: Any) -> Audio | dict[str, Any]:
+        """The speech for ``text``: ``Audio``, or ``{"audio": Audio, "words": [...]}`` where
+        the engine knows when each word is spoken (``{"text", "start", "end"}``, seconds)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement synthesize()")
+
+    def stream(self, text: str, **options: Any) -> Iterator[Audio | dict[str, Any]]:
+        """The speech for ``text`` in pieces, as the engine makes them (same shape as
+        ``synthesize``; word times are seconds into their own piece).
+
+        The default makes it all at once: one piece. Override it where the engine
+        really decodes incrementally; never pretend to stream.
+        """
+        yield self.synthesize(text, **options)
 
     def describe(self) -> dict[str, Any]:
         """What a user needs to pick a voice: speakers, languages, modes, sample rate."""
@@ -425,7 +447,7 @@ def local_path(value: str | os.PathLike[str], what: str, *, contains: str | None
 
 
 _progress_reporter: Callable[[str], None] | None = None
-_RESERVED = frozenset(name for name in dir(Engine) if not name.startswith("_")) - {"synthesize", "describe"}
+_RESERVED = frozenset(name for name in dir(Engine) if not name.startswith("_")) - {"synthesize", "stream", "describe"}
 
 
 def load_engine_class(wrapper: str) -> type[Engine]:
@@ -517,6 +539,15 @@ class _Channel:
                 return None
             view = view[got:]
         return out
+
+    def pending(self) -> bool:
+        """True when a frame (or part of one) is waiting: checked between stream pieces."""
+        if self._buf:
+            return True
+        import select
+
+        ready, _, _ = select.select([self.fd_in], [], [], 0)
+        return bool(ready)
 
     def receive(self) -> dict | None:
         """The next message, or None when the host has closed our stdin (it is gone)."""
@@ -647,6 +678,32 @@ def _error_frame(req_id: Any, stage: str, exc: BaseException) -> dict:
     }
 
 
+def _is_stream(value: Any) -> bool:
+    """An iterator to send piece by piece (not a value that merely is iterable)."""
+    return isinstance(value, Iterator) and not isinstance(value, (str, bytes, bytearray, dict, list, tuple))
+
+
+def _send_stream(channel: _Channel, req_id: Any, pieces: Iterator[Any]) -> dict[str, Any]:
+    """Send each piece as a chunk frame; stop early on the host's cancel. The summary ends it."""
+    sent = 0
+    try:
+        for piece in pieces:
+            channel.send({"kind": "chunk", "id": req_id, "value": piece})
+            sent += 1
+            if channel.pending():
+                msg = channel.receive()
+                if msg is None:
+                    _abandon("host closed the protocol")
+                if msg.get("kind") == "cancel" and msg.get("id") == req_id:
+                    return {"chunks": sent, "cancelled": True}
+                raise ProtocolError(f"unexpected {msg.get('kind')!r} frame during streaming call {req_id}")
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()  # a generator's own cleanup (its finally blocks) runs now, not at GC
+    return {"chunks": sent, "cancelled": False}
+
+
 def serve(wrapper: str, engine_name: str, device: str = "auto", host_pid: int | None = None) -> int:
     """Run the worker loop until shutdown or host EOF; returns the exit code."""
     global _progress_reporter
@@ -705,12 +762,16 @@ def serve(wrapper: str, engine_name: str, device: str = "auto", host_pid: int | 
                         f"available: {', '.join(sorted(methods))}"
                     )
                 value = method(**(msg.get("kwargs") or {}))
+                if _is_stream(value):
+                    value = _send_stream(channel, req_id, value)
                 reply = {"kind": "result", "id": req_id, "value": value}
                 channel.send(reply)
             except Exception as exc:
                 channel.send(_error_frame(req_id, "call", exc))
             finally:
                 current_id[0] = None
+        elif kind == "cancel":
+            pass  # the streaming call it names had already ended when it arrived
         elif kind == "shutdown":
             try:
                 engine.close()
@@ -765,7 +826,8 @@ def main(engine_cls: type[Engine] | None = None, argv: list[str] | None = None) 
     if not args.text or not args.out:
         parser.error("--text and --out are required (or use --describe)")
     text = sys.stdin.read() if args.text == "-" else args.text
-    audio = engine.synthesize(text, **dict(args.set))
+    reply = engine.synthesize(text, **dict(args.set))
+    audio = reply["audio"] if isinstance(reply, dict) else reply
     write_wav(args.out, audio)
     sys.stderr.write(f"wrote {args.out}: {audio!r}\n")
     return 0
