@@ -321,7 +321,7 @@ def test_qwen3_missing_checkpoint(make, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- minicpmo
 
 
-def mini(make, tmp_path: Path, **options: object) -> TTSGenerator:
+def mini(make, tmp_path: Path, env: dict[str, str] | None = None, **options: object) -> TTSGenerator:
     """A model folder with the stand-in remote code, loaded by real transformers (trust_remote_code)."""
     import shutil
 
@@ -332,6 +332,7 @@ def mini(make, tmp_path: Path, **options: object) -> TTSGenerator:
     extra = {
         "PYTHONPATH": f"{STANDINS}:{STANDINS / 'site'}:{STANDINS / 'minicpmo_site'}",
         "HF_HOME": str(tmp_path / "hf"),
+        **(env or {}),
     }
     return make("minicpmo", extra_env=extra, model_path=str(d), **options)
 
@@ -380,6 +381,18 @@ def test_minicpmo_swallowed_speech_error_is_raised(make, tmp_path: Path) -> None
         with pytest.raises(RemoteError, match="wrote no audio .*stand-in vocoder exploded"):
             gen.generate("FAIL here", tmp_path / "a.wav")
         assert not (tmp_path / "a.wav").exists()
+        with pytest.raises(RemoteError, match="stops before <.tts_eos.>, e.g. at max_new_tokens=4: raise it"):
+            gen.generate("一句太长的话。", tmp_path / "b.wav", max_new_tokens=4)
+
+
+def test_minicpmo_switched_off_optional_import_does_not_block_loading(make, tmp_path: Path) -> None:
+    """modeling_minicpmo.py imports flag_gems only when USE_FLAGOS=1; transformers demands it anyway."""
+    ref = prompt_wav(tmp_path / "ref.wav")
+    with mini(make, tmp_path, ref_audio=str(ref)) as gen:  # would fail on check_imports without the fix
+        assert gen.generate("好。", tmp_path / "a.wav").sample_rate == 24000
+    with mini(make, tmp_path / "on", env={"USE_FLAGOS": "1"}, ref_audio=str(ref)) as gen:
+        with pytest.raises(RemoteError, match="requires the following packages .*: flag_gems"):
+            gen.worker("minicpmo").start()
 
 
 def test_minicpmo_missing_pieces_are_named(make, tmp_path: Path) -> None:

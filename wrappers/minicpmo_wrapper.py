@@ -79,6 +79,39 @@ def load_ref_audio(path: str) -> Any:
     return audio
 
 
+#: Imports in the model code that only run behind a switch, e.g. ``if os.getenv("USE_FLAGOS") == "1":
+#: import flag_gems`` in modeling_minicpmo.py. transformers' check_imports cannot see the switch and
+#: refuses the whole folder while the package is absent.
+OPTIONAL_IMPORTS = {"flag_gems": "USE_FLAGOS"}
+
+
+@contextlib.contextmanager
+def optional_imports_allowed() -> Any:
+    """Let trust_remote_code load when the only missing packages sit behind a switch that is off."""
+    from transformers import dynamic_module_utils as dmu
+
+    original = dmu.check_imports
+
+    def check_imports(filename: Any) -> Any:
+        try:
+            return original(filename)
+        except ImportError as exc:
+            text = str(exc)
+            if "were not found in your environment: " not in text:
+                raise
+            missing = text.split("were not found in your environment: ", 1)[1].split(". Run", 1)[0].split(", ")
+            switched_on = {m for m, var in OPTIONAL_IMPORTS.items() if os.environ.get(var) == "1"}
+            if any(m not in OPTIONAL_IMPORTS or m in switched_on for m in missing):
+                raise
+            return dmu.get_relative_imports(filename)
+
+    dmu.check_imports = check_imports
+    try:
+        yield
+    finally:
+        dmu.check_imports = original
+
+
 class MiniCPMo(Engine):
     name = "minicpmo"
 
@@ -109,16 +142,17 @@ class MiniCPMo(Engine):
         attn = options.get("attn_implementation", "sdpa")
         self.progress(f"loading {model_path} ({dtype}, {attn})")
         # No device_map: the weights load on the CPU, then the whole model moves once.
-        self.model = AutoModel.from_pretrained(
-            model_path,
-            trust_remote_code=True,
-            local_files_only=True,
-            attn_implementation=attn,
-            torch_dtype=dtype,
-            init_vision=False,
-            init_audio=True,
-            init_tts=True,
-        )
+        with optional_imports_allowed():
+            self.model = AutoModel.from_pretrained(
+                model_path,
+                trust_remote_code=True,
+                local_files_only=True,
+                attn_implementation=attn,
+                torch_dtype=dtype,
+                init_vision=False,
+                init_audio=True,
+                init_tts=True,
+            )
         self.model.eval()
         if device != "cpu":
             self.progress(f"moving to {device}")
@@ -162,6 +196,11 @@ class MiniCPMo(Engine):
             if not os.path.exists(out):
                 lines = [line for line in err.getvalue().strip().splitlines() if line.strip()]
                 why = lines[-1] if lines else "no error was printed"
+                if "must match the size of tensor" in why:
+                    why += (
+                        "; upstream slices one token too many when the LLM stops before <|tts_eos|>, "
+                        f"e.g. at max_new_tokens={llm.get('max_new_tokens')}: raise it or shorten the text"
+                    )
                 raise RuntimeError(f"MiniCPM-o wrote no audio (its speech step failed: {why})")
             import soundfile
 

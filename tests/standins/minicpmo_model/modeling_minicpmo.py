@@ -18,6 +18,10 @@ from standin_log import log
 
 from .configuration_minicpmo import MiniCPMOConfig
 
+# As upstream (MiniCPM-o 4.5): an import behind a switch, which transformers' check_imports still demands.
+if os.getenv("USE_FLAGOS") == "1":
+    import flag_gems  # noqa: F401
+
 
 @dataclass
 class TTSSamplingParams:
@@ -94,6 +98,8 @@ class MiniCPMO(PreTrainedModel):
             try:
                 if "FAIL" in user["content"][0]:
                     raise RuntimeError("stand-in vocoder exploded")
+                if len(user["content"][0]) > max_new_tokens:  # upstream's error when <|tts_eos|> never came
+                    raise RuntimeError("The size of tensor a (16) must match the size of tensor b (15)")
                 wave = (torch.rand(2400 * len(user["content"][0])) - 0.5).numpy()
                 sf.write(output_audio_path, wave, samplerate=24000)
             except:  # noqa: E722 - upstream's chat() does exactly this
