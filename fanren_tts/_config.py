@@ -200,6 +200,28 @@ class VitsOptions(_Strict):
     seed: int | None = None
 
 
+class MiniCPMoOptions(_Strict):
+    model_path: str | None = Field(None, description="local copy of openbmb/MiniCPM-o-4_5, with its *.py files")
+    vocoder_path: str | None = Field(
+        None, description="CosyVoice2 folder (default: <model_path>/assets/CosyVoice2-0.5B)"
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    ref_audio: str | None = None
+    max_new_tokens: int | None = Field(None, ge=1)
+    do_sample: bool | None = None
+    temperature: float | None = Field(None, gt=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=1)
+    repetition_penalty: float | None = Field(None, gt=0)
+    num_beams: int | None = Field(None, ge=1)
+    tts_temperature: float | None = Field(None, gt=0)
+    tts_top_p: float | None = Field(None, gt=0, le=1)
+    tts_top_k: int | None = Field(None, ge=1)
+    tts_repetition_penalty: float | None = Field(None, gt=0)
+    seed: int | None = None
+
+
 #: Built-in engines whose code comes from a source checkout (``source_path``).
 _SOURCE_ENGINES = ("cosyvoice", "indextts")
 
@@ -211,6 +233,7 @@ BUILTIN_OPTIONS: dict[str, type[BaseModel]] = {
     "qwen3": Qwen3Options,
     "flux": FluxOptions,
     "vits": VitsOptions,
+    "minicpmo": MiniCPMoOptions,
 }
 
 

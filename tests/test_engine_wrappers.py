@@ -382,6 +382,100 @@ def test_qwen3_missing_checkpoint(make, tmp_path: Path) -> None:
             gen.worker("qwen3").start()
 
 
+# --------------------------------------------------------------------------- minicpmo
+
+
+def mini(make, tmp_path: Path, env: dict[str, str] | None = None, **options: object) -> TTSGenerator:
+    """A model folder with the stand-in remote code, loaded by real transformers (trust_remote_code)."""
+    import shutil
+
+    d = tmp_path / "MiniCPM-o-4_5"
+    shutil.copytree(STANDINS / "minicpmo_model", d)
+    (d / "assets" / "CosyVoice2-0.5B").mkdir(parents=True)
+    (d / "assets" / "CosyVoice2-0.5B" / "cosyvoice2.yaml").write_text("{}")
+    extra = {
+        "PYTHONPATH": f"{STANDINS}:{STANDINS / 'site'}:{STANDINS / 'minicpmo_site'}",
+        "HF_HOME": str(tmp_path / "hf"),
+        **(env or {}),
+    }
+    return make("minicpmo", extra_env=extra, model_path=str(d), **options)
+
+
+def test_minicpmo_loads_locally_and_reads_in_the_reference_voice(make, tmp_path: Path, log: Path) -> None:
+    ref = prompt_wav(tmp_path / "ref.wav")
+    with mini(make, tmp_path, ref_audio=str(ref), top_k=20, tts_temperature=0.5) as gen:
+        result = gen.generate("你好世界。", tmp_path / "a.wav", temperature=0.3, max_new_tokens=64)
+        info = gen.describe("minicpmo")
+        with pytest.raises(ConfigError, match="has no option 'speaker'"):
+            gen.generate("你好", tmp_path / "b.wav", speaker="x")
+        with pytest.raises(RemoteError, match=r"no option\(s\) \['dtype'\]"):  # load-time only
+            gen.generate("你好", tmp_path / "b.wav", dtype="float16")
+    (load,) = calls(log, "from_pretrained")
+    assert load["init"] == {"vision": False, "audio": True, "tts": True}
+    assert load["kwargs"]["local_files_only"] == "True"  # trust_remote_code: the remote class did load
+    assert load["kwargs"]["torch_dtype"] == "torch.float32" and load["attn"] == "sdpa"
+    assert "device_map" not in load["kwargs"] and calls(log, "to") == []  # CPU: loaded there, never moved
+    (init,) = calls(log, "init_tts")
+    assert init["streaming"] is False and init["model_dir"].endswith("assets/CosyVoice2-0.5B")
+    (chat,) = calls(log, "chat")
+    assert chat["user"] == ["请朗读以下内容。 你好世界。"]
+    assert chat["system"][0] == "模仿音频样本的音色并生成新的内容。" and chat["ref_audio_samples"] == [16000]
+    assert chat["ref_audio_dtype"] == ["float32"] and calls(log, "librosa.load")[0]["sr"] == 16000
+    assert chat["use_tts_template"] is True and chat["generate_audio"] is True
+    assert (chat["max_new_tokens"], chat["do_sample"], chat["kwargs"]) == (64, True, {"temperature": 0.3, "top_k": 20})
+    assert chat["tts"]["temperature"] == 0.5 and chat["tts"]["top_k"] == 25  # the rest stays upstream's
+    assert result.sample_rate == 24000 and abs(result.duration - 1.4) < 0.01  # 0.1 s per prompt character
+    assert info["sample_rate"] == 24000 and info["streaming"] is False and "seed" in info["options"]
+
+
+def test_minicpmo_seed_makes_takes_repeatable(make, tmp_path: Path) -> None:
+    ref = prompt_wav(tmp_path / "ref.wav")
+    with mini(make, tmp_path, ref_audio=str(ref), seed=7) as gen:
+        a = gen.generate("同一句话。", tmp_path / "a.wav").path.read_bytes()
+        b = gen.generate("同一句话。", tmp_path / "b.wav").path.read_bytes()
+        c = gen.generate("同一句话。", tmp_path / "c.wav", seed=8).path.read_bytes()
+        d = gen.generate("同一句话。", tmp_path / "d.wav", seed=8).path.read_bytes()
+    assert a == b and c == d and a != c
+
+
+def test_minicpmo_swallowed_speech_error_is_raised(make, tmp_path: Path) -> None:
+    """Upstream chat() catches its speech step's errors and only prints them; we must not return silence."""
+    ref = prompt_wav(tmp_path / "ref.wav")
+    with mini(make, tmp_path, ref_audio=str(ref)) as gen:
+        with pytest.raises(RemoteError, match="wrote no audio .*stand-in vocoder exploded"):
+            gen.generate("FAIL here", tmp_path / "a.wav")
+        assert not (tmp_path / "a.wav").exists()
+        with pytest.raises(RemoteError, match="stops before <.tts_eos.>, e.g. at max_new_tokens=4: raise it"):
+            gen.generate("一句太长的话。", tmp_path / "b.wav", max_new_tokens=4)
+
+
+def test_minicpmo_switched_off_optional_import_does_not_block_loading(make, tmp_path: Path) -> None:
+    """modeling_minicpmo.py imports flag_gems only when USE_FLAGOS=1; transformers demands it anyway."""
+    ref = prompt_wav(tmp_path / "ref.wav")
+    with mini(make, tmp_path, ref_audio=str(ref)) as gen:  # would fail on check_imports without the fix
+        assert gen.generate("好。", tmp_path / "a.wav").sample_rate == 24000
+    with mini(make, tmp_path / "on", env={"USE_FLAGOS": "1"}, ref_audio=str(ref)) as gen:
+        with pytest.raises(RemoteError, match="requires the following packages .*: flag_gems"):
+            gen.worker("minicpmo").start()
+
+
+def test_minicpmo_missing_pieces_are_named(make, tmp_path: Path) -> None:
+    with mini(make, tmp_path) as gen:
+        with pytest.raises(RemoteError, match="give ref_audio"):
+            gen.generate("你好", tmp_path / "a.wav")
+    (tmp_path / "MiniCPM-o-4_5" / "modeling_minicpmo.py").unlink()
+    with make("minicpmo", model_path=str(tmp_path / "MiniCPM-o-4_5")) as gen:
+        with pytest.raises(RemoteError, match=r"no MiniCPM-o model code at .*modeling_minicpmo.py missing"):
+            gen.worker("minicpmo").start()
+    bare = model_dir(tmp_path, "config.json", "modeling_minicpmo.py", "configuration_minicpmo.py")
+    (bare / "processing_minicpmo.py").write_text("")
+    with make("minicpmo", model_path=str(bare)) as gen:
+        with pytest.raises(
+            RemoteError, match=r"CosyVoice2 vocoder folder not found: .*assets/CosyVoice2-0.5B; .*vocoder_path"
+        ):
+            gen.worker("minicpmo").start()
+
+
 # --------------------------------------------------------------------------- flux
 
 
