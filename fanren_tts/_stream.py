@@ -119,7 +119,8 @@ class Timeline:
         self._raw_s += audio.duration
         words: tuple[Word, ...] = ()
         if said:
-            words = tuple(refine_words(shift_words(said, piece_start, piece_start + audio.duration)))
+            floor = self._said[-1].end if self._said else self._seg_start / self.rate
+            words = tuple(refine_words(shift_words(said, piece_start, piece_start + audio.duration, floor)))
             self._said.extend(words)
         out.append(self._chunk(self._convert(audio), words))
         return out

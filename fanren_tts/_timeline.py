@@ -103,11 +103,12 @@ def estimate_words(text: str, start: float, end: float) -> list[Word]:
     return out
 
 
-def shift_words(items: Iterable[Any], offset: float, limit: float) -> list[Word]:
-    """Engine-reported words (mappings with text/start/end, seconds into the segment)
-    moved onto the narration's timeline, clamped inside the segment and kept monotonic."""
+def shift_words(items: Iterable[Any], offset: float, limit: float, floor: float | None = None) -> list[Word]:
+    """Engine-reported words (mappings with text/start/end, seconds from ``offset``)
+    moved onto the narration's timeline: none before ``floor`` (default ``offset``; a
+    streamed word can start in an earlier piece) or past ``limit``, and monotonic."""
     out: list[Word] = []
-    floor = offset
+    floor = offset if floor is None else floor
     for item in items:
         start = min(max(float(item["start"]) + offset, floor), limit)
         end = min(max(float(item["end"]) + offset, start), limit)

@@ -15,6 +15,7 @@ from conftest import dedent
 from fanren_tts._assemble import Assembler
 from fanren_tts._audio import from_array
 from fanren_tts._config import PROJECT_ROOT, OutputConfig
+from fanren_tts._stream import Timeline
 
 
 def tone(seconds: float, rate: int, amp: float = 0.3) -> np.ndarray:
@@ -27,35 +28,35 @@ def read(path: Path) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2") / 32768.0
 
 
-def test_segments_are_joined_with_pauses_and_their_spans_reported(tmp_path: Path) -> None:
-    with Assembler(tmp_path / "a.wav", OutputConfig(sample_rate=8000), 0.25) as out:
-        spans = [out.add(from_array(tone(1.0, 8000), 8000)), out.add(from_array(tone(0.5, 16000), 16000))]
+def narrate(path: Path, output: OutputConfig, pause_s: float, *parts: np.ndarray, rate: int) -> Timeline:
+    """Parts as segments through a Timeline into an Assembler, as generate() does."""
+    timeline = Timeline(output, pause_s)
+    with Assembler(path, output) as out:
+        for i, part in enumerate(parts):
+            for chunk in [*timeline.open(i, "x"), *timeline.feed(from_array(part, rate), None), *timeline.close()]:
+                if len(chunk.data):
+                    out.write(chunk.data, chunk.sample_rate)
         out.commit()
-    assert spans == [(0.0, 1.0), (1.25, 1.75)]  # the second segment was resampled to the output rate
-    data = read(tmp_path / "a.wav")
-    assert len(data) == 14000 and not np.any(data[8000:10000])
+    return timeline
 
 
 def test_loudness_hits_the_target_without_clipping_and_leaves_short_clips(tmp_path: Path) -> None:
     import pyloudnorm
 
-    def narrate(name: str, lufs: float, *parts: np.ndarray) -> np.ndarray:
-        with Assembler(tmp_path / name, OutputConfig(sample_rate=16000, loudness_lufs=lufs), 0.1) as out:
-            for part in parts:
-                out.add(from_array(part, 16000))
-            out.commit()
+    def loud(name: str, lufs: float, *parts: np.ndarray) -> np.ndarray:
+        narrate(tmp_path / name, OutputConfig(sample_rate=16000, loudness_lufs=lufs), 0.1, *parts, rate=16000)
         return read(tmp_path / name)
 
-    quiet = narrate("q.wav", -16.0, tone(1.5, 16000, amp=0.02), tone(1.5, 16000, amp=0.01))
+    quiet = loud("q.wav", -16.0, tone(1.5, 16000, amp=0.02), tone(1.5, 16000, amp=0.01))
     assert abs(pyloudnorm.Meter(16000).integrated_loudness(quiet) + 16.0) < 0.5
-    assert np.max(np.abs(narrate("l.wav", -1.0, tone(3.0, 16000, amp=0.5)))) <= 0.99 + 1e-4
+    assert np.max(np.abs(loud("l.wav", -1.0, tone(3.0, 16000, amp=0.5)))) <= 0.99 + 1e-4
     short = tone(0.2, 16000)
-    assert np.allclose(narrate("s.wav", -16.0, short), short[:, 0], atol=1 / 32768)
+    assert np.allclose(loud("s.wav", -16.0, short), short[:, 0], atol=1 / 32768)
 
 
 def test_leaving_without_commit_leaves_no_file(tmp_path: Path) -> None:
-    with Assembler(tmp_path / "a.wav", OutputConfig(sample_rate=8000, loudness_lufs=-16), 0.1) as out:
-        out.add(from_array(tone(1.0, 8000), 8000))
+    with Assembler(tmp_path / "a.wav", OutputConfig(sample_rate=8000, loudness_lufs=-16)) as out:
+        out.write(tone(1.0, 8000), 8000)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -11,6 +11,9 @@ Standalone: envs/espeak/.venv/bin/python wrappers/espeak_wrapper.py --text "你�
 from __future__ import annotations
 
 import ctypes
+import queue
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from fanren_worker import Audio, Engine, main
@@ -55,6 +58,10 @@ class _Voice(ctypes.Structure):
     ]
 
 
+def _relative(word: dict[str, Any], offset: float) -> dict[str, Any]:
+    return {**word, "start": word["start"] - offset, "end": word["end"] - offset}
+
+
 class Espeak(Engine):
     name = "espeak"
 
@@ -71,8 +78,8 @@ class Espeak(Engine):
             raise RuntimeError(
                 f"espeak_Initialize failed ({self.sample_rate}) with data at {espeakng_loader.get_data_path()}"
             )
-        self._samples: list[bytes] = []
-        self._events: list[tuple[int, int, float]] = []
+        self._queue: queue.Queue[tuple[bytes, list[tuple[int, int, float]]] | None] = queue.Queue()
+        self._abort = threading.Event()
         self._callback = _CALLBACK(self._collect)  # keep a reference: C holds only the pointer
         self.lib.espeak_SetSynthCallback(self._callback)
         self.voices = self._list_voices()
@@ -84,38 +91,43 @@ class Espeak(Engine):
         self._select(self.defaults["voice"])
 
     def _collect(self, wav: Any, count: int, events: Any) -> int:
-        if wav and count > 0:
-            self._samples.append(ctypes.string_at(wav, count * 2))
+        """eSpeak NG's synth callback (on the synthesis thread): hand the buffer and its word
+        events to the stream; returning 1 asks eSpeak NG to stop (the host cancelled)."""
+        pcm = ctypes.string_at(wav, count * 2) if wav and count > 0 else b""
+        found = []
         i = 0
         while events and events[i].type != _EVENT_LIST_TERMINATED:
             e = events[i]
             if e.type == _EVENT_WORD:
-                self._events.append((e.text_position, e.length, e.audio_position / 1000.0))
+                found.append((e.text_position, e.length, e.audio_position / 1000.0))
             i += 1
-        return 0
+        if pcm or found:
+            self._queue.put((pcm, found))
+        return 1 if self._abort.is_set() else 0
 
-    def _words(self, text: str, seconds: float) -> list[dict[str, Any]]:
-        """The word events as text spans on the audio's timeline.
+    @staticmethod
+    def _merge(events: list[tuple[int, int, float]]) -> list[tuple[int, float]]:
+        """(character position, start seconds) per word. Events inside the word before (a
+        number read as several words) extend that word instead of starting one."""
+        merged: list[tuple[int, float]] = []
+        end = 0
+        for pos, length, start in events:
+            if merged and pos < end:
+                continue
+            merged.append((pos, start))
+            end = pos + max(length, 1)
+        return merged
 
-        A word runs from its event's character position to the next word's, so text
-        that eSpeak NG speaks as one word without an event of its own (好 in 很好)
-        stays with it; events inside the previous word (a number read as several
-        words) extend that word instead of starting one.
-        """
-        merged: list[list[Any]] = []  # [position, end position, start seconds]
-        for pos, length, start in self._events:
-            if merged and pos < merged[-1][1]:
-                continue  # still inside the word before: it just lasts longer
-            merged.append([pos, pos + max(length, 1), start])
-        words = []
-        for n, (pos, _, start) in enumerate(merged):
-            last = n + 1 == len(merged)
-            stop = len(text) + 1 if last else merged[n + 1][0]
-            end = seconds if last else merged[n + 1][2]
-            piece = text[pos - 1 : stop - 1].strip()
-            if piece:
-                words.append({"text": piece, "start": start, "end": max(end, start)})
-        return words
+    @staticmethod
+    def _span(text: str, merged: list[tuple[int, float]], n: int, seconds: float) -> dict[str, Any] | None:
+        """Word ``n`` as text and time: it runs to the next word's position and start, so text
+        spoken without an event of its own (好 in 很好) stays with the word before it."""
+        pos, start = merged[n]
+        last = n + 1 == len(merged)
+        stop = len(text) + 1 if last else merged[n + 1][0]
+        end = seconds if last else merged[n + 1][1]
+        piece = text[pos - 1 : stop - 1].strip()
+        return {"text": piece, "start": start, "end": max(end, start)} if piece else None
 
     def _list_voices(self) -> dict[str, str]:
         """language code -> voice name; espeak_SetVoiceByName accepts either."""
@@ -136,6 +148,61 @@ class Espeak(Engine):
         if not known or self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise ValueError(f"eSpeak NG has no voice {voice!r}; use a language code such as cmn, en-us, yue, ja")
 
+    def stream(
+        self,
+        text: str,
+        voice: str | None = None,
+        rate: int | None = None,
+        pitch: int | None = None,
+        speed: float | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Each buffer as eSpeak NG's callback delivers it, with the words it completes
+        (a word is complete when the next one starts; the last comes with an empty piece)."""
+        self._select(voice or self.defaults["voice"])
+        words_per_minute = float(rate or self.defaults["rate"]) * (speed if speed is not None else 1.0)
+        # the pipeline's speed multiplies the rate, within what eSpeak NG accepts
+        self.lib.espeak_SetParameter(_RATE, int(min(max(words_per_minute, 80), 450)), 0)
+        self.lib.espeak_SetParameter(_PITCH, int(pitch if pitch is not None else self.defaults["pitch"]), 0)
+        data = text.encode("utf-8")
+        self._queue = queue.Queue()
+        self._abort.clear()
+        status: list[int] = []
+
+        def run() -> None:  # ctypes lets go of the GIL while eSpeak NG synthesizes
+            try:
+                status.append(
+                    self.lib.espeak_Synth(
+                        data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE, None, None
+                    )
+                )
+                self.lib.espeak_Synchronize()
+            finally:
+                self._queue.put(None)
+
+        thread = threading.Thread(target=run, name="espeak-synth", daemon=True)
+        thread.start()
+        events: list[tuple[int, int, float]] = []
+        said = 0  # words already sent
+        elapsed = 0.0  # seconds of audio already sent
+        try:
+            while (item := self._queue.get()) is not None:
+                pcm, found = item
+                events += found
+                merged = self._merge(events)
+                done = [self._span(text, merged, n, 0.0) for n in range(said, len(merged) - 1)]
+                said = max(said, len(merged) - 1)
+                piece = Audio(pcm, self.sample_rate)
+                yield {"audio": piece, "words": [_relative(w, elapsed) for w in done if w]}
+                elapsed += piece.duration
+            if status and status[0] != 0:
+                raise RuntimeError(f"espeak_Synth failed with status {status[0]}")
+            merged = self._merge(events)
+            rest = [self._span(text, merged, n, elapsed) for n in range(said, len(merged))]
+            yield {"audio": Audio(b"", self.sample_rate), "words": [_relative(w, elapsed) for w in rest if w]}
+        finally:
+            self._abort.set()  # a cancelled stream: the callback tells eSpeak NG to stop
+            thread.join(30)
+
     def synthesize(
         self,
         text: str,
@@ -145,20 +212,13 @@ class Espeak(Engine):
         speed: float | None = None,
     ) -> dict[str, Any]:
         """The audio and the words eSpeak NG reported: ``{"audio": Audio, "words": [...]}``."""
-        self._select(voice or self.defaults["voice"])
-        words_per_minute = float(rate or self.defaults["rate"]) * (speed if speed is not None else 1.0)
-        # the pipeline's speed multiplies the rate, within what eSpeak NG accepts
-        self.lib.espeak_SetParameter(_RATE, int(min(max(words_per_minute, 80), 450)), 0)
-        self.lib.espeak_SetParameter(_PITCH, int(pitch if pitch is not None else self.defaults["pitch"]), 0)
-        data = text.encode("utf-8")
-        self._samples = []
-        self._events = []
-        status = self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE, None, None)
-        self.lib.espeak_Synchronize()
-        if status != 0:
-            raise RuntimeError(f"espeak_Synth failed with status {status}")
-        audio = Audio(b"".join(self._samples), self.sample_rate)
-        return {"audio": audio, "words": self._words(text, audio.duration)}
+        parts: list[Audio] = []
+        words: list[dict[str, Any]] = []
+        for piece in self.stream(text, voice, rate, pitch, speed):
+            offset = sum(p.duration for p in parts)
+            words += [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in piece["words"]]
+            parts.append(piece["audio"])
+        return {"audio": Audio.concat(parts), "words": words}
 
     def describe(self) -> dict[str, Any]:
         return {

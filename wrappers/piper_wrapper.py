@@ -5,7 +5,8 @@ Word timings come from the voice itself: piper patches the model in memory (with
 the onnx package) so it reports how many samples each phoneme took. Words are the
 phoneme groups between spaces; when their count matches the text's words, each
 word gets its measured span, otherwise (a number read as several words) the reply
-carries no words and the host estimates them.
+carries no words and the host estimates them. ``stream`` yields each sentence as
+soon as piper has made it.
 
 Standalone: envs/piper/.venv/bin/python wrappers/piper_wrapper.py --text "Hello" --out hello.wav
 """
@@ -13,6 +14,7 @@ Standalone: envs/piper/.venv/bin/python wrappers/piper_wrapper.py --text "Hello"
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from fanren_worker import Audio, Engine, local_path, main
@@ -20,31 +22,37 @@ from fanren_worker import Audio, Engine, local_path, main
 _CALL_OPTIONS = ("speaker_id", "length_scale", "noise_scale", "noise_w_scale", "volume", "speed")
 
 
-def _words(text: str, chunks: list[Any], rate: int) -> list[dict[str, Any]]:
-    """Text words with the spans their phoneme groups took; [] when they do not line up."""
+def _groups(phonemes: list[str]) -> int:
+    """How many spoken words a sentence's phonemes hold (groups between spaces with a sound)."""
+    count, voiced = 0, False
+    for p in [*phonemes, " "]:
+        if p == " ":
+            count += voiced
+            voiced = False
+        else:
+            voiced = voiced or p.isalpha()
+    return count
+
+
+def _spans(chunk: Any) -> list[tuple[int, int]] | None:
+    """Sample spans of the chunk's words, from its phoneme alignments (None without them)."""
+    if not chunk.phoneme_alignments:
+        return None
     spans: list[tuple[int, int]] = []
-    offset = 0
-    for chunk in chunks:
-        if not chunk.phoneme_alignments:
-            return []
-        cursor, group_start, voiced = offset, None, False
-        for a in chunk.phoneme_alignments:
-            if a.phoneme in (" ", "$"):
-                if group_start is not None and voiced:
-                    spans.append((group_start, cursor))
-                group_start, voiced = None, False
-            elif a.phoneme != "^":
-                if group_start is None:
-                    group_start = cursor
-                voiced = voiced or a.phoneme.isalpha()
-            cursor += int(a.num_samples)
-        if group_start is not None and voiced:
-            spans.append((group_start, cursor))
-        offset += len(chunk.audio_float_array)
-    words = [w for w in text.split() if any(ch.isalnum() for ch in w)]
-    if len(words) != len(spans):
-        return []
-    return [{"text": w, "start": a / rate, "end": b / rate} for w, (a, b) in zip(words, spans, strict=True)]
+    cursor, group_start, voiced = 0, None, False
+    for a in chunk.phoneme_alignments:
+        if a.phoneme in (" ", "$"):
+            if group_start is not None and voiced:
+                spans.append((group_start, cursor))
+            group_start, voiced = None, False
+        elif a.phoneme != "^":
+            if group_start is None:
+                group_start = cursor
+            voiced = voiced or a.phoneme.isalpha()
+        cursor += int(a.num_samples)
+    if group_start is not None and voiced:
+        spans.append((group_start, cursor))
+    return spans
 
 
 class Piper(Engine):
@@ -69,8 +77,7 @@ class Piper(Engine):
         )
         self.defaults = {k: options[k] for k in _CALL_OPTIONS if k in options}
 
-    def synthesize(self, text: str, **options: Any) -> dict[str, Any]:
-        """The audio and, where the alignment maps onto the text, its words."""
+    def _syn_config(self, options: dict[str, Any]) -> Any:
         from piper import SynthesisConfig
 
         unknown = set(options) - set(_CALL_OPTIONS)
@@ -80,14 +87,41 @@ class Piper(Engine):
         speed = o.pop("speed", None)
         if speed is not None:  # the pipeline's speed (1 = normal, 2 = twice as fast) is piper's 1 / length_scale
             o["length_scale"] = float(o.get("length_scale") or self.voice.config.length_scale) / float(speed)
-        syn = SynthesisConfig(**o)
-        chunks = list(self.voice.synthesize(text, syn_config=syn, include_alignments=True))
-        audio = (
-            Audio.concat([Audio(c.audio_int16_bytes, c.sample_rate, "s16", c.sample_channels) for c in chunks])
-            if chunks
-            else Audio(b"", self.voice.config.sample_rate)
-        )
-        return {"audio": audio, "words": _words(text, chunks, self.voice.config.sample_rate)}
+        return SynthesisConfig(**o)
+
+    def stream(self, text: str, **options: Any) -> Iterator[dict[str, Any]]:
+        """One piece per sentence, as piper makes them, with that sentence's words.
+
+        Words are given only when the text's words and the phoneme groups line up
+        for the whole text (checked before the first sentence, from the phonemes).
+        """
+        syn = self._syn_config(options)
+        rate = self.voice.config.sample_rate
+        words = [w for w in text.split() if any(ch.isalnum() for ch in w)]
+        aligned = sum(_groups(p) for p in self.voice.phonemize(text)) == len(words)
+        for chunk in self.voice.synthesize(text, syn_config=syn, include_alignments=True):
+            audio = Audio(chunk.audio_int16_bytes, chunk.sample_rate, "s16", chunk.sample_channels)
+            spans = _spans(chunk) if aligned else None
+            timed: list[dict[str, Any]] = []
+            if spans is not None and len(spans) <= len(words):
+                mine, words = words[: len(spans)], words[len(spans) :]
+                timed = [{"text": w, "start": a / rate, "end": b / rate} for w, (a, b) in zip(mine, spans, strict=True)]
+            else:
+                aligned = False
+            yield {"audio": audio, "words": timed}
+
+    def synthesize(self, text: str, **options: Any) -> dict[str, Any]:
+        """The whole text at once: the stream's pieces joined (words only if every piece had them)."""
+        parts: list[Audio] = []
+        words: list[dict[str, Any]] = []
+        complete = True
+        for piece in self.stream(text, **options):
+            offset = sum(p.duration for p in parts)
+            complete = complete and bool(piece["words"])
+            words += [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in piece["words"]]
+            parts.append(piece["audio"])
+        audio = Audio.concat(parts) if parts else Audio(b"", self.voice.config.sample_rate)
+        return {"audio": audio, "words": words if complete else []}
 
     def describe(self) -> dict[str, Any]:
         cfg = self.voice.config
