@@ -265,7 +265,14 @@ class IndexTTSEngine(Engine):
             "emotions": EMOTIONS if self.version in ("2", "2.5") else [],
             "languages": ["zh", "en", "ja", "es"] if self.version == "2.5" else ["zh", "en"],
             "options": list(_CALL),
+            "emotion_model_device": self._emotion_model_device(),
         }
+
+    def _emotion_model_device(self) -> str | None:
+        """Where QwenEmotion's weights are (None when it is not loaded)."""
+        qwen = getattr(self.model, "qwen_emo", None)
+        device = getattr(getattr(qwen, "model", None), "device", None)
+        return None if device is None else str(device)
 
 
 if __name__ == "__main__":
