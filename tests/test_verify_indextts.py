@@ -1,4 +1,4 @@
-"""IndexTTS 2's real upstream code on a tiny random checkpoint, every mode (scripts/verify/indextts.py).
+"""IndexTTS 2 and 1.5: the real upstream code on tiny random checkpoints, every mode (scripts/verify/indextts.py).
 
 Needs a clone of index-tts/index-tts named by FANREN_TTS_INDEXTTS_SOURCE and the
 indextts env (python -m fanren_tts.envs sync indextts); skips, saying which, without.
@@ -37,8 +37,11 @@ def test_every_indextts_mode_runs_on_the_real_upstream_code(tmp_path: Path) -> N
         "emotion by text",
         "same seed, same take",
         "no network attempted",
+        "1.5 speaker prompt",
     }
     bad = {name: m.error for name, m in run.modes.items() if not m.ok}
     assert not bad, bad
-    assert all(m.sample_rate == 22050 and m.duration > 0 for n, m in run.modes.items() if n != "no network attempted")
+    for name, m in run.modes.items():
+        if name != "no network attempted":
+            assert m.sample_rate == (24000 if name.startswith("1.5") else 22050) and m.duration > 0, name
     assert run.upstream.startswith("index-tts")

@@ -1,8 +1,9 @@
-"""IndexTTS 2: the real ``indextts/infer_v2.py::IndexTTS2`` on a tiny random checkpoint.
+"""IndexTTS 2 and 1.5: the real ``indextts/infer_v2.py::IndexTTS2`` and
+``indextts/infer.py::IndexTTS`` on tiny random checkpoints.
 
-The checkpoint is built by ``indextts_tiny.py`` inside the indextts env (it needs
-torch and upstream's module classes). Every mode goes through ``TTSGenerator`` and
-``wrappers/indextts_wrapper.py`` in one worker.
+The checkpoints are built by ``indextts_tiny.py`` and ``indextts_tiny_v15.py`` inside
+the indextts env (they need torch and upstream's module classes). Every mode goes
+through ``TTSGenerator`` and ``wrappers/indextts_wrapper.py``, one worker per version.
 
 The worker runs with networking switched off: a ``sitecustomize`` on its PYTHONPATH
 makes every inet connect / DNS lookup raise and logs it, and the run fails if
@@ -32,7 +33,9 @@ ENGINE = "indextts"
 SOURCE_VAR = "FANREN_TTS_INDEXTTS_SOURCE"
 ENV = PROJECT_ROOT / "envs" / "indextts"
 BUILDER = Path(__file__).with_name("indextts_tiny.py")
+BUILDER_V15 = Path(__file__).with_name("indextts_tiny_v15.py")
 RATE = 22050
+RATE_V15 = 24000
 TEXT = "你好世界，今天天气很好。HELLO WORLD."
 SEED = 1234
 
@@ -96,11 +99,12 @@ def _upstream(source: Path) -> str:
 
 
 def _build(python: Path, source: Path, out: Path) -> None:
-    """Build the tiny checkpoint once per work folder (the marker is written last)."""
+    """Build the tiny checkpoints once per work folder (the marker is written last)."""
     marker = out / ".built"
     if marker.is_file():
         return
-    subprocess.run([str(python), str(BUILDER), str(source), str(out)], check=True)
+    for builder in (BUILDER, BUILDER_V15):
+        subprocess.run([str(python), str(builder), str(source), str(out)], check=True)
     marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
 
@@ -165,8 +169,27 @@ def verify(work: Path, source: Path | None) -> EngineRun:
         "spk_audio_prompt": str(tiny / "prompts" / "voice.wav"),
         "max_mel_tokens": 20,  # the tiny GPT never stops on its own (see indextts_tiny.py)
     }
+    v15 = {
+        "type": ENGINE,
+        "device": "cpu",
+        "env_vars": env_vars,
+        "timeouts": {"startup": 600, "call": 600},
+        "source_path": str(source),
+        "model_dir": str(tiny / "checkpoints_v15"),
+        "version": "1.5",
+        "spk_audio_prompt": str(tiny / "prompts" / "voice.wav"),
+        "max_mel_tokens": 20,
+    }
     config = work / "config.yaml"
-    doc = {"tts": {"engine": ENGINE, "output": {"sample_rate": None}, "cache": {"enabled": False}, ENGINE: block}}
+    doc = {
+        "tts": {
+            "engine": ENGINE,
+            "output": {"sample_rate": None},
+            "cache": {"enabled": False},
+            ENGINE: block,
+            "indextts15": v15,
+        }
+    }
     config.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     out = work / "out"
     out.mkdir(exist_ok=True)
@@ -195,9 +218,10 @@ def verify(work: Path, source: Path | None) -> EngineRun:
             modes["emotion by text"].error = f"QwenEmotion is on {placed}, the configured device is cpu"
         modes["same seed, same take"] = _same_take_twice(gen, out)
         restarted = loaded_once(gen, ENGINE, pid)
-    if restarted:
-        for m in modes.values():
-            m.ok, m.error = False, m.error or restarted
+        if restarted:
+            for m in modes.values():
+                m.ok, m.error = False, m.error or restarted
+        modes["1.5 speaker prompt"] = speak(gen, "indextts15", TEXT, out / "v15.wav", sample_rate=RATE_V15)
     log = Path(env_vars["FANREN_VERIFY_NETLOG"])
     attempts = log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
     modes["no network attempted"] = ModeResult(
