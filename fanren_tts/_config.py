@@ -130,6 +130,15 @@ class CosyVoiceOptions(_Strict):
     load_vllm: bool = False
 
 
+class IndexTTSAuxPaths(_Strict):
+    """IndexTTS2's auxiliary models on disk: all four, so upstream never downloads them."""
+
+    w2v_bert: str = Field(description="facebook/w2v-bert-2.0 folder (config.json, preprocessor_config.json, weights)")
+    semantic_codec: str = Field(description="amphion/MaskGCT semantic_codec/model.safetensors")
+    campplus: str = Field(description="funasr/campplus campplus_cn_common.bin")
+    bigvgan: str = Field(description="nvidia/bigvgan_v2_22khz_80band_256x folder (config.json, bigvgan_generator.pt)")
+
+
 class IndexTTSOptions(_Strict):
     source_path: str | None = Field(None, description="clone of index-tts/index-tts")
     model_dir: str | None = Field(None, description="checkpoints folder")
@@ -149,7 +158,8 @@ class IndexTTSOptions(_Strict):
     use_bf16: bool | None = None
     use_cuda_kernel: bool | None = None
     use_qwen_emo: bool | None = None
-    aux_paths: dict[str, str] | None = None
+    aux_paths: IndexTTSAuxPaths | None = None
+    seed: int | None = None
     do_sample: bool | None = None
     top_p: float | None = None
     top_k: int | None = None

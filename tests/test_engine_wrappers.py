@@ -210,18 +210,41 @@ def itts(make, tmp_path: Path, version: str, **options: object) -> TTSGenerator:
     )
 
 
+def aux_models(root: Path, *, skip: str = "") -> dict[str, str]:
+    """The four IndexTTS2 aux models as files on disk (``skip`` names one file left out)."""
+    paths = {
+        "w2v_bert": root / "w2v-bert-2.0",
+        "semantic_codec": root / "semantic_codec_model.safetensors",
+        "campplus": root / "campplus_cn_common.bin",
+        "bigvgan": root / "bigvgan",
+    }
+    files = [
+        paths["w2v_bert"] / "config.json",
+        paths["w2v_bert"] / "preprocessor_config.json",
+        paths["w2v_bert"] / "model.safetensors",
+        paths["semantic_codec"],
+        paths["campplus"],
+        paths["bigvgan"] / "config.json",
+        paths["bigvgan"] / "bigvgan_generator.pt",
+    ]
+    for f in files:
+        if f.name != skip:
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text("{}")
+    return {k: str(v) for k, v in paths.items()}
+
+
 def test_indextts2_emotion_and_generation_arguments(make, tmp_path: Path, log: Path) -> None:
-    aux = tmp_path / "aux"
-    aux.mkdir()
+    aux = aux_models(tmp_path / "aux")
     emo = prompt_wav(tmp_path / "emo.wav")
     vector = [0, 0, 0.8, 0, 0, 0, 0, 0.2]
-    with itts(make, tmp_path, "2", aux_paths={"w2v_bert": str(aux)}, use_fp16=True, temperature=0.7) as gen:
+    with itts(make, tmp_path, "2", aux_paths=aux, use_fp16=True, use_qwen_emo=False, temperature=0.7) as gen:
         result = gen.generate("今天下雨了", tmp_path / "a.wav", emo_vector=vector, emo_alpha=0.6)
         gen.generate("今天下雨了", tmp_path / "b.wav", emo_audio_prompt=str(emo))
         info = gen.describe("indextts")
     (init,) = calls(log, "init")
     assert init["cls"] == "IndexTTS2" and init["use_fp16"] is False and init["device"] == "cpu"
-    assert init["aux_paths"] == {"w2v_bert": str(aux)}
+    assert init["aux_paths"] == aux
     first, second = calls(log, "infer")
     assert first["emo_vector"] == vector and first["emo_alpha"] == 0.6 and first["output_path"] is None
     assert first["generation_kwargs"] == {"temperature": 0.7}
@@ -231,11 +254,62 @@ def test_indextts2_emotion_and_generation_arguments(make, tmp_path: Path, log: P
     assert info["emotions"][0] == "happy" and len(info["emotions"]) == 8
 
 
-def test_indextts2_without_aux_paths_fails_offline_not_downloading(make, tmp_path: Path) -> None:
-    with itts(make, tmp_path, "2") as gen:
-        with pytest.raises(RemoteError, match="offline") as info:
+def test_indextts2_partial_aux_paths_is_a_config_error_naming_the_missing_keys(make, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"aux_paths\.campplus") as info:
+        itts(make, tmp_path, "2", aux_paths={"w2v_bert": str(tmp_path), "semantic_codec": str(tmp_path)})
+    assert "aux_paths.bigvgan" in str(info.value)
+
+
+def test_indextts2_missing_aux_file_is_listed_and_nothing_downloads(make, tmp_path: Path, log: Path) -> None:
+    aux = aux_models(tmp_path / "aux", skip="bigvgan_generator.pt")
+    with itts(make, tmp_path, "2", aux_paths=aux) as gen:
+        with pytest.raises(RemoteError, match="nothing is downloaded") as info:
             gen.worker("indextts").start()
-    assert info.value.remote_type == "OSError" and info.value.stage == "load"
+    assert info.value.remote_type == "FileNotFoundError" and info.value.stage == "load"
+    assert "bigvgan: " + str(tmp_path / "aux" / "bigvgan" / "bigvgan_generator.pt") in str(info.value)
+    assert not calls(log, "download") and not calls(log, "init")
+
+
+def test_indextts2_without_aux_paths_uses_hf_cache_or_lists_what_is_missing(make, tmp_path: Path, log: Path) -> None:
+    with itts(make, tmp_path, "2", use_qwen_emo=False) as gen:
+        with pytest.raises(RemoteError, match="nothing is downloaded") as info:
+            gen.worker("indextts").start()
+    hf_cache = tmp_path / "model" / "hf_cache"
+    for name in ("w2v-bert-2.0", "semantic_codec_model.safetensors", "campplus_cn_common.bin", "bigvgan"):
+        assert str(hf_cache / name) in str(info.value)
+    assert not calls(log, "download")
+    aux = aux_models(hf_cache)  # upstream's own layout: used as aux_paths, upstream's downloader never runs
+    with itts(make, tmp_path, "2", use_qwen_emo=False) as gen:
+        gen.generate("你好", tmp_path / "a.wav")
+    assert calls(log, "init")[0]["aux_paths"] == aux and not calls(log, "download")
+
+
+def test_indextts2_emotion_model_lands_on_the_configured_device(make, tmp_path: Path, log: Path) -> None:
+    with itts(make, tmp_path, "2", aux_paths=aux_models(tmp_path / "aux"), device="cpu") as gen:
+        gen.worker("indextts").start()
+    (qwen,) = calls(log, "qwen_emo")
+    assert qwen["device_map"] == {"": "cpu"} and qwen["torch_dtype"] == "float16"
+
+
+def test_indextts_seed_makes_takes_identical(make, tmp_path: Path) -> None:
+    with itts(make, tmp_path, "2", aux_paths=aux_models(tmp_path / "aux"), seed=7) as gen:
+        a = gen.generate("你好", tmp_path / "a.wav").path.read_bytes()
+        b = gen.generate("你好", tmp_path / "b.wav").path.read_bytes()
+        c = gen.generate("你好", tmp_path / "c.wav", seed=8).path.read_bytes()
+        d = gen.generate("你好", tmp_path / "d.wav", seed=8).path.read_bytes()
+    assert a == b and c == d and a != c
+
+
+def test_indextts_fp16_defaults_follow_upstream_on_cuda(make, tmp_path: Path, log: Path) -> None:
+    with itts(make, tmp_path, "1.5", device="cuda") as gen:
+        gen.worker("indextts").start()
+    with itts(make, tmp_path, "1.5", device="cuda", use_fp16=False) as gen:
+        gen.worker("indextts").start()
+    with itts(make, tmp_path, "1.5", device="cpu") as gen:
+        gen.worker("indextts").start()
+    with itts(make, tmp_path, "2", device="cuda", aux_paths=aux_models(tmp_path / "aux"), use_qwen_emo=False) as gen:
+        gen.worker("indextts").start()
+    assert [c["use_fp16"] for c in calls(log, "init")] == [True, False, False, False]
 
 
 def test_indextts1_is_24k_and_refuses_emotion(make, tmp_path: Path, log: Path) -> None:
@@ -247,12 +321,21 @@ def test_indextts1_is_24k_and_refuses_emotion(make, tmp_path: Path, log: Path) -
 
 
 def test_indextts25_needs_lang(make, tmp_path: Path, log: Path) -> None:
+    aux_models(tmp_path / "model" / "hf_cache")
     with itts(make, tmp_path, "2.5") as gen:
         with pytest.raises(RemoteError, match="needs lang"):
             gen.generate("hello", tmp_path / "a.wav")
         gen.generate("hello", tmp_path / "b.wav", lang="EN")
     assert calls(log, "infer")[0]["lang"] == "EN"
     assert calls(log, "init")[0]["version"] == "2.5"
+
+
+def test_indextts25_lists_missing_hf_cache_files(make, tmp_path: Path, log: Path) -> None:
+    aux_models(tmp_path / "model" / "hf_cache", skip="campplus_cn_common.bin")
+    with itts(make, tmp_path, "2.5") as gen:
+        with pytest.raises(RemoteError, match="campplus: .*campplus_cn_common.bin"):
+            gen.worker("indextts").start()
+    assert not calls(log, "init")
 
 
 def test_indextts_bad_values_and_missing_prompt(make, tmp_path: Path) -> None:

@@ -5,9 +5,14 @@ importable), ``model_dir`` the checkpoints folder of the chosen ``version``. A
 speaker prompt (``spk_audio_prompt``) is required; IndexTTS2 adds emotion by
 audio prompt, by an 8-float vector or by text, scaled by ``emo_alpha``.
 
-Nothing downloads at run time: HF_HUB_OFFLINE is on unless you set it, and
-IndexTTS2's auxiliary models (w2v-bert, MaskGCT codec, campplus, BigVGAN) are
-read from ``aux_paths``.
+Nothing downloads at run time. Upstream fetches IndexTTS2's auxiliary models
+(w2v-BERT, the MaskGCT codec, CAMPPlus, BigVGAN) through
+``indextts.utils.model_download.ensure_models_available`` whenever ``aux_paths`` is
+None, probing huggingface.co and modelscope.cn first whatever HF_HUB_OFFLINE says.
+So this wrapper never passes None: it takes ``aux_paths`` (all four keys) or
+upstream's own layout under ``<model_dir>/hf_cache``, checks every file, and fails
+with the list of missing files instead. IndexTTS 2.5 reads the same layout itself.
+HF_HUB_OFFLINE is on unless you set it.
 
 Standalone: envs/indextts/.venv/bin/python wrappers/indextts_wrapper.py \
     --option source_path=~/index-tts --option model_dir=~/index-tts/checkpoints \
@@ -16,8 +21,10 @@ Standalone: envs/indextts/.venv/bin/python wrappers/indextts_wrapper.py \
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from fanren_worker import Audio, Engine, local_path, main
@@ -39,8 +46,117 @@ _GENERATION = (
     "repetition_penalty",
     "max_mel_tokens",
 )
+AUX_MODELS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    # key: (upstream's place under <model_dir>/hf_cache, files a folder must hold, where it comes from)
+    "w2v_bert": ("w2v-bert-2.0", ("config.json", "preprocessor_config.json"), "facebook/w2v-bert-2.0 (the folder)"),
+    "semantic_codec": ("semantic_codec_model.safetensors", (), "amphion/MaskGCT semantic_codec/model.safetensors"),
+    "campplus": ("campplus_cn_common.bin", (), "funasr/campplus campplus_cn_common.bin"),
+    "bigvgan": ("bigvgan", ("config.json", "bigvgan_generator.pt"), "nvidia/bigvgan_v2_22khz_80band_256x (the folder)"),
+}
+_V25_AUX = ("w2v_bert", "campplus", "bigvgan")  # 2.5 has its codec in model_dir/codec.pth
 _V2_CALL = ("emo_audio_prompt", "emo_alpha", "emo_vector", "use_emo_text", "emo_text", "use_random", "interval_silence")
-_CALL = ("spk_audio_prompt", "max_text_tokens_per_segment", "lang", *_V2_CALL, *_GENERATION)
+_CALL = ("spk_audio_prompt", "max_text_tokens_per_segment", "lang", "seed", *_V2_CALL, *_GENERATION)
+
+
+def _missing_files(key: str, path: str) -> list[str]:
+    """What is absent at ``path`` for aux model ``key`` (a folder with files, or one file)."""
+    _, inside, _ = AUX_MODELS[key]
+    if inside:
+        if not os.path.isdir(path):
+            return [path + os.sep]
+        missing = [os.path.join(path, name) for name in inside if not os.path.isfile(os.path.join(path, name))]
+        if key == "w2v_bert" and not any(
+            os.path.isfile(os.path.join(path, w)) for w in ("model.safetensors", "pytorch_model.bin")
+        ):
+            missing.append(os.path.join(path, "model.safetensors"))
+        return missing
+    return [] if os.path.isfile(path) else [path]
+
+
+def aux_model_paths(version: str, model_dir: str, aux: dict[str, str] | None) -> dict[str, str]:
+    """The auxiliary model paths for IndexTTS 2 / 2.5, every file checked to be on disk.
+
+    Without ``aux`` they are upstream's own layout under ``<model_dir>/hf_cache``.
+    Raises ValueError for a partial or unknown ``aux`` and FileNotFoundError listing
+    every missing file, so upstream never reaches its downloader.
+    """
+    keys = tuple(AUX_MODELS) if version == "2" else _V25_AUX
+    if aux:
+        if version != "2":
+            raise ValueError(
+                f"aux_paths is for IndexTTS 2; {version} reads its aux models from {os.path.join(model_dir, 'hf_cache')}"
+            )
+        unknown = sorted(set(aux) - set(keys))
+        absent = [k for k in keys if not aux.get(k)]
+        if unknown or absent:
+            wanted = "; ".join(f"{k}: {AUX_MODELS[k][2]}" for k in keys)
+            problem = f"missing {', '.join(absent)}" if absent else f"unknown {', '.join(unknown)}"
+            raise ValueError(f"aux_paths needs exactly the keys {', '.join(keys)} ({problem}). They are: {wanted}")
+        paths = {k: os.path.abspath(os.path.expanduser(aux[k])) for k in keys}
+        where = "tts.indextts.aux_paths"
+    else:
+        cache = os.path.join(model_dir, "hf_cache")
+        paths = {k: os.path.join(cache, AUX_MODELS[k][0]) for k in keys}
+        where = f"upstream's layout under {cache} (or set tts.indextts.aux_paths)"
+    missing = [f"{k}: {f}" for k in keys for f in _missing_files(k, paths[k])]
+    if missing:
+        sources = "; ".join(f"{k} from {AUX_MODELS[k][2]}" for k in keys)
+        raise FileNotFoundError(
+            f"IndexTTS {version} auxiliary model files missing ({where}); nothing is downloaded at run time:\n  "
+            + "\n  ".join(missing)
+            + f"\nGet them once ({sources}) and put them there."
+        )
+    return paths
+
+
+def half_precision(version: str, options: dict[str, Any], device: str) -> bool:
+    """fp16 (bf16 for 2.5) as upstream defaults it, on CUDA only.
+
+    IndexTTS 1/1.5 default ``use_fp16=True`` and only then turn on the GPT's KV cache,
+    so an unset option means True on CUDA; 2 and 2.5 default to False.
+    """
+    key = "use_bf16" if version == "2.5" else "use_fp16"
+    value = options.get(key)
+    if value is None:
+        value = version in ("1", "1.5")
+    return bool(value) and device.startswith("cuda")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every RNG upstream draws from: python ``random`` (use_random), numpy, torch (+ CUDA)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+@contextlib.contextmanager
+def emotion_model_on(module: Any, device: str) -> Iterator[None]:
+    """Load QwenEmotion on ``device``: upstream asks for ``device_map="auto"``, which
+    spreads it over whatever accelerators exist whatever the configured device."""
+    auto: Any = getattr(module, "AutoModelForCausalLM", None)
+    if auto is None:
+        yield
+        return
+
+    class _OnDevice:
+        @staticmethod
+        def from_pretrained(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("device_map", "auto") == "auto":
+                kwargs["device_map"] = {"": device}
+            return auto.from_pretrained(*args, **kwargs)
+
+    module.AutoModelForCausalLM = _OnDevice
+    try:
+        yield
+    finally:
+        module.AutoModelForCausalLM = auto
 
 
 class IndexTTSEngine(Engine):
@@ -58,6 +174,11 @@ class IndexTTSEngine(Engine):
             raise ValueError("indextts needs model_dir: the local checkpoints folder")
         self.model_dir = local_path(options["model_dir"], "IndexTTS checkpoints folder")
         cfg_path = local_path(options.get("cfg_path") or os.path.join(self.model_dir, "config.yaml"), "IndexTTS config")
+        aux: dict[str, str] = {}
+        if self.version in ("2", "2.5"):  # before the slow import: missing files fail fast
+            aux = aux_model_paths(self.version, self.model_dir, options.get("aux_paths"))
+        elif options.get("aux_paths"):
+            raise ValueError(f"aux_paths is for IndexTTS 2; {self.version} has no auxiliary models")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         hub_cache = os.environ.get("HF_HUB_CACHE")
         module_name, class_name = VERSIONS[self.version]
@@ -71,21 +192,17 @@ class IndexTTSEngine(Engine):
             os.environ["HF_HUB_CACHE"] = hub_cache
         cls = getattr(module, class_name)
         kwargs: dict[str, Any] = {"cfg_path": cfg_path, "model_dir": self.model_dir, "device": device}
-        half = bool(options.get("use_fp16" if self.version != "2.5" else "use_bf16", False)) and device.startswith(
-            "cuda"
-        )
-        kwargs["use_bf16" if self.version == "2.5" else "use_fp16"] = half  # upstream also refuses half on mps/cpu
+        half = half_precision(self.version, options, device)  # upstream also refuses half on mps/cpu
+        kwargs["use_bf16" if self.version == "2.5" else "use_fp16"] = half
         if "use_cuda_kernel" in options:
             kwargs["use_cuda_kernel"] = bool(options["use_cuda_kernel"]) and device.startswith("cuda")
         if self.version in ("2", "2.5"):
             kwargs["use_qwen_emo"] = bool(options.get("use_qwen_emo", self.version == "2"))
         if self.version == "2":
-            aux = options.get("aux_paths")
-            if aux:
-                aux = {k: local_path(v, f"IndexTTS2 aux model {k}") for k, v in aux.items()}
-            kwargs["aux_paths"] = aux or None
+            kwargs["aux_paths"] = aux
         self.progress(f"loading IndexTTS {self.version} from {self.model_dir}")
-        self.model = cls(**kwargs)
+        with emotion_model_on(module, device):
+            self.model = cls(**kwargs)
         self.sample_rate = 24000 if self.version in ("1", "1.5") else 22050
         self.defaults = {k: options[k] for k in _CALL if k in options}
 
@@ -98,6 +215,8 @@ class IndexTTSEngine(Engine):
         if not prompt:
             raise ValueError("indextts needs spk_audio_prompt: a WAV of the voice to speak with")
         prompt = local_path(prompt, "spk_audio_prompt")
+        if o.get("seed") is not None:
+            seed_everything(int(o["seed"]))
         gen = {k: o[k] for k in _GENERATION if k in o}
         if "max_text_tokens_per_segment" in o:
             gen["max_text_tokens_per_segment"] = int(o["max_text_tokens_per_segment"])
@@ -146,7 +265,14 @@ class IndexTTSEngine(Engine):
             "emotions": EMOTIONS if self.version in ("2", "2.5") else [],
             "languages": ["zh", "en", "ja", "es"] if self.version == "2.5" else ["zh", "en"],
             "options": list(_CALL),
+            "emotion_model_device": self._emotion_model_device(),
         }
+
+    def _emotion_model_device(self) -> str | None:
+        """Where QwenEmotion's weights are (None when it is not loaded)."""
+        qwen = getattr(self.model, "qwen_emo", None)
+        device = getattr(getattr(qwen, "model", None), "device", None)
+        return None if device is None else str(device)
 
 
 if __name__ == "__main__":
