@@ -17,6 +17,7 @@ FANREN_TTS_DEBUG=1) shows the traceback too.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -49,6 +50,10 @@ def _read_text(args: argparse.Namespace) -> str:
 
 def _say(args: argparse.Namespace) -> int:
     text = _read_text(args)
+    if args.output == "-":
+        return _say_to_stdout(args, text)
+    if args.format != "wav":
+        raise ConfigError("--format pcm is for -o - (standard output); files are always WAV")
     with TTSGenerator(args.config, engine=args.engine, device=args.device) as gen:
         result = gen.generate(text, args.output, cache=False if args.no_cache else None, target_duration=args.duration)
     print(
@@ -60,6 +65,30 @@ def _say(args: argparse.Namespace) -> int:
     if args.subtitles:
         written = result.write_subtitles(_subtitle_formats(args.subtitles))
         print("wrote " + ", ".join(map(str, written)))
+    return 0
+
+
+def _say_to_stdout(args: argparse.Namespace, text: str) -> int:
+    """Stream to standard output as the audio is made: a WAV with a streaming header
+    (sizes unknown, as players expect from a pipe) or raw little-endian PCM."""
+    from ._wavout import encode_pcm, stream_header
+
+    if args.subtitles or args.duration is not None:
+        raise ConfigError("--subtitles and --duration need a file: give -o PATH.wav instead of -o -")
+    out = sys.stdout.buffer
+    with TTSGenerator(args.config, engine=args.engine, device=args.device) as gen:
+        stream = gen.stream(text, cache=False if args.no_cache else None)
+        try:
+            for i, chunk in enumerate(stream):
+                if i == 0 and args.format == "wav":
+                    out.write(stream_header(chunk.sample_rate, chunk.data.shape[1], chunk.bit_depth))
+                if len(chunk.data):
+                    out.write(encode_pcm(chunk.data, chunk.bit_depth))
+                    out.flush()
+        except BrokenPipeError:  # the player went away: stop the engine, quietly
+            stream.close()
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     return 0
 
 
@@ -140,7 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=f"see python -m {module} --help", add_help=False)
     say = sub.add_parser("say", help="speak a text into a WAV file")
     say.add_argument("text", nargs="?", help="the text; '-' or nothing reads stdin")
-    say.add_argument("-o", "--output", required=True, help="output .wav path")
+    say.add_argument("-o", "--output", required=True, help="output .wav path, or - to stream to standard output")
+    say.add_argument(
+        "--format",
+        choices=["wav", "pcm"],
+        default="wav",
+        help="with -o -: wav (streaming header) or pcm (raw little-endian samples)",
+    )
     say.add_argument("-f", "--file", help="read the text from this UTF-8 file")
     say.add_argument(
         "--subtitles",

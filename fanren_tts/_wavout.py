@@ -32,13 +32,29 @@ from typing import BinaryIO
 
 import numpy as np
 
-__all__ = ["BIT_DEPTHS", "LoudnessMeter", "Spool", "WavWriter", "encode_pcm"]
+__all__ = ["BIT_DEPTHS", "LoudnessMeter", "Spool", "WavWriter", "encode_pcm", "stream_header"]
 
 BIT_DEPTHS = (16, 24)
 #: A RIFF chunk size is 32 bits; past this many data bytes the file becomes RF64.
 RIFF_LIMIT = 0xFFFFFFFF - 1024
 _HEADER = 12 + (8 + 28) + (8 + 16) + 8  # RIFF/WAVE, JUNK(ds64 size), fmt, data header
 _CHUNK_FRAMES = 1 << 18
+
+
+def stream_header(sample_rate: int, channels: int, bit_depth: int) -> bytes:
+    """A WAV header for a stream of unknown length (both sizes 0xFFFFFFFF, as pipes carry it)."""
+    block = channels * bit_depth // 8
+    fmt = struct.pack("<HHIIHH", 1, channels, sample_rate, sample_rate * block, block, bit_depth)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 0xFFFFFFFF)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", 0xFFFFFFFF)
+    )
 
 
 def encode_pcm(data: np.ndarray, bit_depth: int) -> bytes:

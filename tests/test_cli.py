@@ -135,3 +135,28 @@ def test_wrappers_run_standalone_with_their_env_interpreter(name: str, text: str
     )
     assert out.returncode == 0, out.stderr
     assert out_wav.stat().st_size > 10_000
+
+
+def test_say_streams_wav_and_pcm_to_stdout(tmp_path: Path) -> None:
+    import struct
+
+    cmd = [sys.executable, "-m", "fanren_tts", "say", "今天天气很好。我们去公园散步吧。", "-o", "-", "-e", "espeak"]
+    wav = subprocess.run(cmd, capture_output=True, cwd=PROJECT_ROOT, timeout=120)
+    assert wav.returncode == 0, wav.stderr
+    head, body = wav.stdout[:44], wav.stdout[44:]
+    assert head[:4] == b"RIFF" and head[8:16] == b"WAVEfmt " and head[36:40] == b"data"
+    channels, rate, _, _, bits = struct.unpack("<HIIHH", head[22:36])
+    assert (channels, rate, bits) == (1, 22050, 16) and struct.unpack("<I", head[40:44])[0] == 0xFFFFFFFF
+    assert len(body) > rate  # over half a second of 16-bit audio, streamed
+    pcm = subprocess.run([*cmd, "--format", "pcm"], capture_output=True, cwd=PROJECT_ROOT, timeout=120)
+    assert pcm.returncode == 0 and abs(len(pcm.stdout) - len(body)) < rate  # raw samples, no header
+    assert pcm.stdout[:4] != b"RIFF"
+
+
+def test_a_player_that_goes_away_ends_the_stream_quietly() -> None:
+    cmd = f"{sys.executable} -m fanren_tts say -e espeak -o - '{'很长的一句话，' * 60}' | head -c 1000 > /dev/null"
+    proc = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
