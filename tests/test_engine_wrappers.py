@@ -12,6 +12,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import TESTS, write_config
@@ -635,3 +636,21 @@ def test_every_named_engine_has_a_wrapper_env_and_lock() -> None:
     for kind in BUILTIN_OPTIONS:
         assert (PROJECT_ROOT / "wrappers" / f"{kind}_wrapper.py").is_file(), kind
         assert (PROJECT_ROOT / "envs" / kind / "uv.lock").is_file(), kind
+
+
+def test_indextts2_streams_each_segment_as_upstream_decodes_it(make, tmp_path: Path, log: Path) -> None:
+    aux = aux_models(tmp_path / "aux")
+    with itts(make, tmp_path, "2", aux_paths=aux, use_qwen_emo=False) as gen:
+        chunks = list(gen.stream("第一句。第二句话。", "indextts", cache=False))
+        assert gen.describe("indextts")["streaming"] is True
+    assert all(c["stream_return"] is True for c in calls(log, "infer"))
+    voiced = [c for c in chunks if len(c.data) and np.abs(c.data).max() > 0]
+    assert len(voiced) == 2 and abs(voiced[0].data.max() - 8100 / 32767) < 0.01  # int16 range scaled back
+    assert [c.start for c in chunks] == sorted(c.start for c in chunks)
+
+
+def test_indextts1_does_not_pretend_to_stream(make, tmp_path: Path, log: Path) -> None:
+    with itts(make, tmp_path, "1.5") as gen:
+        chunks = [c for c in gen.stream("你好。", "indextts", cache=False) if len(c.data)]
+        assert gen.describe("indextts")["streaming"] is False
+    assert len(chunks) == 1 and not calls(log, "infer")[0].get("stream_return")

@@ -207,6 +207,42 @@ class IndexTTSEngine(Engine):
         self.defaults = {k: options[k] for k in _CALL if k in options}
 
     def synthesize(self, text: str, **options: Any) -> Audio:
+        result = self._infer(text, options, stream=False)
+        if result is None:
+            raise RuntimeError(f"IndexTTS produced no audio for {text!r}")
+        sample_rate, wav = result
+        return Audio.from_array(wav, int(sample_rate))
+
+    def stream(self, text: str, **options: Any) -> Iterator[Audio]:
+        """IndexTTS 2 and 2.5 stream for real (``stream_return``): each text segment as soon
+        as BigVGAN has decoded it, then its interval silence. 1 and 1.5 cannot: one piece."""
+        if self.version in ("1", "1.5"):
+            yield self.synthesize(text, **options)
+            return
+        import numpy as np
+
+        pieces = self._infer(text, options, stream=True)
+        sent = 0
+        pause: Audio | None = None
+        for tensor in pieces:
+            if tensor is None:
+                continue
+            # upstream scales to the int16 range (32767 * wav) before it yields
+            samples = tensor.float().cpu().numpy().reshape(-1) / 32767.0
+            piece = Audio.from_array(np.clip(samples, -1.0, 1.0).astype("float32"), self.sample_rate)
+            if not samples.any():  # the interval silence: only between segments, as synthesize has it
+                pause = piece
+                continue
+            if pause is not None and sent:
+                yield pause
+            pause = None
+            sent += 1
+            yield piece
+        if not sent:
+            raise RuntimeError(f"IndexTTS produced no audio for {text!r}")
+
+    def _infer(self, text: str, options: dict[str, Any], *, stream: bool) -> Any:
+        """Upstream's ``infer`` with the call's options mapped; a generator when ``stream``."""
         unknown = set(options) - set(_CALL)
         if unknown:
             raise TypeError(f"indextts has no option(s) {sorted(unknown)}; allowed: {list(_CALL)}")
@@ -224,19 +260,15 @@ class IndexTTSEngine(Engine):
             v2_only = sorted(k for k in _V2_CALL if k in o)
             if v2_only:
                 raise ValueError(f"{', '.join(v2_only)} need IndexTTS 2 or 2.5 (this is {self.version})")
-            result = self.model.infer(prompt, text, None, **gen)
-        else:
-            emotion = self._emotion(o)
-            if self.version == "2.5":
-                if not o.get("lang"):
-                    raise ValueError("IndexTTS 2.5 needs lang, e.g. ZH or EN")
-                result = self.model.infer(prompt, text, None, o["lang"], **emotion, **gen)
-            else:
-                result = self.model.infer(prompt, text, None, **emotion, **gen)
-        if result is None:
-            raise RuntimeError(f"IndexTTS produced no audio for {text!r}")
-        sample_rate, wav = result
-        return Audio.from_array(wav, int(sample_rate))
+            return self.model.infer(prompt, text, None, **gen)
+        emotion = self._emotion(o)
+        if stream:
+            emotion["stream_return"] = True
+        if self.version == "2.5":
+            if not o.get("lang"):
+                raise ValueError("IndexTTS 2.5 needs lang, e.g. ZH or EN")
+            return self.model.infer(prompt, text, None, o["lang"], **emotion, **gen)
+        return self.model.infer(prompt, text, None, **emotion, **gen)
 
     def _emotion(self, o: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -266,6 +298,7 @@ class IndexTTSEngine(Engine):
             "languages": ["zh", "en", "ja", "es"] if self.version == "2.5" else ["zh", "en"],
             "options": list(_CALL),
             "emotion_model_device": self._emotion_model_device(),
+            "streaming": self.version in ("2", "2.5"),
         }
 
     def _emotion_model_device(self) -> str | None:

@@ -18,5 +18,16 @@ def speech(rate, text):
     return rate, (8000 + jitter).astype(np.int16)
 
 
+def stream_pieces(rate, text, interval_silence):
+    """As upstream's stream_return: a float tensor [1, n] in the int16 range per text
+    segment (here: per sentence), each followed by its interval silence."""
+    import torch
+
+    for sentence in [s for s in text.replace("。", "。|").split("|") if s]:
+        _, wav = speech(rate, sentence)
+        yield torch.tensor(wav.T, dtype=torch.float32)
+        yield torch.zeros(1, int(rate * interval_silence / 1000))
+
+
 def record(event, **fields):
     log(event, **fields)

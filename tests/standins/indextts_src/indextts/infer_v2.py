@@ -1,6 +1,6 @@
 import os
 
-from indextts._common import record, speech
+from indextts._common import record, speech, stream_pieces
 
 
 class AutoModelForCausalLM:
@@ -39,5 +39,8 @@ class IndexTTS2:
               max_text_tokens_per_segment=120, stream_return=False, more_segment_before=0, **generation_kwargs):
         record("infer", spk_audio_prompt=spk_audio_prompt, text=text, output_path=output_path,
                emo_audio_prompt=emo_audio_prompt, emo_alpha=emo_alpha, emo_vector=emo_vector,
-               use_emo_text=use_emo_text, emo_text=emo_text, generation_kwargs=generation_kwargs)
+               use_emo_text=use_emo_text, emo_text=emo_text, generation_kwargs=generation_kwargs,
+               stream_return=stream_return)
+        if stream_return:
+            return stream_pieces(22050, text, interval_silence)
         return speech(22050, text)

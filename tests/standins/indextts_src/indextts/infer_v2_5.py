@@ -1,4 +1,4 @@
-from indextts._common import record, speech
+from indextts._common import record, speech, stream_pieces
 
 
 class IndexTTS2:
@@ -10,5 +10,8 @@ class IndexTTS2:
               use_emo_text=False, emo_text=None, use_random=False, interval_silence=200, verbose=False,
               max_text_tokens_per_segment=120, stream_return=False, more_segment_before=0, duration_factor=1.0,
               text_normalization=True, **generation_kwargs):
-        record("infer", spk_audio_prompt=spk_audio_prompt, text=text, lang=lang, emo_vector=emo_vector)
+        record("infer", spk_audio_prompt=spk_audio_prompt, text=text, lang=lang, emo_vector=emo_vector,
+               stream_return=stream_return)
+        if stream_return:
+            return stream_pieces(22050, text, interval_silence)
         return speech(22050, text)
