@@ -376,9 +376,10 @@ def test_ctrl_c_mid_call_leaves_the_generator_usable_at_once(echo_config) -> Non
     with TTSGenerator(echo_config()) as gen:
         pid = gen.call("echo", "echo")["pid"]
         child = gen.call("echo", "spawn_child")
-        _interrupt_main_after(0.3)
+        timer = _interrupt_main_after(0.3)
         with pytest.raises(KeyboardInterrupt):
             gen.call("echo", "slow", steps=1, step_s=1.5)  # its reply would come 1.2 s later
+        timer.join(1)
         assert wait_gone(pid, 2) and wait_gone(child, 2)
         t0 = time.monotonic()
         reply = gen.call("echo", "echo", value="after")
@@ -391,9 +392,10 @@ def test_ctrl_c_mid_call_leaves_the_generator_usable_at_once(echo_config) -> Non
 
 def test_ctrl_c_during_startup_leaves_no_worker(echo_config) -> None:
     with TTSGenerator(echo_config(echo={"load_steps": 20, "step_s": 0.1})) as gen:
-        _interrupt_main_after(0.5)
+        timer = _interrupt_main_after(0.5)
         with pytest.raises(KeyboardInterrupt):
             gen.worker("echo").start()
+        timer.join(1)
         assert not gen.worker("echo").alive
         assert gen.call("echo", "echo", value=1)["value"] == 1
 
