@@ -493,3 +493,44 @@ def test_every_watchdog_is_reaped_with_its_worker(echo_config) -> None:
     assert all(d is not None and d.poll() is None for d in dogs)
     gen.close()
     assert all(d is not None and d.returncode == 0 for d in dogs)
+
+
+def test_a_killed_host_stops_a_stuck_worker_even_when_a_fork_of_the_host_lives_on(echo_config, tmp_path: Path) -> None:
+    """A forked copy of the host (multiprocessing's fork) keeps the watchdog's pipe open; its
+    parent check still notices the host is gone."""
+    script = tmp_path / "host.py"
+    script.write_text(
+        dedent(
+            f"""
+            import os, threading, time
+            from fanren_tts import TTSGenerator
+            gen = TTSGenerator({str(echo_config())!r})
+            worker = gen.call("echo", "echo")["pid"]
+            fork = os.fork()
+            if fork == 0:  # the copy: holds every inherited fd, does nothing, exits after a while
+                time.sleep(20)
+                os._exit(0)
+            print(worker, fork, flush=True)
+            threading.Thread(target=gen.call, args=("echo", "spin"), daemon=True).start()
+            time.sleep(3600)
+            """
+        )
+    )
+    host = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert host.stdout is not None
+    pids: list[int] = []
+    try:
+        pids = [int(p) for p in host.stdout.readline().split()]
+        assert len(pids) == 2
+        time.sleep(0.5)
+        os.kill(host.pid, signal.SIGKILL)
+        host.wait(5)
+        assert wait_gone(pids[0], 5), "the worker outlived its killed host"
+    finally:
+        host.kill()
+        host.wait(5)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
