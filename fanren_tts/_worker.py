@@ -610,6 +610,15 @@ def _describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+def _forget_inherited_workers() -> None:
+    """In a forked copy of the host (multiprocessing's fork): the workers are the real
+    host's, so the copy's atexit must not stop them."""
+    _LIVE.clear()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_workers)
+
+
 @atexit.register
 def _stop_all() -> None:
     for worker in list(_LIVE):

@@ -534,3 +534,29 @@ def test_a_killed_host_stops_a_stuck_worker_even_when_a_fork_of_the_host_lives_o
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_a_forked_copy_of_the_host_that_exits_leaves_the_workers_alone(echo_config, tmp_path: Path) -> None:
+    """The copy inherits the atexit hook; stopping the workers is the real host's business."""
+    script = tmp_path / "host.py"
+    script.write_text(
+        dedent(
+            f"""
+            import os, sys
+            from fanren_tts import TTSGenerator
+            gen = TTSGenerator({str(echo_config())!r})
+            before = gen.call("echo", "echo")["pid"]
+            child = os.fork()
+            if child == 0:
+                sys.exit(0)  # a normal exit: atexit hooks run in the copy
+            os.waitpid(child, 0)
+            after = gen.call("echo", "echo")["pid"]
+            print(before, after, flush=True)
+            gen.close()
+            """
+        )
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    before, after = out.stdout.split()
+    assert before == after, "the fork's exit stopped the host's worker"
