@@ -245,6 +245,11 @@ BUILTIN_OPTIONS: dict[str, type[BaseModel]] = {
     "vits": VitsOptions,
     "minicpmo": MiniCPMoOptions,
 }
+# No engine option means anything as inf or NaN (length_scale=inf passes "> 0" and asks for
+# endless audio): refuse them in config.yaml and in call options alike.
+for _options_model in BUILTIN_OPTIONS.values():
+    _options_model.model_config["allow_inf_nan"] = False
+    _options_model.model_rebuild(force=True)
 
 
 class OutputConfig(_Strict):

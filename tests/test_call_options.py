@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ECHO, write_config
 from fanren_tts import ConfigError, TTSGenerator
-from fanren_tts._config import EspeakOptions, PiperOptions, validate_options
+from fanren_tts._config import EspeakOptions, PiperOptions, load_config, validate_options
 
 
 @pytest.mark.parametrize(
@@ -44,3 +44,13 @@ def test_generate_refuses_bad_values_before_starting_a_worker(
         with pytest.raises(ConfigError, match=f"{next(iter(options))}: Input should be"):
             gen.generate("Hello there.", tmp_path / "x.wav", **options)
         assert not gen.worker(kind).alive
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_numbers_are_refused_in_calls_and_in_config(value: float, tmp_path: Path) -> None:
+    """length_scale=inf passed 'greater than 0' and asked piper for endless audio."""
+    with pytest.raises(ConfigError, match="length_scale: Input should be a finite number"):
+        validate_options(PiperOptions, {"length_scale": value}, "call")
+    cfg = write_config(tmp_path / "c.yaml", {"piper": {"length_scale": value}})
+    with pytest.raises(ConfigError, match="length_scale: Input should be a finite number"):
+        load_config(cfg)
