@@ -56,6 +56,14 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
     new files.
     """
     target = Path(path)
+    if "\x00" in str(target):
+        raise OutputError(f"cannot write {str(target)!r}: a path cannot hold a NUL character")
+    try:
+        os.fsencode(target)
+    except UnicodeEncodeError as exc:
+        raise OutputError(
+            f"cannot write {str(target)!r}: it cannot be encoded for the file system ({exc.reason})"
+        ) from None
     try:
         mode = target.stat().st_mode
     except FileNotFoundError:

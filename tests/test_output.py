@@ -52,3 +52,17 @@ def test_a_read_only_folder_is_refused(tmp_path: Path) -> None:
             check_output_path(folder / "x.wav")
     finally:
         folder.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    "name,message",
+    [("a\x00b.wav", "NUL"), ("\ud800.wav", "cannot be encoded"), ("x" * 300 + ".wav", "File name too long")],
+)
+def test_paths_the_file_system_cannot_take_are_output_errors(tmp_path: Path, name: str, message: str) -> None:
+    with pytest.raises(OutputError, match=message):
+        check_output_path(tmp_path / name)
+
+
+def test_undecodable_bytes_in_a_path_are_fine(tmp_path: Path) -> None:
+    target = tmp_path / os.fsdecode(b"caf\xe9.wav")
+    assert check_output_path(target) == target
