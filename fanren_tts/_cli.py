@@ -55,6 +55,11 @@ def run_cli(body: Callable[[], int], *, debug: bool = False) -> int:
             else:
                 print("(run again with --debug to see the engine's traceback)", file=sys.stderr)
         return next(code for cls, code in EXIT_CODES if isinstance(exc, cls))
+    except OSError as exc:  # the machine said no (disk full, permissions, a vanished folder): not a bug
+        if debug:
+            traceback.print_exc(file=sys.stderr)
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
         if debug:
             traceback.print_exc(file=sys.stderr)

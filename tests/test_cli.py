@@ -160,3 +160,13 @@ def test_a_player_that_goes_away_ends_the_stream_quietly() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_os_error_is_one_line_and_not_called_a_bug(capsys: pytest.CaptureFixture[str]) -> None:
+    def disk_full() -> int:
+        raise OSError(28, "No space left on device", "/data/out.wav")
+
+    assert run_cli(disk_full) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "/data/out.wav" in err
+    assert "Traceback" not in err and "bug" not in err
