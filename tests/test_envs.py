@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ECHO, write_config
-from fanren_tts import EnvNotReady, TTSGenerator, env_status, sync_env
+from fanren_tts import PROTOCOL_VERSION, EnvNotReady, TTSGenerator, env_status, sync_env
 from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._envs import MARKER, require_ready, uv_bin
 
@@ -31,7 +31,7 @@ def test_missing_then_ready(tiny_project: Path) -> None:
         text=True,
         check=True,
     )
-    assert out.stdout.strip() == "1"
+    assert out.stdout.strip() == str(PROTOCOL_VERSION)
 
 
 def test_a_half_built_env_is_never_ready(tiny_project: Path) -> None:
