@@ -84,3 +84,17 @@ def test_without_proc_the_worker_is_watched_and_its_group_killed(procs, monkeypa
     tracker.kill_all()
     assert worker.wait(5) == -signal.SIGKILL
     assert not tracker.worker_alive()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="descendant tracking reads /proc")
+def test_kill_descendants_spares_the_root(procs) -> None:
+    """What a worker does on its way out: its tree goes, it stays to say bye."""
+    start, extra = procs
+    root = start(PARENT)
+    assert root.stdout is not None
+    grandchild = int(root.stdout.readline())
+    extra.append(grandchild)
+    dog.kill_descendants(root.pid)
+    assert wait_gone(grandchild, 5)
+    time.sleep(0.2)
+    assert root.poll() is None

@@ -560,3 +560,11 @@ def test_a_forked_copy_of_the_host_that_exits_leaves_the_workers_alone(echo_conf
     assert out.returncode == 0, out.stderr
     before, after = out.stdout.split()
     assert before == after, "the fork's exit stopped the host's worker"
+
+
+def test_a_clean_stop_takes_descendants_outside_the_group_along(echo_config) -> None:
+    gen = TTSGenerator(echo_config())
+    child = gen.call("echo", "spawn_session_child")
+    daemon = gen.call("echo", "spawn_daemon")
+    gen.close()
+    assert wait_gone(child, 3) and wait_gone(daemon, 3), "close() left a setsid'd descendant running"

@@ -126,23 +126,42 @@ class Tracker:
         except OSError:
             pass
 
-    def kill_all(self) -> None:
-        """Freeze the whole tree so nothing forks behind our back, then kill it."""
+    def kill_all(self, *, spare_root: bool = False) -> None:
+        """Freeze the whole tree so nothing forks behind our back, then kill it.
+
+        ``spare_root``: only the worker's descendants, for a worker cleaning up
+        after itself on its way out.
+        """
+        me = os.getpid()
         stopped: dict[int, int] = {}
         for _ in range(_STOP_ROUNDS):
-            fresh = {pid: start for pid, start in self.scan().items() if pid not in stopped and pid != os.getpid()}
+            fresh = {
+                pid: start
+                for pid, start in self.scan().items()
+                if pid not in stopped and pid != me and not (spare_root and pid == self.worker)
+            }
             if not fresh:
                 break
             for pid, start in fresh.items():
                 self._signal(pid, start, signal.SIGSTOP)
             stopped.update(fresh)
-        if self.worker_still_ours():
+        if not spare_root and self.worker_still_ours():
             try:
                 os.killpg(self.worker, signal.SIGKILL)
             except OSError:
                 pass
         for pid, start in stopped.items():
             self._signal(pid, start, signal.SIGKILL)
+
+
+def kill_descendants(root: int | None = None) -> None:
+    """Kill every descendant of ``root`` (default: this process) and leave it alone.
+
+    A worker's last act on its way out: as a child subreaper it has adopted the
+    orphans of its children, so its tree is whole now, while the watchdog's view
+    may be up to a poll old (Linux; a no-op without /proc).
+    """
+    Tracker(os.getpid() if root is None else root).kill_all(spare_root=True)
 
 
 def watch(worker: int, host: int, fd: int = 0) -> int:

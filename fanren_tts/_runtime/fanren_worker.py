@@ -1,6 +1,7 @@
 """fanren_worker: the worker side of fanren_tts, and the wire protocol both sides share.
 
-This one file is all an engine env needs from fanren_tts. It imports only the
+This file (with ``fanren_watchdog`` beside it, stdlib only, for killing child
+processes) is all an engine env needs from fanren_tts. It imports only the
 standard library and msgpack, so it runs in any interpreter, whatever that
 interpreter's transformers, torch or numpy. The host imports the same file, so the
 two ends can never disagree about framing.
@@ -576,6 +577,19 @@ def _take_stdio() -> _Channel:
     return _Channel(proto_in, proto_out)
 
 
+def _kill_descendants() -> None:
+    """Take our children along, and the orphans we adopted as child subreaper, even those
+    in sessions of their own: nothing an engine started outlives its worker."""
+    try:
+        import fanren_watchdog  # beside this file on the worker's path; stdlib only
+    except ImportError:  # pragma: no cover - the runtime folder always holds it
+        return
+    try:
+        fanren_watchdog.kill_descendants()
+    except Exception as exc:  # pragma: no cover - best effort on the way out
+        sys.stderr.write(f"fanren_worker: could not stop child processes: {safe_text(exc)}\n")
+
+
 def _abandon(reason: str) -> NoReturn:
     """The host is gone: end now, taking the engine's child processes along."""
     try:
@@ -583,6 +597,7 @@ def _abandon(reason: str) -> NoReturn:
         sys.stderr.flush()
     except (OSError, ValueError):  # the host read our stderr; it may be a broken pipe now
         pass
+    _kill_descendants()
     if os.getpgrp() == os.getpid():  # started as its own group by the host
         os.killpg(os.getpid(), signal.SIGKILL)
     os._exit(70)
@@ -776,6 +791,7 @@ def serve(wrapper: str, engine_name: str, device: str = "auto", host_pid: int | 
             try:
                 engine.close()
             finally:
+                _kill_descendants()
                 channel.send({"kind": "bye", "id": req_id})
             break
         else:
