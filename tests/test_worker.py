@@ -416,7 +416,7 @@ def test_a_worker_that_died_while_idle_takes_its_children_along(echo_config) -> 
         assert reply["value"] == "restarted" and reply["pid"] != pid
         assert wait_gone(child, 2), "the dead worker's process group must be killed"
         assert old_stderr is not None and not old_stderr.is_alive(), "its stderr reader must end"
-        assert elapsed < 0.9, f"restart took {elapsed:.2f}s: it waited on the old stderr reader"
+        assert elapsed < 1.0, f"restart took {elapsed:.2f}s: it waited on the old stderr reader"
 
 
 def test_a_crash_mid_call_is_reported_at_once_even_with_children_holding_stderr(echo_config) -> None:
@@ -425,7 +425,7 @@ def test_a_crash_mid_call_is_reported_at_once_even_with_children_holding_stderr(
         t0 = time.monotonic()
         with pytest.raises(WorkerCrashed, match="exited with code 9"):
             gen.call("echo", "exit_now", code=9)
-        assert time.monotonic() - t0 < 0.9, "it waited on a stderr reader that children kept open"
+        assert time.monotonic() - t0 < 1.0, "it waited on a stderr reader that children kept open"
         assert wait_gone(child, 2)
 
 
