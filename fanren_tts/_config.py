@@ -93,6 +93,7 @@ class CosyVoiceOptions(_Strict):
     load_jit: bool = False
     load_trt: bool = False
     load_vllm: bool = False
+    seed: int | None = None
 
 
 class IndexTTSOptions(_Strict):
