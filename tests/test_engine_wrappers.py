@@ -270,13 +270,19 @@ def test_cosyvoice_refuses_trt_and_vllm_it_cannot_load(make, tmp_path: Path, key
             gen.worker("cosyvoice").start()
 
 
-def test_cosyvoice_warns_when_text_normalization_is_off(make, tmp_path: Path) -> None:
-    off = {"STANDIN_COSYVOICE_TEXT_FRONTEND": ""}
-    with cosy(make, tmp_path, "cosyvoice2.yaml", extra_env=off) as gen:
-        info = gen.describe("cosyvoice")
-    assert info["text_frontend"].startswith("none") and "text normalization is OFF" in info["warnings"][0]
-    with cosy(make, tmp_path, "cosyvoice2.yaml") as gen:
+def test_cosyvoice_warns_when_text_normalization_is_off(make, tmp_path: Path, log: Path) -> None:
+    offline = {"STANDIN_WETEXT_OFFLINE": "1"}
+    for extra in ({**offline, "STANDIN_COSYVOICE_OLD_WETEXT": "1"}, offline):  # before 7538c6a, and HEAD
+        with cosy(make, tmp_path, "cosyvoice2.yaml", extra_env=extra, mode="sft", speaker="中文女") as gen:
+            info = gen.describe("cosyvoice")
+            gen.generate("第2集", tmp_path / "a.wav")  # the old frontend loads at all offline
+        assert info["text_frontend"].startswith("none")
+        assert "text normalization is OFF" in info["warnings"][0] and "ConnectionError" in info["warnings"][0]
+        assert calls(log, "inference_sft")[-1]["normalized"] == "第2集"
+    with cosy(make, tmp_path, "cosyvoice2.yaml", mode="sft", speaker="中文女") as gen:
         assert gen.describe("cosyvoice")["warnings"] == []
+        gen.generate("第2集", tmp_path / "b.wav")
+    assert calls(log, "inference_sft")[-1]["normalized"] == "第二集"
 
 
 def test_cosyvoice_seed_makes_a_take_reproducible(make, tmp_path: Path) -> None:

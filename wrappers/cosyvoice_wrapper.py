@@ -62,6 +62,36 @@ def _select_cuda(device: str) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
 
 
+def _guard_wetext(failures: list[str]) -> None:
+    """Let CosyVoice load offline when wetext cannot fetch its FSTs from ModelScope.
+
+    ``wetext.Normalizer()`` downloads pengzhendong/wetext on first use. Upstream since
+    7538c6a catches the failure and silently drops normalization; older checkouts
+    do not catch it, so the model cannot load at all offline. Either way, a failed
+    Normalizer becomes an identity normalizer here and the failure is recorded, so the
+    wrapper can say loudly that numbers and symbols are read as written.
+    """
+    try:
+        import wetext
+    except ImportError:
+        return
+    cls = wetext.Normalizer
+    if getattr(cls.__init__, "_fanren_guard", False):
+        return
+    original = cls.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            original(self, *args, **kwargs)
+        except Exception as exc:
+            failures.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300])
+            self.taggers, self.verbalizers = {}, {}
+            self.normalize = lambda text: text
+
+    __init__._fanren_guard = True  # type: ignore[attr-defined]
+    cls.__init__ = __init__
+
+
 def _frontend_appends(method: str, marker: str) -> bool:
     """Whether this checkout's frontend appends ``marker`` itself (upstream did until 56d9876).
 
@@ -92,6 +122,8 @@ class CosyVoiceEngine(Engine):
             os.environ["CUDA_VISIBLE_DEVICES"] = ""  # CosyVoice picks CUDA by itself whenever it sees one
         _select_cuda(device)
         self.progress("importing CosyVoice")
+        self._wetext_failures: list[str] = []
+        _guard_wetext(self._wetext_failures)
         from cosyvoice.cli import cosyvoice as cli
 
         cls = {"1": cli.CosyVoice, "2": cli.CosyVoice2, "3": getattr(cli, "CosyVoice3", None)}[self.version]
@@ -149,11 +181,14 @@ class CosyVoiceEngine(Engine):
     def _check_runtime(self, on_cuda: bool) -> None:
         """Say loudly what upstream only logs: no text normalisation, ONNX on the CPU."""
         frontend = getattr(self.model, "frontend", None)
-        if frontend is not None and not getattr(frontend, "text_frontend", ""):
+        off = frontend is not None and not getattr(frontend, "use_ttsfrd", False)
+        off = off and (bool(self._wetext_failures) or not getattr(frontend, "text_frontend", "wetext"))
+        if off:
+            why = f" ({self._wetext_failures[0]})" if self._wetext_failures else ""
             self._warn(
-                "text normalization is OFF: neither ttsfrd nor wetext could load (wetext fetches its FSTs "
-                "from ModelScope on first use; this machine could not reach it). Numbers, dates and symbols "
-                "are read as written. Run once with network access so ModelScope caches pengzhendong/wetext."
+                "text normalization is OFF: wetext could not load its FSTs, which it fetches from ModelScope "
+                f"(pengzhendong/wetext) on first use{why}. Numbers, dates and symbols are read as written. "
+                "Run once with network access so ModelScope caches them."
             )
         session = getattr(frontend, "speech_tokenizer_session", None)
         if on_cuda and session is not None and "CUDAExecutionProvider" not in session.get_providers():
@@ -395,7 +430,9 @@ class CosyVoiceEngine(Engine):
             "zero_shot_speakers": [s for s in speakers if self._is_zero_shot(s)],
             "modes": modes,
             "languages_tags": ["<|zh|>", "<|en|>", "<|ja|>", "<|yue|>", "<|ko|>"],
-            "text_frontend": getattr(frontend, "text_frontend", None) or "none (text normalization is off)",
+            "text_frontend": "none (text normalization is off)"
+            if self._wetext_failures
+            else getattr(frontend, "text_frontend", None) or "none (text normalization is off)",
             "device": self.device,
             "warnings": list(self.warnings),
             "options": list(_CALL),

@@ -1,7 +1,7 @@
 """Stand-in for cosyvoice/cli/cosyvoice.py: signatures as of ace7c47 (prompt_wav paths);
 STANDIN_COSYVOICE_LEGACY=1 gives the pre-622a3a1 prompt_speech_16k tensors instead,
 STANDIN_COSYVOICE3_NO_INSTRUCT2=1 the CosyVoice3(CosyVoice) of e3c2400 (no inference_instruct2),
-STANDIN_COSYVOICE_TEXT_FRONTEND the frontend's text_frontend ('' = wetext failed to load)."""
+STANDIN_COSYVOICE_OLD_WETEXT=1 the frontend before 7538c6a, which let a wetext failure propagate."""
 
 import os
 
@@ -13,11 +13,27 @@ LEGACY = os.environ.get("STANDIN_COSYVOICE_LEGACY") == "1"
 
 
 class _FrontEnd:
-    """Holds spk2info like upstream's CosyVoiceFrontEnd: sft speakers carry an 'embedding'."""
+    """Holds spk2info like upstream's CosyVoiceFrontEnd: sft speakers carry an 'embedding'.
+
+    Text normalization as upstream loads it: wetext, whose failure is silent at HEAD
+    (text_frontend = '') and fatal before 7538c6a."""
 
     def __init__(self):
         self.spk2info = {"中文女": {"embedding": torch.zeros(1, 192)}, "中文男": {"embedding": torch.zeros(1, 192)}}
-        self.text_frontend = os.environ.get("STANDIN_COSYVOICE_TEXT_FRONTEND", "wetext")
+        from wetext import Normalizer
+
+        if os.environ.get("STANDIN_COSYVOICE_OLD_WETEXT") == "1":
+            self.zh_tn_model = Normalizer(remove_erhua=False)
+            return
+        try:
+            self.zh_tn_model = Normalizer(remove_erhua=False)
+            self.text_frontend = "wetext"
+        except Exception:
+            self.zh_tn_model = None
+            self.text_frontend = ""
+
+    def text_normalize(self, text):
+        return self.zh_tn_model.normalize(text) if self.zh_tn_model is not None else text
 
 
 class CosyVoice:
@@ -62,7 +78,7 @@ class CosyVoice:
             yield {"tts_speech": 0.25 + 0.1 * torch.rand(1, part)}
 
     def inference_sft(self, tts_text, spk_id, stream=False, speed=1.0, text_frontend=True):
-        log("inference_sft", tts_text=tts_text, spk_id=spk_id, stream=stream, speed=speed, text_frontend=text_frontend)
+        log("inference_sft", tts_text=tts_text, spk_id=spk_id, stream=stream, speed=speed, text_frontend=text_frontend, normalized=self.frontend.text_normalize(tts_text))
         if speed != 1.0:
             assert stream is False
         yield from self._speech(tts_text, speed)
