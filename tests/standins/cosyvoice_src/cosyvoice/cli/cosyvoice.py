@@ -12,6 +12,13 @@ from standin_log import log
 LEGACY = os.environ.get("STANDIN_COSYVOICE_LEGACY") == "1"
 
 
+class _Session:
+    """onnxruntime.InferenceSession as seen on a CUDA box whose CUDA provider did not load."""
+
+    def get_providers(self):
+        return ["CPUExecutionProvider"]
+
+
 class _FrontEnd:
     """Holds spk2info like upstream's CosyVoiceFrontEnd: sft speakers carry an 'embedding'.
 
@@ -20,6 +27,7 @@ class _FrontEnd:
 
     def __init__(self):
         self.spk2info = {"中文女": {"embedding": torch.zeros(1, 192)}, "中文男": {"embedding": torch.zeros(1, 192)}}
+        self.speech_tokenizer_session = _Session()
         from wetext import Normalizer
 
         if os.environ.get("STANDIN_COSYVOICE_OLD_WETEXT") == "1":
