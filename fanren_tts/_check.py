@@ -252,6 +252,9 @@ def known_conflicts(engine: str, installed: dict[str, str | None]) -> list[Probl
                     f"pin {wanted} in the env's pyproject.toml, then uv lock and sync",
                 )
             )
+    ort_cuda = _onnxruntime_cuda_mismatch(installed)
+    if ort_cuda:
+        out.append(ort_cuda)
     torchaudio = installed.get("torchaudio")
     if torchaudio and engine in TORCHAUDIO_IO and _version_tuple(torchaudio) >= (2, 9):
         out.append(
@@ -266,12 +269,57 @@ def known_conflicts(engine: str, installed: dict[str, str | None]) -> list[Probl
     return out
 
 
+def _torch_cuda(torch: str, cudnn: str | None) -> tuple[int, int] | None:
+    """(CUDA major, cuDNN major) a Linux torch wheel runs on; None for a CPU build.
+
+    A ``+cuXYZ`` tag says the CUDA version; a plain PyPI version is the default CUDA
+    build (CUDA 12 since torch 2.1). The installed nvidia-cudnn-cu12 wheel says the
+    cuDNN major, else torch's own pin: cuDNN 9 since torch 2.4, cuDNN 8 before.
+    """
+    local = torch.partition("+")[2]
+    if local.startswith("cpu") or local.startswith("rocm"):
+        return None
+    cuda = int(local[2:-1]) if local.startswith("cu") and local[2:].isdigit() else None
+    if cuda is None:
+        cuda = 12 if _version_tuple(torch) >= (2, 1) else 11
+    if cudnn:
+        return cuda, _version_tuple(cudnn)[0]
+    return cuda, 9 if _version_tuple(torch) >= (2, 4) else 8
+
+
+def _onnxruntime_cuda_mismatch(installed: dict[str, str | None]) -> Problem | None:
+    """onnxruntime-gpu built for another CUDA/cuDNN major than torch's: its CUDA provider cannot load.
+
+    PyPI's onnxruntime-gpu wheels are CUDA 11.8 + cuDNN 8 up to 1.18.x and CUDA 12 +
+    cuDNN 9 from 1.19 (Microsoft's separate CUDA 12 feed is not on PyPI). onnxruntime
+    then falls back to the CPU without an error.
+    """
+    ort, torch = installed.get("onnxruntime-gpu"), installed.get("torch")
+    if not ort or not torch:
+        return None
+    have = _torch_cuda(torch, installed.get("nvidia-cudnn-cu12"))
+    if have is None:
+        return None
+    need = (12, 9) if _version_tuple(ort) >= (1, 19) else (11, 8)
+    if need == have:
+        return None
+    return Problem(
+        "warning",
+        "onnxruntime-cuda-mismatch",
+        f"onnxruntime-gpu {ort} is built for CUDA {need[0]} + cuDNN {need[1]}, torch {torch} brings "
+        f"CUDA {have[0]} + cuDNN {have[1]}: its CUDA provider cannot load and ONNX models run on the CPU",
+        "pin onnxruntime-gpu==1.19.2 with torch==2.4.1 and torchaudio==2.4.1 (CUDA 12 + cuDNN 9 on PyPI), "
+        "then uv lock and sync",
+    )
+
+
 # --------------------------------------------------------------------------- one engine
 
 
 def _probe(cfg: EngineConfig, report: EngineReport, timeout: float) -> dict[str, Any] | None:
     engine_pkg = ENGINE_PACKAGES.get(cfg.kind)
-    names = list(KEY_PACKAGES) + ["onnx", "sentencepiece"] + ([engine_pkg] if engine_pkg else [])
+    names = [*KEY_PACKAGES, "onnx", "sentencepiece", "onnxruntime-gpu", "nvidia-cudnn-cu12"]
+    names += [engine_pkg] if engine_pkg else []
     env = worker_environment(cfg)
     try:
         proc = subprocess.run(

@@ -128,6 +128,7 @@ class CosyVoiceOptions(_Strict):
     load_jit: bool = False
     load_trt: bool = False
     load_vllm: bool = False
+    seed: int | None = None
 
 
 class IndexTTSAuxPaths(_Strict):

@@ -169,6 +169,25 @@ def test_known_conflicts() -> None:
     assert [p.code for p in known_conflicts("qwen3", {"transformers": "5.1.0"})] == ["transformers-range"]
 
 
+@pytest.mark.parametrize(
+    ("ort", "torch", "cudnn", "flagged"),
+    [
+        ("1.18.0", "2.3.1", "8.9.2.26", True),  # PyPI 1.18.0 is CUDA 11.8; torch 2.3.1 is CUDA 12 (the old lock)
+        ("1.19.2", "2.3.1", "8.9.2.26", True),  # CUDA 12 but cuDNN 9 vs torch's cuDNN 8
+        ("1.19.2", "2.4.1", "9.1.0.70", False),  # the cosyvoice env now
+        ("1.18.0", "2.3.1+cu118", None, False),  # both CUDA 11 + cuDNN 8
+        ("1.20.1", "2.5.1+cu124", None, False),
+        ("1.18.0", "2.3.1+cpu", None, False),  # no CUDA torch: nothing to match
+    ],
+)
+def test_onnxruntime_cuda_mismatch(ort: str, torch: str, cudnn: str | None, flagged: bool) -> None:
+    installed = {"onnxruntime-gpu": ort, "torch": torch, "nvidia-cudnn-cu12": cudnn}
+    problems = [p for p in known_conflicts("cosyvoice", installed) if p.code == "onnxruntime-cuda-mismatch"]
+    assert bool(problems) is flagged
+    if problems:
+        assert "onnxruntime-gpu==1.19.2" in problems[0].fix and ort in problems[0].message
+
+
 def test_the_probe_sees_the_worker_s_environment(tmp_path: Path, bare_python: Path) -> None:
     """Packages on an engine's own PYTHONPATH count, exactly as they do in its worker."""
     extra = tmp_path / "extra"

@@ -102,6 +102,7 @@ def test_cosyvoice2_zero_shot_maps_arguments_and_joins_segments(make, tmp_path: 
         "stream": False,
         "speed": 1.0,
         "text_frontend": True,
+        "zero_shot_spk_id": "",
     }
     assert result.sample_rate == 24000
     assert abs(result.duration - 0.05 * len(text)) < 0.01  # both upstream yields, joined
@@ -194,6 +195,108 @@ def test_cosyvoice_missing_files_are_named(make, tmp_path: Path) -> None:
     with cosy(make, tmp_path, "cosyvoice2.yaml", prompt_speech=str(tmp_path / "missing.wav"), prompt_text="x") as gen:
         with pytest.raises(RemoteError, match="prompt_speech not found: .*missing.wav"):
             gen.generate("你好", tmp_path / "a.wav")
+
+
+def test_cosyvoice_empty_matcha_submodule_fails_at_start_with_the_fix(make, tmp_path: Path) -> None:
+    import shutil
+
+    source = tmp_path / "src"
+    shutil.copytree(STANDINS / "cosyvoice_src", source)
+    shutil.rmtree(source / "third_party" / "Matcha-TTS")
+    (source / "third_party" / "Matcha-TTS").mkdir()  # what a non-recursive clone leaves
+    with make("cosyvoice", source_path=str(source), model_path=str(model_dir(tmp_path, "cosyvoice2.yaml"))) as gen:
+        with pytest.raises(RemoteError, match="Matcha-TTS is empty.*git -C .* submodule update --init --recursive"):
+            gen.worker("cosyvoice").start()
+
+
+def test_cosyvoice_endofprompt_once_when_the_frontend_appends_it(make, tmp_path: Path, log: Path) -> None:
+    prompt = prompt_wav(tmp_path / "prompt.wav")
+    old = {"STANDIN_COSYVOICE_FRONTEND_ADDS_END": "1"}
+    with cosy(make, tmp_path, "cosyvoice2.yaml", extra_env=old, prompt_speech=str(prompt)) as gen:
+        gen.generate("你好", tmp_path / "a.wav", mode="instruct2", instruct_text="用四川话说这句话")
+        gen.generate("你好", tmp_path / "b.wav", mode="instruct2", instruct_text="用四川话说这句话<|endofprompt|>")
+    assert [c["instruct_text"] for c in calls(log, "inference_instruct2")] == ["用四川话说这句话"] * 2
+
+
+def test_cosyvoice1_instruct_endofprompt_v1_marker(make, tmp_path: Path, log: Path) -> None:
+    old = {"STANDIN_COSYVOICE_FRONTEND_ADDS_END": "1"}
+    with cosy(make, tmp_path, "cosyvoice.yaml", extra_env=old, mode="instruct", speaker="中文男") as gen:
+        gen.generate("你好", tmp_path / "a.wav", instruct_text="A calm voice")
+        gen.generate("你好", tmp_path / "b.wav", instruct_text="A calm voice<endofprompt>")
+    # that frontend appends '<endofprompt>' itself: neither marker is added, a given one is dropped
+    assert [c["instruct_text"] for c in calls(log, "inference_instruct")] == ["A calm voice"] * 2
+
+
+def test_cosyvoice3_without_instruct2_is_a_clear_error(make, tmp_path: Path) -> None:
+    prompt = prompt_wav(tmp_path / "prompt.wav")
+    old = {"STANDIN_COSYVOICE3_NO_INSTRUCT2": "1"}
+    with cosy(make, tmp_path, "cosyvoice3.yaml", extra_env=old, prompt_speech=str(prompt), prompt_text="参考。") as gen:
+        assert "instruct2" not in gen.describe("cosyvoice")["modes"]
+        with pytest.raises(RemoteError, match="has no inference_instruct2.*update the checkout") as info:
+            gen.generate("你好", tmp_path / "a.wav", mode="instruct2", instruct_text="用四川话说这句话")
+        assert info.value.remote_type == "NotImplementedError"
+
+
+def test_cosyvoice_registered_zero_shot_speaker_is_used(make, tmp_path: Path, log: Path) -> None:
+    prompt = prompt_wav(tmp_path / "prompt.wav")
+    with cosy(make, tmp_path, "cosyvoice3.yaml") as gen:
+        speakers = gen.call("cosyvoice", "add_speaker", speaker="anna", prompt_speech=str(prompt), prompt_text="参考。")
+        assert "anna" in speakers and gen.call("cosyvoice", "describe")["zero_shot_speakers"] == ["anna"]
+        gen.generate("你好", tmp_path / "a.wav", speaker="anna")  # no prompt_speech / prompt_text needed
+        gen.generate("hello", tmp_path / "b.wav", mode="cross_lingual", speaker="anna")
+        with pytest.raises(RemoteError, match="'anna' is a zero-shot speaker.*mode 'sft' needs an spk2info"):
+            gen.generate("你好", tmp_path / "c.wav", mode="sft", speaker="anna")
+        with pytest.raises(RemoteError, match="'中文女' is not a zero-shot speaker"):
+            gen.generate("你好", tmp_path / "d.wav", speaker="中文女")
+        gen.generate("你好", tmp_path / "e.wav", mode="sft", speaker="中文女")
+    (added,) = calls(log, "add_zero_shot_spk")
+    assert added["spk"] == "anna" and added["prompt_text"] == "You are a helpful assistant.<|endofprompt|>参考。"
+    (zero,) = calls(log, "inference_zero_shot")
+    assert (zero["zero_shot_spk_id"], zero["prompt_text"], zero["prompt_wav"]) == ("anna", "", "")
+    (cross,) = calls(log, "inference_cross_lingual")
+    assert cross["zero_shot_spk_id"] == "anna" and cross["prompt_wav"] == ""
+    # CosyVoice3's LLM asserts an end-of-prompt token: sft text carries the system prompt
+    assert calls(log, "inference_sft")[0]["tts_text"] == "You are a helpful assistant.<|endofprompt|>你好"
+
+
+def test_cosyvoice_cuda_index_selects_the_visible_device(make, tmp_path: Path, log: Path) -> None:
+    with cosy(make, tmp_path, "cosyvoice2.yaml", device="cuda:1") as gen:
+        # the stand-in's speech tokenizer session reports only the CPU provider: said loudly
+        assert "speech tokenizer runs on the CPU" in gen.describe("cosyvoice")["warnings"][0]
+    with cosy(make, tmp_path, "cosyvoice2.yaml", device="cuda:1", extra_env={"CUDA_VISIBLE_DEVICES": "4,6"}) as gen:
+        gen.worker("cosyvoice").start()
+    assert [c["cuda_visible_devices"] for c in calls(log, "init")] == ["1", "6"]
+
+
+@pytest.mark.parametrize(("key", "what"), [("load_trt", "TensorRT"), ("load_vllm", "vLLM")])
+def test_cosyvoice_refuses_trt_and_vllm_it_cannot_load(make, tmp_path: Path, key: str, what: str) -> None:
+    with cosy(make, tmp_path, "cosyvoice2.yaml", **{key: True}) as gen:
+        with pytest.raises(RemoteError, match=f"{key}: true needs {what}.*set {key}: false"):
+            gen.worker("cosyvoice").start()
+
+
+def test_cosyvoice_warns_when_text_normalization_is_off(make, tmp_path: Path, log: Path) -> None:
+    offline = {"STANDIN_WETEXT_OFFLINE": "1"}
+    for extra in ({**offline, "STANDIN_COSYVOICE_OLD_WETEXT": "1"}, offline):  # before 7538c6a, and HEAD
+        with cosy(make, tmp_path, "cosyvoice2.yaml", extra_env=extra, mode="sft", speaker="中文女") as gen:
+            info = gen.describe("cosyvoice")
+            gen.generate("第2集", tmp_path / "a.wav")  # the old frontend loads at all offline
+        assert info["text_frontend"].startswith("none")
+        assert "text normalization is OFF" in info["warnings"][0] and "ConnectionError" in info["warnings"][0]
+        assert calls(log, "inference_sft")[-1]["normalized"] == "第2集"
+    with cosy(make, tmp_path, "cosyvoice2.yaml", mode="sft", speaker="中文女") as gen:
+        assert gen.describe("cosyvoice")["warnings"] == []
+        gen.generate("第2集", tmp_path / "b.wav")
+    assert calls(log, "inference_sft")[-1]["normalized"] == "第二集"
+
+
+def test_cosyvoice_seed_makes_a_take_reproducible(make, tmp_path: Path) -> None:
+    with cosy(make, tmp_path, "cosyvoice2.yaml", mode="sft", speaker="中文女", seed=7) as gen:
+        a = gen.generate("你好", tmp_path / "a.wav").path.read_bytes()
+        b = gen.generate("你好", tmp_path / "b.wav").path.read_bytes()
+        c = gen.generate("你好", tmp_path / "c.wav", seed=8).path.read_bytes()
+        d = gen.generate("你好", tmp_path / "d.wav", seed=8).path.read_bytes()
+    assert a == b and c == d and a != c
 
 
 # --------------------------------------------------------------------------- indextts

@@ -8,7 +8,9 @@ folder is required: upstream would otherwise download from ModelScope.
 
 Modes: sft (speaker), zero_shot (prompt_speech + prompt_text), cross_lingual
 (prompt_speech), instruct2 (instruct_text + prompt_speech; CosyVoice 2/3) and
-instruct (speaker + instruct_text; CosyVoice-300M-Instruct only).
+instruct (speaker + instruct_text; CosyVoice-300M-Instruct only). A speaker
+registered with ``add_speaker`` replaces prompt_speech/prompt_text in zero_shot
+and cross_lingual (``speaker=<its id>``).
 
 Standalone: envs/cosyvoice/.venv/bin/python wrappers/cosyvoice_wrapper.py \
     --option source_path=~/CosyVoice --option model_name=CosyVoice2-0.5B --option mode=zero_shot \
@@ -17,18 +19,92 @@ Standalone: envs/cosyvoice/.venv/bin/python wrappers/cosyvoice_wrapper.py \
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
+import random
 import sys
 from typing import Any
 
 from fanren_worker import Audio, Engine, local_path, main
 
 MODES = ("sft", "zero_shot", "cross_lingual", "instruct2", "instruct")
-_CALL = ("mode", "speaker", "prompt_speech", "prompt_text", "instruct_text", "speed", "text_frontend")
+_CALL = ("mode", "speaker", "prompt_speech", "prompt_text", "instruct_text", "speed", "text_frontend", "seed")
 _SYSTEM = "You are a helpful assistant."
 _END = "<|endofprompt|>"
+_END_V1 = "<endofprompt>"  # what CosyVoice 1's frontend appended before upstream commit 56d9876
 _YAMLS = (("cosyvoice3.yaml", "3"), ("cosyvoice2.yaml", "2"), ("cosyvoice.yaml", "1"))
+#: load_* options that need a package upstream lists but this env leaves out.
+_EXTRAS = {"load_trt": ("tensorrt", "TensorRT (tensorrt-cu12)"), "load_vllm": ("vllm", "vLLM")}
+
+
+def _select_cuda(device: str) -> None:
+    """Make ``cuda:N`` the device upstream's ``torch.device('cuda')`` lands on.
+
+    CosyVoice never takes a device index, so the only way to pick GPU N is to make it
+    the only visible one before torch (and onnxruntime) initialise CUDA. An index into
+    an existing CUDA_VISIBLE_DEVICES list picks that entry.
+    """
+    if not device.startswith("cuda:"):
+        return
+    index = int(device.split(":", 1)[1])
+    if "torch" in sys.modules:  # CUDA may be initialised already: switch the current device instead
+        import torch
+
+        torch.cuda.set_device(index)
+        return
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    if visible:
+        if index >= len(visible):
+            raise ValueError(f"device {device!r}: CUDA_VISIBLE_DEVICES={','.join(visible)} has no entry {index}")
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible[index]
+    else:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
+
+
+def _guard_wetext(failures: list[str]) -> None:
+    """Let CosyVoice load offline when wetext cannot fetch its FSTs from ModelScope.
+
+    ``wetext.Normalizer()`` downloads pengzhendong/wetext on first use. Upstream since
+    7538c6a catches the failure and silently drops normalization; older checkouts
+    do not catch it, so the model cannot load at all offline. Either way, a failed
+    Normalizer becomes an identity normalizer here and the failure is recorded, so the
+    wrapper can say loudly that numbers and symbols are read as written.
+    """
+    try:
+        import wetext
+    except ImportError:
+        return
+    cls = wetext.Normalizer
+    if getattr(cls.__init__, "_fanren_guard", False):
+        return
+    original = cls.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            original(self, *args, **kwargs)
+        except Exception as exc:
+            failures.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300])
+            self.taggers, self.verbalizers = {}, {}
+            self.normalize = lambda text: text
+
+    __init__._fanren_guard = True  # type: ignore[attr-defined]
+    cls.__init__ = __init__
+
+
+def _frontend_appends(method: str, marker: str) -> bool:
+    """Whether this checkout's frontend appends ``marker`` itself (upstream did until 56d9876).
+
+    Read from the source of ``CosyVoiceFrontEnd.<method>``, so an old checkout gets the
+    prompt exactly once whichever way it is written.
+    """
+    try:
+        from cosyvoice.cli.frontend import CosyVoiceFrontEnd
+
+        source = inspect.getsource(getattr(CosyVoiceFrontEnd, method))
+    except (ImportError, AttributeError, OSError, TypeError):
+        return False
+    return f"'{marker}'" in source or f'"{marker}"' in source
 
 
 class CosyVoiceEngine(Engine):
@@ -38,17 +114,16 @@ class CosyVoiceEngine(Engine):
         super().__init__(options, device)
         source = options.get("source_path")
         if source:
-            # a recursive clone of FunAudioLLM/CosyVoice: the Matcha-TTS submodule must be there too
-            source = local_path(source, "CosyVoice source (tts.cosyvoice.source_path)", contains="cosyvoice")
-            matcha = local_path(
-                os.path.join(source, "third_party", "Matcha-TTS"), "Matcha-TTS submodule (git submodule update --init)"
-            )
-            sys.path[:0] = [source, matcha]
+            source = self._source(source)
         self.model_dir = self._model_dir(options, source)
         self.version = self._version(options)
+        self._refuse_missing_extras(options)
         if device == "cpu":
             os.environ["CUDA_VISIBLE_DEVICES"] = ""  # CosyVoice picks CUDA by itself whenever it sees one
+        _select_cuda(device)
         self.progress("importing CosyVoice")
+        self._wetext_failures: list[str] = []
+        _guard_wetext(self._wetext_failures)
         from cosyvoice.cli import cosyvoice as cli
 
         cls = {"1": cli.CosyVoice, "2": cli.CosyVoice2, "3": getattr(cli, "CosyVoice3", None)}[self.version]
@@ -70,9 +145,62 @@ class CosyVoiceEngine(Engine):
         self.defaults.setdefault("mode", "zero_shot" if self.version != "1" else "sft")
         self.defaults.setdefault("text_frontend", True)
         self.defaults.setdefault("speed", 1.0)
+        # Old frontends append the end-of-prompt marker themselves: then we must not.
+        self._adds_end = _frontend_appends("frontend_instruct2", _END)
+        self._adds_end_v1 = _frontend_appends("frontend_instruct", _END_V1)
+        self._zero_shot_ids: set[str] = set()
+        self.warnings: list[str] = []
+        self._check_runtime(on_cuda)
         self._check_mode(self.defaults["mode"])
 
     # ------------------------------------------------------------------ setup
+
+    @staticmethod
+    def _source(source: str) -> str:
+        """The checkout, on sys.path with its Matcha-TTS submodule, or an error that says how to fix it."""
+        source = local_path(source, "CosyVoice source (tts.cosyvoice.source_path)", contains="cosyvoice")
+        matcha = os.path.join(source, "third_party", "Matcha-TTS")
+        if not os.path.isfile(os.path.join(matcha, "matcha", "__init__.py")):
+            state = "missing" if not os.path.isdir(matcha) else "empty" if not os.listdir(matcha) else "incomplete"
+            raise FileNotFoundError(
+                f"{matcha} is {state}: the CosyVoice checkout was not cloned recursively, and CosyVoice "
+                f"imports 'matcha' from that submodule. Run: git -C {source} submodule update --init --recursive"
+            )
+        sys.path[:0] = [source, matcha]
+        return source
+
+    @staticmethod
+    def _refuse_missing_extras(options: dict[str, Any]) -> None:
+        for key, (module, what) in _EXTRAS.items():
+            if options.get(key) and importlib.util.find_spec(module) is None:
+                raise ValueError(
+                    f"{key}: true needs {what}, which the cosyvoice env does not include; "
+                    f"set {key}: false (or add {module} to envs/cosyvoice/pyproject.toml and re-lock)"
+                )
+
+    def _check_runtime(self, on_cuda: bool) -> None:
+        """Say loudly what upstream only logs: no text normalisation, ONNX on the CPU."""
+        frontend = getattr(self.model, "frontend", None)
+        off = frontend is not None and not getattr(frontend, "use_ttsfrd", False)
+        off = off and (bool(self._wetext_failures) or not getattr(frontend, "text_frontend", "wetext"))
+        if off:
+            why = f" ({self._wetext_failures[0]})" if self._wetext_failures else ""
+            self._warn(
+                "text normalization is OFF: wetext could not load its FSTs, which it fetches from ModelScope "
+                f"(pengzhendong/wetext) on first use{why}. Numbers, dates and symbols are read as written. "
+                "Run once with network access so ModelScope caches them."
+            )
+        session = getattr(frontend, "speech_tokenizer_session", None)
+        if on_cuda and session is not None and "CUDAExecutionProvider" not in session.get_providers():
+            self._warn(
+                "the ONNX speech tokenizer runs on the CPU: onnxruntime's CUDA provider did not load "
+                "(python -m fanren_tts check-envs -e cosyvoice names the CUDA/cuDNN mismatch)"
+            )
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self.progress(f"WARNING: {message}")
+        sys.stderr.write(f"[cosyvoice] WARNING: {message}\n")
 
     @staticmethod
     def _model_dir(options: dict[str, Any], source: str | None) -> str:
@@ -102,11 +230,20 @@ class CosyVoiceEngine(Engine):
             raise FileNotFoundError(f"CosyVoice{version} needs {os.path.join(self.model_dir, yaml)}")
         return version
 
+    def _has_instruct2(self) -> bool:
+        return self.version != "1" and callable(getattr(self.model, "inference_instruct2", None))
+
     def _check_mode(self, mode: str) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if mode == "instruct2" and self.version == "1":
             raise ValueError("instruct2 needs CosyVoice 2 or 3; CosyVoice 1 uses mode 'instruct' (-Instruct model)")
+        if mode == "instruct2" and not self._has_instruct2():
+            raise NotImplementedError(
+                f"this CosyVoice checkout's CosyVoice{self.version} has no inference_instruct2 (its CosyVoice3 "
+                "derived from CosyVoice, not CosyVoice2); update the checkout (git pull && git submodule update "
+                "--init --recursive) or use zero_shot / cross_lingual"
+            )
         if mode == "instruct" and self.version != "1":
             raise ValueError("mode 'instruct' is CosyVoice-300M-Instruct only; use 'instruct2' with CosyVoice 2/3")
 
@@ -124,11 +261,26 @@ class CosyVoiceEngine(Engine):
 
         return {"prompt_speech_16k": load_wav(path, 16000)}
 
+    def _no_prompt(self, method: Any) -> dict[str, Any]:
+        """The empty prompt upstream expects next to a zero_shot_spk_id."""
+        params = inspect.signature(method).parameters
+        return {"prompt_wav": ""} if "prompt_wav" in params else {"prompt_speech_16k": ""}
+
     def _instruct(self, text: str | None) -> str:
         if not text:
             raise ValueError("this mode needs instruct_text, e.g. 用四川话说这句话")
         if self.version == "3" and not text.startswith(_SYSTEM):
             text = f"{_SYSTEM} {text}"
+        if self.version == "1":
+            marker, added = (_END_V1, True) if self._adds_end_v1 else (_END, False)
+            for end in (_END, _END_V1):
+                if added and text.endswith(end):
+                    text = text[: -len(end)]  # the frontend appends its own marker
+            if added or text.endswith((_END, _END_V1)):
+                return text
+            return text + marker
+        if self._adds_end:
+            return text[: -len(_END)] if text.endswith(_END) else text
         return text if text.endswith(_END) else text + _END
 
     def _prompt_text(self, text: str | None) -> str:
@@ -137,6 +289,10 @@ class CosyVoiceEngine(Engine):
         if self.version == "3" and _END not in text:
             text = f"{_SYSTEM}{_END}{text}"
         return text
+
+    def _system_text(self, text: str) -> str:
+        """CosyVoice3's LLM asserts an end-of-prompt token; modes without a prompt text carry it in the text."""
+        return f"{_SYSTEM}{_END}{text}" if self.version == "3" and _END not in text else text
 
     # ------------------------------------------------------------------ speech
 
@@ -148,18 +304,22 @@ class CosyVoiceEngine(Engine):
         mode = o["mode"]
         self._check_mode(mode)
         common = {"stream": False, "speed": float(o["speed"]), "text_frontend": bool(o["text_frontend"])}
+        spk = self._zero_shot_speaker(o, mode)
         m = self.model
+        self._seed(o.get("seed"))
         if mode == "sft":
-            chunks = m.inference_sft(text, self._speaker(o), **common)
+            chunks = m.inference_sft(self._system_text(text), self._speaker(o), **common)
         elif mode == "zero_shot":
             method = m.inference_zero_shot
-            chunks = method(
-                text, self._prompt_text(o.get("prompt_text")), **self._prompt(method, o.get("prompt_speech")), **common
-            )
+            if spk:
+                chunks = method(text, "", **self._no_prompt(method), zero_shot_spk_id=spk, **common)
+            else:
+                prompt_text = self._prompt_text(o.get("prompt_text"))
+                chunks = method(text, prompt_text, **self._prompt(method, o.get("prompt_speech")), **common)
         elif mode == "cross_lingual":
             method = m.inference_cross_lingual
-            tts_text = f"{_SYSTEM}{_END}{text}" if self.version == "3" and _END not in text else text
-            chunks = method(tts_text, **self._prompt(method, o.get("prompt_speech")), **common)
+            prompt = self._no_prompt(method) if spk else self._prompt(method, o.get("prompt_speech"))
+            chunks = method(self._system_text(text), **prompt, zero_shot_spk_id=spk, **common)
         elif mode == "instruct2":
             method = m.inference_instruct2
             chunks = method(
@@ -175,6 +335,53 @@ class CosyVoiceEngine(Engine):
 
         return Audio.from_array(np.concatenate(parts), self.sample_rate)
 
+    @staticmethod
+    def _seed(seed: Any) -> None:
+        """Seed every RNG CosyVoice draws from (LLM sampling, flow noise, HiFT source) before a take."""
+        if seed is None:
+            return
+        import numpy as np
+        import torch
+
+        seed = int(seed)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+
+    def _spk2info(self) -> dict[str, Any]:
+        frontend = getattr(self.model, "frontend", None)
+        info = getattr(frontend, "spk2info", None)
+        return info if isinstance(info, dict) else {}
+
+    def _is_zero_shot(self, speaker: str) -> bool:
+        """A zero-shot speaker carries prompt features; an sft speaker only an ``embedding``."""
+        entry = self._spk2info().get(speaker)
+        if isinstance(entry, dict):
+            return "embedding" not in entry and "flow_embedding" in entry
+        return speaker in self._zero_shot_ids
+
+    def _zero_shot_speaker(self, o: dict[str, Any], mode: str) -> str:
+        """The registered speaker to reuse (``zero_shot_spk_id``), or '' to use the prompt options."""
+        speaker = o.get("speaker")
+        if not speaker or mode not in ("zero_shot", "cross_lingual", "instruct2"):
+            return ""
+        if not self._is_zero_shot(speaker):
+            if speaker in self.speakers() and (o.get("prompt_speech") or mode == "instruct2"):
+                return ""  # an sft speaker left in the defaults: the prompt options decide
+            zero_shot = [s for s in self.speakers() if self._is_zero_shot(s)]
+            raise ValueError(
+                f"speaker {speaker!r} is not a zero-shot speaker (add_speaker); zero-shot speakers: "
+                f"{zero_shot or 'none'}. Give prompt_speech instead, or use mode 'sft' for spk2info speakers"
+            )
+        if mode == "instruct2":
+            raise ValueError(
+                f"instruct2 cannot reuse zero-shot speaker {speaker!r}: upstream would use its stored prompt and "
+                "drop instruct_text; give prompt_speech instead"
+            )
+        return str(speaker)
+
     def _speaker(self, o: dict[str, Any]) -> str:
         speakers = self.speakers()
         speaker = o.get("speaker")
@@ -182,31 +389,52 @@ class CosyVoiceEngine(Engine):
             raise ValueError(f"mode {o['mode']!r} needs a speaker; available: {speakers or 'none in spk2info.pt'}")
         if speakers and speaker not in speakers:
             raise ValueError(f"unknown speaker {speaker!r}; available: {speakers}")
+        if self._is_zero_shot(speaker):
+            raise ValueError(
+                f"{speaker!r} is a zero-shot speaker (add_speaker): use it with mode zero_shot or cross_lingual; "
+                f"mode {o['mode']!r} needs an spk2info.pt speaker: "
+                f"{[s for s in speakers if not self._is_zero_shot(s)] or 'none'}"
+            )
         return speaker
 
     def speakers(self) -> list[str]:
         return list(self.model.list_available_spks())
 
     def add_speaker(self, speaker: str, prompt_speech: str, prompt_text: str) -> list[str]:
-        """Register a zero-shot speaker in memory (``add_zero_shot_spk``); returns all speakers."""
+        """Register a zero-shot speaker in memory (``add_zero_shot_spk``); returns all speakers.
+
+        Then ``speaker=<id>`` in zero_shot or cross_lingual reuses its prompt without
+        prompt_speech / prompt_text.
+        """
+        if not speaker:
+            raise ValueError("add_speaker needs a non-empty speaker id")
         method = self.model.add_zero_shot_spk
         prompt = self._prompt(method, prompt_speech)
         method(self._prompt_text(prompt_text), next(iter(prompt.values())), speaker)
+        self._zero_shot_ids.add(speaker)
         return self.speakers()
 
     def describe(self) -> dict[str, Any]:
         modes = [
             m
             for m in MODES
-            if not (m == "instruct2" and self.version == "1") and not (m == "instruct" and self.version != "1")
+            if not (m == "instruct2" and not self._has_instruct2()) and not (m == "instruct" and self.version != "1")
         ]
+        speakers = self.speakers()
+        frontend = getattr(self.model, "frontend", None)
         return {
             "version": self.version,
             "model_dir": self.model_dir,
             "sample_rate": self.sample_rate,
-            "speakers": self.speakers(),
+            "speakers": speakers,
+            "zero_shot_speakers": [s for s in speakers if self._is_zero_shot(s)],
             "modes": modes,
             "languages_tags": ["<|zh|>", "<|en|>", "<|ja|>", "<|yue|>", "<|ko|>"],
+            "text_frontend": "none (text normalization is off)"
+            if self._wetext_failures
+            else getattr(frontend, "text_frontend", None) or "none (text normalization is off)",
+            "device": self.device,
+            "warnings": list(self.warnings),
             "options": list(_CALL),
         }
 

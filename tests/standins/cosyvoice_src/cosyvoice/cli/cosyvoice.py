@@ -1,5 +1,7 @@
 """Stand-in for cosyvoice/cli/cosyvoice.py: signatures as of ace7c47 (prompt_wav paths);
-STANDIN_COSYVOICE_LEGACY=1 gives the pre-622a3a1 prompt_speech_16k tensors instead."""
+STANDIN_COSYVOICE_LEGACY=1 gives the pre-622a3a1 prompt_speech_16k tensors instead,
+STANDIN_COSYVOICE3_NO_INSTRUCT2=1 the CosyVoice3(CosyVoice) of e3c2400 (no inference_instruct2),
+STANDIN_COSYVOICE_OLD_WETEXT=1 the frontend before 7538c6a, which let a wetext failure propagate."""
 
 import os
 
@@ -8,6 +10,38 @@ import torch
 from standin_log import log
 
 LEGACY = os.environ.get("STANDIN_COSYVOICE_LEGACY") == "1"
+
+
+class _Session:
+    """onnxruntime.InferenceSession as seen on a CUDA box whose CUDA provider did not load."""
+
+    def get_providers(self):
+        return ["CPUExecutionProvider"]
+
+
+class _FrontEnd:
+    """Holds spk2info like upstream's CosyVoiceFrontEnd: sft speakers carry an 'embedding'.
+
+    Text normalization as upstream loads it: wetext, whose failure is silent at HEAD
+    (text_frontend = '') and fatal before 7538c6a."""
+
+    def __init__(self):
+        self.spk2info = {"中文女": {"embedding": torch.zeros(1, 192)}, "中文男": {"embedding": torch.zeros(1, 192)}}
+        self.speech_tokenizer_session = _Session()
+        from wetext import Normalizer
+
+        if os.environ.get("STANDIN_COSYVOICE_OLD_WETEXT") == "1":
+            self.zh_tn_model = Normalizer(remove_erhua=False)
+            return
+        try:
+            self.zh_tn_model = Normalizer(remove_erhua=False)
+            self.text_frontend = "wetext"
+        except Exception:
+            self.zh_tn_model = None
+            self.text_frontend = ""
+
+    def text_normalize(self, text):
+        return self.zh_tn_model.normalize(text) if self.zh_tn_model is not None else text
 
 
 class CosyVoice:
@@ -20,42 +54,54 @@ class CosyVoice:
     def _init(self, model_dir, **kwargs):
         if not os.path.exists(os.path.join(model_dir, self.yaml)):
             raise ValueError(f"{model_dir} has no {self.yaml}")
-        log("init", cls=type(self).__name__, model_dir=model_dir, kwargs=kwargs)
+        log(
+            "init",
+            cls=type(self).__name__,
+            model_dir=model_dir,
+            kwargs=kwargs,
+            cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        )
         self.model_dir = model_dir
         self.sample_rate = self.rate
-        self.spk2info = {"中文女": None, "中文男": None}
+        self.frontend = _FrontEnd()
 
     def list_available_spks(self):
-        return list(self.spk2info.keys())
+        return list(self.frontend.spk2info.keys())
 
     def add_zero_shot_spk(self, prompt_text, prompt_wav, zero_shot_spk_id):
+        assert zero_shot_spk_id != "", "do not use empty zero_shot_spk_id"
         log("add_zero_shot_spk", prompt_text=prompt_text, prompt_wav=prompt_wav, spk=zero_shot_spk_id)
-        self.spk2info[zero_shot_spk_id] = prompt_text
+        self.frontend.spk2info[zero_shot_spk_id] = {
+            "prompt_text": prompt_text,
+            "llm_embedding": torch.zeros(1, 192),
+            "flow_embedding": torch.zeros(1, 192),
+        }
         return True
 
     def _speech(self, text, speed):
-        # two yields, as upstream gives one per text segment: 0.05 s per character in all
+        # two yields, as upstream gives one per text segment: 0.05 s per character in all;
+        # the samples come from torch's RNG, as upstream's sampling does
         n = max(1, int(self.sample_rate * 0.05 * len(text) / speed))
         for part in (n // 2, n - n // 2):
-            yield {"tts_speech": torch.full((1, part), 0.25)}
+            yield {"tts_speech": 0.25 + 0.1 * torch.rand(1, part)}
 
     def inference_sft(self, tts_text, spk_id, stream=False, speed=1.0, text_frontend=True):
-        log("inference_sft", tts_text=tts_text, spk_id=spk_id, stream=stream, speed=speed, text_frontend=text_frontend)
+        log("inference_sft", tts_text=tts_text, spk_id=spk_id, stream=stream, speed=speed, text_frontend=text_frontend, normalized=self.frontend.text_normalize(tts_text))
         if speed != 1.0:
             assert stream is False
         yield from self._speech(tts_text, speed)
 
     if LEGACY:
         def inference_zero_shot(self, tts_text, prompt_text, prompt_speech_16k, zero_shot_spk_id="", stream=False, speed=1.0, text_frontend=True):
-            log("inference_zero_shot", tts_text=tts_text, prompt_text=prompt_text, prompt_speech_16k=list(prompt_speech_16k.shape), speed=speed)
+            log("inference_zero_shot", tts_text=tts_text, prompt_text=prompt_text, prompt_speech_16k=list(getattr(prompt_speech_16k, "shape", [])), zero_shot_spk_id=zero_shot_spk_id, speed=speed)
             yield from self._speech(tts_text, speed)
     else:
         def inference_zero_shot(self, tts_text, prompt_text, prompt_wav, zero_shot_spk_id="", stream=False, speed=1.0, text_frontend=True):
-            log("inference_zero_shot", tts_text=tts_text, prompt_text=prompt_text, prompt_wav=prompt_wav, stream=stream, speed=speed, text_frontend=text_frontend)
+            log("inference_zero_shot", tts_text=tts_text, prompt_text=prompt_text, prompt_wav=prompt_wav, stream=stream, speed=speed, text_frontend=text_frontend, zero_shot_spk_id=zero_shot_spk_id)
             yield from self._speech(tts_text, speed)
 
     def inference_cross_lingual(self, tts_text, prompt_wav, zero_shot_spk_id="", stream=False, speed=1.0, text_frontend=True):
-        log("inference_cross_lingual", tts_text=tts_text, prompt_wav=prompt_wav, speed=speed)
+        log("inference_cross_lingual", tts_text=tts_text, prompt_wav=prompt_wav, speed=speed, zero_shot_spk_id=zero_shot_spk_id)
         yield from self._speech(tts_text, speed)
 
     def inference_instruct(self, tts_text, spk_id, instruct_text, stream=False, speed=1.0, text_frontend=True):
@@ -76,8 +122,12 @@ class CosyVoice2(CosyVoice):
         yield from self._speech(tts_text, speed)
 
 
-class CosyVoice3(CosyVoice2):
+_CV3_BASE = CosyVoice if os.environ.get("STANDIN_COSYVOICE3_NO_INSTRUCT2") == "1" else CosyVoice2
+
+
+class CosyVoice3(_CV3_BASE):
     yaml = "cosyvoice3.yaml"
+    rate = 24000
 
     def __init__(self, model_dir, load_trt=False, load_vllm=False, fp16=False, trt_concurrent=1):
         self._init(model_dir, load_trt=load_trt, load_vllm=load_vllm, fp16=fp16)
