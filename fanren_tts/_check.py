@@ -358,7 +358,7 @@ def _probe(cfg: EngineConfig, report: EngineReport, timeout: float) -> dict[str,
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _check_env(cfg: EngineConfig, report: EngineReport) -> None:
+def _check_env(cfg: EngineConfig, report: EngineReport, source: Path | None = None) -> None:
     if cfg.env_dir is None:
         report.env = {
             "project": None,
@@ -373,7 +373,7 @@ def _check_env(cfg: EngineConfig, report: EngineReport) -> None:
                 f"fix tts.{cfg.name}.python in the config",
             )
         return
-    status = env_status(cfg.env_dir, cfg.name)
+    status = env_status(cfg.env_dir, cfg.name, source)  # its fix names the config file, so it runs anywhere
     report.env = {"project": str(cfg.env_dir), "state": status.state, "detail": status.detail}
     if not status.ready:
         report.add("error", f"env-{status.state}", status.detail, status.fix)
@@ -444,10 +444,10 @@ def _roundtrip(cfg: EngineConfig, report: EngineReport) -> None:
         worker.stop(timeout=min(cfg.timeouts.shutdown, 5.0))
 
 
-def check_engine(cfg: EngineConfig) -> EngineReport:
+def check_engine(cfg: EngineConfig, source: Path | None = None) -> EngineReport:
     report = EngineReport(engine=cfg.name, interpreter=str(cfg.interpreter))
     try:
-        _check_env(cfg, report)
+        _check_env(cfg, report, source)
         _check_paths(cfg, report)
         if cfg.interpreter.exists():
             facts = _probe(cfg, report, timeout=cfg.timeouts.startup)
@@ -494,7 +494,7 @@ def check_all(config: Config, names: list[str] | None = None, *, fix: bool = Fal
     reports: dict[str, EngineReport] = {}
 
     def run(cfg: EngineConfig) -> None:
-        reports[cfg.name] = check_engine(cfg)
+        reports[cfg.name] = check_engine(cfg, config.source)
 
     threads = [
         threading.Thread(target=run, args=(cfg,), name=f"fanren-check-{cfg.name}", daemon=True) for cfg in engines

@@ -51,7 +51,9 @@ def test_missing_env(tmp_path: Path, tiny_project: Path) -> None:
     code, table, doc = check(managed(tmp_path, tiny_project))
     assert code == 1
     assert codes(doc, "tiny") == ["env-missing"]
-    assert "NOT READY" in table and "fix: python -m fanren_tts.envs sync tiny" in table
+    assert "NOT READY" in table and "-m fanren_tts.envs --config " in table and " sync tiny" in table
+    fix = doc["engines"][0]["problems"][0]["fix"]
+    assert fix.split(" --config ")[1].startswith(str(tmp_path))  # names the config: runs from any folder
 
 
 def test_fix_builds_the_missing_env(tmp_path: Path, tiny_project: Path) -> None:
