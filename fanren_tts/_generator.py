@@ -258,7 +258,7 @@ class TTSGenerator:
         timeline = Timeline(self.config.output, self.config.narration.pause_ms / 1000.0)
         t0 = time.perf_counter()
         with Assembler(path, self.config.output) as out:
-            for chunk in self._chunks(text, name, use_cache, options, timeline, stats):
+            for chunk in self._chunks(text, name, use_cache, options, timeline, stats, live=False):
                 if len(chunk.data):
                     out.write(chunk.data, chunk.sample_rate)
             tw = time.perf_counter()
@@ -294,12 +294,25 @@ class TTSGenerator:
         text, name, options = self._prepare(text, engine, options)
         use_cache = self.config.cache.enabled if cache is None else cache
         timeline = Timeline(self.config.output, self.config.narration.pause_ms / 1000.0)
-        yield from self._chunks(text, name, use_cache, options, timeline, _Stats())
+        yield from self._chunks(text, name, use_cache, options, timeline, _Stats(), live=True)
 
     def _chunks(
-        self, text: str, name: str, use_cache: bool, options: dict[str, Any], timeline: Timeline, stats: _Stats
+        self,
+        text: str,
+        name: str,
+        use_cache: bool,
+        options: dict[str, Any],
+        timeline: Timeline,
+        stats: _Stats,
+        *,
+        live: bool,
     ) -> Iterator[Chunk]:
-        """Every segment, from the cache or streamed from the engine, as output chunks."""
+        """Every segment, from the cache or from the engine, as output chunks.
+
+        ``live`` asks the engine for its own stream (``Engine.stream``: pieces as it
+        decodes them, for a listener); otherwise each segment is one ``synthesize``
+        call, the engine's best take for a file (CosyVoice's non-streaming decode, say).
+        """
         cfg = self.config.get(name)
         pieces = split_sentences(text, cfg.max_segment_chars, sentences=self.config.narration.split_sentences)
         bit_depth = self.config.output.bit_depth
@@ -323,7 +336,9 @@ class TTSGenerator:
                 ts = time.perf_counter()
                 made: list[Audio] = []
                 said: list[Any] = []
-                for reply in worker.stream("stream", {"text": piece, **options}):
+                kwargs = {"text": piece, **options}
+                replies = worker.stream("stream", kwargs) if live else iter([worker.call("synthesize", kwargs)])
+                for reply in replies:
                     raw, words = _speech(name, reply)
                     take = _audio.quantize(raw, bit_depth)  # cache and output see the same samples
                     offset = sum(a.duration for a in made)

@@ -757,3 +757,16 @@ def test_indextts1_does_not_pretend_to_stream(make, tmp_path: Path, log: Path) -
         chunks = [c for c in gen.stream("你好。", "indextts", cache=False) if len(c.data)]
         assert gen.describe("indextts")["streaming"] is False
     assert len(chunks) == 1 and not calls(log, "infer")[0].get("stream_return")
+
+
+def test_cosyvoice_streams_with_upstream_stream_true_but_not_at_another_speed(make, tmp_path: Path, log: Path) -> None:
+    prompt = prompt_wav(tmp_path / "prompt.wav")
+    options = {"mode": "zero_shot", "prompt_speech": str(prompt), "prompt_text": "希望你以后能够做的比我还好呦。"}
+    with cosy(make, tmp_path, "cosyvoice2.yaml", **options) as gen:
+        pieces = [c for c in gen.stream("你好，欢迎收看今天的节目", "cosyvoice", cache=False) if len(c.data)]
+        slow = [c for c in gen.stream("你好", "cosyvoice", cache=False, speed=0.8) if len(c.data)]
+        gen.generate("你好", tmp_path / "file.wav", cache=False)
+    first, second, third = calls(log, "inference_zero_shot")
+    assert first["stream"] is True and len(pieces) == 2  # each upstream yield is its own piece
+    assert second["stream"] is False and second["speed"] == 0.8 and len(slow) == 2  # upstream: speed needs stream=False
+    assert third["stream"] is False  # a file gets upstream's whole-take decode

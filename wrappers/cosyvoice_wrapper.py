@@ -24,6 +24,7 @@ import inspect
 import os
 import random
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from fanren_worker import Audio, Engine, local_path, main
@@ -297,13 +298,38 @@ class CosyVoiceEngine(Engine):
     # ------------------------------------------------------------------ speech
 
     def synthesize(self, text: str, **options: Any) -> Audio:
+        # One yield per text segment (upstream splits long text itself): join them.
+        parts = [chunk["tts_speech"].float().cpu().numpy().reshape(-1) for chunk in self._inference(text, options)]
+        if not parts:
+            raise RuntimeError(f"CosyVoice returned no audio for {text!r}")
+        import numpy as np
+
+        return Audio.from_array(np.concatenate(parts), self.sample_rate)
+
+    def stream(self, text: str, **options: Any) -> Iterator[Audio]:
+        """Upstream's own streaming (``stream=True``): each chunk as the flow and HiFT decode it.
+
+        Upstream allows a speed other than 1 only without streaming: such a call is made
+        whole and comes as one piece.
+        """
+        pieces = self._inference(text, options, stream=True)
+        sent = 0
+        for chunk in pieces:
+            sent += 1
+            yield Audio.from_array(chunk["tts_speech"].float().cpu().numpy().reshape(-1), self.sample_rate)
+        if not sent:
+            raise RuntimeError(f"CosyVoice returned no audio for {text!r}")
+
+    def _inference(self, text: str, options: dict[str, Any], *, stream: bool = False) -> Iterator[Any]:
+        """The upstream inference generator for the call's mode and options."""
         unknown = set(options) - set(_CALL)
         if unknown:
             raise TypeError(f"cosyvoice has no option(s) {sorted(unknown)}; allowed: {list(_CALL)}")
         o = {**self.defaults, **options}
         mode = o["mode"]
         self._check_mode(mode)
-        common = {"stream": False, "speed": float(o["speed"]), "text_frontend": bool(o["text_frontend"])}
+        speed = float(o["speed"])
+        common = {"stream": stream and speed == 1.0, "speed": speed, "text_frontend": bool(o["text_frontend"])}
         spk = self._zero_shot_speaker(o, mode)
         m = self.model
         self._seed(o.get("seed"))
@@ -327,13 +353,7 @@ class CosyVoiceEngine(Engine):
             )
         else:
             chunks = m.inference_instruct(text, self._speaker(o), self._instruct(o.get("instruct_text")), **common)
-        # One yield per text segment (upstream splits long text itself): join them.
-        parts = [chunk["tts_speech"].float().cpu().numpy().reshape(-1) for chunk in chunks]
-        if not parts:
-            raise RuntimeError(f"CosyVoice returned no audio for {text!r}")
-        import numpy as np
-
-        return Audio.from_array(np.concatenate(parts), self.sample_rate)
+        return iter(chunks)
 
     @staticmethod
     def _seed(seed: Any) -> None:
@@ -436,6 +456,7 @@ class CosyVoiceEngine(Engine):
             "device": self.device,
             "warnings": list(self.warnings),
             "options": list(_CALL),
+            "streaming": "upstream stream=True (speed 1 only)",
         }
 
 
