@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ._cli import run_cli, setup_logging
-from ._config import load_config
+from ._config import PROJECT_ROOT, load_config
 from ._envs import EnvStatus, env_status, sync_env
 from ._exceptions import ConfigError, EnvError
 
@@ -23,11 +23,17 @@ __all__ = ["main", "managed_envs"]
 def managed_envs(config_path: str | None, names: list[str]) -> dict[str, Path]:
     """engine name -> uv project, for the named engines (default: all) that have a managed env.
 
-    Engines sharing one env appear once, under the first engine's name.
+    Engines sharing one env appear once, under the first engine's name. A name that no
+    engine in the config has, but that is an env under ``envs/`` (``flux-cpu``, or
+    ``cosyvoice`` while its block is still commented out), is that env.
     """
     config = load_config(config_path)
     out: dict[str, Path] = {}
-    for cfg in config.select(names):
+    shipped = [n for n in names if n not in config.engines and (PROJECT_ROOT / "envs" / n / "pyproject.toml").is_file()]
+    for name in shipped:
+        out[name] = PROJECT_ROOT / "envs" / name
+    rest = [n for n in names if n not in shipped]
+    for cfg in config.select(rest) if rest or not names else []:
         if cfg.env_dir is None:
             if names:
                 raise ConfigError(f"engine {cfg.name!r} uses the interpreter {cfg.interpreter}; it has no env to build")

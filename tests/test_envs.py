@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ECHO, write_config
-from fanren_tts import PROTOCOL_VERSION, EnvNotReady, TTSGenerator, env_status, sync_env
+from fanren_tts import PROTOCOL_VERSION, ConfigError, EnvNotReady, TTSGenerator, env_status, sync_env
 from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._envs import MARKER, require_ready, uv_bin
 
@@ -87,3 +87,17 @@ def test_the_env_not_ready_fix_command_works_from_any_folder(tiny_project: Path,
     assert env_status(tiny_project).ready
     with TTSGenerator(cfg) as gen:
         assert gen.call("tiny", "echo", value=1)["value"] == 1
+
+
+def test_sync_takes_an_env_under_envs_that_the_config_does_not_name(tmp_path: Path) -> None:
+    from fanren_tts.envs import managed_envs
+
+    path = tmp_path / "c.yaml"
+    path.write_text("tts:\n  engine: piper\n  piper: {}\n")
+    assert managed_envs(str(path), ["flux-cpu"]) == {"flux-cpu": PROJECT_ROOT / "envs" / "flux-cpu"}
+    assert managed_envs(str(path), ["piper", "cosyvoice"]) == {
+        "cosyvoice": PROJECT_ROOT / "envs" / "cosyvoice",
+        "piper": PROJECT_ROOT / "envs" / "piper",
+    }
+    with pytest.raises(ConfigError, match="no engine named 'nosuch'"):
+        managed_envs(str(path), ["nosuch"])
