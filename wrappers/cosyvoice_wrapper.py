@@ -22,12 +22,11 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import os
-import random
 import sys
 from collections.abc import Iterator
 from typing import Any
 
-from fanren_worker import Audio, Engine, local_path, main
+from fanren_worker import Audio, Engine, local_path, main, seed_everything
 
 MODES = ("sft", "zero_shot", "cross_lingual", "instruct2", "instruct")
 _CALL = ("mode", "speaker", "prompt_speech", "prompt_text", "instruct_text", "speed", "text_frontend", "seed")
@@ -332,7 +331,8 @@ class CosyVoiceEngine(Engine):
         common = {"stream": stream and speed == 1.0, "speed": speed, "text_frontend": bool(o["text_frontend"])}
         spk = self._zero_shot_speaker(o, mode)
         m = self.model
-        self._seed(o.get("seed"))
+        if o.get("seed") is not None:  # every RNG a take draws from: LLM sampling, flow noise, HiFT source
+            seed_everything(int(o["seed"]))
         if mode == "sft":
             chunks = m.inference_sft(self._system_text(text), self._speaker(o), **common)
         elif mode == "zero_shot":
@@ -354,21 +354,6 @@ class CosyVoiceEngine(Engine):
         else:
             chunks = m.inference_instruct(text, self._speaker(o), self._instruct(o.get("instruct_text")), **common)
         return iter(chunks)
-
-    @staticmethod
-    def _seed(seed: Any) -> None:
-        """Seed every RNG CosyVoice draws from (LLM sampling, flow noise, HiFT source) before a take."""
-        if seed is None:
-            return
-        import numpy as np
-        import torch
-
-        seed = int(seed)
-        random.seed(seed)
-        np.random.seed(seed % 2**32)
-        torch.manual_seed(seed)
-        if torch.cuda.is_available():
-            torch.cuda.manual_seed_all(seed)
 
     def _spk2info(self) -> dict[str, Any]:
         frontend = getattr(self.model, "frontend", None)

@@ -22,7 +22,7 @@ import os
 import random
 from typing import Any
 
-from fanren_worker import Engine, atomic_write, local_path, main
+from fanren_worker import Engine, atomic_write, local_path, main, seed_everything
 
 _CALL = (
     "height",
@@ -105,7 +105,8 @@ class Flux(Engine):
         unsupported = sorted(k for k in o if k not in self.accepted)
         if unsupported:
             raise TypeError(f"this diffusers FluxPipeline does not take {unsupported} (negative_prompt needs >= 0.32)")
-        generator = self.seed_everything(seed)
+        seed_everything(seed)  # every RNG the pipeline might use; its latents come from this generator
+        generator = self.torch.Generator("cpu").manual_seed(seed)
         image = self.pipe(prompt=prompt, generator=generator, **o).images[0]
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
@@ -118,18 +119,6 @@ class Flux(Engine):
 
             atomic_write(os.path.expanduser(output_path), write)
         return {"png": png, "width": image.width, "height": image.height, "seed": seed, "path": output_path}
-
-    def seed_everything(self, seed: int) -> Any:
-        """Seed every RNG the pipeline might use; return the generator it draws its latents from."""
-        random.seed(seed)
-        try:
-            import numpy
-        except ImportError:  # diffusers needs numpy, but seeding should not be what fails
-            pass
-        else:
-            numpy.random.seed(seed)
-        self.torch.manual_seed(seed)  # also seeds every CUDA device
-        return self.torch.Generator("cpu").manual_seed(seed)
 
     def describe(self) -> dict[str, Any]:
         return {

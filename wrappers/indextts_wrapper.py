@@ -27,7 +27,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from fanren_worker import Audio, Engine, local_path, main
+from fanren_worker import Audio, Engine, local_path, main, seed_everything
 
 VERSIONS = {
     "1": ("indextts.infer", "IndexTTS"),
@@ -120,20 +120,6 @@ def half_precision(version: str, options: dict[str, Any], device: str) -> bool:
     if value is None:
         value = version in ("1", "1.5")
     return bool(value) and device.startswith("cuda")
-
-
-def seed_everything(seed: int) -> None:
-    """Seed every RNG upstream draws from: python ``random`` (use_random), numpy, torch (+ CUDA)."""
-    import random
-
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
 
 
 @contextlib.contextmanager

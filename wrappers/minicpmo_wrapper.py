@@ -20,12 +20,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import random
 import sys
 import tempfile
 from typing import Any
 
-from fanren_worker import Audio, Engine, local_path, main
+from fanren_worker import Audio, Engine, half_dtype, local_path, main, seed_everything
 
 SAMPLE_RATE = 24000  # chat() writes the vocoder output with samplerate=24000
 #: Upstream README "Zero-shot Text-to-speech": the voice-cloning system prompt and the read-aloud request.
@@ -40,33 +39,6 @@ _LLM = ("max_new_tokens", "do_sample", "temperature", "top_p", "top_k", "repetit
 _TTS = ("tts_temperature", "tts_top_p", "tts_top_k", "tts_repetition_penalty")
 _CALL = _VOICE + _LLM + _TTS + ("seed",)
 _LLM_DEFAULTS = {"max_new_tokens": 512, "do_sample": True, "temperature": 0.1}  # the README's TTS example
-
-
-def _dtype(torch: Any, name: str, device: str) -> Any:
-    """Half precision only where the device has it: bf16 (else fp16) on CUDA, fp16 on MPS, fp32 on CPU."""
-    if name != "auto":
-        return getattr(torch, name)
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device == "mps":
-        return torch.float16
-    return torch.float32
-
-
-def seed_everything(seed: int) -> None:
-    """Seed every RNG a take draws from: python, numpy, torch (CPU and every CUDA device).
-
-    The LLM and the speech-token decoder sample with torch.multinomial; the vocoder's
-    source excitation draws from torch too.
-    """
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
 
 
 def load_ref_audio(path: str) -> Any:
@@ -138,7 +110,7 @@ class MiniCPMo(Engine):
         from transformers import AutoModel
 
         self.torch = torch
-        dtype = _dtype(torch, options.get("dtype", "auto"), device)
+        dtype = half_dtype(torch, options.get("dtype", "auto"), device)
         attn = options.get("attn_implementation", "sdpa")
         self.progress(f"loading {model_path} ({dtype}, {attn})")
         # No device_map: the weights load on the CPU, then the whole model moves once.

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import random
 from typing import Any
 
-from fanren_worker import Audio, Engine, local_path, main
+from fanren_worker import Audio, Engine, half_dtype, local_path, main, seed_everything
 
 _MODES = {
     "custom_voice": "generate_custom_voice",
@@ -32,17 +31,6 @@ _NO_STREAMING = (
     "qwen-tts 0.1.1 has no streaming output: generate_* return whole utterances "
     "(non_streaming_mode=False only simulates streaming text input)"
 )
-
-
-def _dtype(torch: Any, name: str, device: str) -> Any:
-    """Half precision only where the device has it: bf16 on CUDA, fp16 on MPS, fp32 on CPU."""
-    if name != "auto":
-        return getattr(torch, name)
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device == "mps":
-        return torch.float16
-    return torch.float32
 
 
 def _attention(name: str, device: str) -> str:
@@ -69,17 +57,6 @@ def place(tts: Any, torch: Any, device: str) -> None:
         codec.device = target
 
 
-def seed_everything(torch: Any, seed: int) -> None:
-    """Seed every RNG a take draws from: python, numpy, torch (CPU and every CUDA device)."""
-    import numpy as np
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-
-
 class Qwen3(Engine):
     name = "qwen3"
 
@@ -96,7 +73,7 @@ class Qwen3(Engine):
         from qwen_tts import Qwen3TTSModel
 
         self.torch = torch
-        dtype = _dtype(torch, options.get("dtype", "auto"), device)
+        dtype = half_dtype(torch, options.get("dtype", "auto"), device)
         attn = _attention(options.get("attn_implementation", "auto"), device)
         self.progress(f"loading {model_path} ({dtype}, {attn})")
         # On the CPU first, then moved: the wrapper caches its device, so update it too.
@@ -152,7 +129,7 @@ class Qwen3(Engine):
     def seed(self, seed: Any) -> None:
         """Right before a take, so the same seed gives the same take (sampling is on by default)."""
         if seed is not None:
-            seed_everything(self.torch, int(seed))
+            seed_everything(int(seed))
 
     def voice_clone_prompt(self, ref_audio: str, ref_text: str | None, x_vector_only: bool) -> Any:
         """The reference voice's prompt (codec codes + x-vector), built once and reused.

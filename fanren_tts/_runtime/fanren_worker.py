@@ -78,6 +78,7 @@ __all__ = [
     "decode_length",
     "encode_frame",
     "frame_parts",
+    "half_dtype",
     "local_path",
     "main",
     "pack",
@@ -85,6 +86,7 @@ __all__ = [
     "read_wav",
     "resolve_device",
     "safe_text",
+    "seed_everything",
     "serve",
     "unpack",
     "write_wav",
@@ -431,6 +433,36 @@ class Engine:
             reporter(message)
         else:
             sys.stderr.write(f"[progress] {message}\n")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every random generator a take may draw from: python's ``random``, and numpy's
+    and torch's (which seeds every CUDA device too) when the engine has imported them.
+
+    It imports nothing itself, so the runtime stays stdlib-only; wrappers call it right
+    before each take so a seeded take is reproducible where the engine allows it.
+    """
+    import random
+
+    random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed % 2**32)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
+def half_dtype(torch: Any, name: str, device: str) -> Any:
+    """The torch dtype for ``name``; ``auto`` is half precision only where the device has
+    it: bf16 (else fp16) on CUDA, fp16 on MPS, fp32 on the CPU. ``torch`` is passed in."""
+    if name != "auto":
+        return getattr(torch, name)
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.float32
 
 
 def local_path(value: str | os.PathLike[str], what: str, *, contains: str | None = None) -> str:
