@@ -45,6 +45,7 @@ from ._exceptions import (
 )
 from ._runtime import RUNTIME_DIR
 from ._runtime import fanren_worker as wire
+from ._termination import KILL_WAIT, Watchdog, describe_exit, signal_group
 from ._transport import Deadline, Pipe
 
 __all__ = ["Worker", "worker_environment"]
@@ -52,10 +53,7 @@ __all__ = ["Worker", "worker_environment"]
 log = logging.getLogger("fanren_tts.worker")
 
 _LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
-#: Started beside each worker: kills it and its descendants once the host is gone.
-WATCHDOG = RUNTIME_DIR / "fanren_watchdog.py"
 _TAIL_LINES = 60
-_KILL_WAIT = 5.0
 
 
 def worker_environment(config: EngineConfig) -> dict[str, str]:
@@ -86,8 +84,7 @@ class Worker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._pipe: Pipe | None = None
         self._stderr_thread: threading.Thread | None = None
-        self._watchdog: subprocess.Popen[bytes] | None = None
-        self._watch_fd: int | None = None
+        self._watchdog: Watchdog | None = None
         self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
         self._failures: collections.deque[float] = collections.deque()
         self._lock = threading.RLock()
@@ -126,7 +123,7 @@ class Worker:
         if self.alive:
             return
         if self._proc is not None:  # died while idle: count it, kill what it left, start afresh
-            self._log.warning("worker exited while idle (%s)", _describe_exit(self._proc.returncode))
+            self._log.warning("worker exited while idle (%s)", describe_exit(self._proc.returncode))
             self._record_failure()
             # Its children may live on and hold its stderr open: kill its group first,
             # so they go too and the stderr reader sees EOF instead of timing out.
@@ -204,7 +201,7 @@ class Worker:
             raise WorkerStartupError(
                 f"engine {self.name!r}: cannot run {interpreter}: {exc.strerror or exc}", engine=self.name
             ) from None
-        self._start_watchdog()
+        self._watchdog = Watchdog.start(self._proc, self._log, sys.executable or str(self.config.interpreter))
         self._pipe = Pipe(self._proc)
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, args=(self._proc.stderr,), name=f"fanren-stderr-{self.name}", daemon=True
@@ -287,13 +284,13 @@ class Worker:
         """EOF on stdout: the worker is gone. Reap it and say how it ended."""
         assert self._proc is not None
         try:
-            code = self._proc.wait(_KILL_WAIT)
+            code = self._proc.wait(KILL_WAIT)
         except subprocess.TimeoutExpired:
             self._kill()
             code = self._proc.returncode
-        _signal_group(self._proc, signal.SIGKILL)  # what it left behind holds its stderr open
+        signal_group(self._proc, signal.SIGKILL)  # what it left behind holds its stderr open
         self._join_stderr()
-        how = _describe_exit(code)
+        how = describe_exit(code)
         if stage == "startup":
             raise WorkerStartupError(
                 f"engine {self.name!r}: worker {how} during startup", engine=self.name, stderr_tail=self.stderr_tail
@@ -304,53 +301,6 @@ class Worker:
             engine=self.name,
             stderr_tail=self.stderr_tail,
         )
-
-    def _start_watchdog(self) -> None:
-        """Start fanren_watchdog for the new worker (see that module for why).
-
-        It runs this host's interpreter in isolated mode and holds the read end of a
-        pipe whose write end only this process has: when the host dies, however it
-        dies, the kernel closes it and the watchdog kills the worker's whole tree.
-        Without one (an interpreter that cannot start) the worker's own watch is
-        all there is, and the log says so.
-        """
-        assert self._proc is not None
-        python = sys.executable or str(self.config.interpreter)
-        try:
-            read_end, write_end = os.pipe()  # non-inheritable: no other child gets the write end
-        except OSError as exc:  # out of file descriptors: run on, with a warning
-            self._log.warning("no watchdog for pid %d (%s)", self._proc.pid, exc)
-            return
-        try:
-            self._watchdog = subprocess.Popen(
-                [python, "-I", "-S", str(WATCHDOG), str(self._proc.pid), str(os.getpid())],
-                stdin=read_end,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C in the terminal must not reach it
-            )
-        except OSError as exc:
-            os.close(write_end)
-            self._log.warning(
-                "no watchdog for pid %d (%s): a worker stuck in C code may outlive a killed host", self._proc.pid, exc
-            )
-        else:
-            self._watch_fd = write_end
-        finally:
-            os.close(read_end)
-
-    def _stop_watchdog(self) -> None:
-        """Close its pipe (it then kills what the worker left and exits) and reap it."""
-        fd, self._watch_fd = self._watch_fd, None
-        if fd is not None:
-            os.close(fd)
-        dog, self._watchdog = self._watchdog, None
-        if dog is not None:
-            try:
-                dog.wait(_KILL_WAIT)
-            except subprocess.TimeoutExpired:  # pragma: no cover - a watchdog stuck in the kernel
-                dog.kill()
-                dog.wait(_KILL_WAIT)
 
     def _drain_stderr(self, stream: Any) -> None:
         for raw in iter(stream.readline, b""):
@@ -550,11 +500,11 @@ class Worker:
             except (Deadline, OSError, subprocess.TimeoutExpired, ProtocolError):
                 pass
         if proc.poll() is None:
-            _signal_group(proc, signal.SIGTERM)
+            signal_group(proc, signal.SIGTERM)
             try:
-                proc.wait(min(timeout, _KILL_WAIT))
+                proc.wait(min(timeout, KILL_WAIT))
             except subprocess.TimeoutExpired:
-                self._log.warning("ignored SIGTERM for %.1fs; sending SIGKILL", min(timeout, _KILL_WAIT))
+                self._log.warning("ignored SIGTERM for %.1fs; sending SIGKILL", min(timeout, KILL_WAIT))
         self._discard()
 
     def _discard(self) -> None:
@@ -566,11 +516,11 @@ class Worker:
         proc = self._proc
         if proc is None:
             return
-        _signal_group(proc, signal.SIGKILL)
+        signal_group(proc, signal.SIGKILL)
         try:
-            proc.wait(_KILL_WAIT)
+            proc.wait(KILL_WAIT)
         except subprocess.TimeoutExpired:  # pragma: no cover - a process stuck in the kernel
-            self._log.error("pid %d survived SIGKILL for %.0fs", proc.pid, _KILL_WAIT)
+            self._log.error("pid %d survived SIGKILL for %.0fs", proc.pid, KILL_WAIT)
         self._join_stderr()
 
     def _cleanup(self) -> None:
@@ -583,31 +533,11 @@ class Worker:
                 except OSError:
                     pass
         self._join_stderr()
-        self._stop_watchdog()
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
         self._proc = None
         self._pipe = None
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    """Signal the worker's process group; its leader may be gone while children remain."""
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        try:
-            proc.send_signal(sig)
-        except ProcessLookupError:
-            pass
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "is still running"
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
 
 
 def _forget_inherited_workers() -> None:
