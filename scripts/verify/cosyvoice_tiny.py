@@ -24,6 +24,11 @@ import os
 import sys
 from pathlib import Path
 
+# Run as a script, this folder comes first on sys.path, and our verify modules there
+# (cosyvoice.py, indextts.py, minicpmo.py, ...) would shadow the upstream packages of the
+# same name that this builder imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 ENDOFPROMPT_ID = 151646  # hard-coded in cosyvoice/llm/llm.py (CosyVoice3LM.inference)
 QWEN_VOCAB = 151936  # Qwen2.5-0.5B's embedding rows: every added special token fits
 SPEAKER = "中文女"

@@ -31,6 +31,11 @@ import shutil
 import sys
 from pathlib import Path
 
+# Run as a script, this folder comes first on sys.path, and our verify modules there
+# (cosyvoice.py, indextts.py, minicpmo.py, ...) would shadow the upstream packages of the
+# same name that this builder imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 _WORDS = (
     "a misty mountain temple at dawn with red lanterns and pine trees over a quiet lake "
     "the old monk walks along the stone path while cranes fly above the clouds "

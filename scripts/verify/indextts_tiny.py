@@ -31,6 +31,11 @@ import wave
 from pathlib import Path
 from typing import Any
 
+# Run as a script, this folder comes first on sys.path, and our verify modules there
+# (cosyvoice.py, indextts.py, minicpmo.py, ...) would shadow the upstream packages of the
+# same name that this builder imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 EMO_NUM = [1, 2, 1, 1, 1, 1, 1, 2]  # the release has [3, 17, 2, 8, 4, 5, 10, 24]
 MEL_CODES = 66  # codes 0..63, start 64, stop 65; the codec's codebook covers all of them
 TEXT = (

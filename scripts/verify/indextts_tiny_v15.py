@@ -18,6 +18,11 @@ from typing import Any
 
 from indextts_tiny import MEL_CODES, build_bpe
 
+# Run as a script, this folder comes first on sys.path, and our verify modules there
+# (cosyvoice.py, indextts.py, minicpmo.py, ...) would shadow the upstream packages of the
+# same name that this builder imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 MODEL_DIM = 64
 
 

@@ -28,6 +28,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# Run as a script, this folder comes first on sys.path, and our verify modules there
+# (cosyvoice.py, indextts.py, minicpmo.py, ...) would shadow the upstream packages of the
+# same name that this builder imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 K = 64  # codec codebook size
 GROUPS = 4  # codebooks per frame (the released models use 16)
 WIDTH = 32  # talker / code predictor width
