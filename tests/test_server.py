@@ -4,6 +4,7 @@ client for speech, httpx for the rest; engines are real worker processes."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import os
@@ -301,3 +302,54 @@ def test_serve_command_sigterm_is_graceful(tmp_path: Path, bare_python: Path) ->
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(5)
+
+
+def test_stream_format_audio_sends_before_the_end(served: Running) -> None:
+    """A slow engine (0.4 s a word): the first bytes come while the rest is still being made
+    (a text no other test speaks, so none of it comes from the segment cache)."""
+    body = {"model": "slow", "input": "streamed words come apart", "response_format": "wav", "stream_format": "audio"}
+    t0 = time.monotonic()
+    with httpx.stream("POST", served.url + "/v1/audio/speech", json=body, timeout=30) as r:
+        assert r.status_code == 200
+        arrivals = [(time.monotonic() - t0, len(piece)) for piece in r.iter_raw() if piece]
+    assert arrivals[0][0] < arrivals[-1][0] - 0.6, arrivals  # 3 more words (1.2 s) came after the first bytes
+    data = b"".join(b"x" * n for _, n in arrivals)
+    assert len(data) > 44
+
+
+@pytest.mark.usefixtures("default_envs")
+def test_real_engines_over_openai_and_websocket(tmp_path: Path) -> None:
+    """piper and espeak behind the server: sentence by sentence over the WebSocket, with
+    the engines' own word timings; the openai client's streaming response is a playable WAV."""
+    from websockets.sync.client import connect
+
+    config = write_config(tmp_path / "config.yaml", {"piper": {}, "espeak": {}}, "piper", cache={"enabled": False})
+    tts = TTSGenerator(config)
+    run = Running(tts)
+    try:
+        with client(run).audio.speech.with_streaming_response.create(
+            model="piper",
+            input="First line. Second line.",
+            voice="default",
+            response_format="wav",
+            stream_format="audio",
+        ) as response:
+            data = response.read()
+        assert data[:4] == b"RIFF" and len(data) > 22050
+        with connect(f"ws://127.0.0.1:{run.port}/v1/audio/speech/ws") as ws:
+            ws.send(json.dumps({"model": "espeak", "input": "你好。再见。"}))
+            segments, words = set(), []
+            while True:
+                msg = json.loads(ws.recv())
+                if msg["type"] == "done":
+                    break
+                if msg["type"] == "chunk":
+                    segments.add(msg["segment"])
+                    words += msg["words"]
+                    if msg["bytes"]:
+                        ws.recv()
+            assert segments == {0, 1} and "".join(w["text"] for w in words).replace("。", "") == "你好再见"
+            assert all(a["end"] <= b["start"] + 1e-6 for a, b in itertools.pairwise(words))
+    finally:
+        run.stop()
+        tts.close()
