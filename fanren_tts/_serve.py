@@ -33,7 +33,7 @@ def serve(args: argparse.Namespace) -> int:
     api_key = args.api_key or os.environ.get("FANREN_TTS_API_KEY") or None
     tts = TTSGenerator(args.config, device=args.device)
     try:
-        if args.warm:
+        if args.warm is not None:  # --warm alone: every engine
             tts.warm_up(*args.warm)
         app = create_app(tts, api_key=api_key)
         config = uvicorn.Config(
@@ -58,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (default: $FANREN_TTS_API_KEY)")
     p.add_argument("--device", help="override the device of every engine")
-    p.add_argument("--warm", nargs="*", metavar="ENGINE", help="start these engines before listening")
+    p.add_argument("--warm", nargs="*", metavar="ENGINE", help="start these engines (none named: all) before listening")
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     p.set_defaults(func=serve)

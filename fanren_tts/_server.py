@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import io
+import logging
 import time
 import wave
 from collections.abc import AsyncIterator
@@ -34,6 +35,7 @@ from ._wavout import encode_pcm
 __all__ = ["SpeechRequest", "create_app"]
 
 _OPEN_PATHS = ("/health",)  # probes need no key
+log = logging.getLogger("fanren_tts.server")
 
 
 class SpeechRequest(BaseModel):
@@ -157,14 +159,13 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
     @app.post("/v1/audio/speech", response_model=None)
     async def speech(body: SpeechRequest) -> Response:
         t0 = time.monotonic()
-        status = 500
         try:
             check_input(tts, service, body.model, body.input)
             if body.stream_format == "sse":
                 raise ApiError(400, 'stream_format "sse" is not supported; use "audio"', param="stream_format")
-            fmt = "wav" if body.response_format == "aac" else body.response_format
-            if body.response_format == "aac":
+            if body.response_format == "aac":  # in OpenAI's list; no well-kept encoder here
                 raise ApiError(400, "aac is not supported; use wav, pcm, flac, mp3 or opus", param="response_format")
+            fmt = body.response_format
             encoder = Encoder(fmt, tts.config.output.bit_depth)
             options = speech_options(tts, body.model, body.voice, body.speed, body.extra)
             job = await service.start(body.model, body.input, options)
@@ -178,13 +179,12 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
                             data = encoder.feed(chunk.data, chunk.sample_rate)
                             if data:
                                 yield data
-                    except Exception:
-                        code = 500  # the status line is gone: the body ends short
-                        raise
+                    except Exception as exc:  # the status line is gone: the body ends short
+                        code = from_exception(exc).status
+                        log.warning("speech stream from %r ended early: %s", body.model, str(exc).splitlines()[0])
                     finally:
                         metrics.observe("speech", body.model, code, time.monotonic() - t0)
 
-                status = 200
                 return StreamingResponse(stream(), media_type=encoder.media_type, headers=headers)
             parts: list[bytes] = []
             first = job.first
@@ -199,13 +199,11 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
                 data = _wav_file(parts, first.sample_rate, first.data.shape[1], first.bit_depth)
             else:
                 data = b"".join(parts) + encoder.close()
-            status = 200
-            metrics.observe("speech", body.model, status, time.monotonic() - t0)
+            metrics.observe("speech", body.model, 200, time.monotonic() - t0)
             return Response(data, media_type=encoder.media_type, headers=headers)
-        except BaseException as exc:
+        except Exception as exc:  # a cancelled request (client gone, shutdown) is not an error: it propagates
             err = from_exception(exc)
-            status = err.status
-            metrics.observe("speech", body.model, status, time.monotonic() - t0)
+            metrics.observe("speech", body.model, err.status, time.monotonic() - t0)
             raise err from None
 
     @app.get("/v1/models")

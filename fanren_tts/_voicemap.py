@@ -17,7 +17,8 @@ indextts   audio     spk_audio_prompt
 minicpmo   audio     ref_audio
 piper      speaker   speaker_id (an integer id of a multi-speaker voice)
 espeak     speaker   voice (an eSpeak NG voice or language, e.g. en-us, cmn)
-(custom)   either    ref_audio + ref_text, or speaker
+(custom)   either    ref_audio + ref_text, or speaker (a name that is not a stored voice
+                     reaches the wrapper unchanged as ``voice``)
 =========  ========  =======================================================================
 
 ``voice="default"`` leaves the engine's configured voice alone; a name that is not a
@@ -89,7 +90,7 @@ RULES: dict[str, VoiceRule] = {
     ),
     "espeak": VoiceRule("speaker", lambda v: {"voice": v.speaker}, lambda s: {"voice": s}),
 }
-_CUSTOM = VoiceRule("either", _custom, lambda s: {"speaker": s})
+_CUSTOM = VoiceRule("either", _custom, lambda s: {"voice": s})  # not stored: passed on as before
 _NONE = ("flux", "vits")  # engines that have no voice to choose
 
 

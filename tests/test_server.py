@@ -116,12 +116,14 @@ def test_bad_inputs_get_typed_json_errors(served: Running) -> None:
         ({"model": "a", "input": "hi", "response_format": "ogg"}, 422, "invalid_field"),
         ({"model": "a", "input": "hi BADVALUE", "voice": "default"}, 400, "rejected_by_engine"),
         ({"input": "hi"}, 422, "invalid_field"),
+        ({"model": "a", "input": "hi", "response_format": "aac"}, 400, None),
+        ({"model": "a", "input": "hi", "speed": 9}, 422, "invalid_field"),
     ]
     for body, status, code in cases:
         r = httpx.post(url, json=body, timeout=20)
         assert r.status_code == status, (body, r.text)
         assert r.json()["error"]["code"] == code
-        assert r.json()["error"]["message"]
+        assert r.json()["error"]["message"] and r.json()["error"]["type"]
     r = httpx.post(url, content=b"{not json", headers={"content-type": "application/json"}, timeout=20)
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
     with pytest.raises(openai.NotFoundError):
@@ -183,6 +185,19 @@ def test_worker_killed_mid_request_then_served_again(served: Running) -> None:
     assert r.status_code == 503 and r.json()["error"]["code"] == "worker_crashed"
     assert httpx.post(url, json={**ok, "input": "served again"}, timeout=20).status_code == 200  # a fresh worker
     assert 'fanren_tts_worker_restarts_total{engine="b"} 1.0' in httpx.get(served.url + "/metrics").text
+    # killed from outside while it speaks (as the OOM killer would)
+    slow = {"model": "slow", "input": "killed while it speaks", "response_format": "wav"}
+    assert httpx.post(url, json={**slow, "input": "warm"}, timeout=20).status_code == 200
+    pid = httpx.get(served.url + "/health").json()["engines"]["slow"]["pid"]
+    result: list[httpx.Response] = []
+    t = threading.Thread(target=lambda: result.append(httpx.post(url, json=slow, timeout=20)))
+    t.start()
+    time.sleep(0.5)
+    os.kill(pid, signal.SIGKILL)
+    t.join(20)
+    assert result[0].status_code == 503 and result[0].json()["error"]["code"] == "worker_crashed"
+    assert httpx.post(url, json={**slow, "input": "after the kill"}, timeout=20).status_code == 200
+    assert httpx.get(served.url + "/health").json()["engines"]["slow"]["pid"] not in (None, pid)
 
 
 def test_request_timeout_is_504(tmp_path: Path, bare_python: Path) -> None:
@@ -336,6 +351,11 @@ def test_real_engines_over_openai_and_websocket(tmp_path: Path) -> None:
         ) as response:
             data = response.read()
         assert data[:4] == b"RIFF" and len(data) > 22050
+        for engine, voice in (("piper", "narrator"), ("espeak", "no-such-voice")):  # neither stored nor the engine's
+            r = httpx.post(
+                run.url + "/v1/audio/speech", json={"model": engine, "input": "Hi.", "voice": voice}, timeout=30
+            )
+            assert r.status_code == 400 and voice in r.json()["error"]["message"], r.text
         with connect(f"ws://127.0.0.1:{run.port}/v1/audio/speech/ws") as ws:
             ws.send(json.dumps({"model": "espeak", "input": "你好。再见。"}))
             segments, words = set(), []
