@@ -373,3 +373,21 @@ def test_real_engines_over_openai_and_websocket(tmp_path: Path) -> None:
     finally:
         run.stop()
         tts.close()
+
+
+def test_an_unavailable_engine_is_503_and_blocks_no_other(tmp_path: Path, bare_python: Path) -> None:
+    block = {"python": str(bare_python), "wrapper": str(SERVER_WRAPPER)}
+    broken = {"python": str(tmp_path / "no-such-venv" / "bin" / "python"), "wrapper": str(SERVER_WRAPPER)}
+    tts = TTSGenerator(write_config(tmp_path / "config.yaml", {"ok": block, "broken": broken}, "ok"))
+    run = Running(tts)
+    try:
+        url = run.url + "/v1/audio/speech"
+        r = httpx.post(url, json={"model": "broken", "input": "hi"}, timeout=20)
+        assert r.status_code == 503 and r.json()["error"]["type"] == "engine_unavailable", r.text
+        assert "does not exist" in r.json()["error"]["message"]
+        assert httpx.post(url, json={"model": "ok", "input": "hi", "response_format": "wav"}).status_code == 200
+        with pytest.raises(openai.InternalServerError):  # the openai client sees a 5xx it can retry
+            client(run).audio.speech.create(model="broken", input="hi", voice="default")
+    finally:
+        run.stop()
+        tts.close()
