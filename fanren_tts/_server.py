@@ -228,7 +228,9 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
                 elif worker.alive:
                     state, pid = "ready", worker.pid
                     metrics.saw_worker(name, pid)
-            except Exception as exc:
+                elif cfg.python and not cfg.interpreter.exists():  # would fail at its first request
+                    state, reason = "unavailable", f"interpreter {cfg.interpreter} does not exist"
+            except Exception as exc:  # env missing, half-built or drifted; no wrapper
                 state, reason = "unavailable", str(exc).splitlines()[0]
             engines[name] = {"state": state, "pid": pid, "reason": reason, "queue": service.queues[name].state()}
         ready = not service.draining and any(e["state"] != "unavailable" for e in engines.values())

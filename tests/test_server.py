@@ -385,6 +385,9 @@ def test_an_unavailable_engine_is_503_and_blocks_no_other(tmp_path: Path, bare_p
         r = httpx.post(url, json={"model": "broken", "input": "hi"}, timeout=20)
         assert r.status_code == 503 and r.json()["error"]["type"] == "engine_unavailable", r.text
         assert "does not exist" in r.json()["error"]["message"]
+        health = httpx.get(run.url + "/health").json()
+        assert health["ready"] and health["engines"]["broken"]["state"] == "unavailable"
+        assert "does not exist" in health["engines"]["broken"]["reason"]
         assert httpx.post(url, json={"model": "ok", "input": "hi", "response_format": "wav"}).status_code == 200
         with pytest.raises(openai.InternalServerError):  # the openai client sees a 5xx it can retry
             client(run).audio.speech.create(model="broken", input="hi", voice="default")
