@@ -89,6 +89,7 @@ class SpeechService:
         # One synthesis per engine at a time, plus room for voice and describe calls.
         self.pool = concurrent.futures.ThreadPoolExecutor(len(self.queues) + 4, thread_name_prefix="fanren-serve")
         self.draining = False
+        self.jobs: set[SpeechJob] = set()  # running on a thread; close() tells each to stop
 
     def _produce(
         self, loop: asyncio.AbstractEventLoop, job: SpeechJob, text: str, engine: str, options: dict[str, Any]
@@ -132,6 +133,8 @@ class SpeechService:
         deadline = time.monotonic() + timeout
         ticket = queue.enter(len(text))
         job = SpeechJob(self, engine, ticket, deadline)
+        if self.draining:
+            job.cancel()
         job.position, job.eta = queue.position(ticket), queue.eta(ticket)
         self.metrics.queue_depth.labels(engine).set(queue.depth)
         try:
@@ -145,7 +148,10 @@ class SpeechService:
             queue.leave(ticket, measure=False)
             raise
 
+        self.jobs.add(job)
+
         def done(f: asyncio.Future[bool]) -> None:
+            self.jobs.discard(job)
             ok = not f.cancelled() and f.exception() is None and f.result()
             queue.leave(ticket, measure=ok)
             self.metrics.queue_depth.labels(engine).set(queue.depth)
@@ -167,4 +173,9 @@ class SpeechService:
         return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: fn(*args))
 
     def close(self) -> None:
+        """Stop every running job (its engine stops after the current piece, which frees the
+        worker for its own shutdown) and drop what has not started."""
+        self.draining = True
+        for job in list(self.jobs):
+            job.cancel()
         self.pool.shutdown(wait=False, cancel_futures=True)

@@ -281,26 +281,31 @@ def test_voices_persist_across_restart(tmp_path: Path, bare_python: Path) -> Non
         tts.close()
 
 
-def test_serve_command_sigterm_is_graceful(tmp_path: Path, bare_python: Path) -> None:
-    config = make_config(tmp_path, bare_python, shutdown_grace=5)
+def _serve(config: Path) -> tuple[subprocess.Popen[bytes], str, int]:
+    """``python -m fanren_tts serve`` with the slow engine warm; its URL and worker pid."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "fanren_tts", "serve", "--config", str(config), "--port", str(port), "--warm", "slow"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            health = httpx.get(url + "/health", timeout=2).json()
+            break
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.1)
+    pid = health["engines"]["slow"]["pid"]
+    assert pid
+    return proc, url, pid
+
+
+def test_serve_command_sigterm_is_graceful(tmp_path: Path, bare_python: Path) -> None:
+    proc, url, pid = _serve(make_config(tmp_path, bare_python, shutdown_grace=5))
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx.get(url + "/health", timeout=2).json()
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                time.sleep(0.1)
-        pid = health["engines"]["slow"]["pid"]
-        assert pid
         result: list[httpx.Response] = []
         body = {"model": "slow", "input": "one two three", "response_format": "wav"}
         t = threading.Thread(target=lambda: result.append(httpx.post(url + "/v1/audio/speech", json=body, timeout=20)))
@@ -312,6 +317,40 @@ def test_serve_command_sigterm_is_graceful(tmp_path: Path, bare_python: Path) ->
         assert proc.wait(20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down
         assert time.monotonic() - t0 < 15
         assert result and result[0].status_code == 200  # the in-flight request finished
+        assert wait_gone(pid, 10), "worker outlived the server"
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def test_sigterm_cuts_a_long_stream_after_the_grace(tmp_path: Path, bare_python: Path) -> None:
+    """A stream that would take 12 s: the server waits out shutdown_grace (1 s), cancels it,
+    stops the worker and exits within a bound."""
+    proc, url, pid = _serve(make_config(tmp_path, bare_python, shutdown_grace=1))
+    try:
+        words = " ".join(f"w{i}" for i in range(30))
+        body = {"model": "slow", "input": words, "response_format": "pcm", "stream_format": "audio"}
+        got: list[int] = []
+
+        def listen() -> None:
+            try:
+                with httpx.stream("POST", url + "/v1/audio/speech", json=body, timeout=30) as r:
+                    for piece in r.iter_raw():
+                        got.append(len(piece))
+            except httpx.HTTPError:
+                pass  # the server closed it: expected
+
+        t = threading.Thread(target=listen)
+        t.start()
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) in (0, -signal.SIGTERM)
+        took = time.monotonic() - t0
+        t.join(10)
+        assert took < 8, took  # grace 1 s + stopping the worker, far short of the 12 s stream
+        assert 0 < sum(got) < 30 * 0.1 * 16000 * 2  # some audio came, not all of it
         assert wait_gone(pid, 10), "worker outlived the server"
     finally:
         if proc.poll() is None:
