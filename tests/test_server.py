@@ -433,3 +433,15 @@ def test_an_unavailable_engine_is_503_and_blocks_no_other(tmp_path: Path, bare_p
     finally:
         run.stop()
         tts.close()
+
+
+def test_a_client_that_hangs_up_frees_the_engine(served: Running) -> None:
+    """Leaving a 12 s stream after its first bytes stops the engine: the next request to
+    the same engine does not wait for the rest."""
+    words = " ".join(f"gone{i}" for i in range(30))
+    body = {"model": "slow", "input": words, "response_format": "pcm", "stream_format": "audio"}
+    with httpx.stream("POST", served.url + "/v1/audio/speech", json=body, timeout=30) as r:
+        next(r.iter_raw())
+    t0 = time.monotonic()
+    r = httpx.post(served.url + "/v1/audio/speech", json={"model": "slow", "input": "next", "response_format": "wav"})
+    assert r.status_code == 200 and time.monotonic() - t0 < 6
