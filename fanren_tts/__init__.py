@@ -20,6 +20,8 @@ from ._exceptions import EnvNotReady as EnvNotReady
 from ._exceptions import FanrenTTSError as FanrenTTSError
 from ._exceptions import OutputError as OutputError
 from ._exceptions import ProtocolError as ProtocolError
+from ._exceptions import QueueFull as QueueFull
+from ._exceptions import QueueTimeout as QueueTimeout
 from ._exceptions import RemoteError as RemoteError
 from ._exceptions import WorkerCrashed as WorkerCrashed
 from ._exceptions import WorkerError as WorkerError
@@ -32,6 +34,8 @@ from ._result import GenerateResult as GenerateResult
 from ._result import Segment as Segment
 from ._runtime.fanren_worker import PROTOCOL_VERSION as PROTOCOL_VERSION
 from ._runtime.fanren_worker import Audio as Audio
+from ._voices import Voice as Voice
+from ._voices import VoiceStore as VoiceStore
 
 __version__ = "0.1.0"
 
@@ -50,11 +54,15 @@ __all__ = [
     "Line",
     "OutputError",
     "ProtocolError",
+    "QueueFull",
+    "QueueTimeout",
     "RemoteError",
     "Segment",
     "SegmentCache",
     "TTSGenerator",
     "Timeouts",
+    "Voice",
+    "VoiceStore",
     "WorkerCrashed",
     "WorkerError",
     "WorkerStartupError",

@@ -3,6 +3,7 @@
     python -m fanren_tts say TEXT -o out.wav [--engine NAME] [--subtitles [srt,vtt,ass,json]] [--duration S]
     python -m fanren_tts batch script.json -o DIR
     python -m fanren_tts cache info|prune|clear
+    python -m fanren_tts serve [--host 127.0.0.1] [--port 8000] [--api-key KEY]   (needs fanren-tts[server])
     python -m fanren_tts envs sync|status [NAME ...]      (= python -m fanren_tts.envs)
     python -m fanren_tts check-envs [--json] [--fix]     (= python -m fanren_tts.check-envs)
 
@@ -206,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("-v", "--verbose", action="count", default=0)
     cache.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     cache.set_defaults(func=_cache)
+
+    from ._serve import add_parser as add_serve
+
+    add_serve(sub)
     return parser
 
 

@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._exceptions import ConfigError
+from ._server_config import ServerConfig, VoicesConfig
 
 log = logging.getLogger("fanren_tts.config")
 
@@ -298,7 +299,7 @@ _COMMON_KEYS = (
     "max_segment_chars",
     "options",
 )
-_SECTIONS = ("engine", "routes", "output", "narration", "cache", "subtitles", "seed")
+_SECTIONS = ("engine", "routes", "output", "narration", "cache", "subtitles", "seed", "server", "voices")
 _ALIASES = {"subprocess_python": "python", "subprocess_script": "wrapper"}
 
 #: Global keys of the video pipeline's own ``tts:`` section. Those with a meaning
@@ -474,6 +475,8 @@ class Config(_Strict):
     narration: NarrationConfig = Field(default_factory=NarrationConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     subtitles: SubtitlesConfig = Field(default_factory=SubtitlesConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    voices: VoicesConfig = Field(default_factory=VoicesConfig)
     seed: int | None = Field(None, description="default seed of every engine that takes one")
     source: Path | None = Field(None, exclude=True)
     #: Key paths that were accepted but mean nothing to fanren_tts (the pipeline's own).
@@ -484,6 +487,15 @@ class Config(_Strict):
         path = Path(os.path.expanduser(self.cache.dir))
         base = self.source.resolve().parent if self.source else Path.cwd()
         if _INSTALLED and base == PROJECT_ROOT:  # the wheel's own config.yaml: keep site-packages clean
+            base = data_home()
+        return path if path.is_absolute() else base / path
+
+    @property
+    def voices_dir(self) -> Path:
+        """Where named voices are stored (``tts.voices.dir``, beside the config file)."""
+        path = Path(os.path.expanduser(self.voices.dir))
+        base = self.source.resolve().parent if self.source else Path.cwd()
+        if _INSTALLED and base == PROJECT_ROOT:
             base = data_home()
         return path if path.is_absolute() else base / path
 
@@ -757,6 +769,8 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         ("narration", NarrationConfig),
         ("cache", CacheConfig),
         ("subtitles", SubtitlesConfig),
+        ("server", ServerConfig),
+        ("voices", VoicesConfig),
     )
     for key, model in sections_models:
         try:

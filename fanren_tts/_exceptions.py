@@ -13,7 +13,9 @@
     │   ├── WorkerTimeout           no answer within the startup, call or shutdown timeout
     │   ├── ProtocolError           a frame was oversize, garbled or out of order
     │   └── WorkerUnavailable       restarted too often recently; not restarted again yet
-    └── RemoteError                 the engine itself raised (remote type, message, traceback)
+    ├── RemoteError                 the engine itself raised (remote type, message, traceback)
+    ├── QueueFull                   the server's queue for an engine is full (.retry_after seconds)
+    └── QueueTimeout                a server request waited or ran past its request_timeout
 
 A worker that fails is restarted on the next call, so after any WorkerError the
 generator is still usable.
@@ -28,6 +30,8 @@ __all__ = [
     "FanrenTTSError",
     "OutputError",
     "ProtocolError",
+    "QueueFull",
+    "QueueTimeout",
     "RemoteError",
     "WorkerCrashed",
     "WorkerError",
@@ -128,3 +132,21 @@ class RemoteError(FanrenTTSError):
         qualified = remote_type if remote_module in ("builtins", "") else f"{remote_module}.{remote_type}"
         super().__init__(f"engine {engine!r} raised {qualified} during {stage}: {remote_message}")
         self.add_note(f"remote traceback:\n{remote_traceback.rstrip()}")
+
+
+class QueueFull(FanrenTTSError):
+    """The engine's queue is full; ``retry_after`` seconds is when a place is likely free."""
+
+    def __init__(self, message: str, *, engine: str, retry_after: float) -> None:
+        self.engine = engine
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class QueueTimeout(FanrenTTSError):
+    """A request waited, or ran, past its ``request_timeout``."""
+
+    def __init__(self, message: str, *, engine: str, timeout: float) -> None:
+        self.engine = engine
+        self.timeout = timeout
+        super().__init__(message)

@@ -31,6 +31,8 @@ from ._result import GenerateResult, Segment
 from ._runtime.fanren_worker import Audio
 from ._stream import Chunk, Timeline
 from ._text import clean_text, split_sentences
+from ._voicemap import check_voice, voice_options
+from ._voices import VoiceStore
 from ._worker import Worker
 
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
@@ -110,6 +112,7 @@ class TTSGenerator:
         self._identities: dict[str, dict[str, Any]] = {}
         self.cache = SegmentCache(self.config.cache_dir)
         self._lock = threading.Lock()
+        self._voices: VoiceStore | None = None
         self._closed = False
         self._stop = threading.Event()
         idle = [cfg.idle_timeout for cfg in self.config.engines.values() if cfg.idle_timeout]
@@ -150,6 +153,20 @@ class TTSGenerator:
     @property
     def engines(self) -> list[str]:
         return list(self.config.engines)
+
+    @property
+    def voices(self) -> VoiceStore:
+        """Named voices (``add``, ``list``, ``remove``), kept in ``tts.voices.dir``; use one with
+        ``generate(..., voice="narrator")``. See ``_voicemap`` for what each engine takes."""
+        with self._lock:
+            if self._voices is None:
+                self._voices = VoiceStore(
+                    self.config.voices_dir,
+                    self.config.voices,
+                    self.engines,
+                    check=lambda engine, audio, speaker, text: check_voice(self.config, engine, audio, speaker, text),
+                )
+            return self._voices
 
     def worker(self, engine: str) -> Worker:
         """The worker handle of ``engine`` (created, not started, on first request)."""
@@ -363,6 +380,19 @@ class TTSGenerator:
             raise ConfigError(f"text {text!r} has nothing to speak (only punctuation or symbols)")
         name = engine or self.pick_engine(text)
         self.config.get(name)
+        voice = options.pop("voice", None)  # a named voice, else the engine's own (espeak's voice option too)
+        if isinstance(voice, str):
+            mapped = voice_options(
+                self.config,
+                name,
+                voice,
+                self.voices.get,
+                lambda method, **kw: self.worker(name).call(method, kw),
+                lambda: self.worker(name).pid,
+            )
+            options = {**mapped, **options}
+        elif voice is not None:
+            raise ConfigError(f"voice must be a string (a named voice or an engine speaker), got {voice!r}")
         return text, name, self._check_options(name, options)
 
     def batch_generate(

@@ -17,7 +17,9 @@ Prints a markdown table (and writes it, with JSON and a PNG chart, to --out):
    several torch envs take with hard links counted once;
 5. long narration: peak host memory for 100 kB and 1 MB of text (scripts/_bench_timeline.py);
 6. word timings: estimated against the engine's own alignment;
-7. first chunk: stream() against piper's own first chunk in-process.
+7. first chunk: stream() against piper's own first chunk in-process;
+8. server: the speech server's latency and throughput against the library
+   (scripts/_bench_server.py; needs the [server] extra).
 
 ``--only memory,word_error`` runs some sections.
 
@@ -46,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _bench_echo  # noqa: E402
+import _bench_server  # noqa: E402
 import _bench_timeline  # noqa: E402
 
 from fanren_tts import TTSGenerator, sync_env  # noqa: E402
@@ -355,12 +358,12 @@ def bench_env_setup(tmp: Path, runs: int, torch_links: str | None, torch_envs: i
 # --------------------------------------------------------------------------- report
 
 
-SECTIONS = ("overhead", "narration", "cold_start", "env_setup", "memory", "word_error", "first_chunk")
+SECTIONS = ("overhead", "narration", "cold_start", "env_setup", "memory", "word_error", "first_chunk", "server")
 
 
 def markdown(results: dict[str, Any], machine: str, runs: int) -> str:
     lines = [f"Machine: {machine}; medians of {runs} runs.", ""]
-    lines += _core_markdown(results) + _bench_timeline.markdown(results)
+    lines += _core_markdown(results) + _bench_timeline.markdown(results) + _bench_server.markdown(results)
     return "\n".join(lines) + "\n"
 
 
@@ -468,6 +471,7 @@ def main() -> int:
             "memory": lambda: _bench_timeline.bench_memory(ROOT, tmp, sizes),
             "word_error": lambda: _bench_timeline.bench_word_error(ROOT, tmp),
             "first_chunk": lambda: _bench_timeline.bench_first_chunk(ROOT, max(args.runs, 20)),
+            "server": lambda: _bench_server.bench_server(ROOT, tmp, args.runs),
         }
         for key in chosen:
             fn = sections[key]

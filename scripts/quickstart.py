@@ -54,7 +54,8 @@ def main() -> int:
         print(f"==> creating host venv {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     step(
-        "installing fanren_tts and uv into the host venv", [str(PYTHON), "-m", "pip", "install", "-q", "-e", ".[test]"]
+        "installing fanren_tts and uv into the host venv",
+        [str(PYTHON), "-m", "pip", "install", "-q", "-e", ".[test,server]"],
     )
     step("building engine envs from their locks", [str(PYTHON), "-m", "fanren_tts.envs", "sync"])
     step("narrating samples/ with the default engines", [str(PYTHON), "-c", DEMO, str(ROOT / "samples")])

@@ -1,0 +1,64 @@
+"""``python -m fanren_tts serve``: the speech server under uvicorn.
+
+Loopback by default. ``--api-key`` (or ``FANREN_TTS_API_KEY``) makes every request but
+``/health`` need ``Authorization: Bearer KEY``. SIGTERM or Ctrl-C stops it gracefully:
+no new connections, in-flight requests get ``tts.server.shutdown_grace`` seconds to
+finish (then they are cancelled, which stops their engines), and every worker is
+stopped (each with its own bounded stop ladder) before the process exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from ._exceptions import ConfigError
+from ._generator import TTSGenerator
+
+__all__ = ["add_parser", "serve"]
+
+log = logging.getLogger("fanren_tts.serve")
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from ._server import create_app
+    except ImportError as exc:
+        raise ConfigError(
+            f"the server needs the [server] extra ({exc.name} is missing): pip install 'fanren-tts[server]'"
+        ) from None
+    api_key = args.api_key or os.environ.get("FANREN_TTS_API_KEY") or None
+    tts = TTSGenerator(args.config, device=args.device)
+    try:
+        if args.warm is not None:  # --warm alone: every engine
+            tts.warm_up(*args.warm)
+        app = create_app(tts, api_key=api_key)
+        config = uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="info" if args.verbose else "warning",
+            timeout_graceful_shutdown=max(1, round(tts.config.server.shutdown_grace)),
+        )
+        server = uvicorn.Server(config)
+        print(f"fanren_tts serving {', '.join(tts.engines)} on http://{args.host}:{args.port}", flush=True)
+        server.run()
+    finally:
+        tts.close()
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the OpenAI-compatible speech server (needs fanren-tts[server])")
+    p.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (default: $FANREN_TTS_API_KEY)")
+    p.add_argument("--device", help="override the device of every engine")
+    p.add_argument("--warm", nargs="*", metavar="ENGINE", help="start these engines (none named: all) before listening")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    p.set_defaults(func=serve)

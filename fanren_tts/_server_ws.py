@@ -1,0 +1,100 @@
+"""``/v1/audio/speech/ws``: text in, audio chunks and word timings out, as they are made.
+
+Client → server, one JSON text message per request (any number per connection)::
+
+    {"model": "piper", "input": "Hello.", "voice": "default", "speed": 1.0, "extra": {}}
+
+Server → client, per chunk a JSON text message then the chunk's PCM (little-endian,
+``bit_depth`` bits, interleaved) as one binary message::
+
+    {"type": "chunk", "start": 0.0, "segment": 0, "sample_rate": 22050, "channels": 1,
+     "bit_depth": 16, "bytes": 4410, "words": [{"text": "Hello", "start": 0.05, "end": 0.4}]}
+
+then ``{"type": "done", "duration": 1.2}``; a failure is ``{"type": "error", "status": 400,
+"error": {...}}`` (OpenAI's error shape) and the connection stays open for the next request.
+With an API key, send it as ``Authorization: Bearer KEY`` on the upgrade request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+
+from ._server_errors import ApiError, error_body, from_exception
+from ._speech import SpeechService
+from ._wavout import encode_pcm
+
+__all__ = ["add_websocket"]
+
+
+def add_websocket(app: FastAPI, service: SpeechService, api_key: str | None) -> None:
+    from ._server import SpeechRequest, check_input, speech_options
+
+    tts = service.tts
+
+    @app.websocket("/v1/audio/speech/ws")
+    async def speech_ws(ws: WebSocket) -> None:
+        if api_key:
+            given = ws.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                await ws.close(code=1008, reason="missing or wrong API key")
+                return
+        await ws.accept()
+        try:
+            while True:
+                raw = await ws.receive_text()
+                await _one(ws, raw)
+        except WebSocketDisconnect:
+            return
+
+    async def _one(ws: WebSocket, raw: str) -> None:
+        try:
+            try:
+                body = SpeechRequest.model_validate({"model": "", "input": "", **json.loads(raw)})
+            except json.JSONDecodeError:
+                raise ApiError(400, "the message is not valid JSON", code="invalid_json") from None
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise ApiError(
+                    422, f"{'.'.join(map(str, first['loc']))}: {first['msg']}", code="invalid_field"
+                ) from None
+            check_input(tts, service, body.model, body.input)
+            options = speech_options(tts, body.model, body.voice, body.speed, body.extra)
+            job = await service.start(body.model, body.input, options)
+        except Exception as exc:
+            err = from_exception(exc)
+            await ws.send_text(json.dumps({"type": "error", "status": err.status, **error_body(err)}))
+            return
+        await ws.send_text(json.dumps({"type": "queued", "position": job.position, "eta": round(job.eta, 3)}))
+        end = 0.0
+        try:
+            async for chunk in job.chunks():
+                data = encode_pcm(chunk.data, chunk.bit_depth) if len(chunk.data) else b""
+                words: list[dict[str, Any]] = [
+                    {"text": w.text, "start": round(w.start, 4), "end": round(w.end, 4)} for w in chunk.words
+                ]
+                head = {
+                    "type": "chunk",
+                    "start": round(chunk.start, 4),
+                    "segment": chunk.segment,
+                    "sample_rate": chunk.sample_rate,
+                    "channels": chunk.data.shape[1],
+                    "bit_depth": chunk.bit_depth,
+                    "bytes": len(data),
+                    "words": words,
+                }
+                await ws.send_text(json.dumps(head, ensure_ascii=False))
+                if data:
+                    await ws.send_bytes(data)
+                end = chunk.start + chunk.duration
+        except WebSocketDisconnect:
+            raise
+        except Exception as exc:
+            err = from_exception(exc)
+            await ws.send_text(json.dumps({"type": "error", "status": err.status, **error_body(err)}))
+            return
+        await ws.send_text(json.dumps({"type": "done", "duration": round(end, 4)}))

@@ -1,0 +1,154 @@
+"""How each engine speaks with a named voice: one table, one row per engine kind.
+
+A named voice (``fanren_tts._voices.Voice``) is either a reference recording with its
+transcript, or a speaker id. Each row says which of the two the engine takes and
+which call options carry it:
+
+=========  ========  =======================================================================
+kind       takes     call options
+=========  ========  =======================================================================
+cosyvoice  audio     mode zero_shot, speaker NAME (registered once per worker with the
+                     wrapper's ``add_speaker``, i.e. ``add_zero_shot_spk``), prompt_speech
+                     and prompt_text (so a wrapper that does not yet look speakers up in
+                     zero_shot mode still speaks with the voice)
+qwen3      audio     ref_audio + ref_text (x_vector_only_mode without a transcript); the
+                     wrapper caches the clone prompt per reference file
+indextts   audio     spk_audio_prompt
+minicpmo   audio     ref_audio
+piper      speaker   speaker_id (an integer id of a multi-speaker voice)
+espeak     speaker   voice (an eSpeak NG voice or language, e.g. en-us, cmn)
+(custom)   either    ref_audio + ref_text, or speaker (a name that is not a stored voice
+                     reaches the wrapper unchanged as ``voice``)
+=========  ========  =======================================================================
+
+``voice="default"`` leaves the engine's configured voice alone; a name that is not a
+stored voice is passed on as the engine's own speaker (espeak ``voice``, piper
+``speaker_id``, cosyvoice/qwen3 ``speaker``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ._config import Config
+from ._exceptions import ConfigError
+from ._voices import Voice
+
+__all__ = ["RULES", "VoiceRule", "check_voice", "voice_options"]
+
+
+def _piper_id(speaker: str) -> int:
+    try:
+        return int(speaker)
+    except ValueError:
+        raise ConfigError(f"piper speaker ids are integers (speaker_id), got {speaker!r}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class VoiceRule:
+    """``takes``: "audio", "speaker" or "either"; ``options``: the call options for a voice;
+    ``speaker_option``: where a plain engine speaker name goes; ``register``: a wrapper
+    method to call once per worker process before the voice is used."""
+
+    takes: str
+    options: Callable[[Voice], dict[str, Any]]
+    speaker_option: Callable[[str], dict[str, Any]] | None = None
+    needs_transcript: bool = False
+    register: str | None = None
+
+
+def _custom(v: Voice) -> dict[str, Any]:
+    if v.audio is not None:
+        return {"ref_audio": str(v.audio), **({"ref_text": v.transcript} if v.transcript else {})}
+    return {"speaker": v.speaker}
+
+
+RULES: dict[str, VoiceRule] = {
+    "cosyvoice": VoiceRule(
+        "audio",
+        lambda v: {"mode": "zero_shot", "speaker": v.name, "prompt_speech": str(v.audio), "prompt_text": v.transcript},
+        speaker_option=lambda s: {"speaker": s},
+        needs_transcript=True,
+        register="add_speaker",
+    ),
+    "qwen3": VoiceRule(
+        "audio",
+        lambda v: (
+            {"ref_audio": str(v.audio), "ref_text": v.transcript}
+            if v.transcript
+            else {"ref_audio": str(v.audio), "x_vector_only_mode": True}
+        ),
+        speaker_option=lambda s: {"speaker": s},
+    ),
+    "indextts": VoiceRule("audio", lambda v: {"spk_audio_prompt": str(v.audio)}),
+    "minicpmo": VoiceRule("audio", lambda v: {"ref_audio": str(v.audio)}),
+    "piper": VoiceRule(
+        "speaker", lambda v: {"speaker_id": _piper_id(v.speaker or "")}, lambda s: {"speaker_id": _piper_id(s)}
+    ),
+    "espeak": VoiceRule("speaker", lambda v: {"voice": v.speaker}, lambda s: {"voice": s}),
+}
+_CUSTOM = VoiceRule("either", _custom, lambda s: {"voice": s})  # not stored: passed on as before
+_NONE = ("flux", "vits")  # engines that have no voice to choose
+
+
+def _rule(config: Config, engine: str) -> VoiceRule:
+    cfg = config.get(engine)
+    if cfg.kind in _NONE:
+        raise ConfigError(f"engine {engine!r} ({cfg.kind}) has no voices to choose from; leave voice unset")
+    return RULES.get(cfg.kind, _CUSTOM) if cfg.builtin else _CUSTOM
+
+
+def check_voice(config: Config, engine: str, has_audio: bool, speaker: str | None, transcript: str | None) -> None:
+    """Refuse a voice that ``engine`` could never speak with, before anything is stored."""
+    rule = _rule(config, engine)
+    kind = config.get(engine).kind
+    if rule.takes == "speaker" and (has_audio or not speaker):
+        raise ConfigError(
+            f"engine {engine!r} ({kind}) speaks with its built-in voices, not a recording: "
+            f"give speaker= ({'an integer speaker id' if kind == 'piper' else 'an eSpeak NG voice, e.g. en-us'})"
+        )
+    if rule.takes == "audio" and not has_audio:
+        raise ConfigError(f"engine {engine!r} ({kind}) clones a voice from reference audio: give the audio file")
+    if rule.needs_transcript and not transcript:
+        raise ConfigError(f"engine {engine!r} ({kind}) needs the transcript of the reference audio")
+    if kind == "piper" and speaker is not None:
+        _piper_id(speaker)
+
+
+_registered: dict[tuple[str, int], set[str]] = {}
+_registered_lock = threading.Lock()
+
+
+def voice_options(
+    config: Config,
+    engine: str,
+    voice: str,
+    lookup: Callable[[str], Voice | None],
+    call: Callable[..., Any] | None = None,
+    pid: Callable[[], int | None] | None = None,
+) -> dict[str, Any]:
+    """The call options that make ``engine`` speak with ``voice``."""
+    if voice == "default":
+        return {}
+    rule = _rule(config, engine)
+    stored = lookup(voice)
+    if stored is None:
+        if rule.speaker_option is None:
+            raise ConfigError(f"no voice named {voice!r} for engine {engine!r}; add one with voices.add(...)")
+        return rule.speaker_option(voice)
+    stored_kind = config.engines[stored.engine].kind if stored.engine in config.engines else stored.engine
+    if stored.engine != engine and stored_kind != config.get(engine).kind:
+        raise ConfigError(f"voice {voice!r} was made for engine {stored.engine!r}, not {engine!r}")
+    if rule.register and call is not None and pid is not None:
+        worker_pid = pid() or 0
+        with _registered_lock:
+            done = _registered.setdefault((engine, worker_pid), set())
+            fresh = stored.sha256 not in done
+        if fresh:  # the engine keeps it in memory: once per worker process (and again after a restart)
+            call(rule.register, speaker=stored.name, prompt_speech=str(stored.audio), prompt_text=stored.transcript)
+            with _registered_lock:
+                _registered.setdefault((engine, pid() or 0), set()).add(stored.sha256)
+    return rule.options(stored)
