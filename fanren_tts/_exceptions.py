@@ -12,7 +12,8 @@
     │   ├── WorkerCrashed           died while serving (exit code or signal)
     │   ├── WorkerTimeout           no answer within the startup, call or shutdown timeout
     │   ├── ProtocolError           a frame was oversize, garbled or out of order
-    │   └── WorkerUnavailable       restarted too often recently; not restarted again yet
+    │   ├── WorkerUnavailable       restarted too often recently; not restarted again yet
+    │   └── PlacementError          a replica would not fit its device (needed vs free memory), or no GPU for devices: all
     └── RemoteError                 the engine itself raised (remote type, message, traceback)
 
 A worker that fails is restarted on the next call, so after any WorkerError the
@@ -27,6 +28,7 @@ __all__ = [
     "EnvNotReady",
     "FanrenTTSError",
     "OutputError",
+    "PlacementError",
     "ProtocolError",
     "RemoteError",
     "WorkerCrashed",
@@ -100,6 +102,11 @@ class ProtocolError(WorkerError):
 
 class WorkerUnavailable(WorkerError):
     """The worker crashed too often recently; it is not restarted until the window passes."""
+
+
+class PlacementError(WorkerError):
+    """A pool replica was refused before it started: the memory it needs (``memory_gb``)
+    is not free on its device, or ``devices: all`` found no GPU. The message has the figures."""
 
 
 class RemoteError(FanrenTTSError):
