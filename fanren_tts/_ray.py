@@ -103,9 +103,15 @@ class ReplicaActor:
         return self.gen
 
     def node(self) -> dict[str, Any]:
+        """Where this replica runs: Ray node id, the actor's pid and its worker's pid (if started)."""
         import ray
 
-        return {"node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
+        worker = self.gen.worker(self.engine) if self.gen is not None else None
+        return {
+            "node": ray.get_runtime_context().get_node_id(),
+            "pid": os.getpid(),
+            "worker_pid": worker.pid if worker is not None and worker.alive else None,
+        }
 
     def narrate(self, line: dict[str, Any], shared_path: str | None, cache: bool | None) -> dict[str, Any]:
         """One line: the result (path left for the driver to set), the WAV bytes unless

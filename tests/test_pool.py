@@ -33,6 +33,8 @@ def test_warm_up_starts_every_replica_and_describe_shows_them(echo_config) -> No
         assert [r["replica"] for r in info["replicas"]] == [0, 1, 2]
         assert {r["pid"] for r in info["replicas"]} == pids and all(r["device"] == "cpu" for r in info["replicas"])
         assert gen.worker("echo") is pool.replicas[0]  # the first replica, for code that wants one worker
+        (piece,) = list(pool.stream("stream", {"text": "two words"}))  # a streaming call on one replica
+        assert piece.duration == 1.0 and not pool._busy  # the replica is free again
 
 
 def test_a_call_goes_to_an_idle_replica_while_another_is_busy(echo_config) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from fanren_tts import RemoteError, TTSGenerator
+from conftest import wait_gone
+from fanren_tts import ConfigError, RemoteError, TTSGenerator
 
 ray = pytest.importorskip("ray", reason="the Ray backend needs the [ray] extra (scripts/quickstart.py installs it)")
 
@@ -103,7 +104,7 @@ def test_errors_keep_their_types(cluster, echo_config, tmp_path: Path) -> None:
 def test_an_actor_killed_mid_batch_is_survived(cluster, echo_config, tmp_path: Path) -> None:
     script = [{"text": f"Line number {i}.", "options": {"delay": 0.4}} for i in range(10)]
     out = tmp_path / "ray"
-    killed: list[str] = []
+    killed: list[int] = []
 
     def kill_one() -> None:
         deadline = time.monotonic() + 120
@@ -111,8 +112,9 @@ def test_an_actor_killed_mid_batch_is_survived(cluster, echo_config, tmp_path: P
             time.sleep(0.02)
         names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith("fanren-")]
         actor = ray.get_actor(sorted(names)[0], namespace="fanren_tts")
+        where = ray.get(actor.node.remote(), timeout=30)  # answered between two of its lines
         ray.kill(actor, no_restart=True)
-        killed.append(sorted(names)[0])
+        killed.append(where["worker_pid"])
 
     with TTSGenerator(echo_config(echo={"replicas": 2})) as gen:
         killer = threading.Thread(target=kill_one)
@@ -121,6 +123,7 @@ def test_an_actor_killed_mid_batch_is_survived(cluster, echo_config, tmp_path: P
         killer.join(10)
         local = gen.generate_many(script, tmp_path / "local", cache=False)
     assert killed and batch.ok and len(batch.results) == 10
+    assert wait_gone(killed[0], 10)  # the dead actor's engine worker went with it (its watchdog)
     _same_outputs(tmp_path / "local", out)
     retried = [e for e in _lines(batch.manifest) if "retried_after" in e]
     assert retried and all(e["attempts"] == 2 and "Actor" in e["retried_after"][0] for e in retried)
@@ -146,8 +149,6 @@ def test_the_cli_narrates_across_the_cluster(cluster, echo_config, tmp_path: Pat
 
 
 def test_without_ray_the_error_says_how_to_get_it(monkeypatch, echo_config, tmp_path: Path) -> None:
-    from fanren_tts import ConfigError
-
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails, as where the extra is missing
     with TTSGenerator(echo_config()) as gen, pytest.raises(ConfigError, match=r"fanren-tts\[ray\]"):
         gen.generate_many(["Hi."], tmp_path / "out", backend="ray")
