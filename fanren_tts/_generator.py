@@ -1,8 +1,9 @@
 """TTSGenerator: the one object a video pipeline holds.
 
 It owns one pool of persistent workers per engine (one worker unless the engine
-has ``replicas`` or ``devices``), started on first use (or by ``warm_up``), and turns ``generate(text, path)`` into a call to the engine's
-``synthesize`` plus an atomic WAV write. Callers on many threads can share it:
+has ``replicas`` or ``devices``), started on first use (or by ``warm_up``), and
+turns ``generate(text, path)`` into calls to the engine's ``stream`` plus an
+atomic WAV write. Callers on many threads can share it:
 calls to one engine go to an idle replica or queue fairly, different engines run at
 once; a long text's segments are spread over the engine's replicas.
 """

@@ -144,6 +144,15 @@ def _resources(config: Config, engine: str, ray: Any) -> tuple[int, float, float
     else:
         count = (len(cfg.devices) if cfg.devices else 1) * cfg.replicas
     threads = cfg.threads or 1
+    # an actor asking for more than the whole cluster has would wait for ever: say so now
+    have = ray.cluster_resources()
+    for what, need in (("GPU", 1.0 if gpu else 0.0), ("CPU", float(threads))):
+        if need > have.get(what, 0.0):
+            raise ConfigError(
+                f"engine {engine!r}: each replica asks Ray for {need:g} {what} but the cluster has "
+                f"{have.get(what, 0.0):g}; "
+                + ("use a GPU cluster or device: cpu" if what == "GPU" else "lower threads")
+            )
     # Ray sets CUDA_VISIBLE_DEVICES for an actor with num_gpus, so its GPU is cuda:0 there
     device = "cuda" if gpu else cfg.device
     one = cfg.model_copy(update={"replicas": 1, "devices": None, "device": device, "threads": threads})

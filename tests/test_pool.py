@@ -214,3 +214,33 @@ def test_piper_replicas_split_onnxruntime_threads(default_envs, tmp_path: Path) 
     one = write_config(tmp_path / "d.yaml", {"piper": {"device": "cpu"}})
     with TTSGenerator(one) as gen:
         assert gen.describe("piper")["intra_op_threads"] == 0  # onnxruntime's default: every core
+
+
+TORCH_WRAPPER = """
+from fanren_worker import Engine
+
+
+class TorchThreads(Engine):
+    def __init__(self, options, device):
+        super().__init__(options, device)
+        import torch
+
+        self.torch = torch
+
+    def threads(self):
+        return self.torch.get_num_threads()
+"""
+
+
+@pytest.mark.slow
+def test_the_worker_runtime_holds_torch_to_the_replicas_threads(torch_python: Path, tmp_path: Path) -> None:
+    from conftest import write_config
+
+    wrapper = tmp_path / "torch_threads_wrapper.py"
+    wrapper.write_text(TORCH_WRAPPER)
+    block = {"python": str(torch_python), "wrapper": str(wrapper), "device": "cpu", "replicas": 2, "threads": 1}
+    # OMP_NUM_THREADS says 2 (the user's env_vars win there): only the runtime's hook can make torch use 1
+    block["env_vars"] = {"OMP_NUM_THREADS": "2"}
+    with TTSGenerator(write_config(tmp_path / "c.yaml", {"t": block})) as gen:
+        pool = gen.pool("t")
+        assert [w.call("threads") for w in pool.replicas] == [1, 1]

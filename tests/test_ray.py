@@ -131,6 +131,15 @@ def test_an_actor_killed_mid_batch_is_survived(cluster, echo_config, tmp_path: P
     assert plain == _lines(local.manifest)
 
 
+def test_an_engine_asking_for_more_than_the_cluster_has_fails_at_once(cluster, echo_config, tmp_path: Path) -> None:
+    with TTSGenerator(echo_config(echo={"device": "cuda"})) as gen:
+        with pytest.raises(ConfigError, match="asks Ray for 1 GPU but the cluster has 0"):
+            gen.generate_many(["Hi."], tmp_path / "gpu", backend="ray")
+    with TTSGenerator(echo_config(echo={"threads": 8})) as gen:
+        with pytest.raises(ConfigError, match="asks Ray for 8 CPU but the cluster has 2"):
+            gen.generate_many(["Hi."], tmp_path / "cpu", backend="ray")
+
+
 def test_the_cli_narrates_across_the_cluster(cluster, echo_config, tmp_path: Path) -> None:
     script = tmp_path / "script.json"
     script.write_text(json.dumps(SCRIPT[:2]))
