@@ -140,6 +140,37 @@ def test_an_engine_asking_for_more_than_the_cluster_has_fails_at_once(cluster, e
             gen.generate_many(["Hi."], tmp_path / "cpu", backend="ray")
 
 
+def test_actors_can_write_into_a_shared_output_folder(cluster, echo_config, tmp_path: Path) -> None:
+    from fanren_tts._ray import ray_generate_many
+
+    with TTSGenerator(echo_config(echo={"replicas": 2})) as gen:
+        local = gen.generate_many(SCRIPT, tmp_path / "local", cache=False)
+        shared = ray_generate_many(gen, SCRIPT, tmp_path / "shared", cache=False, shared_output=True)
+    assert shared.ok
+    _same_outputs(tmp_path / "local", tmp_path / "shared")
+    assert _lines(local.manifest) == _lines(shared.manifest)
+    assert not list((tmp_path / "shared").glob(".*tmp*"))  # no temp files left behind
+
+
+@pytest.mark.slow
+def test_a_managed_engine_env_is_built_and_used_by_the_actor(cluster, default_envs, tmp_path: Path) -> None:
+    from conftest import write_config
+
+    cfg = write_config(tmp_path / "c.yaml", {"piper": {"device": "cpu"}})
+    script = ["The first line for piper.", "And a second one, with two clauses."]
+    with TTSGenerator(cfg) as gen:
+        local = gen.generate_many(script, tmp_path / "local", cache=False)
+        remote = gen.generate_many(script, tmp_path / "ray", cache=False, backend="ray")
+    assert remote.ok and [e["word_timing"] for e in _lines(remote.manifest)] == ["engine", "engine"]
+    # piper samples noise, so two takes differ in their samples: compare what is not random
+    same = ("index", "text", "ok", "engine", "wav", "srt", "sample_rate", "word_timing")
+    assert [{k: e[k] for k in same} for e in _lines(local.manifest)] == [
+        {k: e[k] for k in same} for e in _lines(remote.manifest)
+    ]
+    for e in _lines(remote.manifest):
+        assert _frames(tmp_path / "ray" / e["wav"]) and (tmp_path / "ray" / e["srt"]).read_text().startswith("1\n")
+
+
 def test_the_cli_narrates_across_the_cluster(cluster, echo_config, tmp_path: Path) -> None:
     script = tmp_path / "script.json"
     script.write_text(json.dumps(SCRIPT[:2]))
