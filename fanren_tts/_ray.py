@@ -36,6 +36,7 @@ from ._batch import BatchResult, Line, prepare_script, write_manifest
 from ._config import Config
 from ._envs import sync_env
 from ._exceptions import ConfigError, FanrenTTSError
+from ._generator import TTSGenerator
 from ._result import GenerateResult
 from ._runtime.fanren_worker import atomic_write
 
@@ -87,19 +88,16 @@ class ReplicaActor:
     """
 
     def __init__(self, config: Config, engine: str) -> None:
-        from ._generator import TTSGenerator
-
         self.config = config
         self.engine = engine
         self.gen: TTSGenerator | None = None
-        self._factory = TTSGenerator
 
-    def _generator(self) -> Any:
+    def _generator(self) -> TTSGenerator:
         if self.gen is None:
             cfg = self.config.get(self.engine)
             if cfg.env_dir is not None:
                 sync_env(cfg.env_dir, self.engine)  # uv sync --locked under the file lock; no-op when ready
-            self.gen = self._factory(self.config)
+            self.gen = TTSGenerator(self.config)
         return self.gen
 
     def node(self) -> dict[str, Any]:
@@ -176,7 +174,7 @@ def _deliver(reply: dict[str, Any], path: Path, shared: bool) -> GenerateResult:
 
 
 def ray_generate_many(
-    gen: Any,
+    gen: TTSGenerator,
     items: Iterable[Any],
     output_dir: str | os.PathLike[str],
     *,
