@@ -10,16 +10,13 @@ once; a long text's segments are spread over the engine's replicas.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import re
 import threading
 import time
 import unicodedata
-from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +31,7 @@ from ._output import check_output_path
 from ._pool import Pool
 from ._result import GenerateResult, Segment
 from ._runtime.fanren_worker import Audio
+from ._segments import Stats, fan_out, speech
 from ._stream import Chunk, Timeline
 from ._text import clean_text, split_sentences
 from ._worker import Worker
@@ -41,31 +39,6 @@ from ._worker import Worker
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
 
 _HAS_WORD = re.compile(r"\w")
-
-
-@dataclasses.dataclass
-class _Stats:
-    """Where one narration's time went, and how much came from the cache."""
-
-    start_s: float = 0.0
-    synth_s: float = 0.0
-    cached: int = 0
-
-
-def _speech(engine: str, reply: Any) -> tuple[Audio, list[Any] | None]:
-    """A ``synthesize`` reply: ``Audio``, or ``{"audio": Audio, "words": [{text, start, end}]}``
-    from an engine that reports its own word timings (seconds into the segment)."""
-    if isinstance(reply, Audio):
-        return reply, None
-    if isinstance(reply, dict) and isinstance(reply.get("audio"), Audio):
-        words = reply.get("words")
-        ok = isinstance(words, list) and all(isinstance(w, dict) and {"text", "start", "end"} <= set(w) for w in words)
-        return reply["audio"], words if ok and words else None
-    raise ProtocolError(
-        f"engine {engine!r}: synthesize returned {type(reply).__name__}, expected fanren_worker.Audio "
-        '(or {"audio": Audio, "words": [{"text", "start", "end"}, ...]})',
-        engine=engine,
-    )
 
 
 def detect_language(text: str) -> str:
@@ -269,7 +242,7 @@ class TTSGenerator:
 
     def _narrate(self, text: str, path: Path, name: str, use_cache: bool, options: dict[str, Any]) -> GenerateResult:
         """One take: the stream of chunks written into ``path`` as it comes."""
-        stats = _Stats()
+        stats = Stats()
         timeline = Timeline(self.config.output, self.config.narration.pause_ms / 1000.0)
         t0 = time.perf_counter()
         with Assembler(path, self.config.output) as out:
@@ -309,10 +282,10 @@ class TTSGenerator:
         text, name, options = self._prepare(text, engine, options)
         use_cache = self.config.cache.enabled if cache is None else cache
         timeline = Timeline(self.config.output, self.config.narration.pause_ms / 1000.0)
-        yield from self._chunks(text, name, use_cache, options, timeline, _Stats())
+        yield from self._chunks(text, name, use_cache, options, timeline, Stats())
 
     def _chunks(
-        self, text: str, name: str, use_cache: bool, options: dict[str, Any], timeline: Timeline, stats: _Stats
+        self, text: str, name: str, use_cache: bool, options: dict[str, Any], timeline: Timeline, stats: Stats
     ) -> Iterator[Chunk]:
         """Every segment, from the cache or made by the engine, as output chunks, in order.
 
@@ -333,7 +306,9 @@ class TTSGenerator:
             return cache_key(**parts, **({"pcm": bit_depth} if bit_depth != 16 else {}))
 
         if pool.size > 1 and len(pieces) > 1:
-            yield from self._fan_out(pieces, key_of, name, use_cache, options, timeline, stats)
+            yield from fan_out(
+                pool, pieces, key_of, name, options, bit_depth, self.cache if use_cache else None, timeline, stats
+            )
             return
         for index, piece in enumerate(pieces):
             yield from timeline.open(index, piece)
@@ -352,7 +327,7 @@ class TTSGenerator:
                     made: list[Audio] = []
                     said: list[Any] = []
                     for reply in worker.stream("stream", {"text": piece, **options}):
-                        raw, words = _speech(name, reply)
+                        raw, words = speech(name, reply)
                         take = _audio.quantize(raw, bit_depth)  # cache and output see the same samples
                         offset = sum(a.duration for a in made)
                         said += [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in words or []]
@@ -365,76 +340,6 @@ class TTSGenerator:
                 if use_cache:
                     self.cache.put(key, Audio.concat(made), said or None)
             yield from timeline.close()
-
-    def _take(self, pool: Pool, name: str, piece: str, options: dict[str, Any]) -> list[tuple[Audio, list[Any] | None]]:
-        """One segment made whole on a free replica: its pieces, quantized, with their words."""
-        bit_depth = self.config.output.bit_depth
-        with pool.acquire() as worker:
-            return [
-                (_audio.quantize(raw, bit_depth), words)
-                for raw, words in (_speech(name, r) for r in worker.stream("stream", {"text": piece, **options}))
-            ]
-
-    def _fan_out(
-        self,
-        pieces: list[str],
-        key_of: Any,
-        name: str,
-        use_cache: bool,
-        options: dict[str, Any],
-        timeline: Timeline,
-        stats: _Stats,
-    ) -> Iterator[Chunk]:
-        """Segments made on many replicas at once, fed to the timeline in their order, so
-        segment and word timings are those of a sequential run. At most two segments per
-        replica are ahead of the one being written: memory stays bounded for any length.
-        ``stats.synth_s`` is the wall time spent waiting for segments."""
-        pool = self.pool(name)
-        window = 2 * pool.size
-        ahead: deque[tuple[int, str, str, Audio | None, Future[list[tuple[Audio, list[Any] | None]]] | None]] = deque()
-        todo = iter(enumerate(pieces))
-        with ThreadPoolExecutor(pool.size, thread_name_prefix=f"fanren-fanout-{name}") as executor:
-
-            def refill() -> None:
-                for index, piece in todo:
-                    key = key_of(piece)
-                    audio = self.cache.get(key) if use_cache else None
-                    job = None if audio is not None else executor.submit(self._take, pool, name, piece, options)
-                    ahead.append((index, piece, key, audio, job))
-                    if len(ahead) >= window:
-                        return
-
-            try:
-                if not any(w.alive for w in pool.replicas):
-                    stats.start_s += pool.start(min(pool.size, len(pieces)))
-                refill()
-                while ahead:
-                    index, piece, key, audio, job = ahead.popleft()
-                    refill()
-                    yield from timeline.open(index, piece)
-                    if job is None:
-                        assert audio is not None
-                        stats.cached += 1
-                        yield from timeline.feed(audio, self.cache.get_words(key))
-                    else:
-                        ts = time.perf_counter()
-                        takes = job.result()
-                        stats.synth_s += time.perf_counter() - ts
-                        if not takes:
-                            raise ProtocolError(f"engine {name!r}: stream gave no audio for {piece!r}", engine=name)
-                        said: list[Any] = []
-                        offset = 0.0
-                        for take, words in takes:
-                            said += [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in words or []]
-                            offset += take.duration
-                            yield from timeline.feed(take, words)
-                        if use_cache:
-                            self.cache.put(key, Audio.concat([t for t, _ in takes]), said or None)
-                    yield from timeline.close()
-            finally:
-                for *_, job in ahead:
-                    if job is not None:
-                        job.cancel()  # what has not started never will; what runs ends within its timeouts
 
     def _prepare(self, text: Any, engine: str | None, options: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         """Text, engine and options checked before any work (bad characters, unknown
