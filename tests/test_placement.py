@@ -6,13 +6,14 @@ the tests check the plan and the worker command line, not a CUDA run.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from conftest import write_config
 from fanren_tts import ConfigError, PlacementError, load_config
-from fanren_tts._placement import THREAD_VARS, plan_replicas
+from fanren_tts._placement import THREAD_VARS, MachineProbe, plan_replicas
 from fanren_tts._worker import Worker
 
 
@@ -119,3 +120,28 @@ def test_memory_on_the_cpu_is_checked_against_available_ram(tmp_path: Path) -> N
 def test_bad_pool_settings_say_what_is_wrong(tmp_path: Path, block: dict, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         engine(tmp_path, **block)
+
+
+def test_the_machine_probe_reads_nvidia_smi_through_cuda_visible_devices(tmp_path: Path, monkeypatch) -> None:
+    # a stand-in nvidia-smi (this machine has no GPU): 3 GPUs with 1000, 20480 and 40960 MiB free
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        '  --query-gpu=index) printf "0\\n1\\n2\\n" ;;\n'
+        '  --query-gpu=memory.free) printf "1000\\n20480\\n40960\\n" ;;\n'
+        "esac\n"
+    )
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")
+    probe = MachineProbe()
+    assert probe.gpus() == ["cuda:0", "cuda:1"]
+    assert probe.free_gb("cuda:0") == 40.0  # CUDA's cuda:0 is physical GPU 2 here
+    assert probe.free_gb("cuda") == 40.0
+    assert probe.free_gb("cuda:1") == pytest.approx(1000 / 1024)
+    assert probe.free_gb("cuda:5") is None and probe.free_gb("mps") is None
+    free = probe.free_gb("cpu")
+    assert free is not None and free > 0  # MemAvailable
+    plans = plan_replicas(engine(tmp_path, device="cuda", replicas=2, memory_gb=0.5), probe)
+    assert [p.device for p in plans] == ["cuda:0", "cuda:0"]  # 40 GB free beats 1 GB twice over
