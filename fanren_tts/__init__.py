@@ -19,6 +19,7 @@ from ._exceptions import EnvError as EnvError
 from ._exceptions import EnvNotReady as EnvNotReady
 from ._exceptions import FanrenTTSError as FanrenTTSError
 from ._exceptions import OutputError as OutputError
+from ._exceptions import PlacementError as PlacementError
 from ._exceptions import ProtocolError as ProtocolError
 from ._exceptions import QueueFull as QueueFull
 from ._exceptions import QueueTimeout as QueueTimeout
@@ -53,6 +54,7 @@ __all__ = [
     "GenerateResult",
     "Line",
     "OutputError",
+    "PlacementError",
     "ProtocolError",
     "QueueFull",
     "QueueTimeout",

@@ -1,7 +1,7 @@
 """fanren_tts from the command line.
 
     python -m fanren_tts say TEXT -o out.wav [--engine NAME] [--subtitles [srt,vtt,ass,json]] [--duration S]
-    python -m fanren_tts batch script.json -o DIR
+    python -m fanren_tts batch script.json -o DIR [--ray [ADDRESS]]
     python -m fanren_tts cache info|prune|clear
     python -m fanren_tts serve [--host 127.0.0.1] [--port 8000] [--api-key KEY]   (needs fanren-tts[server])
     python -m fanren_tts envs sync|status [NAME ...]      (= python -m fanren_tts.envs)
@@ -106,6 +106,8 @@ def _batch(args: argparse.Namespace) -> int:
             cache=False if args.no_cache else None,
             subtitles=() if args.no_subtitles else _subtitle_formats(args.subtitles),
             progress=True,
+            backend="local" if args.ray is None else "ray",
+            ray_address=args.ray or None,
         )
     total = sum(r.duration for _, _, r in batch.results)
     cached = sum(r.cached for _, _, r in batch.results)
@@ -196,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--subtitles", default="srt,json", metavar="FORMATS", help="subtitle files per line: srt,vtt,ass,json"
     )
     batch.add_argument("--no-subtitles", action="store_true", help="write no subtitle files")
+    batch.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="narrate across a Ray cluster (ADDRESS, else $RAY_ADDRESS or a new local one); needs fanren-tts[ray]",
+    )
     _generator_options(batch)
     batch.set_defaults(func=_batch)
 

@@ -26,7 +26,17 @@ from ._exceptions import ConfigError, FanrenTTSError, RemoteError
 from ._result import GenerateResult
 from ._subtitles import FORMATS, write_json
 
-__all__ = ["MANIFEST_SCHEMA", "BatchResult", "Line", "Narrator", "batch_generate", "generate_many", "load_script"]
+__all__ = [
+    "MANIFEST_SCHEMA",
+    "BatchResult",
+    "Line",
+    "Narrator",
+    "batch_generate",
+    "generate_many",
+    "load_script",
+    "prepare_script",
+    "write_manifest",
+]
 
 log = logging.getLogger("fanren_tts.batch")
 
@@ -134,6 +144,16 @@ def _file_name(index: int, line: Line) -> str:
     return f"{index:03d}" + (f"_{slug}" if slug else "") + ".wav"
 
 
+def _width(gen: Narrator, engine: str) -> int:
+    """How many lines of ``engine`` can run at once: its pool's size (1 for a generator
+    without pools, or an engine that cannot start: its lines fail one by one)."""
+    size = getattr(gen, "pool_size", None)
+    try:
+        return int(size(engine)) if callable(size) else 1
+    except FanrenTTSError:
+        return 1
+
+
 def generate_many(
     gen: Narrator,
     items: Iterable[Any],
@@ -145,16 +165,8 @@ def generate_many(
 ) -> BatchResult:
     """``subtitles``: True for SRT and JSON, False for none, or the formats to write
     (``srt``, ``vtt``, ``ass``, ``json``)."""
-    formats = _formats(subtitles)
-    lines = _coerce(items, "script")
+    formats, lines, names, engines = prepare_script(gen, items, subtitles)
     out_dir = Path(output_dir)
-    names = [_file_name(i, line) for i, line in enumerate(lines, 1)]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConfigError(f"two lines would write the same file: {', '.join(duplicates)}")
-    engines = {line.engine or gen.pick_engine(line.text) for line in lines}
-    for name in engines:
-        gen.config.get(name)  # unknown engine names fail before any work
     results: dict[int, GenerateResult] = {}
     failures: dict[int, BaseException] = {}
 
@@ -168,7 +180,9 @@ def generate_many(
     from tqdm import tqdm
 
     bar = tqdm(total=len(lines), desc="narrating", unit="line", disable=not progress, file=sys.stderr)
-    with ThreadPoolExecutor(max_workers=max(1, len(engines)), thread_name_prefix="fanren-batch") as pool:
+    # one thread per replica of every engine the script uses, so a pool's replicas all work
+    workers = sum(_width(gen, name) for name in set(engines))
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fanren-batch") as pool:
         futures = {
             pool.submit(run, i, line, name): i for i, (line, name) in enumerate(zip(lines, names, strict=False), 1)
         }
@@ -181,7 +195,38 @@ def generate_many(
                 bar.write(f"line {index} failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
             bar.update(1)
     bar.close()
+    return write_manifest(gen, lines, out_dir, formats, results, failures)
 
+
+def prepare_script(
+    gen: Narrator, items: Iterable[Any], subtitles: bool | Sequence[str]
+) -> tuple[tuple[str, ...], list[Line], list[str], list[str]]:
+    """A script checked before any work: subtitle formats, lines, their file names and
+    the engine of each line (unknown engines and clashing file names fail here)."""
+    formats = _formats(subtitles)
+    lines = _coerce(items, "script")
+    names = [_file_name(i, line) for i, line in enumerate(lines, 1)]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"two lines would write the same file: {', '.join(duplicates)}")
+    engines = [line.engine or gen.pick_engine(line.text) for line in lines]
+    for name in set(engines):
+        gen.config.get(name)  # unknown engine names fail before any work
+    return formats, lines, names, engines
+
+
+def write_manifest(
+    gen: Narrator,
+    lines: list[Line],
+    out_dir: Path,
+    formats: tuple[str, ...],
+    results: dict[int, GenerateResult],
+    failures: dict[int, BaseException],
+    extra: dict[int, dict[str, Any]] | None = None,
+    backend: str | None = None,
+) -> BatchResult:
+    """``manifest.json`` (written atomically) and the ``BatchResult``; lines are numbered
+    from 1. ``extra`` adds keys to some lines' entries (a Ray retry says so there)."""
     manifest = out_dir / "manifest.json"
     entries = []
     for index, line in enumerate(lines, 1):
@@ -208,6 +253,7 @@ def generate_many(
             entry.update(ok=False, error=type(failure).__name__, message=str(failure).splitlines()[0])
             if isinstance(failure, RemoteError):
                 entry["remote_type"] = failure.remote_type
+        entry.update((extra or {}).get(index, {}))
         entries.append(entry)
     write_json(
         manifest,
@@ -216,6 +262,7 @@ def generate_many(
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "config": str(gen.config.source.resolve()) if gen.config.source else None,
             "ok": not failures,
+            **({"backend": backend} if backend else {}),
             "lines": entries,
         },
     )

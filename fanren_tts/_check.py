@@ -47,7 +47,8 @@ import tomllib
 
 from ._config import PATH_OPTION, Config, EngineConfig, _is_apple_silicon, apple_silicon_preset
 from ._envs import env_status, sync_env, uv_bin
-from ._exceptions import FanrenTTSError
+from ._exceptions import FanrenTTSError, PlacementError
+from ._placement import plan_replicas
 from ._worker import Worker, worker_environment
 
 __all__ = ["KEY_PACKAGES", "SCHEMA", "EngineReport", "Problem", "check_all", "check_engine", "render_table"]
@@ -133,6 +134,8 @@ class EngineReport:
         default_factory=lambda: {"ok": False, "ready_s": None, "ping_ms": None}
     )
     problems: list[Problem] = dataclasses.field(default_factory=list)
+    #: The engine's pool as planned: one entry per replica (device, threads).
+    replicas: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def ready(self) -> bool:
@@ -447,6 +450,12 @@ def _roundtrip(cfg: EngineConfig, report: EngineReport) -> None:
 def check_engine(cfg: EngineConfig, source: Path | None = None) -> EngineReport:
     report = EngineReport(engine=cfg.name, interpreter=str(cfg.interpreter))
     try:
+        try:
+            report.replicas = [
+                {"replica": p.index, "device": p.device, "threads": p.threads} for p in plan_replicas(cfg)
+            ]
+        except PlacementError as exc:
+            report.add("error", "placement", str(exc), "lower replicas or memory_gb, or free device memory")
         _check_env(cfg, report, source)
         _check_paths(cfg, report)
         if cfg.interpreter.exists():
@@ -543,6 +552,13 @@ def render_table(reports: list[EngineReport]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    for r in reports:
+        if len(r.replicas) > 1:
+            each = ", ".join(
+                f"#{x['replica']} {x['device']}" + (f" ({x['threads']} threads)" if x["threads"] else "")
+                for x in r.replicas
+            )
+            lines.append(f"{r.engine}: {len(r.replicas)} replicas: {each}")
     for r in reports:
         for p in r.problems:
             lines.append(f"{r.engine}: {p.severity}: {p.message}")

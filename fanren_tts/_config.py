@@ -291,6 +291,10 @@ _COMMON_KEYS = (
     "wrapper",
     "use_subprocess",
     "device",
+    "devices",
+    "replicas",
+    "threads",
+    "memory_gb",
     "env_vars",
     "timeouts",
     "idle_timeout",
@@ -343,6 +347,12 @@ class EngineConfig(_Strict):
     wrapper: str | None = Field(None, description="the wrapper script the worker runs")
     use_subprocess: bool = Field(True, description="false: run the worker with the host's own interpreter")
     device: str = "auto"
+    #: A pool (see ``fanren_tts._pool``): one worker per listed device ("all": one per visible GPU) ...
+    devices: list[str] | Literal["all"] | None = Field(None, description="one worker per device, or 'all' GPUs")
+    #: ... or this many workers sharing ``device``.
+    replicas: int = Field(1, ge=1, le=256, description="workers sharing the engine's device")
+    threads: int | None = Field(None, ge=1, description="CPU threads per worker (default: cores / replicas)")
+    memory_gb: float | None = Field(None, gt=0, description="device memory one worker needs (placement)")
     env_vars: dict[str, str] = Field(default_factory=dict)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     idle_timeout: float | None = Field(None, gt=0, description="stop the worker after this many idle seconds")
@@ -360,6 +370,17 @@ class EngineConfig(_Strict):
     def _check_device(cls, value: str) -> str:
         if not DEVICE_PATTERN.match(value):
             raise ValueError("must be auto, cpu, mps, cuda or cuda:N")
+        return value
+
+    @field_validator("devices")
+    @classmethod
+    def _check_devices(cls, value: list[str] | str | None) -> list[str] | str | None:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("must list at least one device (cuda:0, cuda:1, cpu, ...) or be 'all'")
+            bad = [d for d in value if not DEVICE_PATTERN.match(d)]
+            if bad:
+                raise ValueError(f"{', '.join(map(repr, bad))}: each device must be auto, cpu, mps, cuda or cuda:N")
         return value
 
     @property

@@ -12,7 +12,8 @@
     │   ├── WorkerCrashed           died while serving (exit code or signal)
     │   ├── WorkerTimeout           no answer within the startup, call or shutdown timeout
     │   ├── ProtocolError           a frame was oversize, garbled or out of order
-    │   └── WorkerUnavailable       restarted too often recently; not restarted again yet
+    │   ├── WorkerUnavailable       restarted too often recently; not restarted again yet
+    │   └── PlacementError          a replica would not fit its device (needed vs free memory), or no GPU for devices: all
     ├── RemoteError                 the engine itself raised (remote type, message, traceback)
     ├── QueueFull                   the server's queue for an engine is full (.retry_after seconds)
     └── QueueTimeout                a server request waited or ran past its request_timeout
@@ -29,6 +30,7 @@ __all__ = [
     "EnvNotReady",
     "FanrenTTSError",
     "OutputError",
+    "PlacementError",
     "ProtocolError",
     "QueueFull",
     "QueueTimeout",
@@ -104,6 +106,11 @@ class ProtocolError(WorkerError):
 
 class WorkerUnavailable(WorkerError):
     """The worker crashed too often recently; it is not restarted until the window passes."""
+
+
+class PlacementError(WorkerError):
+    """A pool replica was refused before it started: the memory it needs (``memory_gb``)
+    is not free on its device, or ``devices: all`` found no GPU. The message has the figures."""
 
 
 class RemoteError(FanrenTTSError):

@@ -1,14 +1,15 @@
 """TTSGenerator: the one object a video pipeline holds.
 
-It owns one persistent worker per engine, started on first use (or by
-``warm_up``), and turns ``generate(text, path)`` into a call to the engine's
-``synthesize`` plus an atomic WAV write. Callers on many threads can share it:
-calls to one engine queue up, different engines run at once.
+It owns one pool of persistent workers per engine (one worker unless the engine
+has ``replicas`` or ``devices``), started on first use (or by ``warm_up``), and
+turns ``generate(text, path)`` into calls to the engine's ``stream`` plus an
+atomic WAV write. Callers on many threads can share it:
+calls to one engine go to an idle replica or queue fairly, different engines run at
+once; a long text's segments are spread over the engine's replicas.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import re
@@ -27,8 +28,10 @@ from ._config import BUILTIN_OPTIONS, DEVICE_PATTERN, Config, load_config, valid
 from ._envs import lock_hash, require_ready
 from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
 from ._output import check_output_path
+from ._pool import Pool
 from ._result import GenerateResult, Segment
 from ._runtime.fanren_worker import Audio
+from ._segments import Stats, fan_out, replies, speech
 from ._stream import Chunk, Timeline
 from ._text import clean_text, split_sentences
 from ._voicemap import check_voice, voice_options
@@ -38,31 +41,6 @@ from ._worker import Worker
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
 
 _HAS_WORD = re.compile(r"\w")
-
-
-@dataclasses.dataclass
-class _Stats:
-    """Where one narration's time went, and how much came from the cache."""
-
-    start_s: float = 0.0
-    synth_s: float = 0.0
-    cached: int = 0
-
-
-def _speech(engine: str, reply: Any) -> tuple[Audio, list[Any] | None]:
-    """A ``synthesize`` reply: ``Audio``, or ``{"audio": Audio, "words": [{text, start, end}]}``
-    from an engine that reports its own word timings (seconds into the segment)."""
-    if isinstance(reply, Audio):
-        return reply, None
-    if isinstance(reply, dict) and isinstance(reply.get("audio"), Audio):
-        words = reply.get("words")
-        ok = isinstance(words, list) and all(isinstance(w, dict) and {"text", "start", "end"} <= set(w) for w in words)
-        return reply["audio"], words if ok and words else None
-    raise ProtocolError(
-        f"engine {engine!r}: synthesize returned {type(reply).__name__}, expected fanren_worker.Audio "
-        '(or {"audio": Audio, "words": [{"text", "start", "end"}, ...]})',
-        engine=engine,
-    )
 
 
 def detect_language(text: str) -> str:
@@ -108,7 +86,7 @@ class TTSGenerator:
                 raise ConfigError(f"device must be auto, cpu, mps, cuda or cuda:N, got {device!r}")
             engines = {name: cfg.model_copy(update={"device": device}) for name, cfg in self.config.engines.items()}
             self.config = self.config.model_copy(update={"engines": engines})
-        self._workers: dict[str, Worker] = {}
+        self._pools: dict[str, Pool] = {}
         self._identities: dict[str, dict[str, Any]] = {}
         self.cache = SegmentCache(self.config.cache_dir)
         self._lock = threading.Lock()
@@ -136,9 +114,9 @@ class TTSGenerator:
             if self._closed:
                 return
             self._closed = True
-            workers = list(self._workers.values())
+            pools = list(self._pools.values())
         self._stop.set()
-        threads = [threading.Thread(target=w.stop, name=f"fanren-stop-{w.name}") for w in workers]
+        threads = [threading.Thread(target=p.stop, name=f"fanren-stop-{p.name}") for p in pools]
         for t in threads:
             t.start()
         for t in threads:
@@ -146,9 +124,9 @@ class TTSGenerator:
 
     def _reap(self, interval: float) -> None:
         while not self._stop.wait(interval):
-            for worker in list(self._workers.values()):
-                if worker.config.idle_timeout:
-                    worker.stop_if_idle(worker.config.idle_timeout)
+            for pool in list(self._pools.values()):
+                if pool.config.idle_timeout:
+                    pool.stop_idle(pool.config.idle_timeout)  # per replica
 
     @property
     def engines(self) -> list[str]:
@@ -168,24 +146,32 @@ class TTSGenerator:
                 )
             return self._voices
 
-    def worker(self, engine: str) -> Worker:
-        """The worker handle of ``engine`` (created, not started, on first request)."""
+    def pool(self, engine: str) -> Pool:
+        """The worker pool of ``engine`` (created and placed, not started, on first request)."""
         with self._lock:
             if self._closed:
                 raise FanrenTTSError("this TTSGenerator is closed")
-            worker = self._workers.get(engine)
-            if worker is None:
+            pool = self._pools.get(engine)
+            if pool is None:
                 cfg = self.config.get(engine)
                 if cfg.unavailable:
                     raise ConfigError(cfg.unavailable)
                 if cfg.env_dir is not None:
                     require_ready(cfg.env_dir, engine, self.config.source)
                 cfg.check_runnable()
-                worker = self._workers[engine] = Worker(cfg, self.config.source)
-            return worker
+                pool = self._pools[engine] = Pool(cfg, self.config.source)
+            return pool
+
+    def worker(self, engine: str) -> Worker:
+        """The first replica of ``engine``'s pool (its only worker unless it has replicas)."""
+        return self.pool(engine).replicas[0]
+
+    def pool_size(self, engine: str) -> int:
+        """How many replicas ``engine`` has (how many of its calls can run at once)."""
+        return self.pool(engine).size
 
     def warm_up(self, *engines: str) -> dict[str, float]:
-        """Start engines (default: all configured) in parallel; returns seconds to ready.
+        """Start engines (default: all configured), every replica, in parallel; returns seconds to ready.
 
         Every engine gets its chance; if any failed, the first failure (in the
         order given) is raised once all have finished.
@@ -197,7 +183,7 @@ class TTSGenerator:
         def start(name: str) -> None:
             t0 = time.perf_counter()
             try:
-                self.worker(name).start()
+                self.pool(name).start()
                 times[name] = time.perf_counter() - t0
             except BaseException as exc:
                 errors[name] = exc
@@ -221,14 +207,16 @@ class TTSGenerator:
         return self.config.engine
 
     def describe(self, engine: str) -> dict[str, Any]:
-        """Voices, languages and modes the engine reports (starts it if needed)."""
-        worker = self.worker(engine)
+        """Voices, languages and modes the engine reports (starts its first replica if needed),
+        and under ``"replicas"`` every replica's device, threads and state."""
+        pool = self.pool(engine)
+        worker = pool.replicas[0]
         worker.start()
-        return dict(worker.info or {})
+        return {**(worker.info or {}), "replicas": pool.describe_replicas()}
 
     def call(self, engine: str, method: str, /, **kwargs: Any) -> Any:
         """Call any public method of an engine's wrapper; for engines that are not speech."""
-        return self.worker(engine).call(method, kwargs)
+        return self.pool(engine).call(method, kwargs)
 
     def generate(
         self,
@@ -271,7 +259,7 @@ class TTSGenerator:
 
     def _narrate(self, text: str, path: Path, name: str, use_cache: bool, options: dict[str, Any]) -> GenerateResult:
         """One take: the stream of chunks written into ``path`` as it comes."""
-        stats = _Stats()
+        stats = Stats()
         timeline = Timeline(self.config.output, self.config.narration.pause_ms / 1000.0)
         t0 = time.perf_counter()
         with Assembler(path, self.config.output) as out:
@@ -311,7 +299,7 @@ class TTSGenerator:
         text, name, options = self._prepare(text, engine, options)
         use_cache = self.config.cache.enabled if cache is None else cache
         timeline = Timeline(self.config.output, self.config.narration.pause_ms / 1000.0)
-        yield from self._chunks(text, name, use_cache, options, timeline, _Stats(), live=True)
+        yield from self._chunks(text, name, use_cache, options, timeline, Stats(), live=True)
 
     def _chunks(
         self,
@@ -320,50 +308,59 @@ class TTSGenerator:
         use_cache: bool,
         options: dict[str, Any],
         timeline: Timeline,
-        stats: _Stats,
+        stats: Stats,
         *,
         live: bool,
     ) -> Iterator[Chunk]:
-        """Every segment, from the cache or from the engine, as output chunks.
+        """Every segment, from the cache or made by the engine, as output chunks, in order.
 
         ``live`` asks the engine for its own stream (``Engine.stream``: pieces as it
         decodes them, for a listener); otherwise each segment is one ``synthesize``
         call, the engine's best take for a file (CosyVoice's non-streaming decode, say).
+        With more than one replica, up to two segments per replica are made at once,
+        each on whichever replica is free, and come out in order (``fan_out``).
         """
         cfg = self.config.get(name)
         pieces = split_sentences(text, cfg.max_segment_chars, sentences=self.config.narration.split_sentences)
-        bit_depth = self.config.output.bit_depth
-        worker = self.worker(name)
+        pool = self.pool(name)
         identity = self._identity(name) if use_cache else {}
+        bit_depth = self.config.output.bit_depth
+
+        def key_of(piece: str) -> str:
+            if not use_cache:
+                return ""
+            parts = {"engine": name, "model": identity, "options": options, "text": piece}
+            return cache_key(**parts, **({"pcm": bit_depth} if bit_depth != 16 else {}))
+
+        if pool.size > 1 and len(pieces) > 1:
+            cache = self.cache if use_cache else None
+            yield from fan_out(pool, pieces, key_of, name, options, bit_depth, cache, timeline, stats, live=live)
+            return
         for index, piece in enumerate(pieces):
             yield from timeline.open(index, piece)
-            key = ""
-            if use_cache:
-                parts = {"engine": name, "model": identity, "options": options, "text": piece}
-                key = cache_key(**parts, **({"pcm": bit_depth} if bit_depth != 16 else {}))
+            key = key_of(piece)
             audio = self.cache.get(key) if use_cache else None
             if audio is not None:
                 stats.cached += 1
                 yield from timeline.feed(audio, self.cache.get_words(key))
             else:
-                if not worker.alive:
+                with pool.acquire() as worker:
+                    if not worker.alive:
+                        ts = time.perf_counter()
+                        worker.start()
+                        stats.start_s += time.perf_counter() - ts
                     ts = time.perf_counter()
-                    worker.start()
-                    stats.start_s += time.perf_counter() - ts
-                ts = time.perf_counter()
-                made: list[Audio] = []
-                said: list[Any] = []
-                kwargs = {"text": piece, **options}
-                replies = worker.stream("stream", kwargs) if live else iter([worker.call("synthesize", kwargs)])
-                for reply in replies:
-                    raw, words = _speech(name, reply)
-                    take = _audio.quantize(raw, bit_depth)  # cache and output see the same samples
-                    offset = sum(a.duration for a in made)
-                    said += [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in words or []]
-                    made.append(take)
-                    stats.synth_s += time.perf_counter() - ts
-                    yield from timeline.feed(take, words)
-                    ts = time.perf_counter()
+                    made: list[Audio] = []
+                    said: list[Any] = []
+                    for reply in replies(worker, {"text": piece, **options}, live):
+                        raw, words = speech(name, reply)
+                        take = _audio.quantize(raw, bit_depth)  # cache and output see the same samples
+                        offset = sum(a.duration for a in made)
+                        said += [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in words or []]
+                        made.append(take)
+                        stats.synth_s += time.perf_counter() - ts
+                        yield from timeline.feed(take, words)
+                        ts = time.perf_counter()
                 if not made:
                     raise ProtocolError(f"engine {name!r}: stream gave no audio for {piece!r}", engine=name)
                 if use_cache:
@@ -403,18 +400,29 @@ class TTSGenerator:
 
     def generate_many(
         self,
-        items: Iterable[Line | dict[str, Any]],
+        items: Iterable[Line | dict[str, Any] | str],
         output_dir: str | os.PathLike[str],
         *,
         cache: bool | None = None,
         subtitles: bool | Sequence[str] = True,
         progress: bool = False,
+        backend: str = "local",
+        ray_address: str | None = None,
     ) -> BatchResult:
         """Narrate a whole script into ``output_dir``; see ``fanren_tts._batch``.
 
         Keeps going past failed lines, reports them all in the result and in
-        ``manifest.json``.
+        ``manifest.json``. ``backend="ray"`` narrates it across a Ray cluster
+        (``ray_address``; see ``fanren_tts._ray``), with the same files and manifest.
         """
+        if backend == "ray":
+            from ._ray import ray_generate_many
+
+            return ray_generate_many(
+                self, items, output_dir, cache=cache, subtitles=subtitles, progress=progress, ray_address=ray_address
+            )
+        if backend != "local":
+            raise ConfigError(f"backend must be 'local' or 'ray', got {backend!r}")
         return _batch.generate_many(self, items, output_dir, cache=cache, subtitles=subtitles, progress=progress)
 
     def _identity(self, engine: str) -> dict[str, Any]:

@@ -149,6 +149,13 @@ class Worker:
                 stderr_tail=self.stderr_tail,
             )
 
+    @property
+    def restartable(self) -> bool:
+        """False while the restart budget is spent (a start would raise WorkerUnavailable)."""
+        now = time.monotonic()
+        recent = [t for t in self._failures if now - t <= self.config.restart_window]
+        return len(recent) <= self.config.max_restarts
+
     def _record_failure(self) -> None:
         self._failures.append(time.monotonic())
 

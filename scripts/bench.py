@@ -18,7 +18,10 @@ Prints a markdown table (and writes it, with JSON and a PNG chart, to --out):
 5. long narration: peak host memory for 100 kB and 1 MB of text (scripts/_bench_timeline.py);
 6. word timings: estimated against the engine's own alignment;
 7. first chunk: stream() against piper's own first chunk in-process;
-8. server: the speech server's latency and throughput against the library
+8. pool: a 20-line piper batch with 1 worker vs pools (unpartitioned and with the
+   cores split; ``--pool-replicas 1,2,4,8`` for the scaling table) (scripts/_bench_scale.py);
+9. ray: a 50-line piper batch through Ray on a local cluster vs the local backend;
+10. server: the speech server's latency and throughput against the library
    (scripts/_bench_server.py; needs the [server] extra).
 
 ``--only memory,word_error`` runs some sections.
@@ -48,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _bench_echo  # noqa: E402
+import _bench_scale  # noqa: E402
 import _bench_server  # noqa: E402
 import _bench_timeline  # noqa: E402
 
@@ -358,12 +362,28 @@ def bench_env_setup(tmp: Path, runs: int, torch_links: str | None, torch_envs: i
 # --------------------------------------------------------------------------- report
 
 
-SECTIONS = ("overhead", "narration", "cold_start", "env_setup", "memory", "word_error", "first_chunk", "server")
+SECTIONS = (
+    "overhead",
+    "narration",
+    "cold_start",
+    "env_setup",
+    "memory",
+    "word_error",
+    "first_chunk",
+    "server",
+    "pool",
+    "ray",
+)
 
 
 def markdown(results: dict[str, Any], machine: str, runs: int) -> str:
     lines = [f"Machine: {machine}; medians of {runs} runs.", ""]
-    lines += _core_markdown(results) + _bench_timeline.markdown(results) + _bench_server.markdown(results)
+    lines += (
+        _core_markdown(results)
+        + _bench_timeline.markdown(results)
+        + _bench_server.markdown(results)
+        + _bench_scale.markdown(results)
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -451,6 +471,7 @@ def main() -> int:
     parser.add_argument("--torch-envs", type=int, default=3)
     parser.add_argument("--only", help="comma-separated sections: " + ", ".join(SECTIONS))
     parser.add_argument("--memory-sizes", default="100000,1000000", help="bytes of text for the memory section")
+    parser.add_argument("--pool-replicas", default="1,2", help="pool sizes for the pool section (1 first)")
     args = parser.parse_args()
     chosen = args.only.split(",") if args.only else list(SECTIONS)
     for python in (PIPER_PY, OTHER_PY):
@@ -472,6 +493,10 @@ def main() -> int:
             "word_error": lambda: _bench_timeline.bench_word_error(ROOT, tmp),
             "first_chunk": lambda: _bench_timeline.bench_first_chunk(ROOT, max(args.runs, 20)),
             "server": lambda: _bench_server.bench_server(ROOT, tmp, args.runs),
+            "pool": lambda: _bench_scale.bench_pool(
+                tmp, SENTENCES, args.runs, tuple(int(n) for n in args.pool_replicas.split(","))
+            ),
+            "ray": lambda: _bench_scale.bench_ray(tmp, SENTENCES, args.runs),
         }
         for key in chosen:
             fn = sections[key]

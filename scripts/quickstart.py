@@ -2,7 +2,7 @@
 
     python scripts/quickstart.py
 
-1. a host venv in .venv with fanren_tts (editable), its test tools and uv;
+1. a host venv in .venv with fanren_tts (editable, with the [ray] extra), its test tools and uv;
 2. every engine env in config.yaml, built by uv from its committed lock;
 3. sample WAVs in samples/: English through piper, Mandarin through espeak.
 
@@ -55,7 +55,7 @@ def main() -> int:
         venv.EnvBuilder(with_pip=True).create(VENV)
     step(
         "installing fanren_tts and uv into the host venv",
-        [str(PYTHON), "-m", "pip", "install", "-q", "-e", ".[test,server]"],
+        [str(PYTHON), "-m", "pip", "install", "-q", "-e", ".[test,server,ray]"],
     )
     step("building engine envs from their locks", [str(PYTHON), "-m", "fanren_tts.envs", "sync"])
     step("narrating samples/ with the default engines", [str(PYTHON), "-c", DEMO, str(ROOT / "samples")])

@@ -203,3 +203,13 @@ def test_the_probe_sees_the_worker_s_environment(tmp_path: Path, bare_python: Pa
     code, _, doc = check(cfg)
     assert code == 0, doc
     assert doc["engines"][0]["packages"]["transformers"]["installed"] == "4.51.3"
+
+
+def test_every_replica_is_listed_and_one_that_cannot_be_placed_is_an_error(tmp_path: Path, tiny_project: Path) -> None:
+    sync_env(tiny_project, "tiny")
+    code, table, doc = check(managed(tmp_path, tiny_project, replicas=2, device="cpu"))
+    assert code == 0
+    assert [r["replica"] for r in doc["engines"][0]["replicas"]] == [0, 1]
+    assert "tiny: 2 replicas: #0 cpu (" in table and "#1 cpu (" in table
+    code, table, doc = check(managed(tmp_path, tiny_project, device="cpu", memory_gb=1e6))
+    assert code == 1 and codes(doc, "tiny") == ["placement"] and "needs 1000000.0 GB" in table

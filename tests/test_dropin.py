@@ -185,7 +185,7 @@ def test_an_old_one_shot_script_fails_at_start_with_how_to_switch(tmp_path: Path
             msg = str(info.value)
             assert "one-shot script" in msg and str(script) in msg
             assert "cosyvoice_wrapper.py" in msg and "source_path" in msg and "pip install msgpack" in msg
-        assert gen._workers == {}  # no worker process was ever started
+        assert gen._pools == {}  # no worker process was ever started
 
 
 def test_generate_result_works_wherever_the_old_path_string_did(tmp_path: Path) -> None:

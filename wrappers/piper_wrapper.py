@@ -13,11 +13,12 @@ Standalone: envs/piper/.venv/bin/python wrappers/piper_wrapper.py --text "Hello"
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
 
-from fanren_worker import Audio, Engine, local_path, main
+from fanren_worker import Audio, Engine, local_path, main, thread_limit
 
 _CALL_OPTIONS = ("speaker_id", "length_scale", "noise_scale", "noise_w_scale", "volume", "speed")
 
@@ -55,6 +56,31 @@ def _spans(chunk: Any) -> list[tuple[int, int]] | None:
     return spans
 
 
+@contextlib.contextmanager
+def _session_threads(threads: int | None) -> Iterator[None]:
+    """piper builds its InferenceSession with default SessionOptions (every core); when the
+    host gave this worker a share of the cores (FANREN_TTS_THREADS), the session built
+    inside this block uses that many intra-op threads and one inter-op thread."""
+    if not threads:
+        yield
+        return
+    import onnxruntime
+
+    original = onnxruntime.SessionOptions
+
+    def limited() -> Any:
+        so = original()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        return so
+
+    onnxruntime.SessionOptions = limited
+    try:
+        yield
+    finally:
+        onnxruntime.SessionOptions = original
+
+
 class Piper(Engine):
     name = "piper"
 
@@ -72,9 +98,10 @@ class Piper(Engine):
         model = local_path(model, "piper voice model (tts.piper.model_path)")
         config = local_path(config or model + ".json", "piper voice config (tts.piper.config_path)")
         self.progress(f"loading {os.path.basename(model)}")
-        self.voice = PiperVoice.load(
-            model, config_path=config, use_cuda=device.startswith("cuda"), include_alignments=True
-        )
+        with _session_threads(thread_limit()):
+            self.voice = PiperVoice.load(
+                model, config_path=config, use_cuda=device.startswith("cuda"), include_alignments=True
+            )
         self.defaults = {k: options[k] for k in _CALL_OPTIONS if k in options}
 
     def _syn_config(self, options: dict[str, Any]) -> Any:
@@ -130,6 +157,8 @@ class Piper(Engine):
             "languages": [cfg.espeak_voice],
             "speakers": sorted(cfg.speaker_id_map) or ["default"],
             "options": list(_CALL_OPTIONS),
+            # what the session really got (0: onnxruntime's default, every core)
+            "intra_op_threads": self.voice.session.get_session_options().intra_op_num_threads,
         }
 
 

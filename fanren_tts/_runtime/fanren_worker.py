@@ -88,6 +88,7 @@ __all__ = [
     "safe_text",
     "seed_everything",
     "serve",
+    "thread_limit",
     "unpack",
     "write_wav",
 ]
@@ -483,6 +484,25 @@ _progress_reporter: Callable[[str], None] | None = None
 _RESERVED = frozenset(name for name in dir(Engine) if not name.startswith("_")) - {"synthesize", "stream", "describe"}
 
 
+def thread_limit() -> int | None:
+    """CPU threads this worker may use (``FANREN_TTS_THREADS``, set by the host when a
+    pool splits the cores among replicas), or None for the library's own default.
+
+    Wrappers pass it to their engine's intra-op setting (onnxruntime
+    ``SessionOptions.intra_op_num_threads``); torch is limited by the runtime itself.
+    """
+    value = os.environ.get("FANREN_TTS_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def _limit_torch_threads() -> None:
+    """After the engine loaded: if it uses torch, hold torch's intra-op pool to ``thread_limit()``."""
+    n = thread_limit()
+    torch = sys.modules.get("torch")
+    if n and torch is not None and hasattr(torch, "set_num_threads"):
+        torch.set_num_threads(n)
+
+
 def load_engine_class(wrapper: str) -> type[Engine]:
     """Import a wrapper script by path and find its Engine subclass.
 
@@ -784,6 +804,7 @@ def serve(wrapper: str, engine_name: str, device: str = "auto", host_pid: int | 
     try:
         engine_cls = load_engine_class(wrapper)
         engine = engine_cls(dict(msg.get("options") or {}), resolve_device(device))
+        _limit_torch_threads()
         methods = _callable_methods(engine)
         info = dict(engine.describe() or {})
         info.setdefault("methods", sorted(methods))

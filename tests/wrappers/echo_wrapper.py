@@ -53,8 +53,10 @@ class Echo(Engine):
             self.progress(f"loading step {i + 1}")
         print("printed to stdout during load")
 
-    def synthesize(self, text: str, frequency: float = 440.0) -> Audio:
-        """Half a second of sine per word: plausible length, never silent."""
+    def synthesize(self, text: str, frequency: float = 440.0, delay: float = 0.0) -> Audio:
+        """Half a second of sine per word: plausible length, never silent. ``delay``: seconds
+        to take first, as a real engine would (for tests that act while a line is made)."""
+        time.sleep(delay)
         rate = 16000
         n = int(rate * 0.5 * max(1, len(text.split())))
         samples = array("h", (int(12000 * math.sin(2 * math.pi * frequency * i / rate)) for i in range(n)))
