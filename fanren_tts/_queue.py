@@ -61,14 +61,19 @@ class Ticket:
 
 
 class EngineQueue:
-    """One engine's queue; used from the event loop only (no locks needed)."""
+    """One engine's queue; used from the event loop only (no locks needed).
 
-    def __init__(self, engine: str, size: int, eta: EtaConfig) -> None:
+    ``slots`` requests run at once: one per replica of the engine's worker pool, so a
+    pool of four serves four requests while the fifth waits.
+    """
+
+    def __init__(self, engine: str, size: int, eta: EtaConfig, slots: int = 1) -> None:
         self.engine = engine
         self.size = size
+        self.slots = max(1, slots)
         self.rate = SecondsPerChar(eta)
         self.waiting: collections.deque[Ticket] = collections.deque()
-        self.running: Ticket | None = None
+        self.running: list[Ticket] = []
         self._ids = itertools.count(1)
         self.served = 0
 
@@ -77,14 +82,18 @@ class EngineQueue:
         """Requests waiting (not counting the one running)."""
         return len(self.waiting)
 
-    def _running_left(self, now: float) -> float:
-        if self.running is None or self.running.started is None:
+    def _left(self, ticket: Ticket, now: float) -> float:
+        if ticket.started is None:
             return 0.0
-        return max(0.0, self.running.chars * self.rate.value - (now - self.running.started))
+        return max(0.0, ticket.chars * self.rate.value - (now - ticket.started))
+
+    def _running_left(self, now: float) -> float:
+        """Seconds of work still running, shared out over the slots."""
+        return sum(self._left(t, now) for t in self.running) / self.slots
 
     def position(self, ticket: Ticket) -> int:
         """0 while running, else 1 + the number of requests ahead of it."""
-        if ticket is self.running:
+        if ticket in self.running:
             return 0
         try:
             return self.waiting.index(ticket) + 1
@@ -98,14 +107,18 @@ class EngineQueue:
             list(self.waiting) if ticket is None else list(itertools.takewhile(lambda t: t is not ticket, self.waiting))
         )
         own = ticket.chars if ticket is not None else 0
-        if ticket is not None and ticket is self.running:
-            return self._running_left(now)
-        return self._running_left(now) + (sum(t.chars for t in ahead) + own) * self.rate.value
+        if ticket is not None and ticket in self.running:
+            return self._left(ticket, now)
+        # the work ahead is shared by the slots; its own part runs on one of them
+        return (
+            self._running_left(now) + sum(t.chars for t in ahead) * self.rate.value / self.slots + own * self.rate.value
+        )
 
     def enter(self, chars: int) -> Ticket:
         """Take a place, or raise ``QueueFull`` at once."""
-        if len(self.waiting) >= self.size and (self.running is not None or self.waiting):
-            retry = max(1.0, self._running_left(time.monotonic()))  # a place frees when the running one ends
+        if len(self.waiting) >= self.size and (len(self.running) >= self.slots or self.waiting):
+            now = time.monotonic()
+            retry = max(1.0, min((self._left(t, now) for t in self.running), default=0.0))  # when a slot frees
             raise QueueFull(
                 f"engine {self.engine!r} has {len(self.waiting)} requests waiting (queue_size={self.size}); "
                 f"retry in about {retry:.0f}s",
@@ -118,10 +131,10 @@ class EngineQueue:
         return ticket
 
     def _advance(self) -> None:
-        if self.running is None and self.waiting:
+        while len(self.running) < self.slots and self.waiting:
             ticket = self.waiting.popleft()
             ticket.started = time.monotonic()
-            self.running = ticket
+            self.running.append(ticket)
             ticket.ready.set()
 
     async def wait(self, ticket: Ticket, timeout: float) -> None:
@@ -131,7 +144,7 @@ class EngineQueue:
         except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
             if ticket in self.waiting:
                 self.waiting.remove(ticket)
-            elif ticket is self.running:
+            elif ticket in self.running:
                 self.leave(ticket, measure=False)
             if isinstance(exc, asyncio.CancelledError):
                 raise
@@ -143,11 +156,11 @@ class EngineQueue:
 
     def leave(self, ticket: Ticket, *, measure: bool = True) -> None:
         """``ticket`` is done (the engine is free again); a finished request updates the ETA."""
-        if ticket is self.running:
+        if ticket in self.running:
             if measure and ticket.started is not None:
                 self.rate.observe(time.monotonic() - ticket.started, ticket.chars)
                 self.served += 1
-            self.running = None
+            self.running.remove(ticket)
         elif ticket in self.waiting:
             self.waiting.remove(ticket)
         self._advance()
@@ -157,7 +170,8 @@ class EngineQueue:
         return {
             "queue_size": self.size,
             "waiting": self.depth,
-            "running": self.running is not None,
+            "running": len(self.running),
+            "slots": self.slots,
             "eta_s": round(self.eta(), 3),
             "seconds_per_char": round(self.rate.value, 5),
             "eta_measured": self.rate.measured,

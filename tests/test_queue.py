@@ -26,7 +26,7 @@ def test_positions_eta_and_a_full_queue() -> None:
         q = EngineQueue("e", 2, EtaConfig(prior_seconds_per_char=0.01))
         first = q.enter(100)
         await q.wait(first, 1)
-        assert q.position(first) == 0 and q.running is first
+        assert q.position(first) == 0 and q.running == [first]
         second, third = q.enter(50), q.enter(200)
         assert (q.position(second), q.position(third)) == (1, 2)
         assert q.eta(third) == pytest.approx(q.eta(second) + 2.0, abs=0.01)
@@ -35,10 +35,10 @@ def test_positions_eta_and_a_full_queue() -> None:
             q.enter(10)
         assert full.value.retry_after >= 1.0 and "queue_size=2" in str(full.value)
         q.leave(first)
-        assert q.running is second and second.ready.is_set() and q.position(third) == 1
+        assert q.running == [second] and second.ready.is_set() and q.position(third) == 1
         q.leave(third)  # gave up while waiting: not measured
         q.leave(second)
-        assert q.running is None and q.depth == 0 and q.served == 2
+        assert q.running == [] and q.depth == 0 and q.served == 2
 
     asyncio.run(body())
 
@@ -50,7 +50,7 @@ def test_waiting_past_the_timeout_gives_the_place_up() -> None:
         waiting = q.enter(10)
         with pytest.raises(QueueTimeout):
             await q.wait(waiting, 0.05)
-        assert q.depth == 0 and q.running is busy
+        assert q.depth == 0 and q.running == [busy]
 
     asyncio.run(body())
 
@@ -59,3 +59,34 @@ def test_server_config_per_engine_overrides() -> None:
     cfg = ServerConfig.model_validate({"queue_size": 8, "engines": {"slow": {"queue_size": 1, "request_timeout": 5}}})
     assert (cfg.queue_size_of("slow"), cfg.timeout_of("slow")) == (1, 5)
     assert (cfg.queue_size_of("other"), cfg.timeout_of("other")) == (8, 120.0)
+
+
+def test_an_engine_with_replicas_runs_that_many_requests_at_once() -> None:
+    async def body() -> None:
+        q = EngineQueue("e", 1, EtaConfig(prior_seconds_per_char=0.01), slots=2)
+        a, b, c = q.enter(100), q.enter(100), q.enter(100)
+        assert a.ready.is_set() and b.ready.is_set() and not c.ready.is_set()
+        assert q.running == [a, b] and q.position(c) == 1
+        # c starts when the first of two 1 s requests ends, then takes its own 1 s
+        assert q.eta(c) == pytest.approx(1.0 + 1.0, abs=0.05)
+        with pytest.raises(QueueFull):
+            q.enter(10)  # both slots busy and the one waiting place taken
+        q.leave(a)
+        assert q.running == [b, c] and q.state()["running"] == 2 and q.state()["slots"] == 2
+
+    asyncio.run(body())
+
+
+def test_the_server_gives_each_engine_as_many_slots_as_its_pool_has_replicas(tmp_path) -> None:
+    from conftest import write_config
+    from fanren_tts import TTSGenerator
+    from fanren_tts._metrics import Metrics
+    from fanren_tts._speech import SpeechService
+
+    path = write_config(tmp_path / "c.yaml", {"piper": {"replicas": 2, "device": "cpu"}, "espeak": {}})
+    with TTSGenerator(path) as tts:
+        service = SpeechService(tts, ServerConfig(), Metrics())
+        try:
+            assert service.queues["piper"].slots == 2 and service.queues["espeak"].slots == 1
+        finally:
+            service.close()

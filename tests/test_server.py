@@ -167,7 +167,7 @@ def test_full_queue_is_429_with_retry_after_and_eta(served: Running) -> None:
     assert codes.count(200) == 2 and codes.count(429) == 2, codes  # one running + queue_size 1
     refused = next(r for r in results if r.status_code == 429)
     assert int(refused.headers["retry-after"]) >= 1 and refused.json()["error"]["type"] == "rate_limit_error"
-    assert health["queue_size"] == 1 and health["running"] is True
+    assert health["queue_size"] == 1 and health["running"] == 1 and health["slots"] == 1
     # the other engines were never blocked, and the ETA learned from the served requests
     assert httpx.post(url, json={**body, "model": "a"}, timeout=10).status_code == 200
     state = httpx.get(served.url + "/health").json()["engines"]["slow"]["queue"]
