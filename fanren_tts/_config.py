@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ._exceptions import ConfigError
+from ._options import BUILTIN_OPTIONS, SOURCE_ENGINES, Strict
 from ._server_config import ServerConfig, VoicesConfig
 
 log = logging.getLogger("fanren_tts.config")
@@ -79,11 +80,7 @@ PATH_OPTION = re.compile(r"(paths?|dir|file|checkpoint|prompt_speech|prompt_wav|
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class Timeouts(_Strict):
+class Timeouts(Strict):
     """Seconds to wait, per stage. A progress frame from the worker re-arms ``startup``."""
 
     startup: float = Field(120.0, gt=0)
@@ -91,170 +88,7 @@ class Timeouts(_Strict):
     shutdown: float = Field(10.0, gt=0)
 
 
-# Options of the built-in engines: what their wrappers accept, so typos fail early.
-
-
-class PiperOptions(_Strict):
-    model_path: str | None = None
-    config_path: str | None = None
-    speaker_id: int | None = None
-    length_scale: float | None = Field(None, gt=0)
-    noise_scale: float | None = Field(None, ge=0)
-    noise_w_scale: float | None = Field(None, ge=0)
-    volume: float = Field(1.0, gt=0)
-    speed: float | None = Field(None, gt=0, le=4, description="1 = normal; divides length_scale")
-
-
-class EspeakOptions(_Strict):
-    voice: str = "cmn"
-    rate: int = Field(175, ge=80, le=450, description="words per minute")
-    pitch: int = Field(50, ge=0, le=100)
-    speed: float | None = Field(None, gt=0, le=4, description="multiplies rate (clamped to 80..450)")
-
-
-class CosyVoiceOptions(_Strict):
-    source_path: str | None = Field(None, description="recursive clone of FunAudioLLM/CosyVoice")
-    model_path: str | None = Field(None, description="local model folder")
-    model_name: str | None = Field(None, description="folder under <source_path>/pretrained_models")
-    version: Literal["auto", "1", "2", "3"] = "auto"
-    use_cosyvoice2: bool | None = None
-    mode: Literal["sft", "zero_shot", "cross_lingual", "instruct2", "instruct"] | None = None
-    speaker: str | None = None
-    prompt_speech: str | None = None
-    prompt_text: str | None = None
-    instruct_text: str | None = None
-    speed: float = Field(1.0, gt=0, le=4)
-    text_frontend: bool = True
-    fp16: bool = False
-    load_jit: bool = False
-    load_trt: bool = False
-    load_vllm: bool = False
-    seed: int | None = None
-
-
-class IndexTTSAuxPaths(_Strict):
-    """IndexTTS2's auxiliary models on disk: all four, so upstream never downloads them."""
-
-    w2v_bert: str = Field(description="facebook/w2v-bert-2.0 folder (config.json, preprocessor_config.json, weights)")
-    semantic_codec: str = Field(description="amphion/MaskGCT semantic_codec/model.safetensors")
-    campplus: str = Field(description="funasr/campplus campplus_cn_common.bin")
-    bigvgan: str = Field(description="nvidia/bigvgan_v2_22khz_80band_256x folder (config.json, bigvgan_generator.pt)")
-
-
-class IndexTTSOptions(_Strict):
-    source_path: str | None = Field(None, description="clone of index-tts/index-tts")
-    model_dir: str | None = Field(None, description="checkpoints folder")
-    cfg_path: str | None = None
-    version: Literal["1", "1.5", "2", "2.5"] = "2"
-    spk_audio_prompt: str | None = None
-    emo_audio_prompt: str | None = None
-    emo_alpha: float | None = Field(None, ge=0, le=1)
-    emo_vector: list[float] | None = Field(None, min_length=8, max_length=8)
-    use_emo_text: bool | None = None
-    emo_text: str | None = None
-    use_random: bool | None = None
-    interval_silence: int | None = Field(None, ge=0)
-    max_text_tokens_per_segment: int | None = Field(None, gt=0)
-    lang: str | None = None
-    use_fp16: bool | None = None
-    use_bf16: bool | None = None
-    use_cuda_kernel: bool | None = None
-    use_qwen_emo: bool | None = None
-    aux_paths: IndexTTSAuxPaths | None = None
-    seed: int | None = None
-    do_sample: bool | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    temperature: float | None = None
-    length_penalty: float | None = None
-    num_beams: int | None = None
-    repetition_penalty: float | None = None
-    max_mel_tokens: int | None = None
-
-
-class Qwen3Options(_Strict):
-    model_path: str | None = Field(None, description="local Qwen3-TTS checkpoint folder")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
-    speaker: str | None = None
-    language: str | None = None
-    instruct: str | None = None
-    ref_audio: str | None = None
-    ref_text: str | None = None
-    x_vector_only_mode: bool | None = None
-    do_sample: bool | None = None
-    top_k: int | None = None
-    top_p: float | None = None
-    temperature: float | None = None
-    repetition_penalty: float | None = None
-    max_new_tokens: int | None = None
-    seed: int | None = Field(None, description="seeds python, numpy and torch before each take: repeatable output")
-
-
-class FluxOptions(_Strict):
-    model_path: str | None = Field(None, description="local diffusers FLUX.1 folder")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    cpu_offload: bool = False
-    height: int | None = Field(None, ge=64)
-    width: int | None = Field(None, ge=64)
-    num_inference_steps: int | None = Field(None, ge=1)
-    guidance_scale: float | None = Field(None, ge=0)
-    max_sequence_length: int | None = Field(None, ge=1, le=512)
-    seed: int | None = Field(None, ge=0, lt=2**32, description="null: a fresh seed per image, returned with it")
-    negative_prompt: str | None = None
-    true_cfg_scale: float | None = None
-
-
-class VitsOptions(_Strict):
-    model_path: str | None = Field(None, description="local VITS / MMS-TTS checkpoint folder")
-    speaking_rate: float | None = Field(None, gt=0)
-    noise_scale: float | None = Field(None, ge=0)
-    seed: int | None = None
-
-
-class MiniCPMoOptions(_Strict):
-    model_path: str | None = Field(None, description="local copy of openbmb/MiniCPM-o-4_5, with its *.py files")
-    vocoder_path: str | None = Field(
-        None, description="CosyVoice2 folder (default: <model_path>/assets/CosyVoice2-0.5B)"
-    )
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
-    ref_audio: str | None = None
-    max_new_tokens: int | None = Field(None, ge=1)
-    do_sample: bool | None = None
-    temperature: float | None = Field(None, gt=0)
-    top_p: float | None = Field(None, gt=0, le=1)
-    top_k: int | None = Field(None, ge=1)
-    repetition_penalty: float | None = Field(None, gt=0)
-    num_beams: int | None = Field(None, ge=1)
-    tts_temperature: float | None = Field(None, gt=0)
-    tts_top_p: float | None = Field(None, gt=0, le=1)
-    tts_top_k: int | None = Field(None, ge=1)
-    tts_repetition_penalty: float | None = Field(None, gt=0)
-    seed: int | None = None
-
-
-#: Built-in engines whose code comes from a source checkout (``source_path``).
-_SOURCE_ENGINES = ("cosyvoice", "indextts")
-
-BUILTIN_OPTIONS: dict[str, type[BaseModel]] = {
-    "piper": PiperOptions,
-    "espeak": EspeakOptions,
-    "cosyvoice": CosyVoiceOptions,
-    "indextts": IndexTTSOptions,
-    "qwen3": Qwen3Options,
-    "flux": FluxOptions,
-    "vits": VitsOptions,
-    "minicpmo": MiniCPMoOptions,
-}
-# No engine option means anything as inf or NaN (length_scale=inf passes "> 0" and asks for
-# endless audio): refuse them in config.yaml and in call options alike.
-for _options_model in BUILTIN_OPTIONS.values():
-    _options_model.model_config["allow_inf_nan"] = False
-    _options_model.model_rebuild(force=True)
-
-
-class OutputConfig(_Strict):
+class OutputConfig(Strict):
     """What every generated WAV looks like, whatever the engine: rate, channels, 16- or 24-bit PCM."""
 
     sample_rate: int | None = Field(None, ge=8000, le=192000, description="null keeps the engine's native rate")
@@ -263,7 +97,7 @@ class OutputConfig(_Strict):
     loudness_lufs: float | None = Field(None, ge=-70, le=0, description="integrated loudness target; null: as is")
 
 
-class NarrationConfig(_Strict):
+class NarrationConfig(Strict):
     """How long text is split and joined."""
 
     pause_ms: int = Field(250, ge=0, le=10000, description="silence between segments")
@@ -272,14 +106,14 @@ class NarrationConfig(_Strict):
     )
 
 
-class SubtitlesConfig(_Strict):
+class SubtitlesConfig(Strict):
     """How subtitle cues are cut from the word timings."""
 
     max_chars: int = Field(42, ge=4, le=200, description="longest cue, in characters")
     max_duration: float = Field(7.0, gt=0.5, le=60, description="longest cue, in seconds")
 
 
-class CacheConfig(_Strict):
+class CacheConfig(Strict):
     enabled: bool = True
     dir: str = Field(".fanren/cache", description="relative to the config file's folder")
 
@@ -337,7 +171,7 @@ def _did_you_mean(key: str, choices: Any) -> str | None:
     return found[0] if found else None
 
 
-class EngineConfig(_Strict):
+class EngineConfig(Strict):
     """One engine: where its worker runs and what it is told."""
 
     name: str
@@ -455,7 +289,7 @@ class EngineConfig(_Strict):
             switch = (
                 f"Remove 'wrapper'/'subprocess_script' from tts.{self.name} to use the built-in wrapper "
                 f"{builtin}"
-                + (", and set 'source_path' to your upstream checkout" if self.kind in _SOURCE_ENGINES else "")
+                + (", and set 'source_path' to your upstream checkout" if self.kind in SOURCE_ENGINES else "")
                 if builtin.is_file()
                 else "Write a wrapper: a fanren_worker.Engine subclass (see README, 'Writing a wrapper')"
             )
@@ -486,7 +320,7 @@ class EngineConfig(_Strict):
         return env
 
 
-class Config(_Strict):
+class Config(Strict):
     """The ``tts:`` section."""
 
     engine: str

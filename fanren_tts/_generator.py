@@ -24,9 +24,10 @@ from . import _audio, _batch, _fit
 from ._assemble import Assembler
 from ._batch import BatchResult, Line
 from ._cache import SegmentCache, cache_key
-from ._config import BUILTIN_OPTIONS, DEVICE_PATTERN, Config, load_config, validate_options
+from ._config import DEVICE_PATTERN, Config, load_config, validate_options
 from ._envs import lock_hash, require_ready
 from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
+from ._options import BUILTIN_OPTIONS
 from ._output import check_output_path
 from ._pool import Pool
 from ._result import GenerateResult, Segment

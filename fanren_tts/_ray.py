@@ -27,16 +27,15 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import _exceptions
-from ._batch import BatchResult, Line, prepare_script, write_manifest
+from ._batch import BatchResult, Line, Narrator, prepare_script, write_manifest
 from ._config import Config
 from ._envs import sync_env
 from ._exceptions import ConfigError, FanrenTTSError
-from ._generator import TTSGenerator
 from ._result import GenerateResult
 from ._runtime.fanren_worker import atomic_write
 
@@ -87,17 +86,20 @@ class ReplicaActor:
     (an actor that fails in ``__init__`` would only say it died).
     """
 
-    def __init__(self, config: Config, engine: str) -> None:
+    def __init__(self, config: Config, engine: str, make: Callable[[Config], Any]) -> None:
         self.config = config
         self.engine = engine
-        self.gen: TTSGenerator | None = None
+        # The driver's generator class (``TTSGenerator``), handed in so this backend
+        # sits above the generator without importing it: no import circle.
+        self.make = make
+        self.gen: Any = None
 
-    def _generator(self) -> TTSGenerator:
+    def _generator(self) -> Any:
         if self.gen is None:
             cfg = self.config.get(self.engine)
             if cfg.env_dir is not None:
                 sync_env(cfg.env_dir, self.engine)  # uv sync --locked under the file lock; no-op when ready
-            self.gen = TTSGenerator(self.config)
+            self.gen = self.make(self.config)
         return self.gen
 
     def node(self) -> dict[str, Any]:
@@ -174,7 +176,7 @@ def _deliver(reply: dict[str, Any], path: Path, shared: bool) -> GenerateResult:
 
 
 def ray_generate_many(
-    gen: TTSGenerator,
+    gen: Narrator,
     items: Iterable[Any],
     output_dir: str | os.PathLike[str],
     *,
@@ -215,7 +217,7 @@ def ray_generate_many(
         serial += 1
         return remote.options(
             name=f"fanren-{engine}-{token}-{serial}", namespace="fanren_tts", num_cpus=cpus, num_gpus=gpus
-        ).remote(config, engine)
+        ).remote(config, engine, type(gen))
 
     try:
         for engine in dict.fromkeys(engines):

@@ -17,18 +17,18 @@ import time
 import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
-from ._config import BUILTIN_OPTIONS
 from ._encode import Encoder
 from ._generator import TTSGenerator
 from ._metrics import Metrics
 from ._server_errors import ApiError, error_body, from_exception
+from ._server_request import SpeechRequest, check_input, speech_options
+from ._server_ws import add_websocket
 from ._speech import SpeechService
 from ._wavout import encode_pcm
 
@@ -36,56 +36,6 @@ __all__ = ["SpeechRequest", "create_app"]
 
 _OPEN_PATHS = ("/health",)  # probes need no key
 log = logging.getLogger("fanren_tts.server")
-
-
-class SpeechRequest(BaseModel):
-    """OpenAI's ``/v1/audio/speech`` body, plus ``extra`` (engine options)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    model: str
-    input: str
-    voice: str = "default"
-    response_format: Literal["wav", "pcm", "flac", "mp3", "opus", "aac"] = "mp3"
-    speed: float = Field(1.0, ge=0.25, le=4.0)
-    stream_format: Literal["audio", "sse"] | None = None
-    instructions: str | None = None
-    extra: dict[str, Any] = Field(default_factory=dict, description="engine call options")
-
-
-def speech_options(tts: TTSGenerator, engine: str, voice: str, speed: float, extra: dict[str, Any]) -> dict[str, Any]:
-    """The generator call options of a request; ``speed`` goes to engines that have it."""
-    options = dict(extra)
-    if voice:
-        options["voice"] = voice
-    if speed != 1.0:
-        model = BUILTIN_OPTIONS.get(tts.config.get(engine).kind)
-        if model is not None and "speed" not in model.model_fields:
-            raise ApiError(400, f"engine {engine!r} has no speed control; leave speed at 1.0", param="speed")
-        options["speed"] = speed
-    return options
-
-
-def check_input(tts: TTSGenerator, service: SpeechService, model: str, text: str) -> None:
-    if model not in tts.engines:
-        raise ApiError(
-            404,
-            f"no model {model!r}: models here are the configured engines ({', '.join(tts.engines)}); see GET /v1/models",
-            param="model",
-            code="model_not_found",
-        )
-    if not text.strip():
-        raise ApiError(400, "input is empty: give the text to speak", param="input", code="empty_input")
-    limit = service.settings.max_input_chars
-    if len(text) > limit:
-        raise ApiError(
-            413,
-            f"input is {len(text)} characters; at most {limit} per request (tts.server.max_input_chars): split it",
-            param="input",
-            code="input_too_long",
-        )
-    if service.draining:
-        raise ApiError(503, "the server is shutting down", type="engine_unavailable", code="shutting_down")
 
 
 def _wav_file(parts: list[bytes], rate: int, channels: int, bit_depth: int) -> bytes:
@@ -271,8 +221,6 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
         if not tts.voices.remove(name):
             raise ApiError(404, f"no voice named {name!r}", param="name", code="voice_not_found")
         return {"id": name, "object": "voice", "deleted": True}
-
-    from ._server_ws import add_websocket
 
     add_websocket(app, service, api_key)
     return app

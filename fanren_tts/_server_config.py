@@ -8,16 +8,14 @@ loads where the ``[server]`` extra is not installed.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from ._options import Strict
 
 __all__ = ["EngineServing", "EtaConfig", "ServerConfig", "VoicesConfig"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class EtaConfig(_Strict):
+class EtaConfig(Strict):
     """The ETA estimate: an exponential moving average of each engine's seconds per input character."""
 
     alpha: float = Field(0.2, gt=0, le=1, description="weight of the newest request in the moving average")
@@ -25,14 +23,14 @@ class EtaConfig(_Strict):
     prior_seconds_per_char: float = Field(0.05, gt=0, description="the guess until min_samples are measured")
 
 
-class EngineServing(_Strict):
+class EngineServing(Strict):
     """One engine's queue: overrides of the server-wide defaults."""
 
     queue_size: int | None = Field(None, ge=1, description="requests waiting behind the running one")
     request_timeout: float | None = Field(None, gt=0, description="seconds from arrival to the last byte")
 
 
-class ServerConfig(_Strict):
+class ServerConfig(Strict):
     """``python -m fanren_tts serve``: queue sizes, timeouts and input limits."""
 
     queue_size: int = Field(16, ge=1, description="per engine: requests waiting behind the running one")
@@ -51,7 +49,7 @@ class ServerConfig(_Strict):
         return override.request_timeout if override and override.request_timeout else self.request_timeout
 
 
-class VoicesConfig(_Strict):
+class VoicesConfig(Strict):
     """Where named voices (reference audio, transcript, content hash) are kept."""
 
     dir: str = Field(".fanren/voices", description="relative to the config file's folder")

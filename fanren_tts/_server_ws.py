@@ -25,6 +25,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from ._server_errors import ApiError, error_body, from_exception
+from ._server_request import SpeechRequest, check_input, speech_options
 from ._speech import SpeechService
 from ._wavout import encode_pcm
 
@@ -32,8 +33,6 @@ __all__ = ["add_websocket"]
 
 
 def add_websocket(app: FastAPI, service: SpeechService, api_key: str | None) -> None:
-    from ._server import SpeechRequest, check_input, speech_options
-
     tts = service.tts
 
     @app.websocket("/v1/audio/speech/ws")

@@ -1,0 +1,194 @@
+"""The options of the built-in engines: what each wrapper accepts, as pydantic models.
+
+config.yaml's engine blocks and every call's options are checked against these
+before any worker starts, so a typo or an out-of-range value fails early, with the
+key path and what is allowed (see ``_config``). config.yaml documents every field;
+a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "BUILTIN_OPTIONS",
+    "SOURCE_ENGINES",
+    "CosyVoiceOptions",
+    "EspeakOptions",
+    "FluxOptions",
+    "IndexTTSAuxPaths",
+    "IndexTTSOptions",
+    "MiniCPMoOptions",
+    "PiperOptions",
+    "Qwen3Options",
+    "Strict",
+    "VitsOptions",
+]
+
+
+class Strict(BaseModel):
+    """A model that refuses unknown keys (the ``did you mean`` errors start here)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class PiperOptions(Strict):
+    model_path: str | None = None
+    config_path: str | None = None
+    speaker_id: int | None = None
+    length_scale: float | None = Field(None, gt=0)
+    noise_scale: float | None = Field(None, ge=0)
+    noise_w_scale: float | None = Field(None, ge=0)
+    volume: float = Field(1.0, gt=0)
+    speed: float | None = Field(None, gt=0, le=4, description="1 = normal; divides length_scale")
+
+
+class EspeakOptions(Strict):
+    voice: str = "cmn"
+    rate: int = Field(175, ge=80, le=450, description="words per minute")
+    pitch: int = Field(50, ge=0, le=100)
+    speed: float | None = Field(None, gt=0, le=4, description="multiplies rate (clamped to 80..450)")
+
+
+class CosyVoiceOptions(Strict):
+    source_path: str | None = Field(None, description="recursive clone of FunAudioLLM/CosyVoice")
+    model_path: str | None = Field(None, description="local model folder")
+    model_name: str | None = Field(None, description="folder under <source_path>/pretrained_models")
+    version: Literal["auto", "1", "2", "3"] = "auto"
+    use_cosyvoice2: bool | None = None
+    mode: Literal["sft", "zero_shot", "cross_lingual", "instruct2", "instruct"] | None = None
+    speaker: str | None = None
+    prompt_speech: str | None = None
+    prompt_text: str | None = None
+    instruct_text: str | None = None
+    speed: float = Field(1.0, gt=0, le=4)
+    text_frontend: bool = True
+    fp16: bool = False
+    load_jit: bool = False
+    load_trt: bool = False
+    load_vllm: bool = False
+    seed: int | None = None
+
+
+class IndexTTSAuxPaths(Strict):
+    """IndexTTS2's auxiliary models on disk: all four, so upstream never downloads them."""
+
+    w2v_bert: str = Field(description="facebook/w2v-bert-2.0 folder (config.json, preprocessor_config.json, weights)")
+    semantic_codec: str = Field(description="amphion/MaskGCT semantic_codec/model.safetensors")
+    campplus: str = Field(description="funasr/campplus campplus_cn_common.bin")
+    bigvgan: str = Field(description="nvidia/bigvgan_v2_22khz_80band_256x folder (config.json, bigvgan_generator.pt)")
+
+
+class IndexTTSOptions(Strict):
+    source_path: str | None = Field(None, description="clone of index-tts/index-tts")
+    model_dir: str | None = Field(None, description="checkpoints folder")
+    cfg_path: str | None = None
+    version: Literal["1", "1.5", "2", "2.5"] = "2"
+    spk_audio_prompt: str | None = None
+    emo_audio_prompt: str | None = None
+    emo_alpha: float | None = Field(None, ge=0, le=1)
+    emo_vector: list[float] | None = Field(None, min_length=8, max_length=8)
+    use_emo_text: bool | None = None
+    emo_text: str | None = None
+    use_random: bool | None = None
+    interval_silence: int | None = Field(None, ge=0)
+    max_text_tokens_per_segment: int | None = Field(None, gt=0)
+    lang: str | None = None
+    use_fp16: bool | None = None
+    use_bf16: bool | None = None
+    use_cuda_kernel: bool | None = None
+    use_qwen_emo: bool | None = None
+    aux_paths: IndexTTSAuxPaths | None = None
+    seed: int | None = None
+    do_sample: bool | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    temperature: float | None = None
+    length_penalty: float | None = None
+    num_beams: int | None = None
+    repetition_penalty: float | None = None
+    max_mel_tokens: int | None = None
+
+
+class Qwen3Options(Strict):
+    model_path: str | None = Field(None, description="local Qwen3-TTS checkpoint folder")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
+    speaker: str | None = None
+    language: str | None = None
+    instruct: str | None = None
+    ref_audio: str | None = None
+    ref_text: str | None = None
+    x_vector_only_mode: bool | None = None
+    do_sample: bool | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    temperature: float | None = None
+    repetition_penalty: float | None = None
+    max_new_tokens: int | None = None
+    seed: int | None = Field(None, description="seeds python, numpy and torch before each take: repeatable output")
+
+
+class FluxOptions(Strict):
+    model_path: str | None = Field(None, description="local diffusers FLUX.1 folder")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    cpu_offload: bool = False
+    height: int | None = Field(None, ge=64)
+    width: int | None = Field(None, ge=64)
+    num_inference_steps: int | None = Field(None, ge=1)
+    guidance_scale: float | None = Field(None, ge=0)
+    max_sequence_length: int | None = Field(None, ge=1, le=512)
+    seed: int | None = Field(None, ge=0, lt=2**32, description="null: a fresh seed per image, returned with it")
+    negative_prompt: str | None = None
+    true_cfg_scale: float | None = None
+
+
+class VitsOptions(Strict):
+    model_path: str | None = Field(None, description="local VITS / MMS-TTS checkpoint folder")
+    speaking_rate: float | None = Field(None, gt=0)
+    noise_scale: float | None = Field(None, ge=0)
+    seed: int | None = None
+
+
+class MiniCPMoOptions(Strict):
+    model_path: str | None = Field(None, description="local copy of openbmb/MiniCPM-o-4_5, with its *.py files")
+    vocoder_path: str | None = Field(
+        None, description="CosyVoice2 folder (default: <model_path>/assets/CosyVoice2-0.5B)"
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    ref_audio: str | None = None
+    max_new_tokens: int | None = Field(None, ge=1)
+    do_sample: bool | None = None
+    temperature: float | None = Field(None, gt=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=1)
+    repetition_penalty: float | None = Field(None, gt=0)
+    num_beams: int | None = Field(None, ge=1)
+    tts_temperature: float | None = Field(None, gt=0)
+    tts_top_p: float | None = Field(None, gt=0, le=1)
+    tts_top_k: int | None = Field(None, ge=1)
+    tts_repetition_penalty: float | None = Field(None, gt=0)
+    seed: int | None = None
+
+
+#: Built-in engines whose code comes from a source checkout (``source_path``).
+SOURCE_ENGINES = ("cosyvoice", "indextts")
+
+BUILTIN_OPTIONS: dict[str, type[BaseModel]] = {
+    "piper": PiperOptions,
+    "espeak": EspeakOptions,
+    "cosyvoice": CosyVoiceOptions,
+    "indextts": IndexTTSOptions,
+    "qwen3": Qwen3Options,
+    "flux": FluxOptions,
+    "vits": VitsOptions,
+    "minicpmo": MiniCPMoOptions,
+}
+# No engine option means anything as inf or NaN (length_scale=inf passes "> 0" and asks for
+# endless audio): refuse them in config.yaml and in call options alike.
+for _options_model in BUILTIN_OPTIONS.values():
+    _options_model.model_config["allow_inf_nan"] = False
+    _options_model.model_rebuild(force=True)
