@@ -20,7 +20,7 @@ import numpy as np
 
 from ._runtime.fanren_worker import Audio, write_wav
 from ._subtitles import write_json
-from ._wavout import WavWriter
+from ._wavout import WavWriter, decode_pcm
 
 __all__ = ["SegmentCache", "cache_key"]
 
@@ -39,10 +39,7 @@ def _read(path: Path) -> Audio:
     if width == 2:
         return Audio(raw, rate, "s16", channels)
     if width == 3:
-        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        ints = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
-        return Audio((ints / 8388608.0).astype("<f4").tobytes(), rate, "f32", channels)
+        return Audio(decode_pcm(raw, 24, channels).astype("<f4").tobytes(), rate, "f32", channels)
     raise ValueError(f"{path}: unexpected {8 * width}-bit entry")
 
 

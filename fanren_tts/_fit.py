@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import numpy as np
 from ._exceptions import ConfigError
 from ._result import GenerateResult, Segment
 from ._timeline import scale_words
-from ._wavout import WavWriter
+from ._wavout import WavWriter, read_wav
 
 __all__ = ["RATE_CONTROLS", "TOLERANCE", "RateControl", "fit", "stretch"]
 
@@ -55,19 +54,6 @@ RATE_CONTROLS: dict[str, RateControl] = {
     "cosyvoice": RateControl("speed", 1.0, False, 0.25, 4.0),
     "indextts": RateControl("duration_factor", 1.0, True, 0.25, 4.0),
 }
-
-
-def _read(path: Path) -> tuple[np.ndarray, int, int]:
-    with wave.open(str(path), "rb") as w:
-        rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
-        raw = w.readframes(w.getnframes())
-    if width == 2:
-        data = np.frombuffer(raw, dtype="<i2") / 32768.0
-    else:
-        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        ints = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        data = np.where(ints >= 1 << 23, ints - (1 << 24), ints) / 8388608.0
-    return data.astype(np.float32).reshape(-1, channels), rate, width * 8
 
 
 def stretch(data: np.ndarray, rate: int, ratio: float) -> np.ndarray:
@@ -126,7 +112,7 @@ def fit(
         if abs(take.duration / target - 1) <= _EXACT:
             os.replace(tmp, path)
             return _retarget(take, path, 1.0, target)
-        data, rate, bits = _read(tmp)
+        data, rate, bits = read_wav(tmp)
         ratio = target / take.duration
         stretched = stretch(data, rate, ratio)
         with WavWriter(path, rate, data.shape[1], bits) as out:

@@ -32,7 +32,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-__all__ = ["BIT_DEPTHS", "LoudnessMeter", "Spool", "WavWriter", "encode_pcm", "stream_header"]
+__all__ = ["BIT_DEPTHS", "LoudnessMeter", "Spool", "WavWriter", "decode_pcm", "encode_pcm", "read_wav", "stream_header"]
 
 BIT_DEPTHS = (16, 24)
 #: A RIFF chunk size is 32 bits; past this many data bytes the file becomes RF64.
@@ -65,6 +65,31 @@ def encode_pcm(data: np.ndarray, bit_depth: int) -> bytes:
         ints = np.clip(np.round(data.astype(np.float64) * 8388608.0), -8388608, 8388607).astype("<i4")
         return ints.reshape(-1, 1).view(np.uint8)[:, :3].tobytes()
     raise ValueError(f"bit_depth must be one of {BIT_DEPTHS}, got {bit_depth!r}")
+
+
+def decode_pcm(raw: bytes, bit_depth: int, channels: int) -> np.ndarray:
+    """Little-endian PCM back to float32 samples (frames x channels): ``encode_pcm``'s inverse."""
+    if bit_depth == 16:
+        data = np.frombuffer(raw, dtype="<i2") / 32768.0
+    elif bit_depth == 24:
+        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        ints = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        data = np.where(ints >= 1 << 23, ints - (1 << 24), ints) / 8388608.0
+    else:
+        raise ValueError(f"bit_depth must be one of {BIT_DEPTHS}, got {bit_depth!r}")
+    return data.astype(np.float32).reshape(-1, channels)
+
+
+def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int, int]:
+    """A 16- or 24-bit PCM WAV as written here: (float32 frames x channels, rate, bit depth)."""
+    import wave
+
+    with wave.open(os.fspath(path), "rb") as w:
+        rate, channels, bits = w.getframerate(), w.getnchannels(), 8 * w.getsampwidth()
+        raw = w.readframes(w.getnframes())
+    if bits not in BIT_DEPTHS:
+        raise ValueError(f"{path}: {bits}-bit PCM; fanren_tts writes {' or '.join(map(str, BIT_DEPTHS))}-bit")
+    return decode_pcm(raw, bits, channels), rate, bits
 
 
 class WavWriter:

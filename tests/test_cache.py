@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+from fanren_tts import TTSGenerator, load_config
 from fanren_tts._cache import SegmentCache, cache_key
 from fanren_tts._runtime.fanren_worker import Audio
 
@@ -43,3 +44,17 @@ def test_prune_by_age_and_size(tmp_path: Path) -> None:
     removed, _freed = cache.prune(max_bytes=size - 1)
     assert removed == 1 and cache.stats()[0] == 2
     assert cache.clear()[0] == 2 and cache.stats() == (0, 0)
+
+
+def test_a_24_bit_take_from_the_cache_writes_the_same_bytes(tmp_path: Path, default_envs: None) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        f"tts:\n  engine: espeak\n  output: {{bit_depth: 24, sample_rate: 48000}}\n"
+        f"  cache: {{dir: {tmp_path / 'cache'}}}\n  espeak: {{}}\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "FANREN_TTS_CACHE_DIR"}
+    with TTSGenerator(load_config(path, environ=environ)) as gen:
+        fresh = gen.generate("你好。", tmp_path / "a.wav")
+        cached = gen.generate("你好。", tmp_path / "b.wav")
+    assert (fresh.cached, cached.cached) == (0, 1)
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
