@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from fanren_tts import TTSGenerator, load_config
 from fanren_tts._cache import SegmentCache, cache_key
@@ -58,3 +62,55 @@ def test_a_24_bit_take_from_the_cache_writes_the_same_bytes(tmp_path: Path, defa
         cached = gen.generate("你好。", tmp_path / "b.wav")
     assert (fresh.cached, cached.cached) == (0, 1)
     assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+
+
+def _damage(path: Path, how: str) -> None:
+    """Cut in half, keep only the header, or flip bytes in the middle of the samples."""
+    blob = path.read_bytes()
+    data_at = blob.index(b"data") + 8
+    if how == "half":
+        path.write_bytes(blob[: len(blob) // 2])
+    elif how == "header_only":
+        path.write_bytes(blob[:data_at])
+    else:
+        middle = (data_at + len(blob)) // 2
+        flipped = bytes(b ^ 0xFF for b in blob[middle : middle + 8])
+        path.write_bytes(blob[:middle] + flipped + blob[middle + 8 :])
+
+
+@pytest.mark.parametrize("how", ["half", "header_only", "flipped"])
+@pytest.mark.parametrize("audio", [Audio(b"\x01\x02" * 4000, 16000), Audio(b"\x00\x00\x80\x3e" * 4000, 24000, "f32")])
+def test_a_damaged_entry_is_dropped_with_a_warning_never_returned(
+    tmp_path: Path, how: str, audio: Audio, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = SegmentCache(tmp_path)
+    key = cache_key(text=how)
+    cache.put(key, audio, [{"text": "x", "start": 0.0, "end": 0.1}])
+    path = cache._path(key)
+    _damage(path, how)
+    with caplog.at_level(logging.WARNING, logger="fanren_tts.cache"):
+        assert cache.get(key) is None
+    assert not path.exists() and not path.with_suffix(".words.json").exists()
+    assert any("damaged" in r.getMessage() and str(path) in r.getMessage() for r in caplog.records)
+    cache.put(key, audio)
+    again = cache.get(key)
+    assert again is not None and again.frames == audio.frames
+
+
+def test_an_empty_take_is_not_stored(tmp_path: Path) -> None:
+    cache = SegmentCache(tmp_path)
+    cache.put(cache_key(text="empty"), Audio(b"", 16000))
+    assert cache.get(cache_key(text="empty")) is None and cache.stats()[0] == 0
+
+
+@pytest.mark.parametrize("how", ["half", "header_only", "flipped"])
+def test_generate_synthesizes_again_over_a_damaged_entry(tmp_path: Path, echo_config: Any, how: str) -> None:
+    config = load_config(echo_config(), environ={"FANREN_TTS_CACHE_DIR": str(tmp_path / "cache")})
+    with TTSGenerator(config) as gen:
+        first = gen.generate("one two three", tmp_path / "a.wav")
+        (entry,) = (tmp_path / "cache").glob("*/*.wav")
+        _damage(entry, how)
+        second = gen.generate("one two three", tmp_path / "b.wav")
+        third = gen.generate("one two three", tmp_path / "c.wav")
+    assert (first.cached, second.cached, third.cached) == (0, 0, 1)
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes() == (tmp_path / "c.wav").read_bytes()
