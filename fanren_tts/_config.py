@@ -227,9 +227,12 @@ class EngineConfig(Strict):
         return self.kind in BUILTIN_OPTIONS
 
     def resolve_path(self, value: str) -> Path:
-        """``~`` expanded; relative to the config file's folder."""
+        """``~`` expanded; relative to the config file's folder; made absolute without
+        following symlinks. A venv's ``bin/python`` is a symlink to the base interpreter,
+        and only its own path makes Python find the venv (``pyvenv.cfg`` beside it):
+        resolved, ``python: ../venv/bin/python`` would run without the venv's packages."""
         p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else (self.base_dir / p).resolve()
+        return p if p.is_absolute() else Path(os.path.abspath(self.base_dir / p))
 
     @property
     def env_dir(self) -> Path | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,9 +88,33 @@ def test_legacy_pipeline_keys_keep_working(tmp_path: Path) -> None:
     assert cosy.env_dir is None
 
 
-def test_use_subprocess_false_means_the_host_interpreter(tmp_path: Path) -> None:
-    import sys
+def test_a_relative_python_into_a_venv_keeps_the_venv(tmp_path: Path) -> None:
+    """A venv's bin/python is a symlink to the base interpreter; following it loses the venv."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    assert (venv / "bin" / "python").is_symlink()
+    config_dir = tmp_path / "project" / "configs"
+    config_dir.mkdir(parents=True)
+    path = write_config(config_dir / "c.yaml", {"mine": {"python": "../../venv/bin/python", "wrapper": "w.py"}})
+    interpreter = load_config(path, environ={}).engines["mine"].interpreter
+    assert interpreter == venv / "bin" / "python" and interpreter.is_absolute()
+    prefix = subprocess.run([interpreter, "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True)
+    assert Path(prefix.stdout.strip()) == venv
 
+
+def test_a_relative_python_into_a_venv_runs_a_worker(tmp_path: Path, bare_python: Path) -> None:
+    """End to end: the venv holds msgpack, its base interpreter does not."""
+    from conftest import ECHO
+
+    config_dir = tmp_path / "configs"
+    config_dir.mkdir()
+    relative = os.path.relpath(bare_python, config_dir)
+    path = write_config(config_dir / "c.yaml", {"echo": {"python": relative, "wrapper": str(ECHO)}})
+    with TTSGenerator(path) as gen:
+        assert gen.call("echo", "echo", value=1)["value"] == 1
+
+
+def test_use_subprocess_false_means_the_host_interpreter(tmp_path: Path) -> None:
     path = write_config(tmp_path / "c.yaml", {"mine": {"use_subprocess": False, "wrapper": "w.py"}})
     assert load_config(path, environ={}).engines["mine"].interpreter == Path(sys.executable)
 
