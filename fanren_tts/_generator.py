@@ -32,12 +32,13 @@ from ._output import check_output_path
 from ._pool import Pool
 from ._result import GenerateResult, Segment
 from ._runtime.fanren_worker import Audio
-from ._segments import Stats, fan_out, replies, speech
+from ._segments import Stats, fan_out, replies, speakable, speech
 from ._stream import Chunk, Timeline
 from ._text import clean_text, split_sentences
 from ._voicemap import check_voice, voice_options
 from ._voices import VoiceStore
 from ._worker import Worker
+from ._yamlread import short_repr
 
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
 
@@ -322,7 +323,11 @@ class TTSGenerator:
         each on whichever replica is free, and come out in order (``fan_out``).
         """
         cfg = self.config.get(name)
-        pieces = split_sentences(text, cfg.max_segment_chars, sentences=self.config.narration.split_sentences)
+        pieces = speakable(
+            split_sentences(text, cfg.max_segment_chars, sentences=self.config.narration.split_sentences)
+        )
+        if not pieces:
+            raise ConfigError(f"text {short_repr(text)} has nothing to speak (no letter or digit in any segment)")
         pool = self.pool(name)
         identity = self._identity(name) if use_cache else {}
         bit_depth = self.config.output.bit_depth
@@ -375,7 +380,7 @@ class TTSGenerator:
             raise ConfigError("text must be a non-empty string")
         text = clean_text(text)  # before any work: bad characters fail here, with their index
         if not _HAS_WORD.search(text):
-            raise ConfigError(f"text {text!r} has nothing to speak (only punctuation or symbols)")
+            raise ConfigError(f"text {short_repr(text)} has nothing to speak (only punctuation, symbols or marks)")
         name = engine or self.pick_engine(text)
         self.config.get(name)
         voice = options.pop("voice", None)  # a named voice, else the engine's own (espeak's voice option too)
