@@ -77,7 +77,7 @@ def venv_dir(project: Path) -> Path:
 
 
 #: Engine options whose values are file system paths (a str, or a mapping of them).
-PATH_OPTION = re.compile(r"(paths?|dir|file|checkpoint|prompt_speech|prompt_wav|ref_audio|audio_prompt)$")
+PATH_OPTION = re.compile(r"(paths?|dir|file|checkpoint|prompt_speech|prompt_wav|ref_audio|audio_prompt|lexicon)$")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
