@@ -23,12 +23,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ._exceptions import ConfigError
 from ._options import BUILTIN_OPTIONS, SOURCE_ENGINES, Strict
 from ._server_config import ServerConfig, VoicesConfig
+from ._yamlread import load as load_yaml
+from ._yamlread import short_repr
 
 log = logging.getLogger("fanren_tts.config")
 
@@ -76,7 +77,7 @@ def venv_dir(project: Path) -> Path:
 
 
 #: Engine options whose values are file system paths (a str, or a mapping of them).
-PATH_OPTION = re.compile(r"(paths?|dir|file|checkpoint|prompt_speech|prompt_wav|ref_audio|audio_prompt)$")
+PATH_OPTION = re.compile(r"(paths?|dir|file|checkpoint|prompt_speech|prompt_wav|ref_audio|audio_prompt|lexicon)$")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -227,9 +228,12 @@ class EngineConfig(Strict):
         return self.kind in BUILTIN_OPTIONS
 
     def resolve_path(self, value: str) -> Path:
-        """``~`` expanded; relative to the config file's folder."""
+        """``~`` expanded; relative to the config file's folder; made absolute without
+        following symlinks. A venv's ``bin/python`` is a symlink to the base interpreter,
+        and only its own path makes Python find the venv (``pyvenv.cfg`` beside it):
+        resolved, ``python: ../venv/bin/python`` would run without the venv's packages."""
         p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else (self.base_dir / p).resolve()
+        return p if p.is_absolute() else Path(os.path.abspath(self.base_dir / p))
 
     @property
     def env_dir(self) -> Path | None:
@@ -421,7 +425,7 @@ def _describe(
             hint = f" did you mean {guess!r}?" if guess else ""
             lines.append(f"{_loc(loc)}: unknown key;{hint} allowed here: {', '.join(allowed)}")
         else:
-            lines.append(f"{_loc(loc)}: {err['msg']} (got {err.get('input')!r})")
+            lines.append(f"{_loc(loc)}: {err['msg']} (got {short_repr(err.get('input'))})")
     return lines
 
 
@@ -456,7 +460,7 @@ def _engine(name: str, block: Any, base_dir: Path, source: str, ignored: list[st
     where = ("tts", name)
     if not isinstance(block, Mapping):
         raise ConfigError(
-            f"{source}: {_loc(where)}: expected a mapping of engine settings, got {block!r}. "
+            f"{source}: {_loc(where)}: expected a mapping of engine settings, got {short_repr(block)}. "
             f"Top-level keys under tts are {', '.join(map(repr, _SECTIONS))} and one block per engine."
         )
     common: dict[str, Any] = {"name": name, "base_dir": base_dir}
@@ -468,7 +472,7 @@ def _engine(name: str, block: Any, base_dir: Path, source: str, ignored: list[st
     kind = str(common.get("type") or name)
     if "type" in common and kind not in BUILTIN_OPTIONS:
         raise ConfigError(
-            f"{source}: {_loc((*where, 'type'))}: {kind!r} is not a built-in engine; "
+            f"{source}: {_loc((*where, 'type'))}: {short_repr(kind)} is not a built-in engine; "
             f"built-in: {', '.join(BUILTIN_OPTIONS)} (for your own engine give 'wrapper' and 'env' or 'python')"
         )
     options_model = BUILTIN_OPTIONS.get(kind)
@@ -564,11 +568,11 @@ def _pipeline_globals(raw: dict[str, Any], source: str, ignored: list[str]) -> i
     narration = dict(raw.get("narration") or {})
 
     def bad(key: str, want: str) -> ConfigError:
-        return ConfigError(f"{source}: tts.{key}: expected {want}, got {raw[key]!r}")
+        return ConfigError(f"{source}: tts.{key}: expected {want}, got {short_repr(raw[key])}")
 
     seed = raw.pop("seed", None)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ConfigError(f"{source}: tts.seed: expected an integer, got {seed!r}")
+        raise ConfigError(f"{source}: tts.seed: expected an integer, got {short_repr(seed)}")
     for key in sorted(PIPELINE_GLOBALS & set(raw)):
         value = raw[key]
         if key == "sample_rate" and value is not None:
@@ -604,10 +608,7 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {file.resolve()} (pass a path or set FANREN_TTS_CONFIG)") from None
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    doc = load_yaml(text, source) or {}  # alias bombs and runaway nesting refused here
     if not isinstance(doc, Mapping) or not isinstance(doc.get("tts"), Mapping):
         raise ConfigError(f"{source}: expected a top-level 'tts:' section with 'engine: NAME' and one block per engine")
     raw = dict(doc["tts"])
@@ -615,7 +616,7 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
     default = raw.pop("engine", None)
     routes = raw.pop("routes", None) or {}
     if not isinstance(routes, Mapping):
-        raise ConfigError(f"{source}: tts.routes: expected a mapping of language -> engine, got {routes!r}")
+        raise ConfigError(f"{source}: tts.routes: expected a mapping of language -> engine, got {short_repr(routes)}")
     ignored: list[str] = []
     seed = _pipeline_globals(raw, source, ignored)
     sections: dict[str, Any] = {}
@@ -652,12 +653,12 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         raise ConfigError(f"{source}: tts: no engines configured; add a block such as 'piper: {{}}'")
     if not isinstance(default, str) or default not in engines:
         raise ConfigError(
-            f"{source}: tts.engine: {default!r} is not a configured engine; configured: {', '.join(engines)}"
+            f"{source}: tts.engine: {short_repr(default)} is not a configured engine; configured: {', '.join(engines)}"
         )
     for lang, name in routes.items():
         if name not in engines:
             raise ConfigError(
-                f"{source}: tts.routes.{lang}: {name!r} is not a configured engine; configured: {', '.join(engines)}"
+                f"{source}: tts.routes.{lang}: {short_repr(name)} is not a configured engine; configured: {', '.join(engines)}"
             )
     if seed is not None:
         for cfg in engines.values():

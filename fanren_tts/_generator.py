@@ -24,20 +24,22 @@ from . import _audio, _batch, _fit
 from ._assemble import Assembler
 from ._batch import BatchResult, Line
 from ._cache import SegmentCache, cache_key
-from ._config import DEVICE_PATTERN, Config, load_config, validate_options
+from ._config import DEVICE_PATTERN, PATH_OPTION, Config, load_config, validate_options
 from ._envs import lock_hash, require_ready
 from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
+from ._fingerprint import content_keys
 from ._options import BUILTIN_OPTIONS
 from ._output import check_output_path
 from ._pool import Pool
 from ._result import GenerateResult, Segment
 from ._runtime.fanren_worker import Audio
-from ._segments import Stats, fan_out, replies, speech
+from ._segments import Stats, fan_out, replies, speakable, speech
 from ._stream import Chunk, Timeline
 from ._text import clean_text, split_sentences
 from ._voicemap import check_voice, voice_options
 from ._voices import VoiceStore
 from ._worker import Worker
+from ._yamlread import short_repr
 
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
 
@@ -89,6 +91,7 @@ class TTSGenerator:
             self.config = self.config.model_copy(update={"engines": engines})
         self._pools: dict[str, Pool] = {}
         self._identities: dict[str, dict[str, Any]] = {}
+        self._folder_keys: dict[str, str] = {}  # model folders' digests, for cache keys
         self.cache = SegmentCache(self.config.cache_dir)
         self._lock = threading.Lock()
         self._voices: VoiceStore | None = None
@@ -322,15 +325,21 @@ class TTSGenerator:
         each on whichever replica is free, and come out in order (``fan_out``).
         """
         cfg = self.config.get(name)
-        pieces = split_sentences(text, cfg.max_segment_chars, sentences=self.config.narration.split_sentences)
+        pieces = speakable(
+            split_sentences(text, cfg.max_segment_chars, sentences=self.config.narration.split_sentences)
+        )
+        if not pieces:
+            raise ConfigError(f"text {short_repr(text)} has nothing to speak (no letter or digit in any segment)")
         pool = self.pool(name)
         identity = self._identity(name) if use_cache else {}
+        # files named in call options by content; relative ones are the worker's cwd, which is ours
+        by_content = content_keys(options, PATH_OPTION, os.path.abspath, self._folder_keys) if use_cache else {}
         bit_depth = self.config.output.bit_depth
 
         def key_of(piece: str) -> str:
             if not use_cache:
                 return ""
-            parts = {"engine": name, "model": identity, "options": options, "text": piece}
+            parts = {"engine": name, "model": identity, "options": by_content, "text": piece}
             return cache_key(**parts, **({"pcm": bit_depth} if bit_depth != 16 else {}))
 
         if pool.size > 1 and len(pieces) > 1:
@@ -375,7 +384,7 @@ class TTSGenerator:
             raise ConfigError("text must be a non-empty string")
         text = clean_text(text)  # before any work: bad characters fail here, with their index
         if not _HAS_WORD.search(text):
-            raise ConfigError(f"text {text!r} has nothing to speak (only punctuation or symbols)")
+            raise ConfigError(f"text {short_repr(text)} has nothing to speak (only punctuation, symbols or marks)")
         name = engine or self.pick_engine(text)
         self.config.get(name)
         voice = options.pop("voice", None)  # a named voice, else the engine's own (espeak's voice option too)
@@ -427,18 +436,20 @@ class TTSGenerator:
         return _batch.generate_many(self, items, output_dir, cache=cache, subtitles=subtitles, progress=progress)
 
     def _identity(self, engine: str) -> dict[str, Any]:
-        """What decides an engine's output besides the call: env lock, wrapper source, options."""
+        """What decides an engine's output besides the call: env lock, wrapper source, options,
+        with the files they name by content (a ``stat`` each per call; see ``_fingerprint``)
+        and the folders by their file lists (walked once per generator)."""
+        cfg = self.config.get(engine)
         with self._lock:
             ident = self._identities.get(engine)
             if ident is None:
-                cfg = self.config.get(engine)
                 ident = {
-                    "options": cfg.options,
                     "wrapper": hashlib.sha256(cfg.wrapper_path.read_bytes()).hexdigest(),
                     "env": lock_hash(cfg.env_dir) if cfg.env_dir else str(cfg.interpreter),
                 }
                 self._identities[engine] = ident
-            return ident
+        options = content_keys(cfg.resolved_options(), PATH_OPTION, cfg.resolve_path, self._folder_keys)
+        return {**ident, "options": options}
 
     def _check_options(self, engine: str, options: dict[str, Any]) -> dict[str, Any]:
         """A call's options checked by name and value like config.yaml (built-in engines)."""

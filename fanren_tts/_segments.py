@@ -9,6 +9,7 @@ its own, and keeping it here keeps the generator readable.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -23,7 +24,10 @@ from ._runtime.fanren_worker import Audio
 from ._stream import Chunk, Timeline
 from ._worker import Worker
 
-__all__ = ["Stats", "fan_out", "replies", "speech", "take"]
+__all__ = ["Stats", "fan_out", "replies", "speakable", "speech", "take"]
+
+#: A letter or a digit (``\w``): without one, no engine has anything to say.
+_SPEAKABLE = re.compile(r"\w")
 
 #: One segment as made: its pieces (quantized audio) with the words each reported.
 Takes = list[tuple[Audio, list[Any] | None]]
@@ -36,6 +40,18 @@ class Stats:
     start_s: float = 0.0
     synth_s: float = 0.0
     cached: int = 0
+
+
+def speakable(pieces: list[str]) -> list[str]:
+    """The segments worth sending to an engine: those with a letter or digit in them.
+
+    Whatever splits the text, a piece of only punctuation, symbols or combining marks
+    (zalgo text cut past its letter) can come out of it; engines make no audio for
+    such a piece (piper's stream gives nothing, and the narration failed with
+    ProtocolError, a 503 from the server). It is dropped here, where segments are made,
+    for every splitter; its text is spoken by no engine anyway.
+    """
+    return [piece for piece in pieces if _SPEAKABLE.search(piece)]
 
 
 def speech(engine: str, reply: Any) -> tuple[Audio, list[Any] | None]:

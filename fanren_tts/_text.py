@@ -9,12 +9,14 @@ to reach the worker.
 
 Sentences end at Chinese and English punctuation (。！？；… and . ! ? ;) or a line
 break; a sentence longer than the engine's limit is cut at commas, then at
-spaces, and only then mid-word.
+spaces, and only then mid-word, never inside a character as a reader sees it (a
+letter and its combining marks).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from ._exceptions import ConfigError
 
@@ -106,6 +108,42 @@ def _pack(pieces: list[str], limit: int, joiner: str = "") -> list[str]:
     return out
 
 
+def _extends(text: str, i: int) -> bool:
+    """Whether ``text[i]`` belongs to the character before it: a combining mark (accents,
+    variation selectors), a zero-width joiner or what follows one, an emoji skin tone.
+    The parts of UAX #29's grapheme clusters that a cut can meet; a cut never falls there."""
+    ch = text[i]
+    return (
+        unicodedata.category(ch).startswith("M")
+        or ch == "\u200d"
+        or text[i - 1] == "\u200d"
+        or "\U0001f3fb" <= ch <= "\U0001f3ff"
+    )
+
+
+def _hard_cut(text: str, limit: int) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters, cut between characters as a reader
+    sees them: marks stay with their base. A single character with more marks than
+    ``limit`` (zalgo text) stays whole, longer than the limit, rather than leave a piece of
+    marks with nothing to speak."""
+    out: list[str] = []
+    start, n = 0, len(text)
+    while start < n:
+        end = start + limit
+        if end < n:
+            back = end
+            while back > start and _extends(text, back):
+                back -= 1
+            if back > start:
+                end = back
+            else:
+                while end < n and _extends(text, end):
+                    end += 1
+        out.append(text[start:end])
+        start = end
+    return out
+
+
 def _cut(sentence: str, limit: int) -> list[str]:
     if len(sentence) <= limit:
         return [sentence]
@@ -117,9 +155,9 @@ def _cut(sentence: str, limit: int) -> list[str]:
         words = clause.split()
         if len(words) > 1:
             for chunk in _pack(words, limit, " "):
-                out.extend(chunk[i : i + limit] for i in range(0, len(chunk), limit))
+                out.extend(_hard_cut(chunk, limit))
         else:
-            out.extend(clause[i : i + limit] for i in range(0, len(clause), limit))
+            out.extend(_hard_cut(clause, limit))
     return out
 
 
