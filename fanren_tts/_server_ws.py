@@ -14,9 +14,11 @@ then ``{"type": "done", "duration": 1.2}``; a failure is ``{"type": "error", "st
 "error": {...}}`` (OpenAI's error shape) and the connection stays open for the next request.
 That includes a text message that is not a JSON object (``[1,2]``, ``null``, ``42``, bad
 JSON): it is answered with an error (400 ``invalid_message`` or ``invalid_json``) and the
-connection keeps working. Two things close it, after the error message, with a close code:
-a binary message (1003, unsupported data: requests are JSON text) and a text message over
-``tts.server.max_body_bytes`` (1009, message too big).
+connection keeps working. Two things close it with a close code: a binary message (an
+error message, then 1003, unsupported data: requests are JSON text) and a text message over
+``tts.server.max_body_bytes`` (1009, message too big: under ``serve`` uvicorn's
+``ws_max_size`` closes it before it is assembled; any other ASGI server, here, after an
+error message).
 With an API key, send it as ``Authorization: Bearer KEY`` on the upgrade request.
 """
 
