@@ -51,13 +51,15 @@ class BodyTooLarge(HTTPException):
 
 
 def too_large(limit: int, setting: str) -> ApiError:
-    """The 413 of a body over ``limit`` (``tts.server.<setting>``); the rest of the body is
-    not read, so the connection cannot carry another request."""
+    """The 413 of a body over ``limit`` (``tts.server.<setting>``).
+
+    The connection is not closed: the server (uvicorn) drops the rest of the body as it
+    arrives, without keeping it, so a client that sends its whole body before it reads
+    (httpx, requests) still gets this answer instead of a reset connection."""
     return ApiError(
         413,
         f"the request body is over {limit} bytes, the limit here (tts.server.{setting}): send less",
         code="body_too_large",
-        headers={"Connection": "close"},
     )
 
 
