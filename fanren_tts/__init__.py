@@ -23,6 +23,7 @@ from ._exceptions import PlacementError as PlacementError
 from ._exceptions import ProtocolError as ProtocolError
 from ._exceptions import QueueFull as QueueFull
 from ._exceptions import QueueTimeout as QueueTimeout
+from ._exceptions import RayConnectError as RayConnectError
 from ._exceptions import RemoteError as RemoteError
 from ._exceptions import WorkerCrashed as WorkerCrashed
 from ._exceptions import WorkerError as WorkerError
@@ -58,6 +59,7 @@ __all__ = [
     "ProtocolError",
     "QueueFull",
     "QueueTimeout",
+    "RayConnectError",
     "RemoteError",
     "Segment",
     "SegmentCache",

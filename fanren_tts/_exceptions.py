@@ -4,7 +4,8 @@
 
     FanrenTTSError                  base: catch this to catch everything below
     ├── ConfigError                 config.yaml or an argument is wrong (file, key path, what is allowed)
-    │   └── OutputError             the output path cannot be written (checked before any synthesis)
+    │   ├── OutputError             the output path cannot be written (checked before any synthesis)
+    │   └── RayConnectError         the Ray cluster at ray_address cannot be joined (unreachable, no answer, no ray[client])
     ├── EnvError                    an engine env could not be built or used
     │   └── EnvNotReady             the env is missing, half-built or drifted from its lock
     ├── WorkerError                 a worker process misbehaved (carries engine, stderr tail)
@@ -34,6 +35,7 @@ __all__ = [
     "ProtocolError",
     "QueueFull",
     "QueueTimeout",
+    "RayConnectError",
     "RemoteError",
     "WorkerCrashed",
     "WorkerError",
@@ -54,6 +56,17 @@ class ConfigError(FanrenTTSError, ValueError):
 class OutputError(ConfigError):
     """The output path cannot be written: under /proc or /sys, below a file, not a regular
     file, or in a folder that refuses new files. Checked before any synthesis."""
+
+
+class RayConnectError(ConfigError):
+    """``backend="ray"`` could not join the cluster at ``address``: nothing listens there, it
+    did not answer as a Ray cluster within ``timeout`` seconds, or a ``ray://`` address
+    needs Ray Client (``ray[client]``), which is not installed. The message says how to fix it."""
+
+    def __init__(self, message: str, *, address: str = "", timeout: float = 0.0) -> None:
+        self.address = address
+        self.timeout = timeout
+        super().__init__(message)
 
 
 class EnvError(FanrenTTSError):

@@ -65,9 +65,15 @@ def test_bad_reference_audio_is_refused(tmp_path: Path, data: bytes, message: st
 
 def test_bad_names(tmp_path: Path) -> None:
     store = VoiceStore(tmp_path / "v")
-    for name in ("default", "../up", "", "a b", "x" * 65):
+    unsafe = ("evil\n", "a\n", "CON", "con", "nul.x", "Com1", "lpt9.wav", "aux", "a.", "x..", "a/b", "a\\b", "a:b")
+    for name in ("default", "../up", "", "a b", "x" * 65, *unsafe):
         with pytest.raises(ConfigError, match="not allowed"):
             store.add(name, speaker="en-us", engine="espeak")
+        assert store.get(name) is None
+    assert list((tmp_path / "v").glob("*")) == []  # nothing was written for any of them
+    for name in ("a", "x" * 64, "narr.v2", "console", "com10", "nul-ish", "a_b-c.d"):
+        assert store.add(name, speaker="en-us", engine="espeak").name == name
+    assert len(store.list()) == 7
 
 
 def _config(tmp_path: Path) -> Path:
