@@ -27,17 +27,17 @@ from ._cache import SegmentCache, cache_key
 from ._config import DEVICE_PATTERN, Config, load_config, validate_options
 from ._envs import lock_hash, require_ready
 from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
-from ._options import BUILTIN_OPTIONS
+from ._options import BUILTIN_OPTIONS, SELF_NORMALIZING
 from ._output import check_output_path
 from ._pool import Pool
 from ._result import GenerateResult, Segment
 from ._runtime.fanren_worker import Audio
 from ._segments import Stats, fan_out, replies, speech
 from ._stream import Chunk, Timeline
-from ._text import clean_text, split_sentences
 from ._voicemap import check_voice, voice_options
 from ._voices import VoiceStore
 from ._worker import Worker
+from .text import FrontEnd, Rewritten, clean_text, language_of, load_lexicon, split_sentences
 
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
 
@@ -62,6 +62,11 @@ def detect_language(text: str) -> str:
     scores = {"zh": counts["zh"], "ko": counts["ko"], "en": counts["latin"] / 4}
     best = max(scores, key=lambda k: scores[k])
     return best if scores[best] > 0 else "en"
+
+
+def _is_wide(ch: str) -> bool:
+    """CJK text and punctuation: no space between segments."""
+    return unicodedata.east_asian_width(ch) in "WF"
 
 
 class TTSGenerator:
@@ -90,6 +95,8 @@ class TTSGenerator:
         self._pools: dict[str, Pool] = {}
         self._identities: dict[str, dict[str, Any]] = {}
         self.cache = SegmentCache(self.config.cache_dir)
+        lexicon = self.config.lexicon_path
+        self.front_end = FrontEnd(load_lexicon(lexicon) if lexicon is not None else None)
         self._lock = threading.Lock()
         self._voices: VoiceStore | None = None
         self._closed = False
@@ -213,7 +220,34 @@ class TTSGenerator:
         pool = self.pool(engine)
         worker = pool.replicas[0]
         worker.start()
-        return {**(worker.info or {}), "replicas": pool.describe_replicas()}
+        text = {"normalize": self.config.normalizes(engine), "normalizes_itself": pool.config.kind in SELF_NORMALIZING}
+        return {**(worker.info or {}), "replicas": pool.describe_replicas(), "text": text}
+
+    def _plan(self, text: str, name: str) -> list[Rewritten]:
+        """``text``'s segments, each with what ``name`` will read: the lexicon, then
+        normalization where the engine wants it (``tts.normalize``)."""
+        cfg = self.config.get(name)
+        pieces = split_sentences(text, cfg.max_segment_chars, sentences=self.config.narration.split_sentences)
+        normalize = self.config.normalizes(name)
+        return [self.front_end.speak(piece, engine=name, normalize=normalize) for piece in pieces]
+
+    def spoken_segments(self, text: str, engine: str | None = None) -> list[dict[str, Any]]:
+        """What each segment of ``text`` becomes before an engine reads it: ``text`` (the
+        original, as subtitles show it), ``engine``, ``language`` and ``spoken``. Starts nothing."""
+        text, name, _ = self._prepare(text, engine, {})
+        return [
+            {"text": r.original, "engine": name, "language": language_of(r.original), "spoken": r.spoken}
+            for r in self._plan(text, name)
+        ]
+
+    def normalize(self, text: str, engine: str | None = None) -> str:
+        """``text`` as the engine will read it: lexicon and normalization applied, segments
+        joined (see ``spoken_segments`` for each segment and its engine). Starts nothing."""
+        out = ""
+        for seg in self.spoken_segments(text, engine):
+            spoken = seg["spoken"]
+            out += (" " if out and not (_is_wide(out[-1]) or _is_wide(spoken[0])) else "") + spoken
+        return out
 
     def call(self, engine: str, method: str, /, **kwargs: Any) -> Any:
         """Call any public method of an engine's wrapper; for engines that are not speech."""
@@ -321,8 +355,7 @@ class TTSGenerator:
         With more than one replica, up to two segments per replica are made at once,
         each on whichever replica is free, and come out in order (``fan_out``).
         """
-        cfg = self.config.get(name)
-        pieces = split_sentences(text, cfg.max_segment_chars, sentences=self.config.narration.split_sentences)
+        pieces = self._plan(text, name)
         pool = self.pool(name)
         identity = self._identity(name) if use_cache else {}
         bit_depth = self.config.output.bit_depth
@@ -337,8 +370,9 @@ class TTSGenerator:
             cache = self.cache if use_cache else None
             yield from fan_out(pool, pieces, key_of, name, options, bit_depth, cache, timeline, stats, live=live)
             return
-        for index, piece in enumerate(pieces):
-            yield from timeline.open(index, piece)
+        for index, spoken in enumerate(pieces):
+            piece = spoken.spoken  # what the engine reads; subtitles keep spoken.original
+            yield from timeline.open(index, spoken.original, spoken)
             key = key_of(piece)
             audio = self.cache.get(key) if use_cache else None
             if audio is not None:
