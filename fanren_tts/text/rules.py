@@ -76,7 +76,8 @@ class Rules:
         length = 0
         for m in self._regex.finditer(text):
             name = m.lastgroup
-            assert name is not None
+            if m.end() == m.start() or name is None:
+                continue  # a lexicon regex that matches nothing (a*) inserts nothing
             index = int(name[1:])
             own = self._compiled[index].match(text, m.start())  # the rule's own groups, numbered from 1
             assert own is not None
