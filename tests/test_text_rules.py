@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from fanren_tts.text import FrontEnd, Rule, Rules, WordMap
 
 
@@ -38,3 +40,16 @@ def test_chinese_characters_map_to_the_number_they_read() -> None:
         ("了", 1.0, 2.0),
         ("¥25", 2.0, 6.0),
     ]
+
+
+@pytest.mark.parametrize(
+    "text,spoken",
+    [
+        ("卖出手机1000台", "卖出手机一千台"),  # a count after 手机, not a phone number
+        ("拨打110报警", "拨打一一零报警"),
+        ("He paid $5 to 李明.", "He paid five dollars to 李明."),  # English around a Chinese name
+        ("Call 3:2 a draw.", "Call three:two a draw."),  # not a time: minutes have two digits
+    ],
+)
+def test_context_decides_the_reading(text: str, spoken: str) -> None:
+    assert FrontEnd().speak(text).spoken == spoken

@@ -45,7 +45,7 @@ def language_of(text: str) -> str:
             cyrillic += 1
         elif ch.isascii() and ch.isalpha():
             latin += 1
-    if han and han >= latin / 4:
+    if han and han > latin / 4:
         return "zh"
     return "ru" if cyrillic > latin else "en"
 

@@ -174,7 +174,11 @@ _NA = r"(?![\d])"
 _NOT_LATIN_AFTER = r"(?![A-Za-z])"
 
 _RULES = [
-    Rule(r"((?:电话|拨打|号码|热线|手机|致电)(?:号码)?(?:是|为)?[：:]?\s*)(\d[\d\s-]{1,}\d)", _called),
+    # after 电话/拨打/号码...: digit by digit, unless a measure word or unit says it is a count (手机1000台)
+    Rule(
+        rf"((?:电话|拨打|号码|热线|手机|致电)(?:号码)?(?:是|为)?[：:]?\s*)(\d[\d\s-]{{1,}}\d)(?![\d.%％{_MEASURE}元万亿千百])",
+        _called,
+    ),
     Rule(rf"{_NB}1[3-9]\d(?:\s?\d{{4}}){{2}}{_NA}", _phone),
     Rule(rf"{_NB}(?:0\d{{2,3}}|400|800)-\d{{3,4}}(?:-?\d{{4}})?{_NA}", _phone),
     Rule(rf"{_NB}(\d{{4}})[-/.](\d{{1,2}})[-/.](\d{{1,2}}){_NA}(?:日|号)?", _date),
