@@ -45,9 +45,10 @@ class Rewritten:
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """The original span that spoken characters ``start:end`` come from
         (a word inside a rewritten span maps to the whole span)."""
-        return self._map(start, True)[0], self._map(max(start, end - 1), False)[1]
+        return self._map(start)[0], self._map(max(start, end - 1))[1]
 
-    def _map(self, pos: int, left: bool) -> tuple[int, int]:
+    def _map(self, pos: int) -> tuple[int, int]:
+        """The original span of spoken character ``pos``: its rewrite's, or the one character."""
         shift = 0  # original index - spoken index, for text between spans
         for o0, o1, s0, s1 in self.spans:
             if pos < s0:
