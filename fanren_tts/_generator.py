@@ -37,7 +37,7 @@ from ._stream import Chunk, Timeline
 from ._voicemap import check_voice, voice_options
 from ._voices import VoiceStore
 from ._worker import Worker
-from .text import FrontEnd, Rewritten, clean_text, language_of, load_lexicon, split_sentences
+from .text import FrontEnd, Rewritten, clean_text, join_segments, language_of, load_lexicon, split_sentences
 
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
 
@@ -62,11 +62,6 @@ def detect_language(text: str) -> str:
     scores = {"zh": counts["zh"], "ko": counts["ko"], "en": counts["latin"] / 4}
     best = max(scores, key=lambda k: scores[k])
     return best if scores[best] > 0 else "en"
-
-
-def _is_wide(ch: str) -> bool:
-    """CJK text and punctuation: no space between segments."""
-    return unicodedata.east_asian_width(ch) in "WF"
 
 
 class TTSGenerator:
@@ -243,11 +238,7 @@ class TTSGenerator:
     def normalize(self, text: str, engine: str | None = None) -> str:
         """``text`` as the engine will read it: lexicon and normalization applied, segments
         joined (see ``spoken_segments`` for each segment and its engine). Starts nothing."""
-        out = ""
-        for seg in self.spoken_segments(text, engine):
-            spoken = seg["spoken"]
-            out += (" " if out and not (_is_wide(out[-1]) or _is_wide(spoken[0])) else "") + spoken
-        return out
+        return join_segments([seg["spoken"] for seg in self.spoken_segments(text, engine)])
 
     def call(self, engine: str, method: str, /, **kwargs: Any) -> Any:
         """Call any public method of an engine's wrapper; for engines that are not speech."""

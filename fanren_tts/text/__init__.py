@@ -8,7 +8,7 @@ pass (``rules``); ``frontend`` ties them together and maps word timings back.
 from __future__ import annotations
 
 from .clean import clean_text
-from .frontend import FrontEnd, WordMap, original_words
+from .frontend import FrontEnd, WordMap, join_segments, original_words
 from .lexicon import Lexicon, load_lexicon
 from .normalize import LANGUAGES, language_of, normalize
 from .rules import Rewritten, Rule, Rules
@@ -23,6 +23,7 @@ __all__ = [
     "Rules",
     "WordMap",
     "clean_text",
+    "join_segments",
     "language_of",
     "load_lexicon",
     "normalize",

@@ -12,6 +12,7 @@ back onto it ("three dollars and fifty cents" becomes one word "$3.50").
 from __future__ import annotations
 
 import threading
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,7 +20,7 @@ from .lexicon import Lexicon
 from .normalize import language_of, rules_for
 from .rules import Rewritten, Rules
 
-__all__ = ["FrontEnd", "WordMap", "original_words"]
+__all__ = ["FrontEnd", "WordMap", "join_segments", "original_words"]
 
 
 class FrontEnd:
@@ -86,3 +87,17 @@ class WordMap:
 def original_words(words: Iterable[dict[str, Any]], rewritten: Rewritten) -> list[dict[str, Any]]:
     """``words`` of one whole segment mapped back onto its original text (see ``WordMap``)."""
     return WordMap(rewritten).map(words)
+
+
+def join_segments(segments: Iterable[str]) -> str:
+    """Segments back into one text: a space between Latin ones, none beside CJK text."""
+    out = ""
+    for seg in segments:
+        if out and seg and not (_wide(out[-1]) or _wide(seg[0])):
+            out += " "
+        out += seg
+    return out
+
+
+def _wide(ch: str) -> bool:
+    return unicodedata.east_asian_width(ch) in "WF"
