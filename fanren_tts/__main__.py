@@ -2,6 +2,7 @@
 
     python -m fanren_tts say TEXT -o out.wav [--engine NAME] [--subtitles [srt,vtt,ass,json]] [--duration S]
     python -m fanren_tts batch script.json -o DIR [--ray [ADDRESS]]
+    python -m fanren_tts text TEXT [--engine NAME] [--json]   (what each engine will read; starts nothing)
     python -m fanren_tts cache info|prune|clear
     python -m fanren_tts serve [--host 127.0.0.1] [--port 8000] [--api-key KEY]   (needs fanren-tts[server])
     python -m fanren_tts envs sync|status [NAME ...]      (= python -m fanren_tts.envs)
@@ -66,6 +67,26 @@ def _say(args: argparse.Namespace) -> int:
     if args.subtitles:
         written = result.write_subtitles(_subtitle_formats(args.subtitles))
         print("wrote " + ", ".join(map(str, written)))
+    return 0
+
+
+def _text(args: argparse.Namespace) -> int:
+    """Each segment, the engine chosen for it, and what that engine will read (lexicon and
+    normalization applied); starts no engine."""
+    import json
+
+    text = _read_text(args)
+    with TTSGenerator(args.config, engine=args.engine) as gen:
+        segments = gen.spoken_segments(text)
+        normalizes = {name: gen.config.normalizes(name) for name in {s["engine"] for s in segments}}
+    if args.json:
+        print(json.dumps(segments, ensure_ascii=False, indent=2))
+        return 0
+    for i, seg in enumerate(segments, 1):
+        how = "normalized" if normalizes[seg["engine"]] else "not normalized: tts.normalize"
+        print(f"{i}. engine {seg['engine']} ({seg['language']}, {how})")
+        print(f"   text:   {seg['text']}")
+        print(f"   spoken: {seg['spoken']}")
     return 0
 
 
@@ -190,6 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--duration", type=float, metavar="SECONDS", help="fit the line to this many seconds")
     _generator_options(say)
     say.set_defaults(func=_say)
+
+    text = sub.add_parser("text", help="show each segment, its engine, and what the engine will read")
+    text.add_argument("text", nargs="?", help="the text; '-' or nothing reads stdin")
+    text.add_argument("-f", "--file", help="read the text from this UTF-8 file")
+    text.add_argument("--json", action="store_true", help="the segments as JSON")
+    text.add_argument("-e", "--engine", help="engine name from config (default: routes, then tts.engine)")
+    text.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
+    text.add_argument("-v", "--verbose", action="count", default=0)
+    text.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    text.set_defaults(func=_text)
 
     batch = sub.add_parser("batch", help="narrate a JSON script into a folder, with subtitles and a manifest")
     batch.add_argument("script", help='JSON: a list of lines, or {"lines": [...]}')

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ._exceptions import ConfigError
-from ._options import BUILTIN_OPTIONS, SOURCE_ENGINES, Strict
+from ._options import BUILTIN_OPTIONS, SELF_NORMALIZING, SOURCE_ENGINES, Strict
 from ._server_config import ServerConfig, VoicesConfig
 from ._yamlread import load as load_yaml
 from ._yamlread import short_repr
@@ -114,6 +114,20 @@ class SubtitlesConfig(Strict):
     max_duration: float = Field(7.0, gt=0.5, le=60, description="longest cue, in seconds")
 
 
+Normalize = Literal["auto", "on", "off"]
+
+
+def _on_off(value: Any) -> Any:
+    """YAML 1.1 reads a bare ``on`` / ``off`` as true / false: take them back."""
+    return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+
+class TextConfig(Strict):
+    """The text front end (``fanren_tts.text``)."""
+
+    lexicon: str | None = Field(None, description="pronunciation lexicon (YAML), relative to the config file")
+
+
 class CacheConfig(Strict):
     enabled: bool = True
     dir: str = Field(".fanren/cache", description="relative to the config file's folder")
@@ -136,9 +150,22 @@ _COMMON_KEYS = (
     "max_restarts",
     "restart_window",
     "max_segment_chars",
+    "normalize",
     "options",
 )
-_SECTIONS = ("engine", "routes", "output", "narration", "cache", "subtitles", "seed", "server", "voices")
+_SECTIONS = (
+    "engine",
+    "routes",
+    "output",
+    "narration",
+    "cache",
+    "subtitles",
+    "seed",
+    "server",
+    "voices",
+    "normalize",
+    "text",
+)
 _ALIASES = {"subprocess_python": "python", "subprocess_script": "wrapper"}
 
 #: Global keys of the video pipeline's own ``tts:`` section. Those with a meaning
@@ -194,6 +221,7 @@ class EngineConfig(Strict):
     max_restarts: int = Field(3, ge=0, description="restarts allowed within restart_window seconds")
     restart_window: float = Field(60.0, gt=0)
     max_segment_chars: int = Field(200, ge=10, description="longer sentences are cut at commas, then spaces")
+    normalize: Normalize | None = Field(None, description="auto, on or off; null: tts.normalize")
     options: dict[str, Any] = Field(default_factory=dict)
     #: Where relative paths in this block are resolved from (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
@@ -206,6 +234,11 @@ class EngineConfig(Strict):
         if not DEVICE_PATTERN.match(value):
             raise ValueError("must be auto, cpu, mps, cuda or cuda:N")
         return value
+
+    @field_validator("normalize", mode="before")
+    @classmethod
+    def _check_normalize(cls, value: Any) -> Any:
+        return _on_off(value)
 
     @field_validator("devices")
     @classmethod
@@ -337,6 +370,8 @@ class Config(Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     voices: VoicesConfig = Field(default_factory=VoicesConfig)
     seed: int | None = Field(None, description="default seed of every engine that takes one")
+    normalize: Normalize = Field("auto", description="auto: every engine that does not normalize text itself")
+    text: TextConfig = Field(default_factory=TextConfig)
     source: Path | None = Field(None, exclude=True)
     #: Key paths that were accepted but mean nothing to fanren_tts (the pipeline's own).
     ignored: tuple[str, ...] = Field((), exclude=True)
@@ -357,6 +392,22 @@ class Config(Strict):
         if _INSTALLED and base == PROJECT_ROOT:
             base = data_home()
         return path if path.is_absolute() else base / path
+
+    @property
+    def lexicon_path(self) -> Path | None:
+        """``tts.text.lexicon``, relative to the config file's folder."""
+        if not self.text.lexicon:
+            return None
+        path = Path(os.path.expanduser(self.text.lexicon))
+        base = self.source.resolve().parent if self.source else Path.cwd()
+        return path if path.is_absolute() else base / path
+
+    def normalizes(self, name: str) -> bool:
+        """Whether the front end normalizes text for engine ``name``: its own ``normalize``,
+        else ``tts.normalize``; ``auto`` skips engines that normalize themselves."""
+        cfg = self.get(name)
+        policy = cfg.normalize or self.normalize
+        return policy == "on" or (policy == "auto" and cfg.kind not in SELF_NORMALIZING)
 
     def select(self, names: list[str] | None) -> list[EngineConfig]:
         """The named engines, in the order given; all of them when no names are given."""
@@ -619,6 +670,9 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         raise ConfigError(f"{source}: tts.routes: expected a mapping of language -> engine, got {short_repr(routes)}")
     ignored: list[str] = []
     seed = _pipeline_globals(raw, source, ignored)
+    normalize = _on_off(raw.pop("normalize", "auto"))
+    if normalize not in ("auto", "on", "off"):
+        raise ConfigError(f"{source}: tts.normalize: expected auto, on or off, got {normalize!r}")
     sections: dict[str, Any] = {}
     sections_models: tuple[tuple[str, type[BaseModel]], ...] = (
         ("output", OutputConfig),
@@ -627,6 +681,7 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         ("subtitles", SubtitlesConfig),
         ("server", ServerConfig),
         ("voices", VoicesConfig),
+        ("text", TextConfig),
     )
     for key, model in sections_models:
         try:
@@ -676,6 +731,7 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         engines=engines,
         source=file,
         seed=seed,
+        normalize=normalize,
         ignored=tuple(ignored),
         **sections,
     )

@@ -28,18 +28,18 @@ from ._config import DEVICE_PATTERN, PATH_OPTION, Config, load_config, validate_
 from ._envs import lock_hash, require_ready
 from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
 from ._fingerprint import content_keys
-from ._options import BUILTIN_OPTIONS
+from ._options import BUILTIN_OPTIONS, SELF_NORMALIZING
 from ._output import check_output_path
 from ._pool import Pool
 from ._result import GenerateResult, Segment
 from ._runtime.fanren_worker import Audio
 from ._segments import Stats, fan_out, replies, speakable, speech
 from ._stream import Chunk, Timeline
-from ._text import clean_text, split_sentences
 from ._voicemap import check_voice, voice_options
 from ._voices import VoiceStore
 from ._worker import Worker
 from ._yamlread import short_repr
+from .text import FrontEnd, Rewritten, clean_text, join_segments, language_of, load_lexicon, split_sentences
 
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
 
@@ -93,6 +93,8 @@ class TTSGenerator:
         self._identities: dict[str, dict[str, Any]] = {}
         self._folder_keys: dict[str, str] = {}  # model folders' digests, for cache keys
         self.cache = SegmentCache(self.config.cache_dir)
+        lexicon = self.config.lexicon_path
+        self.front_end = FrontEnd(load_lexicon(lexicon) if lexicon is not None else None)
         self._lock = threading.Lock()
         self._voices: VoiceStore | None = None
         self._closed = False
@@ -216,7 +218,32 @@ class TTSGenerator:
         pool = self.pool(engine)
         worker = pool.replicas[0]
         worker.start()
-        return {**(worker.info or {}), "replicas": pool.describe_replicas()}
+        text = {"normalize": self.config.normalizes(engine), "normalizes_itself": pool.config.kind in SELF_NORMALIZING}
+        return {**(worker.info or {}), "replicas": pool.describe_replicas(), "text": text}
+
+    def _plan(self, text: str, name: str) -> list[Rewritten]:
+        """``text``'s segments, each with what ``name`` will read: the lexicon, then
+        normalization where the engine wants it (``tts.normalize``)."""
+        cfg = self.config.get(name)
+        pieces = speakable(
+            split_sentences(text, cfg.max_segment_chars, sentences=self.config.narration.split_sentences)
+        )
+        normalize = self.config.normalizes(name)
+        return [self.front_end.speak(piece, engine=name, normalize=normalize) for piece in pieces]
+
+    def spoken_segments(self, text: str, engine: str | None = None) -> list[dict[str, Any]]:
+        """What each segment of ``text`` becomes before an engine reads it: ``text`` (the
+        original, as subtitles show it), ``engine``, ``language`` and ``spoken``. Starts nothing."""
+        text, name, _ = self._prepare(text, engine, {})
+        return [
+            {"text": r.original, "engine": name, "language": language_of(r.original), "spoken": r.spoken}
+            for r in self._plan(text, name)
+        ]
+
+    def normalize(self, text: str, engine: str | None = None) -> str:
+        """``text`` as the engine will read it: lexicon and normalization applied, segments
+        joined (see ``spoken_segments`` for each segment and its engine). Starts nothing."""
+        return join_segments([seg["spoken"] for seg in self.spoken_segments(text, engine)])
 
     def call(self, engine: str, method: str, /, **kwargs: Any) -> Any:
         """Call any public method of an engine's wrapper; for engines that are not speech."""
@@ -324,10 +351,7 @@ class TTSGenerator:
         With more than one replica, up to two segments per replica are made at once,
         each on whichever replica is free, and come out in order (``fan_out``).
         """
-        cfg = self.config.get(name)
-        pieces = speakable(
-            split_sentences(text, cfg.max_segment_chars, sentences=self.config.narration.split_sentences)
-        )
+        pieces = self._plan(text, name)
         if not pieces:
             raise ConfigError(f"text {short_repr(text)} has nothing to speak (no letter or digit in any segment)")
         pool = self.pool(name)
@@ -346,8 +370,9 @@ class TTSGenerator:
             cache = self.cache if use_cache else None
             yield from fan_out(pool, pieces, key_of, name, options, bit_depth, cache, timeline, stats, live=live)
             return
-        for index, piece in enumerate(pieces):
-            yield from timeline.open(index, piece)
+        for index, spoken in enumerate(pieces):
+            piece = spoken.spoken  # what the engine reads; subtitles keep spoken.original
+            yield from timeline.open(index, spoken.original, spoken)
             key = key_of(piece)
             audio = self.cache.get(key) if use_cache else None
             if audio is not None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "BUILTIN_OPTIONS",
+    "SELF_NORMALIZING",
     "SOURCE_ENGINES",
     "CosyVoiceOptions",
     "EspeakOptions",
@@ -173,6 +174,11 @@ class MiniCPMoOptions(Strict):
     tts_repetition_penalty: float | None = Field(None, gt=0)
     seed: int | None = None
 
+
+#: Built-in engines that read numbers, dates and symbols themselves: CosyVoice's text
+#: frontend (wetext / ttsfrd), IndexTTS's TextNormalizer, and the LLM-based Qwen3-TTS
+#: and MiniCPM-o. ``normalize: auto`` leaves their text alone (see ``fanren_tts.text``).
+SELF_NORMALIZING = frozenset({"cosyvoice", "indextts", "qwen3", "minicpmo"})
 
 #: Built-in engines whose code comes from a source checkout (``source_path``).
 SOURCE_ENGINES = ("cosyvoice", "indextts")
