@@ -380,14 +380,8 @@ class TTSGenerator:
         self.config.get(name)
         voice = options.pop("voice", None)  # a named voice, else the engine's own (espeak's voice option too)
         if isinstance(voice, str):
-            mapped = voice_options(
-                self.config,
-                name,
-                voice,
-                self.voices.get,
-                lambda method, **kw: self.worker(name).call(method, kw),
-                lambda: self.worker(name).pid,
-            )
+            # a voice the engine keeps in its process goes to the pool: each replica registers it (_setups)
+            mapped = voice_options(self.config, name, voice, self.voices.get, lambda s: self.pool(name).setups.add(s))
             options = {**mapped, **options}
         elif voice is not None:
             raise ConfigError(f"voice must be a string (a named voice or an engine speaker), got {voice!r}")

@@ -23,6 +23,7 @@ from typing import Any
 from ._config import EngineConfig
 from ._exceptions import WorkerTimeout
 from ._placement import DeviceProbe, ReplicaPlan, plan_replicas
+from ._setups import Setups
 from ._worker import Worker
 
 __all__ = ["Pool"]
@@ -35,7 +36,9 @@ class Pool:
         self.config = config
         self.name = config.name
         self.plans: list[ReplicaPlan] = plan_replicas(config, probe)
-        self.replicas: list[Worker] = [Worker(p.config, config_file) for p in self.plans]
+        #: What calls need done first in a replica's process (named voices to register), for every replica.
+        self.setups = Setups()
+        self.replicas: list[Worker] = [Worker(p.config, config_file, self.setups) for p in self.plans]
         self._cond = threading.Condition()
         self._busy: set[int] = set()
         self._queue: collections.deque[object] = collections.deque()
@@ -183,6 +186,7 @@ class Pool:
                 "running": w.alive,
                 "pid": w.pid if w.alive else None,
                 "load_s": w.load_s,
+                "voices": w.set_up,  # registered in this replica's process (``_setups``)
             }
             for p, w in zip(self.plans, self.replicas, strict=True)
         ]

@@ -45,6 +45,7 @@ from ._exceptions import (
 )
 from ._runtime import RUNTIME_DIR
 from ._runtime import fanren_worker as wire
+from ._setups import Setup, Setups
 from ._termination import KILL_WAIT, Watchdog, describe_exit, signal_group
 from ._transport import Deadline, Pipe
 
@@ -71,8 +72,11 @@ def worker_environment(config: EngineConfig) -> dict[str, str]:
 class Worker:
     """One engine's worker process; thread-safe, one call in flight at a time."""
 
-    def __init__(self, config: EngineConfig, config_file: Path | None = None) -> None:
+    def __init__(self, config: EngineConfig, config_file: Path | None = None, setups: Setups | None = None) -> None:
         self.config = config
+        #: What some calls need done first in the process (a voice registered); a pool's replicas share it.
+        self.setups = setups if setups is not None else Setups()
+        self._done: set[Setup] = set()  # what the current process has done; a new process has done nothing
         #: The config file this engine comes from: error messages' fix commands name it.
         self.config_file = config_file
         self.name = config.name
@@ -217,6 +221,7 @@ class Worker:
                 f"engine {self.name!r}: wrapper script not found: {cfg.wrapper_path}", engine=self.name
             )
         self._tail.clear()
+        self._done = set()  # a new process: every setup (a registered voice) must be done again
         t0 = time.monotonic()
         try:
             self._proc = subprocess.Popen(
@@ -351,9 +356,26 @@ class Worker:
         with self._held():
             self._ensure_started()
             try:
+                self._set_up(method, kwargs or {}, timeout)
                 return self._roundtrip({"kind": "call", "method": method, "kwargs": kwargs or {}}, "result", timeout)
             finally:
                 self.last_used = time.monotonic()
+
+    @property
+    def set_up(self) -> list[str]:
+        """The names of the setups (registered voices) the current process has done; none when stopped."""
+        return sorted({s.name for s in self._done})
+
+    def _set_up(self, method: str, kwargs: dict[str, Any], timeout: float) -> None:
+        """Do, in this process, each setup the call relies on that it has not done yet
+        (e.g. register a named voice with ``add_speaker``); the caller holds the worker."""
+        for setup in self.setups.needed(method, kwargs):
+            if setup not in self._done:
+                self._log.info("%s(%s) in pid %s before %s", setup.method, setup.name, self.pid, method)
+                self._roundtrip(
+                    {"kind": "call", "method": setup.method, "kwargs": dict(setup.kwargs)}, "result", timeout
+                )
+                self._done = self._done | {setup}  # a new set: describe_replicas reads it unlocked
 
     def ping(self, timeout: float = 5.0) -> float:
         """Round-trip seconds of a ping; starts the worker first if needed."""
@@ -456,6 +478,7 @@ class Worker:
         req_id: int | None = None  # set once the call is on its way: only then is there one to cancel
         try:
             self._ensure_started()
+            self._set_up(method, kwargs or {}, timeout)
             assert self._pipe is not None
             call_id = next(self._ids)
             parts = self._encode({"kind": "call", "id": call_id, "method": method, "kwargs": kwargs or {}})
@@ -571,6 +594,7 @@ class Worker:
             self._watchdog = None
         self._proc = None
         self._pipe = None
+        self._done = set()  # what it had registered went with the process
 
 
 def _forget_inherited_workers() -> None:
