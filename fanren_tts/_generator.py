@@ -208,12 +208,18 @@ class TTSGenerator:
         return self.config.engine
 
     def describe(self, engine: str) -> dict[str, Any]:
-        """Voices, languages and modes the engine reports (starts its first replica if needed),
-        and under ``"replicas"`` every replica's device, threads and state."""
+        """Voices, languages and modes the engine reports now: a fresh ``describe`` call on an
+        idle replica (started if needed; bounded by the queue and call timeouts), so voices
+        registered since the start show; under ``"replicas"`` every replica's device,
+        threads, state and the named voices registered in its process."""
         pool = self.pool(engine)
-        worker = pool.replicas[0]
-        worker.start()
-        return {**(worker.info or {}), "replicas": pool.describe_replicas()}
+        with pool.acquire() as worker:
+            live = worker.call("describe", timeout=pool.config.timeouts.call)
+        if not isinstance(live, dict):
+            raise ProtocolError(
+                f"engine {engine!r}: describe() returned {type(live).__name__}, not a dict", engine=engine
+            )
+        return {**(worker.info or {}), **live, "replicas": pool.describe_replicas()}
 
     def call(self, engine: str, method: str, /, **kwargs: Any) -> Any:
         """Call any public method of an engine's wrapper; for engines that are not speech."""
