@@ -141,3 +141,17 @@ def test_a_loop_that_raises_mid_stream_frees_the_worker(echo_config) -> None:
 
         assert on_thread(consume) == "gave up"
         still_serves(gen, pid)
+
+
+def test_a_call_behind_a_stream_nobody_reads_fails_typed_instead_of_blocking(echo_config) -> None:
+    from fanren_tts import WorkerTimeout
+
+    with TTSGenerator(echo_config(echo={"timeouts": {"startup": 5, "call": 1}})) as gen:
+        worker = gen.worker("echo")
+        it = worker.stream("pieces", {"n": 50})
+        assert next(it) == 0  # open, holding the worker, and no longer read
+        with pytest.raises(WorkerTimeout) as info:
+            on_thread(lambda: worker.call("echo", {"value": 1}))  # bypasses the pool's queue
+        assert info.value.stage == "queue" and "close it" in str(info.value)
+        it.close()
+        assert worker.call("echo", {"value": 2})["value"] == 2
