@@ -213,13 +213,19 @@ class TTSGenerator:
         return self.config.engine
 
     def describe(self, engine: str) -> dict[str, Any]:
-        """Voices, languages and modes the engine reports (starts its first replica if needed),
-        and under ``"replicas"`` every replica's device, threads and state."""
+        """Voices, languages and modes the engine reports now: a fresh ``describe`` call on an
+        idle replica (started if needed; bounded by the queue and call timeouts), so voices
+        registered since the start show; under ``"replicas"`` every replica's device,
+        threads, state and the named voices registered in its process."""
         pool = self.pool(engine)
-        worker = pool.replicas[0]
-        worker.start()
+        with pool.acquire() as worker:
+            live = worker.call("describe", timeout=pool.config.timeouts.call)
+        if not isinstance(live, dict):
+            raise ProtocolError(
+                f"engine {engine!r}: describe() returned {type(live).__name__}, not a dict", engine=engine
+            )
         text = {"normalize": self.config.normalizes(engine), "normalizes_itself": pool.config.kind in SELF_NORMALIZING}
-        return {**(worker.info or {}), "replicas": pool.describe_replicas(), "text": text}
+        return {**(worker.info or {}), **live, "replicas": pool.describe_replicas(), "text": text}
 
     def _plan(self, text: str, name: str) -> list[Rewritten]:
         """``text``'s segments, each with what ``name`` will read: the lexicon, then
@@ -414,14 +420,8 @@ class TTSGenerator:
         self.config.get(name)
         voice = options.pop("voice", None)  # a named voice, else the engine's own (espeak's voice option too)
         if isinstance(voice, str):
-            mapped = voice_options(
-                self.config,
-                name,
-                voice,
-                self.voices.get,
-                lambda method, **kw: self.worker(name).call(method, kw),
-                lambda: self.worker(name).pid,
-            )
+            # a voice the engine keeps in its process goes to the pool: each replica registers it (_setups)
+            mapped = voice_options(self.config, name, voice, self.voices.get, lambda s: self.pool(name).setups.add(s))
             options = {**mapped, **options}
         elif voice is not None:
             raise ConfigError(f"voice must be a string (a named voice or an engine speaker), got {voice!r}")
