@@ -16,6 +16,7 @@ from typing import Any
 
 from . import _subtitles
 from ._exceptions import ConfigError
+from ._loudness import Loudness
 from ._timeline import Word
 
 __all__ = ["GenerateResult", "Segment", "Word"]
@@ -41,6 +42,9 @@ class GenerateResult(str):
     ``words`` are ``Word(text, start, end)`` on the output's timeline (characters for
     CJK text); ``word_timing`` says where they come from: ``"engine"`` (the engine's
     own alignment) or ``"estimated"`` (each segment shared out by word length).
+    ``loudness``, when ``tts.output.loudness_lufs`` is set, is what the file reached:
+    ``.lufs`` (integrated, BS.1770-4), ``.true_peak_dbtp``, the target and ceiling asked
+    for and the gain applied; None without normalization.
     """
 
     path: Path
@@ -54,8 +58,9 @@ class GenerateResult(str):
     words: tuple[Word, ...]
     word_timing: str
     target_duration: float | None
-    #: (max characters, max seconds) of one subtitle cue; from ``tts.subtitles``.
-    cue_limits: tuple[int, float]
+    #: how subtitle cues are cut (``tts.subtitles``); a (max characters, max seconds) pair also works.
+    cue_limits: _subtitles.CueRules
+    loudness: Loudness | None
 
     def __new__(
         cls,
@@ -70,7 +75,8 @@ class GenerateResult(str):
         words: tuple[Word, ...] = (),
         word_timing: str = "estimated",
         target_duration: float | None = None,
-        cue_limits: tuple[int, float] = (42, 7.0),
+        cue_limits: _subtitles.CueRules | tuple[int, float] = _subtitles.DEFAULT_RULES,
+        loudness: Loudness | None = None,
     ) -> GenerateResult:
         self = super().__new__(cls, os.fspath(path))
         self.path = Path(path)
@@ -84,7 +90,8 @@ class GenerateResult(str):
         self.words = tuple(words)
         self.word_timing = word_timing
         self.target_duration = target_duration
-        self.cue_limits = cue_limits
+        self.cue_limits = _subtitles.CueRules.of(cue_limits)
+        self.loudness = loudness
         return self
 
     def __fspath__(self) -> str:
@@ -116,6 +123,7 @@ class GenerateResult(str):
                 self.word_timing,
                 self.target_duration,
                 self.cue_limits,
+                self.loudness,
             ),
         )
 
@@ -125,7 +133,7 @@ class GenerateResult(str):
         return None if self.target_duration is None else self.duration - self.target_duration
 
     def cues(self) -> list[_subtitles.Cue]:
-        return _subtitles.build_cues(self.segments, self.words, *self.cue_limits)
+        return _subtitles.build_cues(self.segments, self.words, self.cue_limits)
 
     def srt(self) -> str:
         return _subtitles.srt_text(self.cues())

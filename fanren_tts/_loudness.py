@@ -1,0 +1,224 @@
+"""Loudness normalization that reaches its target: gain, then a look-ahead true-peak limiter.
+
+A gain capped at the peak (what was here before) leaves speech short of its target:
+``loudness_lufs: -16`` gave -18.8 LUFS, because a few consonant peaks decided the
+gain for the whole narration. Broadcast practice (EBU R 128, ITU-R BS.1770-4) is
+the other way round: apply the full gain, then hold the *true* peak (the peak of
+the reconstructed waveform, between samples too) under a ceiling with a limiter.
+
+Why our own limiter: pyloudnorm measures and normalizes but does not limit;
+pedalboard's ``Limiter`` (JUCE) adds make-up gain and clips at 0 dBFS, and its
+``BrickwallLimiter(true_peak=True)`` documents that it does not guarantee the ceiling
+(measured on a piper take: see the README). This one is plain numpy/scipy, works on
+blocks with context so memory stays flat, and meets the ceiling by construction:
+
+- detection: the signal oversampled x4 (polyphase FIR, ``scipy.signal.resample_poly``),
+  the largest magnitude around each sample over every channel (linked stereo);
+- the gain each sample needs, ``min(1, ceiling / peak)``; a sliding minimum of
+  ``lookahead + hold`` samples followed by two box filters that together span the
+  look-ahead, so the gain ramps down smoothly *before* a peak and is never above
+  what any sample needs (each averaged value already saw that sample);
+- release: the minimum of that gain and its moving average over ``release`` seconds,
+  so the gain comes back up slowly (no fast pumping on voiced speech).
+
+The limiter takes a little loudness away, so ``normalize`` measures the limited
+output (a pass over the spool without writing) and corrects the gain, at most a
+few times, before the one pass that writes the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+
+from ._wavout import LoudnessMeter
+
+__all__ = ["Loudness", "TruePeakLimiter", "normalize", "relimit", "true_peak"]
+
+_OVERSAMPLE = 4
+#: the measured loudness may differ from the target by this much before the gain is corrected again
+_TOLERANCE_LU = 0.1
+_PASSES = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class Loudness:
+    """What a normalized file reached: integrated loudness (LUFS, BS.1770-4) and true peak
+    (dBTP, x4 oversampled), with the target and ceiling it was asked for and the gain applied."""
+
+    lufs: float
+    true_peak_dbtp: float
+    target_lufs: float
+    ceiling_dbtp: float
+    gain_db: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 2) if math.isfinite(v) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def _peaks(data: np.ndarray) -> np.ndarray:
+    """Per sample, the largest |value| of the x4 oversampled signal on either side of it, any channel."""
+    from scipy.signal import resample_poly
+
+    if len(data) == 0:
+        return np.zeros(0)
+    up = np.abs(resample_poly(data.astype(np.float64), _OVERSAMPLE, 1, axis=0)).max(axis=1)
+    per = up[: len(data) * _OVERSAMPLE].reshape(len(data), _OVERSAMPLE).max(axis=1)
+    per = np.maximum(per, np.abs(data).max(axis=1))
+    out: np.ndarray = np.maximum(per, np.concatenate([[0.0], per[:-1]]))  # the stretch before it too
+    return out
+
+
+def true_peak(data: np.ndarray) -> float:
+    """The true peak of ``data`` (frames x channels) in dBTP; ``-inf`` for silence."""
+    peak = float(_peaks(data).max()) if len(data) else 0.0
+    return 20.0 * math.log10(peak) if peak > 0 else float("-inf")
+
+
+class TruePeakLimiter:
+    """Holds the true peak of a stream under ``ceiling_dbtp``; ``process`` blocks in, blocks out.
+
+    The output has as many frames as the input; ``process`` keeps back the last few
+    milliseconds (its context) until the next block or ``flush()``.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        channels: int,
+        ceiling_dbtp: float = -1.0,
+        lookahead_s: float = 0.005,
+        hold_s: float = 0.02,
+        release_s: float = 0.08,
+    ) -> None:
+        # A hair under the ceiling: the gain moves between samples too, and the file is rounded to its grid.
+        self.ceiling = 10.0 ** ((ceiling_dbtp - 0.1) / 20.0)
+        self.channels = channels
+        self._box = max(1, round(lookahead_s * sample_rate / 2))
+        self._min = 2 * self._box - 1 + max(0, round(hold_s * sample_rate))
+        self._release = max(1, round(release_s * sample_rate))
+        self._pad = 16  # the oversampling filter's reach, in input samples (resample_poly: 10)
+        # context each side: what the min, box and release filters and the detector look at
+        self._ctx = self._min + 2 * self._box + self._release + 2 * self._pad
+        self._buf = np.zeros((self._ctx, channels))  # the past (silence before the start), then unprocessed input
+        self.reduction_db = 0.0  # the deepest gain reduction so far
+
+    def _gain(self, data: np.ndarray) -> np.ndarray:
+        from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+        need = np.minimum(1.0, self.ceiling / np.maximum(_peaks(data), 1e-12))
+        # backward minimum over [n - min + 1, n]: every value averaged forward below still saw sample n
+        held = minimum_filter1d(need, self._min, origin=(self._min - 1) // 2, mode="nearest")
+        b = self._box
+        # two forward boxes over [n, n + box - 1]: a smooth ramp of 2 box - 1 samples ending at the peak
+        shift = -(b // 2)
+        gain = uniform_filter1d(held, b, origin=shift, mode="nearest")
+        gain = uniform_filter1d(gain, b, origin=shift, mode="nearest")
+        r = self._release
+        slow = uniform_filter1d(gain, r, origin=(r - 1) // 2, mode="nearest")  # backward mean: slow release
+        out: np.ndarray = np.minimum(gain, slow)
+        return out
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Limit ``block`` (frames x channels); returns the frames that are final so far."""
+        self._buf = np.concatenate([self._buf, np.asarray(block, dtype=np.float64)])
+        ready = len(self._buf) - 2 * self._ctx
+        if ready <= 0:
+            return np.zeros((0, self.channels), dtype=np.float32)
+        return self._emit(ready)
+
+    def flush(self) -> np.ndarray:
+        """The frames still held back, limited as the end of the stream (silence after it)."""
+        held = len(self._buf) - self._ctx
+        if held <= 0:
+            return np.zeros((0, self.channels), dtype=np.float32)
+        self._buf = np.concatenate([self._buf, np.zeros((self._ctx, self.channels))])
+        out = self._emit(held)
+        self._buf = np.zeros((self._ctx, self.channels))
+        return out
+
+    def _emit(self, count: int) -> np.ndarray:
+        gain = self._gain(self._buf)
+        lo, hi = self._ctx, self._ctx + count
+        out = self._buf[lo:hi] * gain[lo:hi, None]
+        if count:
+            self.reduction_db = min(self.reduction_db, 20.0 * math.log10(max(float(gain[lo:hi].min()), 1e-12)))
+        self._buf = self._buf[hi - self._ctx :]
+        return out.astype(np.float32)
+
+
+def _limited(
+    chunks: Iterable[np.ndarray], gain: float, rate: int, channels: int, ceiling_dbtp: float
+) -> Iterator[np.ndarray]:
+    limiter = TruePeakLimiter(rate, channels, ceiling_dbtp)
+    for chunk in chunks:
+        out = limiter.process(chunk * gain)
+        if len(out):
+            yield out
+    tail = limiter.flush()
+    if len(tail):
+        yield tail
+
+
+def normalize(
+    chunks: Callable[[], Iterable[np.ndarray]],
+    measured_lufs: float,
+    rate: int,
+    channels: int,
+    target_lufs: float,
+    ceiling_dbtp: float,
+    write: Callable[[np.ndarray], None],
+) -> Loudness:
+    """Write ``chunks()`` (called once per pass: the spool read again) at ``target_lufs``,
+    true peak under ``ceiling_dbtp``; ``measured_lufs`` is the input's integrated loudness.
+
+    Returns what the written signal measures. Silence, or a signal too short to
+    measure (under 400 ms), is written as it is.
+    """
+    if not math.isfinite(measured_lufs):
+        peak = -math.inf
+        for chunk in chunks():
+            write(chunk)
+            peak = max(peak, true_peak(chunk))
+        return Loudness(measured_lufs, peak, target_lufs, ceiling_dbtp, 0.0)
+    gain_db = target_lufs - measured_lufs
+    tried: list[tuple[float, float]] = []  # (gain, loudness reached), for the secant step
+    for _ in range(_PASSES - 1):
+        meter = LoudnessMeter(rate, channels)
+        for out in _limited(chunks(), 10.0 ** (gain_db / 20.0), rate, channels, ceiling_dbtp):
+            meter.feed(out)
+        reached = meter.integrated()
+        if not math.isfinite(reached) or abs(target_lufs - reached) <= _TOLERANCE_LU:
+            break
+        tried.append((gain_db, reached))
+        slope = 1.0  # LU per dB of gain: 1 without limiting, less the harder the limiter works
+        if len(tried) >= 2:
+            (g0, l0), (g1, l1) = tried[-2], tried[-1]
+            if g1 != g0:
+                slope = min(1.0, max(0.1, (l1 - l0) / (g1 - g0)))
+        gain_db += (target_lufs - reached) / slope
+    meter = LoudnessMeter(rate, channels)
+    peak = 0.0
+    # the true peak is measured on the output again, blockwise (context from the previous block)
+    last = np.zeros((0, channels))
+    for out in _limited(chunks(), 10.0 ** (gain_db / 20.0), rate, channels, ceiling_dbtp):
+        meter.feed(out)
+        joined = np.concatenate([last, out])
+        peak = max(peak, float(_peaks(joined)[len(last) :].max(initial=0.0)))
+        last = out[-32:]
+        write(out)
+    dbtp = 20.0 * math.log10(peak) if peak > 0 else -math.inf
+    return Loudness(meter.integrated(), dbtp, target_lufs, ceiling_dbtp, gain_db)
+
+
+def relimit(data: np.ndarray, rate: int, before: Loudness) -> tuple[np.ndarray, Loudness]:
+    """A normalized take changed after the fact (time-stretched to fit its slot): its true
+    peak held under the same ceiling again, and what it measures now."""
+    limiter = TruePeakLimiter(rate, data.shape[1], before.ceiling_dbtp)
+    out = np.concatenate([limiter.process(data), limiter.flush()])
+    meter = LoudnessMeter(rate, data.shape[1])
+    meter.feed(out)
+    return out, dataclasses.replace(before, lufs=meter.integrated(), true_peak_dbtp=true_peak(out))
