@@ -75,6 +75,7 @@ class Assembler:
                 self.output.loudness_lufs,
                 self.output.true_peak_dbtp,
                 self._writer.write,
+                self._writer.path.resolve().parent,
             )
             self._spool.close()
             self._spool = None

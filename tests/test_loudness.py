@@ -29,7 +29,7 @@ def speech_like(seconds: float = 12.0, rate: int = RATE, seed: int = 0) -> np.nd
     words, and short plosive bursts that set the peak, as a TTS take has them: the peak is
     near full scale while the speech sits around -22 LUFS."""
     rng = np.random.default_rng(seed)
-    out = np.zeros(int(seconds * rate))
+    out = np.zeros(int((seconds + 1.5) * rate))  # room for the last word; cut to length below
     t = 0.0
     while t < seconds - 0.5:
         for _ in range(int(rng.integers(2, 5))):  # a word of 2-4 syllables
@@ -44,6 +44,7 @@ def speech_like(seconds: float = 12.0, rate: int = RATE, seed: int = 0) -> np.nd
                 out[i : i + b] += rng.uniform(0.5, 0.9) * rng.standard_normal(b).clip(-1.5, 1.5) / 1.5
             t += 0.25
         t += rng.uniform(0.15, 0.4)
+    out = out[: int(seconds * rate)]
     out *= 0.98 / np.max(np.abs(out))
     return out.astype(np.float32)[:, None]
 
