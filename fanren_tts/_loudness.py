@@ -230,14 +230,14 @@ def normalize(
     measures. Silence, or a signal too short to measure (under 400 ms), is written as it is.
     """
     if not math.isfinite(measured_lufs):
-        meter = _PeakMeter(channels)
+        silent = _PeakMeter(channels)
         for chunk in chunks():
             write(chunk)
-            meter.feed(chunk)
-        return Loudness(measured_lufs, meter.dbtp(), target_lufs, ceiling_dbtp, 0.0)
+            silent.feed(chunk)
+        return Loudness(measured_lufs, silent.dbtp(), target_lufs, ceiling_dbtp, 0.0)
     gain_db = target_lufs - measured_lufs
     tried: list[tuple[float, float]] = []  # (gain, loudness reached), for the secant step
-    best: tuple[float, float, Spool] | None = None  # (distance from the target, gain, the pass's output)
+    best: tuple[float, float, float, Spool] | None = None  # (distance from the target, gain, LUFS, output)
     try:
         for _ in range(_PASSES):
             meter = LoudnessMeter(rate, channels)
@@ -249,8 +249,8 @@ def normalize(
             miss = abs(target_lufs - reached) if math.isfinite(reached) else 0.0
             if best is None or miss < best[0]:
                 if best is not None:
-                    best[2].close()
-                best = (miss, gain_db, spool)
+                    best[3].close()
+                best = (miss, gain_db, reached, spool)
             else:
                 spool.close()
             if miss <= _TOLERANCE_LU:
@@ -263,16 +263,15 @@ def normalize(
                     slope = min(1.0, max(0.1, (l1 - l0) / (g1 - g0)))
             gain_db += (target_lufs - reached) / slope
         assert best is not None
-        # the closest pass is the file: copied through once, measured as it goes
-        meter, peaks = LoudnessMeter(rate, channels), _PeakMeter(channels)
-        for out in best[2].chunks():
-            meter.feed(out)
+        # the closest pass is the file: copied through once, its true peak measured as it goes
+        peaks = _PeakMeter(channels)
+        for out in best[3].chunks():
             peaks.feed(out)
             write(out)
-        return Loudness(meter.integrated(), peaks.dbtp(), target_lufs, ceiling_dbtp, best[1])
+        return Loudness(best[2], peaks.dbtp(), target_lufs, ceiling_dbtp, best[1])
     finally:
         if best is not None:
-            best[2].close()
+            best[3].close()
 
 
 def relimit(data: np.ndarray, rate: int, before: Loudness) -> tuple[np.ndarray, Loudness]:
