@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ._config import Config
 from ._exceptions import ConfigError, FanrenTTSError, RemoteError
 from ._result import GenerateResult
-from ._subtitles import FORMATS, cue_issues, write_json
+from ._subtitles import FORMATS, write_json
 
 __all__ = [
     "MANIFEST_SCHEMA",
@@ -247,7 +247,7 @@ def write_manifest(
             )
             if r.loudness is not None:
                 entry["loudness"] = r.loudness.as_dict()
-            issues = cue_issues(r.cues(), r.cue_limits) if formats else []
+            issues = r.subtitle_issues() if set(formats) & {"srt", "vtt", "ass"} else []
             if issues:
                 entry["subtitle_issues"] = issues
             if r.target_duration is not None:

@@ -10,6 +10,7 @@ as attributes.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from ._loudness import Loudness
 from ._timeline import Word
 
 __all__ = ["GenerateResult", "Segment", "Word"]
+
+log = logging.getLogger("fanren_tts.subtitles")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +136,12 @@ class GenerateResult(str):
         return None if self.target_duration is None else self.duration - self.target_duration
 
     def cues(self) -> list[_subtitles.Cue]:
-        return _subtitles.build_cues(self.segments, self.words, self.cue_limits)
+        return _subtitles.build_cues(self.segments, self.words, self.cue_limits, end=self.duration)
+
+    def subtitle_issues(self) -> list[str]:
+        """Cues that still break a ``tts.subtitles`` rule after merging and lengthening
+        (too short, read too fast, too long a line), one line each; empty when all are fine."""
+        return _subtitles.cue_issues(self.cues(), self.cue_limits)
 
     def srt(self) -> str:
         return _subtitles.srt_text(self.cues())
@@ -174,4 +182,8 @@ class GenerateResult(str):
         unknown = [f for f in formats if f not in writers]
         if unknown:
             raise ConfigError(f"unknown subtitle format(s) {unknown}; choose from {', '.join(_subtitles.FORMATS)}")
+        if set(formats) & {"srt", "vtt", "ass"}:
+            issues = self.subtitle_issues()
+            if issues:
+                log.info("%s: %d subtitle cue(s) break a rule, e.g. %s", self.path.name, len(issues), issues[0])
         return [writers[f]() for f in formats]

@@ -276,11 +276,15 @@ def build_cues(
     words: Sequence[Timed],
     rules: CueRules | tuple[int, float] | int = DEFAULT_RULES,
     max_duration: float | None = None,
+    *,
+    end: float | None = None,
 ) -> list[Cue]:
     """Cues for ``segments`` from their ``words`` (see the module docstring), never across segments.
 
-    Without word timings the segment's span is shared out over its words first.
-    ``build_cues(segments, words, 42, 7.0)`` (the old signature) still works.
+    Without word timings the segment's span is shared out over its words first. ``end``
+    (the audio's length) is as far as the last cue may be lengthened; without it, as
+    far as its reading needs. ``build_cues(segments, words, 42, 7.0)`` (the old
+    signature) still works.
     """
     if isinstance(rules, int):
         rules = CueRules(max_chars=rules, max_duration=7.0 if max_duration is None else max_duration)
@@ -296,10 +300,10 @@ def build_cues(
         cjk = _is_cjk_text(seg.text)
         width = rules.max_chars_cjk if cjk else rules.max_chars
         cues.extend(_cue(group, rules, width) for group in _sentence(mine, rules, cjk))
-    return _stretch(cues, rules)
+    return _stretch(cues, rules, end)
 
 
-def _stretch(cues: list[Cue], rules: CueRules) -> list[Cue]:
+def _stretch(cues: list[Cue], rules: CueRules, end_limit: float | None) -> list[Cue]:
     """Cues still too short or too fast get more time from the silence after, then before them."""
     out = list(cues)
     for i, cue in enumerate(out):
@@ -307,7 +311,10 @@ def _stretch(cues: list[Cue], rules: CueRules) -> list[Cue]:
         need = max(rules.min_duration, len(cue.text.replace("\n", "")) / cps)
         if cue.end - cue.start >= need:
             continue
-        after = out[i + 1].start if i + 1 < len(out) else cue.start + need
+        if i + 1 < len(out):
+            after = out[i + 1].start
+        else:
+            after = cue.start + need if end_limit is None else max(cue.end, end_limit)
         end = max(cue.end, min(cue.start + need, after))
         before = out[i - 1].end if i else 0.0
         start = min(cue.start, max(end - need, before))

@@ -144,3 +144,26 @@ def test_a_real_piper_take_reaches_the_target_and_says_so(tmp_path: Path, defaul
     assert r.loudness is not None and r.loudness.lufs == pytest.approx(reached, abs=0.1)
     entry = json.loads(batch.manifest.read_text(encoding="utf-8"))["lines"][0]
     assert abs(entry["loudness"]["lufs"] + 16.0) <= 0.5 and entry["loudness"]["true_peak_dbtp"] <= -1.0
+
+
+def test_the_manifest_carries_the_loudness_reached_and_the_subtitle_issues(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from fanren_tts import GenerateResult, Segment
+    from fanren_tts._batch import Line, write_manifest
+    from fanren_tts._loudness import Loudness
+
+    loud = Loudness(-16.04, -1.1, -16.0, -1.0, 6.9)
+    fast = Segment("This sentence is spoken far too quickly to read.", 0.0, 2.0)  # 24 characters a second
+    r = GenerateResult(tmp_path / "a.wav", 22050, 2.0, "piper", {}, (fast,), loudness=loud)
+    gen = SimpleNamespace(config=SimpleNamespace(source=None))
+    batch = write_manifest(gen, [Line(text=fast.text)], tmp_path, ("srt",), {1: r}, {})  # type: ignore[arg-type]
+    entry = json.loads(batch.manifest.read_text(encoding="utf-8"))["lines"][0]
+    assert entry["loudness"] == {
+        "lufs": -16.04,
+        "true_peak_dbtp": -1.1,
+        "target_lufs": -16.0,
+        "ceiling_dbtp": -1.0,
+        "gain_db": 6.9,
+    }
+    assert len(entry["subtitle_issues"]) == 1 and "characters/s" in entry["subtitle_issues"][0]
