@@ -157,7 +157,7 @@ def test_the_manifest_carries_the_loudness_reached_and_the_subtitle_issues(tmp_p
     fast = Segment("This sentence is spoken far too quickly to read.", 0.0, 2.0)  # 24 characters a second
     r = GenerateResult(tmp_path / "a.wav", 22050, 2.0, "piper", {}, (fast,), loudness=loud)
     gen = SimpleNamespace(config=SimpleNamespace(source=None))
-    batch = write_manifest(gen, [Line(text=fast.text)], tmp_path, ("srt",), {1: r}, {})  # type: ignore[arg-type]
+    batch = write_manifest(gen, [Line(text=fast.text)], tmp_path, ("srt",), {1: r}, {})
     entry = json.loads(batch.manifest.read_text(encoding="utf-8"))["lines"][0]
     assert entry["loudness"] == {
         "lufs": -16.04,
