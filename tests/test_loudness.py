@@ -167,3 +167,15 @@ def test_the_manifest_carries_the_loudness_reached_and_the_subtitle_issues(tmp_p
         "gain_db": 6.9,
     }
     assert len(entry["subtitle_issues"]) == 1 and "characters/s" in entry["subtitle_issues"][0]
+
+
+def test_a_take_changed_after_normalizing_is_limited_and_measured_again() -> None:
+    from fanren_tts._loudness import Loudness, relimit
+
+    before = Loudness(-16.0, -1.1, -16.0, -1.0, 6.0)
+    changed = speech_like(5.0) * 2.0  # a time-stretch can move peaks over the ceiling
+    assert dbtp(changed[:, 0]) > 0
+    out, after = relimit(changed, RATE, before)
+    assert out.shape == changed.shape and dbtp(out[:, 0]) <= -1.0
+    assert after.lufs == pytest.approx(pyloudnorm.Meter(RATE).integrated_loudness(out[:, 0]), abs=0.1)
+    assert after.true_peak_dbtp == pytest.approx(dbtp(out[:, 0]), abs=0.1) and after.gain_db == 6.0
