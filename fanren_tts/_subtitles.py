@@ -159,33 +159,46 @@ def _tokens(words: Sequence[Word]) -> list[_Token]:
     return [_Token(tuple(t)) for t in out]
 
 
+_CLAUSE = ",;:，、；：。！？!?…—)）」』”"  # not ".": inside a sentence it ends "Dr." or "p.m."
+
+
+def _clause_end(token: _Token) -> bool:
+    """A token that ends a clause: a line or cue reads best when it breaks after one."""
+    return token.text.rstrip()[-1:] in _CLAUSE
+
+
 def _layout(tokens: Sequence[_Token], width: int, lines: int) -> tuple[int, ...] | None:
-    """Token indexes that start lines 2.., lines as even as can be, each at most ``width``;
-    None when the tokens do not fit in ``lines`` lines."""
+    """Token indexes that start lines 2.., each line at most ``width``; None when the
+    tokens do not fit in ``lines`` lines. Lines are as even as can be, and a break after
+    a comma or other clause mark counts as a quarter line shorter (it reads better)."""
     n = len(tokens)
+    bonus = max(1, width // 4)
 
     def length(i: int, j: int) -> int:
         return len(_join([t.text for t in tokens[i:j]]))
 
     @functools.cache
-    def best(i: int, left: int) -> tuple[int, tuple[int, ...]] | None:
-        """(longest line, breaks) for tokens[i:] in at most ``left`` lines, or None."""
+    def best(i: int, left: int) -> tuple[int, int, tuple[int, ...]] | None:
+        """(longest line, breaks after a clause mark, breaks) for tokens[i:] in at most ``left`` lines."""
         if length(i, n) <= width:
-            return length(i, n), ()
+            return length(i, n), 0, ()
         if left <= 1:
             return None
-        found: tuple[int, tuple[int, ...]] | None = None
+        found: tuple[int, int, tuple[int, ...]] | None = None
         for j in range(i + 1, n):
             head = length(i, j)
             if head > width:
                 break
             rest = best(j, left - 1)
-            if rest is not None and (found is None or max(head, rest[0]) < found[0]):
-                found = (max(head, rest[0]), (j, *rest[1]))
+            if rest is None:
+                continue
+            option = (max(head, rest[0]), rest[1] + _clause_end(tokens[j - 1]), (j, *rest[2]))
+            if found is None or option[0] - bonus * option[1] < found[0] - bonus * found[1]:
+                found = option
         return found
 
     result = best(0, lines)
-    return None if result is None else result[1]
+    return None if result is None else result[2]
 
 
 def _cue(tokens: Sequence[_Token], rules: CueRules, width: int) -> Cue:
@@ -224,26 +237,29 @@ def _balanced(tokens: list[_Token], rules: CueRules, width: int) -> list[list[_T
     def fits(i: int, j: int) -> bool:
         return _fits(tokens[i:j], rules, width)
 
+    bonus = max(1, width // 2)  # a cut after a clause mark counts as half a line shorter
+
     @functools.cache
-    def best(i: int, count: int) -> tuple[int, tuple[int, ...]] | None:
-        """(longest cue in characters, cut points) for tokens[i:] in ``count`` cues."""
+    def best(i: int, count: int) -> tuple[int, int, tuple[int, ...]] | None:
+        """(longest cue in characters, cuts after a clause mark, cut points) for tokens[i:] in ``count`` cues."""
         if count == 1:
-            return (len(_join([t.text for t in tokens[i:]])), ()) if fits(i, n) else None
-        found: tuple[int, tuple[int, ...]] | None = None
+            return (len(_join([t.text for t in tokens[i:]])), 0, ()) if fits(i, n) else None
+        found: tuple[int, int, tuple[int, ...]] | None = None
         for j in range(i + 1, n - count + 2):
             if not fits(i, j):
                 break
             rest = best(j, count - 1)
             if rest is not None:
                 size = max(len(_join([t.text for t in tokens[i:j]])), rest[0])
-                if found is None or size < found[0]:
-                    found = (size, (j, *rest[1]))
+                option = (size, rest[1] + _clause_end(tokens[j - 1]), (j, *rest[2]))
+                if found is None or option[0] - bonus * option[1] < found[0] - bonus * found[1]:
+                    found = option
         return found
 
     result = best(0, len(greedy))
     if result is None:
         return greedy
-    cuts = [0, *result[1], n]
+    cuts = [0, *result[2], n]
     return [tokens[a:b] for a, b in itertools.pairwise(cuts)]
 
 

@@ -92,6 +92,12 @@ def test_chinese_and_japanese_cues_hold_two_lines_of_16_characters(tmp_path: Pat
     assert all("\n" not in c.text and len(c.text) <= 10 for c in narrow)
 
 
+def test_cues_break_after_a_comma_where_the_limits_allow(tmp_path: Path) -> None:
+    text = "全长一百二十公里的高速公路今天正式通车，沿线设有十二个服务区和三个观景台。"
+    cues = result(tmp_path, timed(text)).cues()
+    assert len(cues) == 2 and cues[0].text.endswith("通车，"), [c.text for c in cues]
+
+
 def test_latin_cues_hold_two_balanced_lines_of_42_characters(tmp_path: Path) -> None:
     cues = result(tmp_path, timed(EN_LONG, TEXT_A)).cues()
     for cue in cues:
