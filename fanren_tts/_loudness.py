@@ -38,7 +38,7 @@ import numpy as np
 
 from ._wavout import LoudnessMeter, Spool
 
-__all__ = ["Loudness", "TruePeakLimiter", "normalize", "relimit", "true_peak"]
+__all__ = ["Loudness", "TruePeakLimiter", "envelope", "normalize", "relimit", "true_peak"]
 
 _OVERSAMPLE = 4
 #: the measured loudness may differ from the target by this much before the gain is corrected again
@@ -100,6 +100,38 @@ def true_peak(data: np.ndarray) -> float:
     return 20.0 * math.log10(peak) if peak > 0 else float("-inf")
 
 
+def envelope(chunks: Iterable[np.ndarray], channels: int) -> Iterator[np.ndarray]:
+    """``_peaks`` of a stream, block by block: the same values as on the whole signal
+    (each block measured with the samples around it), as many as frames came in."""
+    ctx = _PeakMeter._CTX
+    tail = np.zeros((0, channels), dtype=np.float32)
+    for block in chunks:
+        joined = np.concatenate([tail, block])
+        if len(joined) <= 2 * ctx:
+            tail = joined
+            continue
+        lo = min(len(tail), ctx)
+        yield _peaks(joined)[lo : len(joined) - ctx]
+        tail = joined[len(joined) - 2 * ctx :]
+    if len(tail):
+        yield _peaks(tail)[min(len(tail), ctx) :]
+
+
+def _rechunk(parts: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """The same values in pieces of ``size`` (the last may be shorter)."""
+    pending: list[np.ndarray] = []
+    held = 0
+    for part in parts:
+        pending.append(part)
+        held += len(part)
+        while held >= size:
+            joined = np.concatenate(pending)
+            yield joined[:size]
+            pending, held = [joined[size:]], held - size
+    if held:
+        yield np.concatenate(pending)
+
+
 class _PeakMeter:
     """The true peak of a stream fed in blocks: each block is measured with the samples
     around it, so the oversampling filter sees the same signal as on the whole."""
@@ -152,12 +184,14 @@ class TruePeakLimiter:
         # context each side: what the min, box and release filters and the detector look at
         self._ctx = self._min + 2 * self._box + self._release + 2 * self._pad
         self._buf = np.zeros((self._ctx, channels))  # the past (silence before the start), then unprocessed input
+        self._env: np.ndarray | None = None  # the true-peak envelope of ``_buf``, when the caller has it
         self.reduction_db = 0.0  # the deepest gain reduction so far
 
-    def _gain(self, data: np.ndarray) -> np.ndarray:
+    def _gain(self, data: np.ndarray, env: np.ndarray | None) -> np.ndarray:
         from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
-        need = np.minimum(1.0, self.ceiling / np.maximum(_peaks(data), 1e-12))
+        peaks = _peaks(data) if env is None else env
+        need = np.minimum(1.0, self.ceiling / np.maximum(peaks, 1e-12))
         # backward minimum over [n - min + 1, n]: every value averaged forward below still saw sample n
         held = minimum_filter1d(need, self._min, origin=(self._min - 1) // 2, mode="nearest")
         b = self._box
@@ -170,8 +204,15 @@ class TruePeakLimiter:
         out: np.ndarray = np.minimum(gain, slow)
         return out
 
-    def process(self, block: np.ndarray) -> np.ndarray:
-        """Limit ``block`` (frames x channels); returns the frames that are final so far."""
+    def process(self, block: np.ndarray, env: np.ndarray | None = None) -> np.ndarray:
+        """Limit ``block`` (frames x channels); returns the frames that are final so far.
+
+        ``env``: the block's true-peak envelope (``envelope``), when it was measured
+        before; then the limiter does not oversample again. Give it for every block or none.
+        """
+        if env is not None:
+            past = np.zeros(self._ctx) if self._env is None else self._env
+            self._env = np.concatenate([past, np.asarray(env, dtype=np.float64)])
         self._buf = np.concatenate([self._buf, np.asarray(block, dtype=np.float64)])
         ready = len(self._buf) - 2 * self._ctx
         if ready <= 0:
@@ -184,26 +225,36 @@ class TruePeakLimiter:
         if held <= 0:
             return np.zeros((0, self.channels), dtype=np.float32)
         self._buf = np.concatenate([self._buf, np.zeros((self._ctx, self.channels))])
+        if self._env is not None:
+            self._env = np.concatenate([self._env, np.zeros(self._ctx)])
         out = self._emit(held)
         self._buf = np.zeros((self._ctx, self.channels))
+        self._env = None
         return out
 
     def _emit(self, count: int) -> np.ndarray:
-        gain = self._gain(self._buf)
+        gain = self._gain(self._buf, self._env)
         lo, hi = self._ctx, self._ctx + count
         out = self._buf[lo:hi] * gain[lo:hi, None]
         if count:
             self.reduction_db = min(self.reduction_db, 20.0 * math.log10(max(float(gain[lo:hi].min()), 1e-12)))
         self._buf = self._buf[hi - self._ctx :]
+        if self._env is not None:
+            self._env = self._env[hi - self._ctx :]
         return out.astype(np.float32)
 
 
 def _limited(
-    chunks: Iterable[np.ndarray], gain: float, rate: int, channels: int, ceiling_dbtp: float
+    chunks: Iterable[np.ndarray],
+    envs: Iterable[np.ndarray],
+    gain: float,
+    rate: int,
+    channels: int,
+    ceiling_dbtp: float,
 ) -> Iterator[np.ndarray]:
     limiter = TruePeakLimiter(rate, channels, ceiling_dbtp)
-    for chunk in chunks:
-        out = limiter.process(chunk * gain)
+    for chunk, env in zip(chunks, envs, strict=True):
+        out = limiter.process(chunk * gain, env[:, 0] * gain)
         if len(out):
             yield out
     tail = limiter.flush()
@@ -238,11 +289,18 @@ def normalize(
     gain_db = target_lufs - measured_lufs
     tried: list[tuple[float, float]] = []  # (gain, loudness reached), for the secant step
     best: tuple[float, float, float, Spool] | None = None  # (distance from the target, gain, LUFS, output)
+    # the input's true-peak envelope, oversampled once: each pass only scales it
+    envs = Spool(scratch, 1)
     try:
+        first = next(iter(chunks()), None)
+        size = len(first) if first is not None else 1
+        for env in _rechunk(envelope(chunks(), channels), size):
+            envs.write(env[:, None])
         for _ in range(_PASSES):
             meter = LoudnessMeter(rate, channels)
             spool = Spool(scratch, channels)
-            for out in _limited(chunks(), 10.0 ** (gain_db / 20.0), rate, channels, ceiling_dbtp):
+            limited = _limited(chunks(), envs.chunks(), 10.0 ** (gain_db / 20.0), rate, channels, ceiling_dbtp)
+            for out in limited:
                 meter.feed(out)
                 spool.write(out)
             reached = meter.integrated()
@@ -270,6 +328,7 @@ def normalize(
             write(out)
         return Loudness(best[2], peaks.dbtp(), target_lufs, ceiling_dbtp, best[1])
     finally:
+        envs.close()
         if best is not None:
             best[3].close()
 

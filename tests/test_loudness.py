@@ -100,6 +100,27 @@ def test_the_limiter_is_the_same_whatever_the_block_size() -> None:
     assert np.corrcoef(whole[:, 0], x[:, 0])[0, 1] > 0.95  # limited, not mangled
 
 
+def test_the_envelope_measured_once_gives_the_same_limiting() -> None:
+    from fanren_tts._loudness import _peaks, envelope
+
+    x = speech_like(3.0) * 3.0
+    blocks = [x[i : i + 5000] for i in range(0, len(x), 5000)]
+    env = np.concatenate(list(envelope(blocks, 1)))
+    assert np.allclose(env, _peaks(x), atol=1e-6)  # blockwise, as on the whole signal
+    plain, cached = TruePeakLimiter(RATE, 1, -1.0), TruePeakLimiter(RATE, 1, -1.0)
+    a = np.concatenate([*(plain.process(b) for b in blocks), plain.flush()])
+    b = np.concatenate(
+        [
+            *(
+                cached.process(blk, env[i : i + len(blk)])
+                for i, blk in zip(range(0, len(x), 5000), blocks, strict=True)
+            ),
+            cached.flush(),
+        ]
+    )
+    assert np.allclose(a, b, atol=1e-6)
+
+
 def test_the_limiter_leaves_audio_under_the_ceiling_alone() -> None:
     x = speech_like(3.0) * 0.5  # peaks near -7 dBTP
     lim = TruePeakLimiter(RATE, 1, -1.0)
@@ -179,3 +200,39 @@ def test_a_take_changed_after_normalizing_is_limited_and_measured_again() -> Non
     assert out.shape == changed.shape and dbtp(out[:, 0]) <= -1.0
     assert after.lufs == pytest.approx(pyloudnorm.Meter(RATE).integrated_loudness(out[:, 0]), abs=0.1)
     assert after.true_peak_dbtp == pytest.approx(dbtp(out[:, 0]), abs=0.1) and after.gain_db == 6.0
+
+
+_MEASURE = """
+import resource, sys
+sys.path.insert(0, sys.argv[3])
+from test_loudness import speech_like
+from fanren_tts._assemble import Assembler
+from fanren_tts._config import OutputConfig
+piece = speech_like(10.0)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with Assembler(sys.argv[1], OutputConfig(loudness_lufs=-16.0)) as out:
+    for i in range(int(sys.argv[2])):
+        out.write(piece * (0.5 + 0.5 * (i % 3)), 22050)
+    out.commit()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+"""
+
+
+@pytest.mark.slow
+def test_normalizing_a_long_narration_stays_in_bounded_memory(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    pieces = 6 * 12  # 12 minutes: 61 MB of float32 audio, spooled, then read once a pass
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(tmp_path / "long.wav"), str(pieces), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    grew_mb = float(proc.stdout.strip().splitlines()[-1])
+    assert grew_mb < 60, f"host memory grew {grew_mb:.0f} MB normalizing 12 minutes of audio"
+    data, rate = read(tmp_path / "long.wav")
+    assert len(data) == pieces * 10 * RATE and abs(pyloudnorm.Meter(rate).integrated_loudness(data) + 16) <= 0.5
+    assert not list(tmp_path.glob(".*part")) and not list(tmp_path.glob("tmp*"))
