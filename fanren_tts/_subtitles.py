@@ -20,12 +20,13 @@ depends on no result type and sits below the generator and the batch runner.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import itertools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from ._runtime.fanren_worker import atomic_write
@@ -141,7 +142,7 @@ class _Token:
 
     words: tuple[Word, ...]
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
         return _join([w.text for w in self.words])
 
@@ -167,15 +168,27 @@ def _clause_end(token: _Token) -> bool:
     return token.text.rstrip()[-1:] in _CLAUSE
 
 
+def _lengths(tokens: Sequence[_Token]) -> Callable[[int, int], int]:
+    """``length(i, j)``: characters of ``tokens[i:j]`` joined, in constant time (prefix sums)."""
+    chars = [0]
+    spaces = [0]
+    for k, t in enumerate(tokens):
+        chars.append(chars[-1] + len(t.text))
+        spaces.append(spaces[-1] + (k + 1 < len(tokens) and _spaced(t.text, tokens[k + 1].text)))
+
+    def length(i: int, j: int) -> int:
+        return chars[j] - chars[i] + (spaces[j - 1] - spaces[i] if j - 1 > i else 0)
+
+    return length
+
+
 def _layout(tokens: Sequence[_Token], width: int, lines: int) -> tuple[int, ...] | None:
     """Token indexes that start lines 2.., each line at most ``width``; None when the
     tokens do not fit in ``lines`` lines. Lines are as even as can be, and a break after
     a comma or other clause mark counts as a quarter line shorter (it reads better)."""
     n = len(tokens)
     bonus = max(1, width // 4)
-
-    def length(i: int, j: int) -> int:
-        return len(_join([t.text for t in tokens[i:j]]))
+    length = _lengths(tokens)
 
     @functools.cache
     def best(i: int, left: int) -> tuple[int, int, tuple[int, ...]] | None:
@@ -238,19 +251,20 @@ def _balanced(tokens: list[_Token], rules: CueRules, width: int) -> list[list[_T
         return _fits(tokens[i:j], rules, width)
 
     bonus = max(1, width // 2)  # a cut after a clause mark counts as half a line shorter
+    length = _lengths(tokens)
 
     @functools.cache
     def best(i: int, count: int) -> tuple[int, int, tuple[int, ...]] | None:
         """(longest cue in characters, cuts after a clause mark, cut points) for tokens[i:] in ``count`` cues."""
         if count == 1:
-            return (len(_join([t.text for t in tokens[i:]])), 0, ()) if fits(i, n) else None
+            return (length(i, n), 0, ()) if fits(i, n) else None
         found: tuple[int, int, tuple[int, ...]] | None = None
         for j in range(i + 1, n - count + 2):
             if not fits(i, j):
                 break
             rest = best(j, count - 1)
             if rest is not None:
-                size = max(len(_join([t.text for t in tokens[i:j]])), rest[0])
+                size = max(length(i, j), rest[0])
                 option = (size, rest[1] + _clause_end(tokens[j - 1]), (j, *rest[2]))
                 if found is None or option[0] - bonus * option[1] < found[0] - bonus * found[1]:
                     found = option
@@ -306,9 +320,11 @@ def build_cues(
         rules = CueRules(max_chars=rules, max_duration=7.0 if max_duration is None else max_duration)
     rules = CueRules.of(rules)
     cues: list[Cue] = []
-    pool = list(words)
+    pool = sorted(words, key=lambda w: w.start)
+    starts = [w.start for w in pool]
     for seg in segments:
-        mine = [Word(w.text, w.start, w.end) for w in pool if seg.start - 1e-6 <= w.start <= seg.end + 1e-6]
+        lo, hi = bisect.bisect_left(starts, seg.start - 1e-6), bisect.bisect_right(starts, seg.end + 1e-6)
+        mine = [Word(w.text, w.start, w.end) for w in pool[lo:hi]]
         if not mine:
             mine = list(estimate_words(seg.text, seg.start, seg.end))
         if not mine:
