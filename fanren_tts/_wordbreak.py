@@ -44,6 +44,11 @@ def _budoux() -> Callable[[str], list[str]]:
     return lambda text: list(parser.parse(text))
 
 
+#: Chinese particles that lean on the word before them: a line that starts with one reads badly
+#: (的大桥), so no break falls before them. jieba gives them as words of their own.
+_LEANS_BACK = frozenset("的了着过地得吗呢吧啊么")
+
+
 def segment_words(text: str) -> list[str]:
     """``text`` (no spaces: one run of CJK script) as words, in order; joined they give it back."""
     if not text:
@@ -55,8 +60,8 @@ def segment_words(text: str) -> list[str]:
 def allowed_breaks(units: Sequence[str]) -> list[bool]:
     """For each junction between ``units[i]`` and ``units[i + 1]``: may a line or cue break there?
 
-    Between two CJK units only where the segmenter puts a word boundary; elsewhere
-    (a space in the text) always.
+    Between two CJK units only where the segmenter puts a word boundary, and not before
+    a Chinese particle that leans on the word before it; elsewhere (a space) always.
     """
     out = [True] * max(0, len(units) - 1)
     i = 0
@@ -70,9 +75,12 @@ def allowed_breaks(units: Sequence[str]) -> list[bool]:
         run = units[i : j + 1]
         bounds = set()
         pos = 0
-        for word in segment_words("".join(run)):
+        text = "".join(run)
+        for word in segment_words(text):
+            if word not in _LEANS_BACK or has_kana(text):
+                bounds.add(pos)
             pos += len(word)
-            bounds.add(pos)
+        bounds.add(pos)
         pos = 0
         for k in range(len(run) - 1):
             pos += len(run[k])

@@ -19,6 +19,7 @@ import webvtt
 from fanren_tts import ConfigError, GenerateResult, Segment
 from fanren_tts._subtitles import DEFAULT_RULES, Cue, CueRules, build_cues, cue_issues
 from fanren_tts._timeline import estimate_words, split_units
+from fanren_tts._wordbreak import allowed_breaks
 
 TEXT_A = "The quick brown fox jumps over the lazy dog near the quiet river bank tonight."
 TEXT_B = "今天天气很好，我们一起去公园散步。"
@@ -80,6 +81,10 @@ def test_a_chinese_cue_never_splits_a_word(tmp_path: Path) -> None:
             pos += len(line)
     assert pos == len(ZH_LONG)
     assert not any(line.endswith("全") for c in cues for line in c.text.split("\n"))  # the defect: 全|长
+    # nor before a particle that leans on the word before it (a line starting 的大桥)
+    units = list("连接东西两岸的大桥")
+    assert "的" in jieba.lcut("".join(units))
+    assert allowed_breaks(units) == [False, True, False, True, False, False, True, False]
 
 
 def test_chinese_and_japanese_cues_hold_two_lines_of_16_characters(tmp_path: Path) -> None:
