@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 from pathlib import Path
 
-import jieba
 import pysubs2
 import pytest
 import webvtt
+
+with warnings.catch_warnings():  # jieba 0.42's regexes have escapes newer Pythons warn about
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import jieba
 
 from fanren_tts import ConfigError, GenerateResult, Segment
 from fanren_tts._subtitles import DEFAULT_RULES, Cue, CueRules, build_cues, cue_issues
