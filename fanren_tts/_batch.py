@@ -245,6 +245,11 @@ def write_manifest(
                 segments=[{"text": s.text, "start": round(s.start, 3), "end": round(s.end, 3)} for s in r.segments],
                 word_timing=r.word_timing,
             )
+            if r.loudness is not None:
+                entry["loudness"] = r.loudness.as_dict()
+            issues = r.subtitle_issues() if set(formats) & {"srt", "vtt", "ass"} else []
+            if issues:
+                entry["subtitle_issues"] = issues
             if r.target_duration is not None:
                 assert r.target_error is not None
                 entry.update(target_duration=r.target_duration, target_error=round(r.target_error, 3))

@@ -96,6 +96,9 @@ class OutputConfig(Strict):
     channels: Literal[1, 2] = 1
     bit_depth: Literal[16, 24] = Field(16, description="PCM sample size of the WAV files written")
     loudness_lufs: float | None = Field(None, ge=-70, le=0, description="integrated loudness target; null: as is")
+    true_peak_dbtp: float = Field(
+        -1.0, ge=-20, le=0, description="true-peak ceiling the limiter holds when loudness_lufs is set, dBTP"
+    )
 
 
 class NarrationConfig(Strict):
@@ -108,10 +111,17 @@ class NarrationConfig(Strict):
 
 
 class SubtitlesConfig(Strict):
-    """How subtitle cues are cut from the word timings."""
+    """How subtitle cues are cut from the word timings (broadcast guidance: two lines, 42 or 16 characters)."""
 
-    max_chars: int = Field(42, ge=4, le=200, description="longest cue, in characters")
+    max_chars: int = Field(42, ge=4, le=200, description="longest line in Latin scripts, in characters")
+    max_chars_cjk: int = Field(16, ge=2, le=100, description="longest line in Chinese and Japanese, in characters")
+    max_lines: int = Field(2, ge=1, le=4, description="lines per cue")
     max_duration: float = Field(7.0, gt=0.5, le=60, description="longest cue, in seconds")
+    min_duration: float = Field(
+        5 / 6, ge=0, le=10, description="shortest cue, in seconds: shorter ones merge within their sentence"
+    )
+    max_cps: float = Field(17.0, gt=0, le=100, description="fastest reading speed, characters a second (Latin)")
+    max_cps_cjk: float = Field(9.0, gt=0, le=100, description="fastest reading speed, characters a second (CJK)")
 
 
 Normalize = Literal["auto", "on", "off"]

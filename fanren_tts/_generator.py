@@ -35,6 +35,7 @@ from ._result import GenerateResult, Segment
 from ._runtime.fanren_worker import Audio
 from ._segments import Stats, fan_out, replies, speakable, speech
 from ._stream import Chunk, Timeline
+from ._subtitles import CueRules
 from ._voicemap import check_voice, voice_options
 from ._voices import VoiceStore
 from ._worker import Worker
@@ -319,7 +320,8 @@ class TTSGenerator:
             bit_depth=self.config.output.bit_depth,
             words=tuple(timeline.words),
             word_timing=timeline.word_timing,
-            cue_limits=(self.config.subtitles.max_chars, self.config.subtitles.max_duration),
+            cue_limits=CueRules.of(self.config.subtitles),
+            loudness=out.loudness,
         )
 
     def stream(
