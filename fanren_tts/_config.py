@@ -21,7 +21,7 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -377,6 +377,9 @@ class EngineConfig(Strict):
         return env
 
 
+_NO_DEFAULT: Any = object()
+
+
 class Config(Strict):
     """The ``tts:`` section."""
 
@@ -396,6 +399,29 @@ class Config(Strict):
     source: Path | None = Field(None, exclude=True)
     #: Key paths that were accepted but mean nothing to fanren_tts (the pipeline's own).
     ignored: tuple[str, ...] = Field((), exclude=True)
+    #: The config file as read (all of it, not only ``tts:``), for ``config["tts"]``.
+    document: dict[str, Any] | None = Field(None, exclude=True)
+
+    def __getitem__(self, key: str) -> Any:
+        """Read like the old class's dict: ``config["tts"]["engine"]``, ``config["tts"]["cosyvoice"]``.
+
+        The file as written (a copy: edits do not reach the validated settings); a config
+        built in code gives ``{"tts": ...}`` from its settings."""
+        import copy
+
+        doc = self.document if self.document is not None else {"tts": self._as_tts()}
+        if key not in doc:
+            raise KeyError(key)
+        return copy.deepcopy(doc[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in (self.document if self.document is not None else {"tts": None})
+
+    def _as_tts(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"engine": self.engine, "routes": dict(self.routes), "strict": self.strict}
+        for name, cfg in self.engines.items():
+            out[name] = {**cfg.options, "device": cfg.device}
+        return out
 
     @property
     def cache_dir(self) -> Path:
@@ -418,7 +444,16 @@ class Config(Strict):
         """The named engines, in the order given; all of them when no names are given."""
         return [self.get(n) for n in names] if names else list(self.engines.values())
 
-    def get(self, name: str) -> EngineConfig:
+    @overload
+    def get(self, name: str) -> EngineConfig: ...
+
+    @overload
+    def get(self, name: str, default: Any) -> Any: ...
+
+    def get(self, name: str, default: Any = _NO_DEFAULT) -> Any:
+        """The engine named ``name``; ``get("tts", {})`` reads the file like the old dict did."""
+        if name not in self.engines and (name in self or default is not _NO_DEFAULT):
+            return self[name] if name in self else default
         try:
             return self.engines[name]
         except KeyError:
@@ -744,5 +779,6 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         source=file,
         seed=seed,
         ignored=tuple(ignored),
+        document=dict(doc),
         **sections,
     )
