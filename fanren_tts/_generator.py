@@ -25,7 +25,7 @@ from ._batch import BatchResult, Line
 from ._cache import SegmentCache, cache_key
 from ._config import DEVICE_PATTERN, Config, EngineConfig, load_config, validate_options
 from ._envs import lock_hash, require_ready
-from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
+from ._exceptions import ConfigError, EnvNotReady, FanrenTTSError, ProtocolError
 from ._language import detect_language
 from ._legacy import call_options
 from ._options import BUILTIN_OPTIONS
@@ -115,6 +115,14 @@ class TTSGenerator:
         for t in threads:
             t.join()
 
+    def interrupt(self) -> int:
+        """Make every running call fail at once by killing the workers serving them (idle
+        workers stay; the next call starts a fresh one). For Ctrl-C during a batch, when
+        waiting for the lines in progress could take minutes. Returns the workers killed."""
+        with self._lock:
+            pools = list(self._pools.values())
+        return sum(p.abort() for p in pools)
+
     def _reap(self, interval: float) -> None:
         while not self._stop.wait(interval):
             for pool in list(self._pools.values()):
@@ -137,6 +145,8 @@ class TTSGenerator:
             raise ConfigError(cfg.unavailable)
         if cfg.env_dir is not None:
             require_ready(cfg.env_dir, cfg.name, self.config.source)
+        elif not cfg.interpreter.exists():
+            raise EnvNotReady(f"engine {cfg.name!r}: interpreter {cfg.interpreter} does not exist")
         cfg.check_runnable()
         cfg.model_location()
         require_device(cfg)

@@ -204,3 +204,9 @@ def test_device_check_with_a_probe() -> None:
     with pytest.raises(PlacementError, match="cuda:1"):
         require_device(cfg, Probe(["cuda:0"]))
     require_device(EngineConfig(name="x", device="cpu"), Probe([]))
+
+
+def test_a_missing_interpreter_fails_when_the_generator_is_made(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.yaml", {"e": {"python": str(tmp_path / "nope" / "python"), "wrapper": "w.py"}})
+    with pytest.raises(EnvNotReady, match="interpreter .*nope/python does not exist"):
+        TTSGenerator(path)
