@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,7 @@ def test_batch_cli_with_text_key(tmp_path: Path, bare_python: Path) -> None:
     assert [e["text"] for e in manifest["lines"]] == ["Line 0.", "Line 1."]
 
 
-def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
