@@ -161,7 +161,8 @@ def test_old_call_arguments_speak(tmp_path: Path, default_envs: None) -> None:
 
 
 @pytest.mark.skipif(not _no_nvidia_driver(), reason="this machine has an NVIDIA driver")
-def test_device_cuda_without_a_gpu_is_refused(tmp_path: Path) -> None:
+def test_device_cuda_without_a_gpu_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FANREN_TTS_SKIP_GPU_CHECK")
     path = write_config(tmp_path / "c.yaml", {"piper": {}, "espeak": {}}, "piper")
     with pytest.raises(PlacementError, match="no such GPU is visible.*--device cpu"):
         TTSGenerator(path, device="cuda")
