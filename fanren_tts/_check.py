@@ -428,20 +428,21 @@ def _check_model(cfg: EngineConfig, report: EngineReport) -> None:
     """The model folder (``model_path``/``model_name``, as the old pipeline resolved them) and,
     for CosyVoice and IndexTTS, the source checkout their code comes from."""
     key = f"tts.{cfg.name}.{cfg.model_key}"
+    own = cfg.wrapper is None  # what a folder must hold is the built-in wrapper's need; another wrapper has its own
     try:
         found = cfg.model_location()
     except ModelNotFound as exc:
         report.add("error", "model-missing", str(exc), f"put the model there or correct {key}")
         found = None
     else:
-        if found is None and cfg.kind in NEEDS_MODEL and not cfg.options.get(cfg.model_key):
+        if own and found is None and cfg.kind in NEEDS_MODEL and not cfg.options.get(cfg.model_key):
             report.add(
                 "error",
                 "model-missing",
                 f"{key} is not set: {cfg.kind} needs a local model folder",
                 f"set {key} (and model_name, for a folder inside it)",
             )
-    if found is not None and found.is_dir():
+    if own and found is not None and found.is_dir():
         absent = [
             " or ".join(group)
             for group in MODEL_FILES.get(cfg.kind, ())
@@ -454,7 +455,7 @@ def _check_model(cfg: EngineConfig, report: EngineReport) -> None:
                 f"{key}: {found} has no {', '.join(absent)}: not a complete {cfg.kind} model folder",
                 "copy the whole model folder there (every file of the release)",
             )
-    if cfg.kind in SOURCE_FILES:
+    if own and cfg.kind in SOURCE_FILES:
         source = cfg.options.get("source_path")
         where = f"tts.{cfg.name}.source_path"
         first_fix = SOURCE_FILES[cfg.kind][0][1]
