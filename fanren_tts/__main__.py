@@ -99,7 +99,8 @@ def _subtitle_formats(text: str) -> list[str]:
 
 def _batch(args: argparse.Namespace) -> int:
     lines = load_script(args.script, text_key=args.text_key)
-    with TTSGenerator(args.config, engine=args.engine, device=args.device) as gen:
+    # with --ray the engines run on the cluster's nodes: this machine need not have them
+    with TTSGenerator(args.config, engine=args.engine, device=args.device, lazy=args.ray is not None) as gen:
         try:
             batch = gen.generate_many(
                 lines,

@@ -56,7 +56,10 @@ class TTSGenerator:
     """Speech from config.yaml's engines, each in its own env behind a persistent worker.
 
     ``engine`` and ``device`` override config.yaml and FANREN_TTS_* variables for
-    every call of this generator.
+    every call of this generator. The default engine is checked when the generator is
+    made (env, wrapper, model folder, device: files only, no process) and raises what its
+    first call would; ``lazy=True`` leaves every check to first use (a Ray driver whose
+    engines run on other machines).
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class TTSGenerator:
         *,
         engine: str | None = None,
         device: str | None = None,
+        lazy: bool = False,
     ) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
         if engine is not None:
@@ -78,7 +82,8 @@ class TTSGenerator:
         self._router = Router(self.config)
         # fail fast, as the old class did: the default engine's env, wrapper, model folder and
         # device are checked now (files only, no process), with the error its first call would raise
-        self._check_ready(self.config.get(self.config.engine))
+        if not lazy:
+            self._check_ready(self.config.get(self.config.engine))
         self._pools: dict[str, Pool] = {}
         self._identities: dict[str, dict[str, Any]] = {}
         self.cache = SegmentCache(self.config.cache_dir)

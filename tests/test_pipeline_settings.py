@@ -211,3 +211,12 @@ def test_a_missing_interpreter_fails_when_the_generator_is_made(tmp_path: Path) 
     path = write_config(tmp_path / "c.yaml", {"e": {"python": str(tmp_path / "nope" / "python"), "wrapper": "w.py"}})
     with pytest.raises(EnvNotReady, match="interpreter .*nope/python does not exist"):
         TTSGenerator(path)
+
+
+def test_lazy_leaves_every_check_to_first_use(tmp_path: Path, bare_python: Path) -> None:
+    """A Ray driver whose engines run on other machines need not have their models."""
+    path = cosy_config(tmp_path, bare_python, model_path="nowhere")
+    with TTSGenerator(path, lazy=True) as gen:
+        assert gen.engine == "cosyvoice"
+        with pytest.raises(ModelNotFound, match="nowhere"):
+            gen.generate("你好。", tmp_path / "x.wav")
