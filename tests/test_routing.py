@@ -168,3 +168,13 @@ def test_router_on_its_own(tmp_path: Path) -> None:
     router = Router(load_config(default_config(tmp_path), environ={}), warn=lambda m: None)
     assert router.engine_for("zh") == "espeak" and router.engine_for("en") == "piper"
     assert router.engine_for("ja") is None and router.speaks("piper", "en")
+
+
+@pytest.mark.slow
+def test_mixed_line_through_piper_and_espeak(tmp_path: Path, default_envs: None) -> None:
+    with TTSGenerator(PROJECT_ROOT / "config.yaml") as gen:
+        r = gen.generate("我们用 Python 写代码。", tmp_path / "mixed.wav", cache=False)
+        assert gen._pools["piper"].replicas[0].alive and gen._pools["espeak"].replicas[0].alive
+    assert [s.text for s in r.segments] == ["我们用", "Python", "写代码。"]
+    assert all(s.end > s.start for s in r.segments) and r.engine == "espeak"
+    assert r.segments[1].start == pytest.approx(r.segments[0].end, abs=1e-3)  # no pause mid-sentence
