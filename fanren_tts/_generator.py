@@ -79,12 +79,12 @@ class TTSGenerator:
                 raise ConfigError(f"device must be auto, cpu, mps, cuda or cuda:N, got {device!r}")
             engines = {name: cfg.model_copy(update={"device": device}) for name, cfg in self.config.engines.items()}
             self.config = self.config.model_copy(update={"engines": engines})
-        self._router = Router(self.config)
+        self._pools: dict[str, Pool] = {}
+        self._router = Router(self.config, live=self._reported_languages)
         # fail fast, as the old class did: the default engine's env, wrapper, model folder and
         # device are checked now (files only, no process), with the error its first call would raise
         if not lazy:
             self._check_ready(self.config.get(self.config.engine))
-        self._pools: dict[str, Pool] = {}
         self._identities: dict[str, dict[str, Any]] = {}
         self.cache = SegmentCache(self.config.cache_dir)
         self._lock = threading.Lock()
@@ -137,6 +137,14 @@ class TTSGenerator:
     @property
     def engines(self) -> list[str]:
         return list(self.config.engines)
+
+    def _reported_languages(self, engine: str) -> list[str] | None:
+        """The languages ``engine``'s running worker reported in its ``describe()`` (routing
+        uses them once there; before, the static facts of ``_routing``)."""
+        pool = self._pools.get(engine)
+        info = pool.replicas[0].info if pool is not None else None
+        languages = (info or {}).get("languages")
+        return [str(x) for x in languages] if isinstance(languages, list) and languages else None
 
     @property
     def engine(self) -> str:

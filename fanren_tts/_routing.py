@@ -10,7 +10,8 @@ An engine's languages are known before its worker starts (starting every worker 
 route one line would cost minutes with the torch engines): ``languages:`` in its
 block when given, else static facts from the engine kind and its options: the espeak
 voice, the piper voice's own ``.onnx.json``, the IndexTTS version. They match what
-each wrapper's ``describe()`` reports (a test checks piper and espeak against theirs).
+each wrapper's ``describe()`` reports (a test checks piper and espeak against theirs);
+once an engine's worker runs, the ``languages`` its ``describe()`` reported take over.
 An engine whose languages are unknown (a custom wrapper, vits) is trusted with
 whatever text is routed to it, and chosen only by a route or as the default.
 
@@ -105,19 +106,39 @@ Plan = list[tuple[str, str]]
 class Router:
     """Routing decisions for one config; warnings are logged once per (engine, language)."""
 
-    def __init__(self, config: Config, *, warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        warn: Callable[[str], None] | None = None,
+        live: Callable[[str], list[str] | None] | None = None,
+    ) -> None:
+        """``live(engine)``: the languages a running engine's ``describe()`` reported, or None
+        while it has not started (then the static facts stand)."""
         self.config = config
-        self._languages = {name: engine_languages(cfg) for name, cfg in config.engines.items()}
+        self._static = {name: engine_languages(cfg) for name, cfg in config.engines.items()}
+        self._live = live
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._warn = warn or log.warning
 
     def languages(self, engine: str) -> frozenset[str] | None:
-        return self._languages.get(engine)
+        """What ``engine`` speaks: its ``languages:`` key, else what its running worker's
+        ``describe()`` reported, else the static facts; None when unknown."""
+        cfg = self.config.engines.get(engine)
+        if cfg is not None and cfg.languages is None and self._live is not None:
+            reported = self._live(engine)
+            if reported:
+                return _codes(reported)
+        return self._static.get(engine)
+
+    @property
+    def _languages(self) -> dict[str, frozenset[str] | None]:
+        return {name: self.languages(name) for name in self.config.engines}
 
     def speaks(self, engine: str, language: str) -> bool:
         """Whether ``engine`` speaks ``language`` (an engine of unknown languages is trusted)."""
-        known = self._languages.get(engine)
+        known = self.languages(engine)
         return known is None or language in known
 
     def engine_for(self, language: str) -> str | None:
@@ -130,7 +151,7 @@ class Router:
         if self.speaks(cfg.engine, language):
             return cfg.engine
         for name, engine in cfg.engines.items():
-            known = self._languages[name]
+            known = self.languages(name)
             if not engine.unavailable and known is not None and language in known:
                 return name
         return None

@@ -178,3 +178,16 @@ def test_mixed_line_through_piper_and_espeak(tmp_path: Path, default_envs: None)
     assert [s.text for s in r.segments] == ["我们用", "Python", "写代码。"]
     assert all(s.end > s.start for s in r.segments) and r.engine == "espeak"
     assert r.segments[1].start == pytest.approx(r.segments[0].end, abs=1e-3)  # no pause mid-sentence
+
+
+def test_a_running_engine_s_describe_languages_take_over(
+    tmp_path: Path, bare_python: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    block = {"python": str(bare_python), "wrapper": str(ECHO), "reported_languages": ["zh-CN"]}
+    with TTSGenerator(write_config(tmp_path / "c.yaml", {"x": block})) as gen, caplog.at_level(logging.WARNING):
+        gen.route("Hello there.")  # not started: its languages are unknown, so it is trusted
+        assert not caplog.records
+        gen.warm_up()
+        assert gen._router.languages("x") == {"zh"}
+        gen.route("Hello there.")
+    assert any("English (en)" in r.getMessage() and "x speaks zh" in r.getMessage() for r in caplog.records)
