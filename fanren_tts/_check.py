@@ -455,6 +455,15 @@ def _check_model(cfg: EngineConfig, report: EngineReport) -> None:
                 f"{key}: {found} has no {', '.join(absent)}: not a complete {cfg.kind} model folder",
                 "copy the whole model folder there (every file of the release)",
             )
+    if own and cfg.kind == "piper" and found is not None and found.is_file() and not cfg.options.get("config_path"):
+        voice_json = found.with_name(found.name + ".json")
+        if not voice_json.is_file():
+            report.add(
+                "error",
+                "model-incomplete",
+                f"{key}: {found} has no {voice_json.name} beside it (the voice's config)",
+                f"put {voice_json.name} beside the .onnx or set tts.{cfg.name}.config_path",
+            )
     if own and cfg.kind in SOURCE_FILES:
         source = cfg.options.get("source_path")
         where = f"tts.{cfg.name}.source_path"

@@ -220,3 +220,16 @@ def test_lazy_leaves_every_check_to_first_use(tmp_path: Path, bare_python: Path)
         assert gen.engine == "cosyvoice"
         with pytest.raises(ModelNotFound, match="nowhere"):
             gen.generate("你好。", tmp_path / "x.wav")
+
+
+def test_check_envs_reports_a_piper_voice_without_its_config(tmp_path: Path, bare_python: Path) -> None:
+    (tmp_path / "voices").mkdir()
+    (tmp_path / "voices" / "zh_CN-x.onnx").write_bytes(b"")
+    path = write_config(
+        tmp_path / "c.yaml",
+        {"piper": {"python": str(bare_python), "model_path": "voices", "model_name": "zh_CN-x.onnx"}},
+    )
+    cfg = load_config(path, environ={}).engines["piper"]
+    assert cfg.resolved_options()["model_path"] == str(tmp_path / "voices" / "zh_CN-x.onnx")
+    found = {p.code: p.message for p in check_engine(cfg).problems}
+    assert "zh_CN-x.onnx.json" in found["model-incomplete"]
