@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -137,6 +138,12 @@ def test_the_cosyvoice_wrapper_on_two_replicas_gets_the_voice_in_each_process(
         assert old is not None
         os.kill(old, signal.SIGKILL)  # replica 1 dies while idle (an OOM kill, say)
         assert wait_gone(old, 10)
+        # /proc shows a killed multi-threaded process as a zombie while its threads still
+        # unwind; the host sees it dead once waitpid does (bounded)
+        deadline = time.monotonic() + 10
+        while pool.replicas[1].alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pool.replicas[1].alive
         with pool.acquire():  # replica 0 is busy: the take goes to replica 1, which starts afresh
             gen.generate("再见。", tmp_path / "after.wav", voice="narr")
         new = pool.replicas[1].pid
