@@ -256,6 +256,7 @@ class TTSGenerator:
             float(target_duration),
             options,
             cfg.options,
+            lambda: self.describe(name),  # which rate control the loaded engine has
         )
 
     def _narrate(self, text: str, path: Path, name: str, use_cache: bool, options: dict[str, Any]) -> GenerateResult:

@@ -96,6 +96,7 @@ class IndexTTSOptions(Strict):
     interval_silence: int | None = Field(None, ge=0)
     max_text_tokens_per_segment: int | None = Field(None, gt=0)
     lang: str | None = None
+    duration_factor: float | None = Field(None, gt=0, description="IndexTTS 2.5 only: speech length x factor")
     use_fp16: bool | None = None
     use_bf16: bool | None = None
     use_cuda_kernel: bool | None = None

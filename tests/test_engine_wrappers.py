@@ -450,6 +450,35 @@ def test_indextts_bad_values_and_missing_prompt(make, tmp_path: Path) -> None:
             gen.generate("你好", tmp_path / "a.wav", spk_audio_prompt=str(tmp_path / "gone.wav"))
 
 
+def test_indextts2_target_duration_is_a_time_stretch_without_a_rate_option(make, tmp_path: Path, log: Path) -> None:
+    """IndexTTS 2 has no rate control: fitting a line must not retry with one (it used to
+    pass duration_factor, which only 2.5 has, and every fit more than 3 % off failed)."""
+    with itts(make, tmp_path, "2", aux_paths=aux_models(tmp_path / "aux"), use_qwen_emo=False) as gen:
+        natural = gen.generate("今天下雨了吗", tmp_path / "a.wav").duration  # 0.3 s
+        fitted = gen.generate("今天下雨了吗", tmp_path / "b.wav", target_duration=natural * 1.5)
+        info = gen.describe("indextts")
+        with pytest.raises(RemoteError, match="duration_factor needs IndexTTS 2.5"):
+            gen.generate("今天下雨了吗", tmp_path / "c.wav", duration_factor=1.2)
+    assert abs(fitted.duration / (natural * 1.5) - 1) <= 0.03
+    assert len(calls(log, "infer")) == 2  # one take per generate: no retry, the stretch closes the gap
+    assert all("duration_factor" not in c["generation_kwargs"] for c in calls(log, "infer"))
+    assert info["rate_control"] is None and info["target_duration"] == "time-stretch only"
+
+
+def test_indextts25_target_duration_retries_with_its_duration_factor(make, tmp_path: Path, log: Path) -> None:
+    aux_models(tmp_path / "model" / "hf_cache")
+    with itts(make, tmp_path, "2.5", lang="EN") as gen:
+        natural = gen.generate("hello there friend", tmp_path / "a.wav").duration  # 0.9 s
+        fitted = gen.generate("hello there friend", tmp_path / "b.wav", target_duration=natural * 1.4)
+        info = gen.describe("indextts")
+    first, take, retry = calls(log, "infer")
+    assert first["duration_factor"] == take["duration_factor"] == 1.0
+    assert retry["duration_factor"] == pytest.approx(1.4, abs=0.01)  # the engine's own rate, not a stretch
+    assert "duration_factor" not in retry["generation_kwargs"]
+    assert abs(fitted.duration / (natural * 1.4) - 1) <= 0.03
+    assert info["rate_control"] == "duration_factor" and info["target_duration"] == "duration_factor, then time-stretch"
+
+
 # --------------------------------------------------------------------------- qwen3
 
 
