@@ -793,10 +793,28 @@ def test_cosyvoice_streams_with_upstream_stream_true_but_not_at_another_speed(ma
     prompt = prompt_wav(tmp_path / "prompt.wav")
     options = {"mode": "zero_shot", "prompt_speech": str(prompt), "prompt_text": "希望你以后能够做的比我还好呦。"}
     with cosy(make, tmp_path, "cosyvoice2.yaml", **options) as gen:
-        pieces = [c for c in gen.stream("你好，欢迎收看今天的节目", "cosyvoice", cache=False) if len(c.data)]
+        line = "你好，欢迎收看今天的节目，" * 3 + "谢谢大家。"  # one sentence, 2.2 s: a hop of 25 tokens, the rest
+        pieces = [c for c in gen.stream(line, "cosyvoice", cache=False) if len(c.data)]
         slow = [c for c in gen.stream("你好", "cosyvoice", cache=False, speed=0.8) if len(c.data)]
         gen.generate("你好", tmp_path / "file.wav", cache=False)
     first, second, third = calls(log, "inference_zero_shot")
     assert first["stream"] is True and len(pieces) == 2  # each upstream yield is its own piece
     assert second["stream"] is False and second["speed"] == 0.8 and len(slow) == 2  # upstream: speed needs stream=False
     assert third["stream"] is False  # a file gets upstream's whole-take decode
+
+
+@pytest.mark.parametrize("yaml", ["cosyvoice2.yaml", "cosyvoice3.yaml"])
+def test_cosyvoice_every_stream_starts_with_the_same_first_chunk(make, tmp_path: Path, yaml: str) -> None:
+    """Upstream doubles the model's token_hop_len after each chunk and never resets it: in a
+    worker that stays loaded the 2nd and 3rd streams began with 4 s instead of 1 s."""
+    prompt = prompt_wav(tmp_path / "prompt.wav")
+    line = "你好，欢迎收看今天的节目，" * 7 + "谢谢。"  # one sentence, 4.7 s: hops of 25 and 50 tokens, the rest
+    with cosy(make, tmp_path, yaml, prompt_speech=str(prompt), prompt_text="参考文本。") as gen:
+        firsts, counts = [], []
+        for _ in range(3):
+            pieces = [c for c in gen.stream(line, "cosyvoice", cache=False) if len(c.data)]
+            firsts.append(len(pieces[0].data) / pieces[0].sample_rate)
+            counts.append(len(pieces))
+        info = gen.describe("cosyvoice")
+    assert firsts == [1.0, 1.0, 1.0] and counts == [3, 3, 3], (firsts, counts)  # 25 tokens at 25 Hz
+    assert info["stream_first_hop_tokens"] == 25
