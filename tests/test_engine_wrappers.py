@@ -818,3 +818,37 @@ def test_cosyvoice_every_stream_starts_with_the_same_first_chunk(make, tmp_path:
         info = gen.describe("cosyvoice")
     assert firsts == [1.0, 1.0, 1.0] and counts == [3, 3, 3], (firsts, counts)  # 25 tokens at 25 Hz
     assert info["stream_first_hop_tokens"] == 25
+
+
+def test_cosyvoice_concurrent_streams_on_one_model_keep_their_own_hop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two streams interleaved on one upstream model (as a worker running calls at once would):
+    each grows its own hop, 25 -> 50 -> 100, instead of doubling the other's."""
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(RUNTIME))  # the wrapper imports fanren_worker, as in a worker
+    spec = importlib.util.spec_from_file_location("cosyvoice_wrapper_under_test", WRAPPERS / "cosyvoice_wrapper.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class Model:  # CosyVoice2Model.tts's bookkeeping: the hop lives on the shared model
+        def __init__(self) -> None:
+            self.token_hop_len, self.token_max_hop_len, self.stream_scale_factor = 25, 100, 2
+
+        def tts(self, tokens: int):
+            offset = 0
+            while tokens - offset >= self.token_hop_len:
+                yield self.token_hop_len
+                offset += self.token_hop_len
+                self.token_hop_len = min(self.token_max_hop_len, self.token_hop_len * self.stream_scale_factor)
+            yield tokens - offset
+
+    model = Model()
+    assert module.own_stream_hop(model) == 25
+    a, b = model.tts(300), model.tts(300)
+    got_a, got_b = [], []
+    for _ in range(3):
+        got_a.append(next(a))
+        got_b.append(next(b))
+    assert got_a == got_b == [25, 50, 100]
+    assert model.token_hop_len == 25 and list(model.tts(40)) == [25, 15]  # the shared model never grows
