@@ -160,6 +160,10 @@ class MiniCPMoOptions(Strict):
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    streaming: bool | None = Field(
+        None, description="upstream's streaming vocoder (Token2wav, CUDA only); default: on CUDA when it is there"
+    )
+    token2wav_path: str | None = Field(None, description="Token2wav folder (default: <model_path>/assets/token2wav)")
     ref_audio: str | None = None
     max_new_tokens: int | None = Field(None, ge=1)
     do_sample: bool | None = None

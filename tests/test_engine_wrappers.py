@@ -644,6 +644,61 @@ def test_minicpmo_loads_locally_and_reads_in_the_reference_voice(make, tmp_path:
     assert info["sample_rate"] == 24000 and info["streaming"] is False and "seed" in info["options"]
 
 
+def token2wav(root: Path) -> None:
+    """The streaming vocoder's folder in a ``mini`` model folder (the stand-in checks flow.yaml)."""
+    folder = root / "MiniCPM-o-4_5" / "assets" / "token2wav"
+    folder.mkdir()
+    (folder / "flow.yaml").write_text("{}")
+
+
+def test_minicpmo_streams_through_upstreams_streaming_generate(make, tmp_path: Path, log: Path) -> None:
+    """Upstream streams (init_tts(streaming=True), streaming_prefill, streaming_generate); the wrapper
+    used to load only the CosyVoice2 vocoder and give every stream as one piece."""
+    ref = prompt_wav(tmp_path / "ref.wav")
+    with mini(make, tmp_path, ref_audio=str(ref), streaming=True, tts_temperature=0.5) as gen:
+        token2wav(tmp_path)
+        pieces = [c for c in gen.stream("一二三四五六七八九十。", "minicpmo", cache=False, top_k=20) if len(c.data)]
+        after = gen.generate("你好世界。", tmp_path / "a.wav")  # a file after a stream: the CosyVoice2 path again
+        info = gen.describe("minicpmo")
+    assert [(i["streaming"], Path(i["model_dir"]).name) for i in calls(log, "init_tts")] == [
+        (True, "token2wav"),
+        (False, "CosyVoice2-0.5B"),
+    ]
+    assert [c["event"] for c in calls(log) if c["event"] != "librosa.load"][-6:-1] == [
+        "reset_session",
+        "init_token2wav_cache",
+        "streaming_prefill",
+        "streaming_prefill",
+        "streaming_generate",
+    ]
+    system, user = calls(log, "streaming_prefill")
+    assert system["role"] == "system" and system["text"][0] == "模仿音频样本的音色并生成新的内容。"
+    assert system["audio"] == [16000] and user["text"] == ["请朗读以下内容。 一二三四五六七八九十。"]
+    assert user["is_last_chunk"] is True and user["omni_mode"] is False
+    (generate,) = calls(log, "streaming_generate")
+    assert generate["session_same"] and generate["generate_audio"] and generate["vocoder"] == "token2wav"
+    assert generate["max_new_tokens"] == 512 and generate["kwargs"] == {"temperature": 0.1, "top_k": 20}
+    assert generate["tts"]["temperature"] == 0.5
+    assert [len(p.data) / p.sample_rate for p in pieces] == [1.0, 1.0]  # 2 s in upstream's 1 s chunks
+    assert calls(log, "chat")[0]["vocoder"] == "cosyvoice2" and after.sample_rate == 24000
+    assert info["streaming"] is True
+
+
+def test_minicpmo_does_not_stream_on_the_cpu_unless_asked(make, tmp_path: Path, log: Path) -> None:
+    ref = prompt_wav(tmp_path / "ref.wav")
+    with mini(make, tmp_path, ref_audio=str(ref)) as gen:  # Token2wav puts itself on CUDA: off by default here
+        token2wav(tmp_path)
+        pieces = [c for c in gen.stream("你好世界。", "minicpmo", cache=False) if len(c.data)]
+        assert gen.describe("minicpmo")["streaming"] is False
+    assert len(pieces) == 1 and not calls(log, "streaming_generate")
+    with mini(make, tmp_path / "t", ref_audio=str(ref), streaming=True) as gen:
+        (tmp_path / "t" / "MiniCPM-o-4_5" / "assets" / "token2wav").mkdir()  # without its files
+        with pytest.raises(
+            RemoteError, match=r"streaming vocoder .*did not load .*Missing Step-Audio2 .*streaming: false"
+        ):
+            gen.worker("minicpmo").start()
+
+
 def test_minicpmo_seed_makes_takes_repeatable(make, tmp_path: Path) -> None:
     ref = prompt_wav(tmp_path / "ref.wav")
     with mini(make, tmp_path, ref_audio=str(ref), seed=7) as gen:
