@@ -417,8 +417,15 @@ class Config(Strict):
         try:
             return self.engines[name]
         except KeyError:
+            hint = ""
+            if name in BUILTIN_OPTIONS:  # a built-in engine whose block this config leaves out (or comments out)
+                hint = (
+                    f". {name} is a built-in engine: add a `{name}:` block under tts: (the shipped config.yaml has "
+                    f"one, commented, with every key; `python -m fanren_tts init PATH` writes a copy), then build "
+                    f"its env: python -m fanren_tts.envs sync {name}"
+                )
             raise ConfigError(
-                f"{self.source or 'config'}: no engine named {name!r}; configured: {', '.join(self.engines)}"
+                f"{self.source or 'config'}: no engine named {name!r}; configured: {', '.join(self.engines)}{hint}"
             ) from None
 
 

@@ -143,3 +143,12 @@ def test_one_segment_is_singular() -> None:
 
     assert _count(1, "segment") == "1 segment" and _count(2, "segment") == "2 segments"
     assert _count(0, "segment") == "0 segments"
+
+
+def test_a_builtin_engine_missing_from_the_config_says_how_to_add_it(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.yaml", {"espeak": {"voice": "en-us"}})
+    out = script("say", "hi", "-o", str(tmp_path / "x.wav"), "-e", "cosyvoice", "-c", str(cfg), cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "cosyvoice is a built-in engine" in out.stderr and "fanren-tts envs sync cosyvoice" in out.stderr
+    out = module("say", "hi", "-o", str(tmp_path / "x.wav"), "-e", "nope", "-c", str(cfg), cwd=tmp_path)
+    assert out.returncode == 2 and "no engine named 'nope'" in out.stderr and "built-in" not in out.stderr
