@@ -1,12 +1,12 @@
 """The OpenAI-compatible speech server: ``create_app(tts)`` gives a FastAPI app.
 
-``POST /v1/audio/speech`` (OpenAI's request: model = an engine, input, voice,
-response_format, speed; engine options in ``extra``; ``stream_format: "audio"`` streams
-wav/pcm as it is made), ``GET /v1/models``, ``GET /health`` (live, ready, each engine's
-state, queue and ETA), ``GET /metrics`` (Prometheus), named voices under
-``/v1/voices`` and a WebSocket at ``/v1/audio/speech/ws`` (``_server_ws``).
-Needs the ``[server]`` extra; ``python -m fanren_tts serve`` runs it (``_serve``).
-"""
+``POST /v1/audio/speech`` and ``POST /v1/audio/speech/captioned`` (``_server_speech``;
+OpenAI's client defaults such as ``tts-1`` and ``alloy`` resolve through ``_server_openai``),
+``GET /v1/models``, ``GET /health`` (live, ready, each engine's state, queue and ETA),
+``GET /metrics`` (Prometheus), named voices under ``/v1/voices``, a WebSocket at
+``/v1/audio/speech/ws`` (``_server_ws``), and the API docs at ``/docs`` and ``/redoc``
+with their assets served from the installed package (no CDN; open without the key).
+Needs the ``[server]`` extra; ``python -m fanren_tts serve`` runs it (``_serve``)."""
 
 from __future__ import annotations
 
@@ -72,6 +72,24 @@ def _docs_app(lifespan: Any) -> FastAPI:
         static_url=_DOCS_ASSETS,
     )
     return app
+
+
+def _document_key(app: FastAPI) -> None:
+    """Tell the schema that requests need the bearer key, so Swagger UI's Authorize
+    button sends it with "Try it out"."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        schema = build()
+        if fresh:
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "the key given to serve --api-key"}
+            }
+            schema["security"] = [{"bearer": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator: bool = True) -> FastAPI:
@@ -244,5 +262,7 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
         return {"id": name, "object": "voice", "deleted": True}
 
     add_websocket(app, service, api_key)
+    if api_key:
+        _document_key(app)
     app.add_middleware(BodyLimit, settings=service.settings)  # counts every body as it is read
     return app
