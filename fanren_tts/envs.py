@@ -54,7 +54,7 @@ def _sync(args: argparse.Namespace) -> int:
     failed = []
     for name, project in managed_envs(args.config, args.names).items():
         try:
-            _print(sync_env(project, name, recreate=args.recreate))
+            _print(sync_env(project, name, recreate=args.recreate, progress=True))
         except EnvError as exc:
             print(f"{name:<12} failed     {exc}", file=sys.stderr)
             failed.append(name)

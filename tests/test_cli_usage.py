@@ -152,3 +152,29 @@ def test_a_builtin_engine_missing_from_the_config_says_how_to_add_it(tmp_path: P
     assert "cosyvoice is a built-in engine" in out.stderr and "fanren-tts envs sync cosyvoice" in out.stderr
     out = module("say", "hi", "-o", str(tmp_path / "x.wav"), "-e", "nope", "-c", str(cfg), cwd=tmp_path)
     assert out.returncode == 2 and "no engine named 'nope'" in out.stderr and "built-in" not in out.stderr
+
+
+def test_envs_sync_shows_uv_as_it_builds(tmp_path: Path) -> None:
+    """uv's own report (interpreter, venv, downloads, errors) reaches the terminal live, not
+    only a captured tail after the fact."""
+    project = tmp_path / "ghost"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project]\nname='ghost'\nversion='0'\nrequires-python='>=3.10'\n")
+    (project / "uv.lock").write_text("version = 1\n")  # uv refuses it: nothing is downloaded
+    cfg = write_config(tmp_path / "c.yaml", {"ghost": {"env": str(project), "wrapper": "w.py"}})
+    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never")
+    proc = subprocess.run(
+        [sys.executable, "-m", "fanren_tts", "envs", "sync", "ghost", "-c", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one stream, in the order it was written
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 3
+    said = proc.stdout
+    # uv's lines came as it ran, before the summary line, not as a tail quoted in it afterwards
+    assert "Creating virtual environment" in said and "Failed to parse" in said
+    assert said.index("Failed to parse") < said.index("ghost        failed")
+    assert said.count("Failed to parse") == 1
