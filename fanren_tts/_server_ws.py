@@ -4,6 +4,9 @@ Client → server, one JSON text message per request (any number per connection)
 
     {"model": "piper", "input": "Hello.", "voice": "default", "speed": 1.0, "extra": {}}
 
+(the fields of ``POST /v1/audio/speech``, ``instructions`` and the model and voice aliases
+included: ``_server_request``, ``_server_openai``).
+
 Server → client, per chunk a JSON text message then the chunk's PCM (little-endian,
 ``bit_depth`` bits, interleaved) as one binary message::
 

@@ -62,6 +62,12 @@ def test_openai_client_defaults_tts1_and_alloy(served: Running) -> None:
         wav = api.audio.speech.create(model=model, voice="shimmer", input="one two", response_format="wav")
         assert wav_frames(wav.content) > 0
     assert served.tts.call("a", "last_options").get("voice") in (None, "default")  # alloy: the engine's own voice
+    r = httpx.post(  # newer clients may send a voice as {"id": NAME}
+        served.url + "/v1/audio/speech",
+        json={"model": "tts-1", "input": "hi", "voice": {"id": "alloy"}, "response_format": "wav"},
+        timeout=20,
+    )
+    assert r.status_code == 200 and wav_frames(r.content) > 0
     ids = [m.id for m in api.models.list()]
     assert sorted(ids[:4]) == ["a", "b", "cv", "q"] and {"tts-1", "tts-1-hd", "gpt-4o-mini-tts"} <= set(ids)
 
