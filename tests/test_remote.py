@@ -257,3 +257,25 @@ def test_server_dies_mid_file_leaves_no_file(
     finally:
         thread.join(60)
         tts.close()
+
+
+def test_a_server_in_front_of_a_remote_engine_answers_400_or_502() -> None:
+    """fanren-tts serve with an openai engine: the remote's refusal is the client's 400; a
+    remote that is down or failing is a 502 (bad gateway), not a 500 of our own."""
+    from fanren_tts._server_errors import from_exception
+
+    def make(cls: type[RemoteError], message: str) -> RemoteError:
+        return cls(
+            engine="remote",
+            stage="call",
+            remote_type=cls.__name__,
+            remote_module="openai_wrapper",
+            remote_message=message,
+            remote_traceback="",
+        )
+
+    assert from_exception(make(RemoteRejected, "HTTP 404 from x: no model")).status == 400
+    assert from_exception(make(RemoteUnreachable, "x: cannot connect")).status == 502
+    failed = from_exception(make(RemoteFailed, "HTTP 503 from x: busy"))
+    assert failed.status == 502 and failed.headers.get("Retry-After") == "1"
+    assert make(RemoteFailed, "HTTP 503 from x: busy").status == 503  # type: ignore[attr-defined]
