@@ -198,6 +198,12 @@ def test_connection_refused_is_unreachable_after_bounded_retries(
         with pytest.raises(RemoteUnreachable) as info:
             tts.generate("Hello.", tmp_path / "a.wav")
         assert info.value.status is None and f"127.0.0.1:{port}" in str(info.value)
+        worker = tts.worker("remote")
+        deadline = time.monotonic() + 10  # the worker's stderr (its retry lines) arrives on its own pipe
+        while "retry 2/2" not in worker.stderr_tail and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "retry 1/2" in worker.stderr_tail and "retry 2/2" in worker.stderr_tail
+        assert "retry 3/" not in worker.stderr_tail
         stream = tts.stream("Hello.")
         with pytest.raises(RemoteUnreachable):
             next(stream)
