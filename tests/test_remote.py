@@ -177,6 +177,27 @@ def test_wrong_key_and_unknown_voice_are_rejected_once(
     assert rejected and rejected[0].endswith(" 1.0"), rejected  # asked once, with 3 retries left
 
 
+def test_a_5xx_is_remote_failed_after_bounded_retries(
+    server: Server, tmp_path: Path, openai_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stand-in behind the server dies on CRASH: the server answers 503 each time; asked
+    again once (max_retries 1), then RemoteFailed with the status and the server's message."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    tts = remote(tmp_path, server.url, model="slow", response_format="pcm", sample_rate=16000, max_retries=1)
+    try:
+        with pytest.raises(RemoteFailed) as info:
+            tts.generate("CRASH now.", tmp_path / "a.wav")
+        assert info.value.status == 503 and "HTTP 503" in str(info.value)
+        worker = tts.worker("remote")
+        deadline = time.monotonic() + 10
+        while "retry 1/1" not in worker.stderr_tail and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "retry 1/1" in worker.stderr_tail and "retry 2/" not in worker.stderr_tail
+    finally:
+        tts.close()
+    assert not (tmp_path / "a.wav").exists()
+
+
 def test_missing_key_variable_fails_at_load(tmp_path: Path, openai_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(KEY_ENV, raising=False)
     tts = remote(tmp_path, "http://127.0.0.1:9")
