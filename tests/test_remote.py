@@ -198,6 +198,42 @@ def test_a_5xx_is_remote_failed_after_bounded_retries(
     assert not (tmp_path / "a.wav").exists()
 
 
+def test_each_request_has_its_own_timeout(
+    server: Server, tmp_path: Path, openai_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stand-in takes 0.3 s a word (6 s here) before the server answers a whole-file
+    request; with timeout 0.5 the request gives up: RemoteUnreachable, no answer in time."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    tts = remote(tmp_path, server.url, model="slow", response_format="pcm", sample_rate=16000, timeout=0.5)
+    try:
+        with pytest.raises(RemoteUnreachable) as info:
+            tts.generate(" ".join(["word"] * 20) + ".", tmp_path / "a.wav")
+        assert "no answer within the timeout (0.5s)" in str(info.value)
+    finally:
+        tts.close()
+
+
+def test_fit_to_slot_goes_through_the_remote_speed(
+    server: Server, tmp_path: Path, openai_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """target_duration on a remote piper: the request's speed moves first, then the stretch."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    tts = remote(tmp_path, server.url)
+    try:
+        natural = tts.generate("This sentence is read at its own pace.", tmp_path / "a.wav").duration
+        faster = tts.generate("This sentence is read at its own pace.", tmp_path / "c.wav", speed=1.5).duration
+        assert faster < natural * 0.8  # the remote reads speed (piper behind it divides length_scale)
+        fitted = tts.generate(
+            "This sentence is read at its own pace.", tmp_path / "b.wav", target_duration=natural * 0.7
+        )
+        assert fitted.duration == pytest.approx(natural * 0.7, rel=0.01)
+    finally:
+        tts.close()
+    metrics = httpx.get(server.url + "/metrics", headers={"Authorization": f"Bearer {KEY}"}, timeout=10).text
+    served = [line for line in metrics.splitlines() if 'engine="piper",status="200"' in line and "_total" in line]
+    assert served and served[0].endswith(" 4.0"), served  # the fit asked again with a new speed before stretching
+
+
 def test_missing_key_variable_fails_at_load(tmp_path: Path, openai_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(KEY_ENV, raising=False)
     tts = remote(tmp_path, "http://127.0.0.1:9")
