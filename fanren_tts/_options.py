@@ -205,7 +205,9 @@ class OpenAIOptions(Strict):
 #: Built-in engines that read numbers, dates and symbols themselves: CosyVoice's text
 #: frontend (wetext / ttsfrd), IndexTTS's TextNormalizer, and the LLM-based Qwen3-TTS
 #: and MiniCPM-o. ``normalize: auto`` leaves their text alone (see ``fanren_tts.text``).
-SELF_NORMALIZING = frozenset({"cosyvoice", "indextts", "qwen3", "minicpmo"})
+#: A remote engine (openai) too: the server reads its text its own way (OpenAI's and
+#: vLLM-Omni's models are LLM-based; another fanren_tts server runs this front end itself).
+SELF_NORMALIZING = frozenset({"cosyvoice", "indextts", "qwen3", "minicpmo", "openai"})
 
 #: Built-in engines whose code comes from a source checkout (``source_path``).
 SOURCE_ENGINES = ("cosyvoice", "indextts")

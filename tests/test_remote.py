@@ -342,3 +342,15 @@ def test_a_server_in_front_of_a_remote_engine_answers_400_or_502() -> None:
     failed = from_exception(make(RemoteFailed, "HTTP 503 from x: busy"))
     assert failed.status == 502 and failed.headers.get("Retry-After") == "1"
     assert make(RemoteFailed, "HTTP 503 from x: busy").status == 503  # type: ignore[attr-defined]
+
+
+def test_runs_on_the_hosts_interpreter_without_an_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """stdlib only: use_subprocess false runs the wrapper on the host's own Python (no envs/openai)."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    tts = remote(tmp_path, f"http://127.0.0.1:{free_port()}", use_subprocess=False, timeout=5)
+    try:
+        assert tts.describe("remote")["api_key"] == "set"
+        with pytest.raises(RemoteUnreachable):
+            tts.generate("Hello.", tmp_path / "a.wav")
+    finally:
+        tts.close()
