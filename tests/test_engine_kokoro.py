@@ -59,8 +59,13 @@ def test_japanese_text_is_routed_to_kokoro_and_every_segment_sounds_like_speech(
     assert rate == 24000 and len(r.segments) == 3
     for seg in r.segments:
         assert_speech(data[int(seg.start * rate) : int(seg.end * rate), 0], rate, seg.text)
-    assert r.word_timing == "estimated"  # this ONNX export gives no durations: the host says so
+    assert r.word_timing == "engine"  # from the durations Kokoro predicts
     assert "".join(w.text for w in r.words) == text
+    starts = [w.start for w in r.words]
+    assert starts == sorted(starts) and all(w.end > w.start for w in r.words) and r.words[-1].end <= r.duration
+    # a word's span holds its sound: the loudest of its frames is well above silence
+    for w in r.words:
+        assert np.abs(data[int(w.start * rate) : int(w.end * rate), 0]).max() > 0.05, w
 
 
 def test_explicit_engine_and_duration_tracks_the_text_length(tts: TTSGenerator, tmp_path: Path) -> None:
@@ -127,4 +132,5 @@ def test_a_users_model_voice_pack_and_phonemes(tts: TTSGenerator, tmp_path: Path
         assert g.call("kokoro", "describe")["voices"] == ["my_voice"]
         r = g.generate("koɲɲiʨiβa.", tmp_path / "p.wav", engine="kokoro", phonemes=True)
         assert_speech(read_wav(r.path)[0][:, 0], 24000, "phonemes")
+        assert r.word_timing == "estimated"  # phonemes have no front-end words to time
         assert str(model) in g.call("kokoro", "describe")["weights"]

