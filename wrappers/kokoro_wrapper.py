@@ -226,7 +226,8 @@ class Kokoro(Engine):
             "sample_rate": SAMPLE_RATE,
             "languages": ["ja"],
             "voices": sorted(self.voices),
-            "streaming": "per sentence (after 。！？!?)",
+            "streaming": True,
+            "streaming_unit": "sentence (after 。！？!?)",
             "word_timings": (
                 "engine: Kokoro's predicted durations, per front-end word"
                 if self.timed
