@@ -134,3 +134,15 @@ def test_a_users_model_voice_pack_and_phonemes(tts: TTSGenerator, tmp_path: Path
         assert_speech(read_wav(r.path)[0][:, 0], 24000, "phonemes")
         assert r.word_timing == "estimated"  # phonemes have no front-end words to time
         assert str(model) in g.call("kokoro", "describe")["weights"]
+
+
+def test_two_workers_joining_the_model_at_once_both_start(tmp_path: Path) -> None:
+    """A pool's replicas start together; the model's parts are joined once, under a lock."""
+    with _generator(tmp_path, ", replicas: 2, threads: 1") as g:
+        g.warm_up("kokoro")
+        running = [r["running"] for r in g.describe("kokoro")["replicas"]]
+        r = g.generate("こんにちは。", tmp_path / "x.wav", engine="kokoro")
+    assert running == [True, True] and r.engine == "kokoro"
+    assert [p.name for p in (tmp_path / "kokoro-cache").iterdir() if not p.name.startswith(".")] == [
+        "kokoro-v1.0.int8.onnx"
+    ]

