@@ -18,11 +18,14 @@ from ._exceptions import ConfigError as ConfigError
 from ._exceptions import EnvError as EnvError
 from ._exceptions import EnvNotReady as EnvNotReady
 from ._exceptions import FanrenTTSError as FanrenTTSError
+from ._exceptions import LanguageError as LanguageError
+from ._exceptions import ModelNotFound as ModelNotFound
 from ._exceptions import OutputError as OutputError
 from ._exceptions import PlacementError as PlacementError
 from ._exceptions import ProtocolError as ProtocolError
 from ._exceptions import QueueFull as QueueFull
 from ._exceptions import QueueTimeout as QueueTimeout
+from ._exceptions import RayConnectError as RayConnectError
 from ._exceptions import RemoteError as RemoteError
 from ._exceptions import WorkerCrashed as WorkerCrashed
 from ._exceptions import WorkerError as WorkerError
@@ -52,12 +55,15 @@ __all__ = [
     "EnvStatus",
     "FanrenTTSError",
     "GenerateResult",
+    "LanguageError",
     "Line",
+    "ModelNotFound",
     "OutputError",
     "PlacementError",
     "ProtocolError",
     "QueueFull",
     "QueueTimeout",
+    "RayConnectError",
     "RemoteError",
     "Segment",
     "SegmentCache",

@@ -1,7 +1,8 @@
 """fanren_tts from the command line.
 
     python -m fanren_tts say TEXT -o out.wav [--engine NAME] [--subtitles [srt,vtt,ass,json]] [--duration S]
-    python -m fanren_tts batch script.json -o DIR [--ray [ADDRESS]]
+    python -m fanren_tts batch script.json -o DIR [--text-key narration] [--ray [ADDRESS]]
+    python -m fanren_tts text TEXT [--engine NAME] [--json]   (what each engine will read; starts nothing)
     python -m fanren_tts cache info|prune|clear
     python -m fanren_tts serve [--host 127.0.0.1] [--port 8000] [--api-key KEY]   (needs fanren-tts[server])
     python -m fanren_tts envs sync|status [NAME ...]      (= python -m fanren_tts.envs)
@@ -23,7 +24,7 @@ import re
 import sys
 from pathlib import Path
 
-from ._batch import load_script
+from ._batch import BatchInterrupted, load_script
 from ._cache import SegmentCache
 from ._cli import run_cli, setup_logging
 from ._config import load_config
@@ -69,6 +70,26 @@ def _say(args: argparse.Namespace) -> int:
     return 0
 
 
+def _text(args: argparse.Namespace) -> int:
+    """Each segment, the engine chosen for it, and what that engine will read (lexicon and
+    normalization applied); starts no engine."""
+    import json
+
+    text = _read_text(args)
+    with TTSGenerator(args.config, engine=args.engine) as gen:
+        segments = gen.spoken_segments(text)
+        normalizes = {name: gen.config.normalizes(name) for name in {s["engine"] for s in segments}}
+    if args.json:
+        print(json.dumps(segments, ensure_ascii=False, indent=2))
+        return 0
+    for i, seg in enumerate(segments, 1):
+        how = "normalized" if normalizes[seg["engine"]] else "not normalized: tts.normalize"
+        print(f"{i}. engine {seg['engine']} ({seg['language']}, {how})")
+        print(f"   text:   {seg['text']}")
+        print(f"   spoken: {seg['spoken']}")
+    return 0
+
+
 def _say_to_stdout(args: argparse.Namespace, text: str) -> int:
     """Stream to standard output as the audio is made: a WAV with a streaming header
     (sizes unknown, as players expect from a pipe) or raw little-endian PCM."""
@@ -98,17 +119,22 @@ def _subtitle_formats(text: str) -> list[str]:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    lines = load_script(args.script)
-    with TTSGenerator(args.config, engine=args.engine, device=args.device) as gen:
-        batch = gen.generate_many(
-            lines,
-            args.output,
-            cache=False if args.no_cache else None,
-            subtitles=() if args.no_subtitles else _subtitle_formats(args.subtitles),
-            progress=True,
-            backend="local" if args.ray is None else "ray",
-            ray_address=args.ray or None,
-        )
+    lines = load_script(args.script, text_key=args.text_key)
+    # with --ray the engines run on the cluster's nodes: this machine need not have them
+    with TTSGenerator(args.config, engine=args.engine, device=args.device, lazy=args.ray is not None) as gen:
+        try:
+            batch = gen.generate_many(
+                lines,
+                args.output,
+                cache=False if args.no_cache else None,
+                subtitles=() if args.no_subtitles else _subtitle_formats(args.subtitles),
+                progress=True,
+                backend="local" if args.ray is None else "ray",
+                ray_address=args.ray or None,
+            )
+        except BatchInterrupted as stopped:
+            print(str(stopped), file=sys.stderr)
+            return 130
     total = sum(r.duration for _, _, r in batch.results)
     cached = sum(r.cached for _, _, r in batch.results)
     print(
@@ -191,9 +217,24 @@ def build_parser() -> argparse.ArgumentParser:
     _generator_options(say)
     say.set_defaults(func=_say)
 
+    text = sub.add_parser("text", help="show each segment, its engine, and what the engine will read")
+    text.add_argument("text", nargs="?", help="the text; '-' or nothing reads stdin")
+    text.add_argument("-f", "--file", help="read the text from this UTF-8 file")
+    text.add_argument("--json", action="store_true", help="the segments as JSON")
+    text.add_argument("-e", "--engine", help="engine name from config (default: routes, then tts.engine)")
+    text.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
+    text.add_argument("-v", "--verbose", action="count", default=0)
+    text.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    text.set_defaults(func=_text)
+
     batch = sub.add_parser("batch", help="narrate a JSON script into a folder, with subtitles and a manifest")
     batch.add_argument("script", help='JSON: a list of lines, or {"lines": [...]}')
     batch.add_argument("-o", "--output", required=True, help="output folder")
+    batch.add_argument(
+        "--text-key",
+        metavar="KEY",
+        help='read a video script whose scenes carry their text under KEY ({"scenes": [{"narration": ...}]})',
+    )
     batch.add_argument(
         "--subtitles", default="srt,json", metavar="FORMATS", help="subtitle files per line: srt,vtt,ass,json"
     )

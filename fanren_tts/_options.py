@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "BUILTIN_OPTIONS",
+    "SELF_NORMALIZING",
     "SOURCE_ENGINES",
     "CosyVoiceOptions",
     "EspeakOptions",
@@ -195,6 +196,11 @@ class KokoroOptions(Strict):
     pause: float | None = Field(None, ge=0, le=5, description="seconds of silence between sentences")
     phonemes: bool = Field(False, description="the text is Kokoro phonemes already (other languages)")
 
+
+#: Built-in engines that read numbers, dates and symbols themselves: CosyVoice's text
+#: frontend (wetext / ttsfrd), IndexTTS's TextNormalizer, and the LLM-based Qwen3-TTS
+#: and MiniCPM-o. ``normalize: auto`` leaves their text alone (see ``fanren_tts.text``).
+SELF_NORMALIZING = frozenset({"cosyvoice", "indextts", "qwen3", "minicpmo"})
 
 #: Built-in engines whose code comes from a source checkout (``source_path``).
 SOURCE_ENGINES = ("cosyvoice", "indextts")

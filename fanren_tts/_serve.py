@@ -42,6 +42,7 @@ def serve(args: argparse.Namespace) -> int:
             port=args.port,
             log_level="info" if args.verbose else "warning",
             timeout_graceful_shutdown=max(1, round(tts.config.server.shutdown_grace)),
+            ws_max_size=tts.config.server.max_body_bytes,  # a bigger WebSocket message is closed with 1009
         )
         server = uvicorn.Server(config)
         print(f"fanren_tts serving {', '.join(tts.engines)} on http://{args.host}:{args.port}", flush=True)

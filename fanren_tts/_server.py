@@ -22,11 +22,13 @@ from typing import Annotated, Any
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ._encode import Encoder
 from ._generator import TTSGenerator
 from ._metrics import Metrics
-from ._server_errors import ApiError, error_body, from_exception
+from ._server_errors import ApiError, error_body, from_exception, from_http_exception
+from ._server_limits import BodyLimit, BodyTooLarge, too_large
 from ._server_request import SpeechRequest, check_input, speech_options
 from ._server_ws import add_websocket
 from ._speech import SpeechService
@@ -48,9 +50,25 @@ def _wav_file(parts: list[bytes], rate: int, channels: int, bit_depth: int) -> b
     return buf.getvalue()
 
 
+def _body_too_large(exc: BaseException) -> BodyTooLarge | None:
+    """The ``BodyTooLarge`` behind ``exc``: FastAPI turns an error while it reads the body
+    into a 400 raised from it, and the auth middleware's task group wraps it in a group."""
+    todo: list[BaseException] = [exc]
+    for _ in range(64):  # a cause chain or group is short; never loop on a cycle
+        if not todo:
+            break
+        e = todo.pop()
+        if isinstance(e, BodyTooLarge):
+            return e
+        todo.extend(getattr(e, "exceptions", ()))  # an exception group
+        if e.__cause__ is not None:
+            todo.append(e.__cause__)
+    return None
+
+
 def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator: bool = True) -> FastAPI:
     """A FastAPI app serving ``tts``; closing the app (lifespan end) stops its workers."""
-    metrics = Metrics()
+    metrics = Metrics(tts.engines)
     service = SpeechService(tts, tts.config.server, metrics)
 
     @asynccontextmanager
@@ -85,6 +103,17 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
                 422, f"{where or 'body'}: {first.get('msg', 'invalid')}", param=where or None, code="invalid_field"
             )
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        over = _body_too_large(exc)
+        if over is not None:
+            return error_response(too_large(over.limit, over.setting))
+        return error_response(from_http_exception(exc))
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        return error_response(ApiError(400, "the request is nested too deep", code="too_deep"))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -203,9 +232,7 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
     ) -> JSONResponse:
         if engine not in tts.engines:
             raise ApiError(404, f"no engine {engine!r}; configured: {', '.join(tts.engines)}", param="engine")
-        data = await audio.read() if audio is not None else None
-        if data is not None and len(data) > 64 * 2**20:
-            raise ApiError(413, "reference audio is over 64 MiB", param="audio")
+        data = await audio.read() if audio is not None else None  # at most max_upload_bytes
         try:
             voice = await service.run(lambda: tts.voices.add(name, data, transcript, engine=engine, speaker=speaker))
         except Exception as exc:
@@ -223,4 +250,5 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
         return {"id": name, "object": "voice", "deleted": True}
 
     add_websocket(app, service, api_key)
+    app.add_middleware(BodyLimit, settings=service.settings)  # counts every body as it is read
     return app

@@ -36,6 +36,12 @@ class ServerConfig(Strict):
     queue_size: int = Field(16, ge=1, description="per engine: requests waiting behind the running one")
     request_timeout: float = Field(120.0, gt=0, description="seconds from arrival to the last byte (else 504)")
     max_input_chars: int = Field(4096, ge=1, description="longer input is refused with 413")
+    max_body_bytes: int = Field(
+        2**20, ge=1024, description="a request body (or WebSocket message) over this is refused with 413 as it is read"
+    )
+    max_upload_bytes: int = Field(
+        32 * 2**20, ge=1024, description="a voice upload (POST /v1/voices) over this is refused with 413 as it is read"
+    )
     shutdown_grace: float = Field(10.0, ge=0, description="seconds in-flight requests get after SIGTERM")
     eta: EtaConfig = Field(default_factory=EtaConfig)
     engines: dict[str, EngineServing] = Field(default_factory=dict, description="per-engine overrides")

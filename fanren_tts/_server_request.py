@@ -8,14 +8,31 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ._generator import TTSGenerator
 from ._options import BUILTIN_OPTIONS
 from ._server_errors import ApiError
 from ._speech import SpeechService
 
-__all__ = ["SpeechRequest", "check_input", "speech_options"]
+__all__ = ["MAX_EXTRA_DEPTH", "SpeechRequest", "check_input", "speech_options"]
+
+#: How deep ``extra`` may nest: engine options are flat or one level deep; deeper is refused
+#: before it reaches the worker's msgpack (which has a nesting limit of its own).
+MAX_EXTRA_DEPTH = 16
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and dicts nest in ``value``, walked without recursion."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_EXTRA_DEPTH:
+                return level
+            todo.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 class SpeechRequest(BaseModel):
@@ -31,6 +48,13 @@ class SpeechRequest(BaseModel):
     stream_format: Literal["audio", "sse"] | None = None
     instructions: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict, description="engine call options")
+
+    @field_validator("extra")
+    @classmethod
+    def _not_too_deep(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _depth(value) > MAX_EXTRA_DEPTH:
+            raise ValueError(f"nested more than {MAX_EXTRA_DEPTH} deep; engine options are flat")
+        return value
 
 
 def speech_options(tts: TTSGenerator, engine: str, voice: str, speed: float, extra: dict[str, Any]) -> dict[str, Any]:

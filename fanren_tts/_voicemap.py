@@ -7,8 +7,9 @@ which call options carry it:
 =========  ========  =======================================================================
 kind       takes     call options
 =========  ========  =======================================================================
-cosyvoice  audio     mode zero_shot, speaker NAME (registered once per worker with the
-                     wrapper's ``add_speaker``, i.e. ``add_zero_shot_spk``), prompt_speech
+cosyvoice  audio     mode zero_shot, speaker NAME (registered in each replica's process with
+                     the wrapper's ``add_speaker``, i.e. ``add_zero_shot_spk``, before its
+                     first call there, and again after a restart), prompt_speech
                      and prompt_text (so a wrapper that does not yet look speakers up in
                      zero_shot mode still speaks with the voice)
 qwen3      audio     ref_audio + ref_text (x_vector_only_mode without a transcript); the
@@ -31,12 +32,12 @@ stored voice is passed on as the engine's own speaker (espeak ``voice``, piper
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from ._config import Config
 from ._exceptions import ConfigError
+from ._setups import Setup
 from ._voices import Voice
 
 __all__ = ["RULES", "VoiceRule", "check_voice", "voice_options"]
@@ -53,7 +54,7 @@ def _piper_id(speaker: str) -> int:
 class VoiceRule:
     """``takes``: "audio", "speaker" or "either"; ``options``: the call options for a voice;
     ``speaker_option``: where a plain engine speaker name goes; ``register``: a wrapper
-    method to call once per worker process before the voice is used."""
+    method to call in each worker process before the voice is used there (``_setups``)."""
 
     takes: str
     options: Callable[[Voice], dict[str, Any]]
@@ -122,19 +123,20 @@ def check_voice(config: Config, engine: str, has_audio: bool, speaker: str | Non
         _piper_id(speaker)
 
 
-_registered: dict[tuple[str, int], set[str]] = {}
-_registered_lock = threading.Lock()
-
-
 def voice_options(
     config: Config,
     engine: str,
     voice: str,
     lookup: Callable[[str], Voice | None],
-    call: Callable[..., Any] | None = None,
-    pid: Callable[[], int | None] | None = None,
+    register: Callable[[Setup], None] | None = None,
 ) -> dict[str, Any]:
-    """The call options that make ``engine`` speak with ``voice``."""
+    """The call options that make ``engine`` speak with ``voice``.
+
+    A voice that the engine keeps in its process (``VoiceRule.register``) is handed to
+    ``register`` (the engine pool's ``Setups.add``) as a ``Setup``: each replica then
+    registers it in its own process before the first call that uses it, and again after
+    a restart (see ``_setups``). Nothing here remembers which process has it.
+    """
     if voice == "default":
         return {}
     rule = _rule(config, engine)
@@ -146,13 +148,11 @@ def voice_options(
     stored_kind = config.engines[stored.engine].kind if stored.engine in config.engines else stored.engine
     if stored.engine != engine and stored_kind != config.get(engine).kind:
         raise ConfigError(f"voice {voice!r} was made for engine {stored.engine!r}, not {engine!r}")
-    if rule.register and call is not None and pid is not None:
-        worker_pid = pid() or 0
-        with _registered_lock:
-            done = _registered.setdefault((engine, worker_pid), set())
-            fresh = stored.sha256 not in done
-        if fresh:  # the engine keeps it in memory: once per worker process (and again after a restart)
-            call(rule.register, speaker=stored.name, prompt_speech=str(stored.audio), prompt_text=stored.transcript)
-            with _registered_lock:
-                _registered.setdefault((engine, pid() or 0), set()).add(stored.sha256)
-    return rule.options(stored)
+    options = rule.options(stored)
+    if rule.register and register is not None:
+        kwargs = {"speaker": stored.name, "prompt_speech": str(stored.audio), "prompt_text": stored.transcript}
+        # a call needs it when it names this voice's speaker with this voice's audio (whose file name
+        # carries its content hash, so a voice re-added with new audio is registered afresh)
+        when = {"speaker": options["speaker"], "prompt_speech": options["prompt_speech"]}
+        register(Setup.of(stored.name, rule.register, kwargs, when))
+    return options
