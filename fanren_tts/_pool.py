@@ -172,6 +172,10 @@ class Pool:
         for t in threads:
             t.join()
 
+    def abort(self) -> int:
+        """Kill every replica that is serving a call (``Worker.abort``); how many were killed."""
+        return sum(w.abort() for w in self.replicas)
+
     def stop_idle(self, idle_for: float) -> int:
         """Stop each replica unused for ``idle_for`` seconds; how many stopped."""
         return sum(w.stop_if_idle(idle_for) for w in self.replicas)

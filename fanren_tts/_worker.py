@@ -95,6 +95,7 @@ class Worker:
         # A plain Lock, not an RLock: a stream holds it across yields and may be resumed,
         # closed or garbage-collected on any thread, and only a Lock may be released there.
         self._lock = threading.Lock()
+        self._aborted = False
         self._ids = itertools.count(1)
         self._log = logging.getLogger(f"fanren_tts.worker.{self.name}")
         _LIVE.add(self)
@@ -185,6 +186,9 @@ class Worker:
         return len(recent) <= self.config.max_restarts
 
     def _record_failure(self) -> None:
+        if self._aborted:  # killed on purpose (``abort``): not the engine's fault
+            self._aborted = False
+            return
         self._failures.append(time.monotonic())
 
     def _command(self) -> list[str]:
@@ -532,6 +536,20 @@ class Worker:
                 self._lock.release()
         else:  # a call is stuck: do not wait for it
             self._stop_process(graceful=False, timeout=timeout)
+
+    def abort(self) -> bool:
+        """Kill the worker now if a call is running, so that call fails at once (a batch that
+        is being interrupted); an idle worker stays. Not counted against the restart budget.
+        Returns whether it killed."""
+        if self._lock.acquire(blocking=False):
+            self._lock.release()
+            return False
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return False
+        self._aborted = True
+        signal_group(proc, signal.SIGKILL)  # the calling thread sees EOF, reaps it and raises
+        return True
 
     def stop_if_idle(self, idle_for: float) -> bool:
         """Stop when unused for ``idle_for`` seconds and not busy; True if it stopped."""

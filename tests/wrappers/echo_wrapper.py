@@ -79,7 +79,12 @@ class Echo(Engine):
         return self.options.get(name)
 
     def describe(self) -> dict[str, Any]:
-        return {"speakers": ["sine"], "label": self.options.get("label", "")}
+        reported = self.options.get("reported_languages")
+        return {
+            "speakers": ["sine"],
+            "label": self.options.get("label", ""),
+            **({"languages": reported} if reported else {}),
+        }
 
     def shout(self, text: str = "noise") -> str:
         print(text)  # Python-level stdout
