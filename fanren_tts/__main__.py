@@ -2,7 +2,7 @@
 
     python -m fanren_tts init [PATH] [--force]   (an editable, commented config.yaml to start from)
     python -m fanren_tts say TEXT -o out.wav [--engine NAME] [--subtitles [srt,vtt,ass,json]] [--duration S]
-    python -m fanren_tts batch script.json -o DIR [--ray [ADDRESS]]
+    python -m fanren_tts batch script.json -o DIR [--text-key narration] [--ray [ADDRESS]]
     python -m fanren_tts text TEXT [--engine NAME] [--json]   (what each engine will read; starts nothing)
     python -m fanren_tts cache info|prune|clear
     python -m fanren_tts serve [--host 127.0.0.1] [--port 8000] [--api-key KEY]   (needs fanren-tts[server])
@@ -26,7 +26,7 @@ import re
 import sys
 from pathlib import Path
 
-from ._batch import load_script
+from ._batch import BatchInterrupted, load_script
 from ._cache import SegmentCache
 from ._cli import add_config_option, prog_name, run_cli, setup_logging
 from ._config import load_config
@@ -126,17 +126,22 @@ def _subtitle_formats(text: str) -> list[str]:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    lines = load_script(args.script)
-    with TTSGenerator(args.config, engine=args.engine, device=args.device) as gen:
-        batch = gen.generate_many(
-            lines,
-            args.output,
-            cache=False if args.no_cache else None,
-            subtitles=() if args.no_subtitles else _subtitle_formats(args.subtitles),
-            progress=True,
-            backend="local" if args.ray is None else "ray",
-            ray_address=args.ray or None,
-        )
+    lines = load_script(args.script, text_key=args.text_key)
+    # with --ray the engines run on the cluster's nodes: this machine need not have them
+    with TTSGenerator(args.config, engine=args.engine, device=args.device, lazy=args.ray is not None) as gen:
+        try:
+            batch = gen.generate_many(
+                lines,
+                args.output,
+                cache=False if args.no_cache else None,
+                subtitles=() if args.no_subtitles else _subtitle_formats(args.subtitles),
+                progress=True,
+                backend="local" if args.ray is None else "ray",
+                ray_address=args.ray or None,
+            )
+        except BatchInterrupted as stopped:
+            print(str(stopped), file=sys.stderr)
+            return 130
     total = sum(r.duration for _, _, r in batch.results)
     cached = sum(r.cached for _, _, r in batch.results)
     print(
@@ -239,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     batch = sub.add_parser("batch", help="narrate a JSON script into a folder, with subtitles and a manifest")
     batch.add_argument("script", help='JSON: a list of lines, or {"lines": [...]}')
     batch.add_argument("-o", "--output", required=True, help="output folder")
+    batch.add_argument(
+        "--text-key",
+        metavar="KEY",
+        help='read a video script whose scenes carry their text under KEY ({"scenes": [{"narration": ...}]})',
+    )
     batch.add_argument(
         "--subtitles", default="srt,json", metavar="FORMATS", help="subtitle files per line: srt,vtt,ass,json"
     )

@@ -21,11 +21,12 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from ._exceptions import ConfigError
+from ._exceptions import ConfigError, ModelNotFound
+from ._legacy import engine_block_keys
 from ._options import BUILTIN_OPTIONS, SELF_NORMALIZING, SOURCE_ENGINES, Strict
 from ._server_config import ServerConfig, VoicesConfig
 from ._yamlread import load as load_yaml
@@ -108,6 +109,9 @@ class OutputConfig(Strict):
     channels: Literal[1, 2] = 1
     bit_depth: Literal[16, 24] = Field(16, description="PCM sample size of the WAV files written")
     loudness_lufs: float | None = Field(None, ge=-70, le=0, description="integrated loudness target; null: as is")
+    true_peak_dbtp: float = Field(
+        -1.0, ge=-20, le=0, description="true-peak ceiling the limiter holds when loudness_lufs is set, dBTP"
+    )
 
 
 class NarrationConfig(Strict):
@@ -117,13 +121,23 @@ class NarrationConfig(Strict):
     split_sentences: bool = Field(
         True, description="false: send each line whole, cut only where it is longer than max_segment_chars"
     )
+    split_languages: bool = Field(
+        True, description="a line in several scripts goes run by run to the engine of each run's language"
+    )
 
 
 class SubtitlesConfig(Strict):
-    """How subtitle cues are cut from the word timings."""
+    """How subtitle cues are cut from the word timings (broadcast guidance: two lines, 42 or 16 characters)."""
 
-    max_chars: int = Field(42, ge=4, le=200, description="longest cue, in characters")
+    max_chars: int = Field(42, ge=4, le=200, description="longest line in Latin scripts, in characters")
+    max_chars_cjk: int = Field(16, ge=2, le=100, description="longest line in Chinese and Japanese, in characters")
+    max_lines: int = Field(2, ge=1, le=4, description="lines per cue")
     max_duration: float = Field(7.0, gt=0.5, le=60, description="longest cue, in seconds")
+    min_duration: float = Field(
+        5 / 6, ge=0, le=10, description="shortest cue, in seconds: shorter ones merge within their sentence"
+    )
+    max_cps: float = Field(17.0, gt=0, le=100, description="fastest reading speed, characters a second (Latin)")
+    max_cps_cjk: float = Field(9.0, gt=0, le=100, description="fastest reading speed, characters a second (CJK)")
 
 
 Normalize = Literal["auto", "on", "off"]
@@ -164,10 +178,13 @@ _COMMON_KEYS = (
     "max_segment_chars",
     "normalize",
     "options",
+    "languages",
+    "model_name",
 )
 _SECTIONS = (
     "engine",
     "routes",
+    "strict",
     "output",
     "narration",
     "cache",
@@ -235,6 +252,11 @@ class EngineConfig(Strict):
     max_segment_chars: int = Field(200, ge=10, description="longer sentences are cut at commas, then spaces")
     normalize: Normalize | None = Field(None, description="auto, on or off; null: tts.normalize")
     options: dict[str, Any] = Field(default_factory=dict)
+    languages: list[str] | None = Field(
+        None, description="languages the engine speaks, for routing (default: known per built-in engine)"
+    )
+    #: The pipeline's ``model_name``: the model's folder inside ``model_path`` (see ``model_location``).
+    model_name: str | None = Field(None, description="the model's folder inside model_path")
     #: Where relative paths in this block are resolved from (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     #: Why this engine cannot run (a pipeline block for an engine fanren_tts has no wrapper for).
@@ -349,9 +371,51 @@ class EngineConfig(Strict):
                 f"also needs msgpack: {self.interpreter} -m pip install msgpack"
             )
 
+    @property
+    def model_key(self) -> str:
+        """The option that names the model: ``model_dir`` for IndexTTS, else ``model_path``."""
+        return "model_dir" if self.kind == "indextts" else "model_path"
+
+    def model_candidates(self) -> list[Path]:
+        """Where the model may be, in the order the old pipeline looked: ``model_path/model_name``,
+        then ``model_path``; CosyVoice without ``model_path``: ``<source_path>/pretrained_models/<model_name>``.
+        Empty when the block names no model (built-in engines only)."""
+        if not self.builtin:
+            return []
+        value = self.options.get(self.model_key)
+        name = self.options.get("model_name") or self.model_name
+        if value:
+            base = self.resolve_path(str(value))
+            return [base / str(name), base] if name else [base]
+        source = self.options.get("source_path")
+        if name and self.kind == "cosyvoice" and source:
+            return [self.resolve_path(str(source)) / "pretrained_models" / str(name)]
+        return []
+
+    def model_location(self) -> Path | None:
+        """The model this engine loads: the first candidate that exists (None: the block names
+        none), or ``ModelNotFound`` listing every place tried. Checks files only, starts nothing."""
+        candidates = self.model_candidates()
+        if not candidates:
+            return None
+        found = next((c for c in candidates if c.exists()), None)
+        if found is None:
+            key = f"tts.{self.name}.{self.model_key}"
+            named = self.options.get("model_name") or self.model_name
+            raise ModelNotFound(
+                f"{key}"
+                + (f" + model_name {named!r}" if named else "")
+                + ": model not found; tried "
+                + ", ".join(str(c) for c in candidates)
+                + f". Put the model there or correct {key}"
+                + (" / model_name" if named else "")
+            )
+        return found
+
     def resolved_options(self) -> dict[str, Any]:
         """The options as the worker gets them: path options made absolute from the
-        config file's folder, so they mean the same whatever the host's cwd."""
+        config file's folder, so they mean the same whatever the host's cwd, and the
+        model option pointing at the folder ``model_location`` found."""
         out = dict(self.options)
         for key, value in self.options.items():
             if not PATH_OPTION.search(key) or not value:
@@ -360,6 +424,10 @@ class EngineConfig(Strict):
                 out[key] = str(self.resolve_path(value))
             elif isinstance(value, Mapping):
                 out[key] = {k: str(self.resolve_path(v)) if isinstance(v, str) else v for k, v in value.items()}
+        candidates = self.model_candidates()
+        found = next((c for c in candidates if c.exists()), None)
+        if found is not None and self.options.get(self.model_key):
+            out[self.model_key] = str(found)
         return out
 
     def worker_env(self) -> dict[str, str]:
@@ -369,11 +437,17 @@ class EngineConfig(Strict):
         return env
 
 
+_NO_DEFAULT: Any = object()
+
+
 class Config(Strict):
     """The ``tts:`` section."""
 
     engine: str
     routes: dict[str, str] = Field(default_factory=dict, description="language -> engine, when no engine is given")
+    strict: bool = Field(False, description="refuse text in a language no configured engine speaks (LanguageError)")
+    #: False when one engine was chosen for all text (``engine=`` or FANREN_TTS_ENGINE): no routing.
+    routing: bool = Field(True, exclude=True)
     engines: dict[str, EngineConfig]
     output: OutputConfig = Field(default_factory=OutputConfig)
     narration: NarrationConfig = Field(default_factory=NarrationConfig)
@@ -387,6 +461,29 @@ class Config(Strict):
     source: Path | None = Field(None, exclude=True)
     #: Key paths that were accepted but mean nothing to fanren_tts (the pipeline's own).
     ignored: tuple[str, ...] = Field((), exclude=True)
+    #: The config file as read (all of it, not only ``tts:``), for ``config["tts"]``.
+    document: dict[str, Any] | None = Field(None, exclude=True)
+
+    def __getitem__(self, key: str) -> Any:
+        """Read like the old class's dict: ``config["tts"]["engine"]``, ``config["tts"]["cosyvoice"]``.
+
+        The file as written (a copy: edits do not reach the validated settings); a config
+        built in code gives ``{"tts": ...}`` from its settings."""
+        import copy
+
+        doc = self.document if self.document is not None else {"tts": self._as_tts()}
+        if key not in doc:
+            raise KeyError(key)
+        return copy.deepcopy(doc[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in (self.document if self.document is not None else {"tts": None})
+
+    def _as_tts(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"engine": self.engine, "routes": dict(self.routes), "strict": self.strict}
+        for name, cfg in self.engines.items():
+            out[name] = {**cfg.options, "device": cfg.device}
+        return out
 
     @property
     def cache_dir(self) -> Path:
@@ -425,7 +522,16 @@ class Config(Strict):
         """The named engines, in the order given; all of them when no names are given."""
         return [self.get(n) for n in names] if names else list(self.engines.values())
 
-    def get(self, name: str) -> EngineConfig:
+    @overload
+    def get(self, name: str) -> EngineConfig: ...
+
+    @overload
+    def get(self, name: str, default: Any) -> Any: ...
+
+    def get(self, name: str, default: Any = _NO_DEFAULT) -> Any:
+        """The engine named ``name``; ``get("tts", {})`` reads the file like the old dict did."""
+        if name not in self.engines and (name in self or default is not _NO_DEFAULT):
+            return self[name] if name in self else default
         try:
             return self.engines[name]
         except KeyError:
@@ -546,7 +652,10 @@ def _engine(name: str, block: Any, base_dir: Path, source: str, ignored: list[st
             f"built-in: {', '.join(BUILTIN_OPTIONS)} (for your own engine give 'wrapper' and 'env' or 'python')"
         )
     options_model = BUILTIN_OPTIONS.get(kind)
+    if "model_name" in common and (options_model is None or "model_name" in options_model.model_fields):
+        rest["model_name"] = common.pop("model_name")  # an option of the wrapper's own (CosyVoice, custom)
     if options_model is not None:
+        engine_block_keys(kind, rest)
         ours = [*options_model.model_fields, *_COMMON_KEYS]
         for key in list(rest):
             if key in options_model.model_fields:
@@ -684,6 +793,9 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
     raw = dict(doc["tts"])
     _apply_environment(raw, environ)
     default = raw.pop("engine", None)
+    strict = raw.pop("strict", False)
+    if not isinstance(strict, bool):
+        raise ConfigError(f"{source}: tts.strict: expected true or false, got {strict!r}")
     routes = raw.pop("routes", None) or {}
     if not isinstance(routes, Mapping):
         raise ConfigError(f"{source}: tts.routes: expected a mapping of language -> engine, got {short_repr(routes)}")
@@ -747,10 +859,13 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
     return Config(
         engine=default,
         routes={str(k): str(v) for k, v in routes.items()},
+        strict=strict,
+        routing=not environ.get("FANREN_TTS_ENGINE"),
         engines=engines,
         source=file,
         seed=seed,
         normalize=normalize,
         ignored=tuple(ignored),
+        document=dict(doc),
         **sections,
     )

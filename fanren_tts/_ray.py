@@ -100,7 +100,8 @@ class ReplicaActor:
             cfg = self.config.get(self.engine)
             if cfg.env_dir is not None:
                 sync_env(cfg.env_dir, self.engine)  # uv sync --locked under the file lock; no-op when ready
-            self.gen = self.make(self.config)
+            # this replica's engine as the default: the one the generator checks when made
+            self.gen = self.make(self.config.model_copy(update={"engine": self.engine}))
         return self.gen
 
     def node(self) -> dict[str, Any]:

@@ -70,6 +70,7 @@ class Timeline:
         self.measured = 0  # segments whose words the engine timed
         self._index = -1
         self._text = ""
+        self._pause = True
         self._seg_start: int | None = None
         self._raw_s = 0.0  # seconds of engine audio fed into the open segment
         self._said: list[Word] = []
@@ -87,15 +88,16 @@ class Timeline:
         self.frames += len(data)
         return chunk
 
-    def open(self, index: int, text: str, spoken: Rewritten | None = None) -> list[Chunk]:
-        """Start segment ``index``; returns the pause before it (none before the first).
+    def open(self, index: int, text: str, spoken: Rewritten | None = None, *, pause: bool = True) -> list[Chunk]:
+        """Start segment ``index``; returns the pause before it (none before the first, and
+        none with ``pause=False``: a language switch inside one sentence).
 
         ``text`` is what subtitles show; ``spoken``, what the engine read when the front
         end rewrote it: the engine's word timings are mapped back onto ``text``."""
-        self._index, self._text, self._said = index, text, []
+        self._index, self._text, self._said, self._pause = index, text, [], pause
         self._words = WordMap(spoken) if spoken is not None and spoken.spans else None
         self._seg_start, self._raw_s, self._resampler = None, 0.0, None
-        if self.segments and self.rate is not None:
+        if self.segments and self.rate is not None and pause:
             return [self._chunk(_audio.silence(round(self.pause_s * self.rate), self.output.channels))]
         return []
 
@@ -118,7 +120,7 @@ class Timeline:
         out: list[Chunk] = []
         if self.rate is None:  # the first piece sets the rate when the output keeps the engine's
             self.rate = audio.sample_rate
-            out += self.open(self._index, self._text) if self.segments else []
+            out += self.open(self._index, self._text, pause=self._pause) if self.segments else []
         if self._seg_start is None:
             self._seg_start = self.frames
         piece_start = self._seg_start / self.rate + self._raw_s

@@ -106,9 +106,14 @@ def test_missing_env_says_how_to_build_it(tmp_path: Path) -> None:
     (project / "pyproject.toml").write_text("[project]\nname='ghost'\nversion='0'\n")
     (project / "uv.lock").write_text("version = 1\n")
     cfg = write_config(tmp_path / "c.yaml", {"ghost": {"env": str(project), "wrapper": "w.py"}})
+    # the default engine: found when the generator is made, as the old class did (no process)
+    with pytest.raises(EnvNotReady, match=r"-m fanren_tts.envs --config \S+c\.yaml sync ghost"):
+        TTSGenerator(cfg)
+    # another engine stays lazy: its first call raises the same error
+    cfg = write_config(tmp_path / "c2.yaml", {"piper": {}, "ghost": {"env": str(project), "wrapper": "w.py"}}, "piper")
     with TTSGenerator(cfg) as g:
-        with pytest.raises(EnvNotReady, match=r"-m fanren_tts.envs --config \S+c\.yaml sync ghost"):
-            g.generate("hi", tmp_path / "x.wav")
+        with pytest.raises(EnvNotReady, match=r"-m fanren_tts.envs --config \S+c2\.yaml sync ghost"):
+            g.generate("hi", tmp_path / "x.wav", engine="ghost")
 
 
 def test_espeak_word_timings_come_from_the_engine(gen: TTSGenerator, tmp_path: Path) -> None:
