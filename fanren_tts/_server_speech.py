@@ -42,7 +42,7 @@ from ._server_request import SpeechRequest, check_input, speech_options
 from ._server_schema import AUDIO_RESPONSES, ERROR_RESPONSES, CaptionedSpeech, TimedWord
 from ._speech import SpeechJob, SpeechService
 from ._stream import Chunk
-from ._subtitles import build_cues, srt_text, vtt_text
+from ._subtitles import CueRules, build_cues, srt_text, vtt_text
 from ._timeline import Word
 from ._wavout import encode_pcm
 
@@ -120,12 +120,12 @@ class _Span:
     end: float
 
 
-def _cues_text(whole: _Whole, max_chars: int, max_duration: float, fmt: str) -> str:
+def _cues_text(whole: _Whole, rules: CueRules, fmt: str) -> str:
     spans = []
     for _index, (start, end) in sorted(whole.segments.items()):
         mine = [w.text for w in whole.words if start - 1e-6 <= w.start <= end + 1e-6]
         spans.append(_Span(" ".join(mine), start, end))
-    cues = build_cues(spans, whole.words, max_chars, max_duration)
+    cues = build_cues(spans, whole.words, rules, end=whole.duration)  # no cue past the audio
     return srt_text(cues) if fmt == "srt" else vtt_text(cues)
 
 
@@ -225,8 +225,7 @@ def add_speech_routes(app: FastAPI, service: SpeechService) -> None:
         try:
             label, encoder, job, _headers = await start(body)
             whole = await _whole(job, encoder)
-            limits = tts.config.subtitles
-            subtitles = _cues_text(whole, limits.max_chars, limits.max_duration, body.subtitle_format)
+            subtitles = _cues_text(whole, CueRules.of(tts.config.subtitles), body.subtitle_format)
         except Exception as exc:
             err = from_exception(exc)
             metrics.observe("captioned", label, err.status, time.monotonic() - t0)
