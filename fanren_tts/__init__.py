@@ -18,12 +18,19 @@ from ._exceptions import ConfigError as ConfigError
 from ._exceptions import EnvError as EnvError
 from ._exceptions import EnvNotReady as EnvNotReady
 from ._exceptions import FanrenTTSError as FanrenTTSError
+from ._exceptions import LanguageError as LanguageError
+from ._exceptions import ModelNotFound as ModelNotFound
 from ._exceptions import OutputError as OutputError
 from ._exceptions import PlacementError as PlacementError
 from ._exceptions import ProtocolError as ProtocolError
 from ._exceptions import QueueFull as QueueFull
 from ._exceptions import QueueTimeout as QueueTimeout
+from ._exceptions import RayConnectError as RayConnectError
+from ._exceptions import RemoteEngineError as RemoteEngineError
 from ._exceptions import RemoteError as RemoteError
+from ._exceptions import RemoteFailed as RemoteFailed
+from ._exceptions import RemoteRejected as RemoteRejected
+from ._exceptions import RemoteUnreachable as RemoteUnreachable
 from ._exceptions import WorkerCrashed as WorkerCrashed
 from ._exceptions import WorkerError as WorkerError
 from ._exceptions import WorkerStartupError as WorkerStartupError
@@ -52,13 +59,20 @@ __all__ = [
     "EnvStatus",
     "FanrenTTSError",
     "GenerateResult",
+    "LanguageError",
     "Line",
+    "ModelNotFound",
     "OutputError",
     "PlacementError",
     "ProtocolError",
     "QueueFull",
     "QueueTimeout",
+    "RayConnectError",
+    "RemoteEngineError",
     "RemoteError",
+    "RemoteFailed",
+    "RemoteRejected",
+    "RemoteUnreachable",
     "Segment",
     "SegmentCache",
     "TTSGenerator",

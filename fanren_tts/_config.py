@@ -21,14 +21,16 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from ._exceptions import ConfigError
-from ._options import BUILTIN_OPTIONS, SOURCE_ENGINES, Strict
+from ._exceptions import ConfigError, ModelNotFound
+from ._legacy import engine_block_keys
+from ._options import BUILTIN_OPTIONS, SELF_NORMALIZING, SOURCE_ENGINES, Strict
 from ._server_config import ServerConfig, VoicesConfig
+from ._yamlread import load as load_yaml
+from ._yamlread import short_repr
 
 log = logging.getLogger("fanren_tts.config")
 
@@ -57,12 +59,24 @@ PROJECT_ROOT = Path(os.environ.get("FANREN_TTS_HOME") or (_PACKAGE / "_data" if 
 
 def data_home() -> Path:
     """Where fanren_tts keeps what it builds when its own folder is no place for it
-    (an installed wheel): FANREN_TTS_DATA, else the platform's user data folder."""
+    (an installed wheel): FANREN_TTS_DATA, else the platform's user data folder
+    (platformdirs: ``$XDG_DATA_HOME/fanren_tts`` or ``~/.local/share/fanren_tts``,
+    ``~/Library/Application Support/fanren_tts``, ``%LOCALAPPDATA%\\fanren_tts``)."""
     if os.environ.get("FANREN_TTS_DATA"):
         return Path(os.environ["FANREN_TTS_DATA"]).expanduser()
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "fanren_tts"
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "fanren_tts"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("fanren_tts", appauthor=False))
+
+
+def cache_home() -> Path:
+    """The segment cache of an installed wheel's own config: the platform's user cache
+    folder (``$XDG_CACHE_HOME/fanren_tts`` or ``~/.cache/fanren_tts``,
+    ``~/Library/Caches/fanren_tts``, ``%LOCALAPPDATA%\\fanren_tts\\Cache``): it can be
+    deleted at any time, and backup tools know to skip it."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("fanren_tts", appauthor=False))
 
 
 def venv_dir(project: Path) -> Path:
@@ -76,7 +90,7 @@ def venv_dir(project: Path) -> Path:
 
 
 #: Engine options whose values are file system paths (a str, or a mapping of them).
-PATH_OPTION = re.compile(r"(paths?|dir|file|checkpoint|prompt_speech|prompt_wav|ref_audio|audio_prompt)$")
+PATH_OPTION = re.compile(r"(paths?|dir|file|checkpoint|prompt_speech|prompt_wav|ref_audio|audio_prompt|lexicon)$")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -95,6 +109,9 @@ class OutputConfig(Strict):
     channels: Literal[1, 2] = 1
     bit_depth: Literal[16, 24] = Field(16, description="PCM sample size of the WAV files written")
     loudness_lufs: float | None = Field(None, ge=-70, le=0, description="integrated loudness target; null: as is")
+    true_peak_dbtp: float = Field(
+        -1.0, ge=-20, le=0, description="true-peak ceiling the limiter holds when loudness_lufs is set, dBTP"
+    )
 
 
 class NarrationConfig(Strict):
@@ -104,13 +121,37 @@ class NarrationConfig(Strict):
     split_sentences: bool = Field(
         True, description="false: send each line whole, cut only where it is longer than max_segment_chars"
     )
+    split_languages: bool = Field(
+        True, description="a line in several scripts goes run by run to the engine of each run's language"
+    )
 
 
 class SubtitlesConfig(Strict):
-    """How subtitle cues are cut from the word timings."""
+    """How subtitle cues are cut from the word timings (broadcast guidance: two lines, 42 or 16 characters)."""
 
-    max_chars: int = Field(42, ge=4, le=200, description="longest cue, in characters")
+    max_chars: int = Field(42, ge=4, le=200, description="longest line in Latin scripts, in characters")
+    max_chars_cjk: int = Field(16, ge=2, le=100, description="longest line in Chinese and Japanese, in characters")
+    max_lines: int = Field(2, ge=1, le=4, description="lines per cue")
     max_duration: float = Field(7.0, gt=0.5, le=60, description="longest cue, in seconds")
+    min_duration: float = Field(
+        5 / 6, ge=0, le=10, description="shortest cue, in seconds: shorter ones merge within their sentence"
+    )
+    max_cps: float = Field(17.0, gt=0, le=100, description="fastest reading speed, characters a second (Latin)")
+    max_cps_cjk: float = Field(9.0, gt=0, le=100, description="fastest reading speed, characters a second (CJK)")
+
+
+Normalize = Literal["auto", "on", "off"]
+
+
+def _on_off(value: Any) -> Any:
+    """YAML 1.1 reads a bare ``on`` / ``off`` as true / false: take them back."""
+    return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+
+class TextConfig(Strict):
+    """The text front end (``fanren_tts.text``)."""
+
+    lexicon: str | None = Field(None, description="pronunciation lexicon (YAML), relative to the config file")
 
 
 class CacheConfig(Strict):
@@ -135,9 +176,25 @@ _COMMON_KEYS = (
     "max_restarts",
     "restart_window",
     "max_segment_chars",
+    "normalize",
     "options",
+    "languages",
+    "model_name",
 )
-_SECTIONS = ("engine", "routes", "output", "narration", "cache", "subtitles", "seed", "server", "voices")
+_SECTIONS = (
+    "engine",
+    "routes",
+    "strict",
+    "output",
+    "narration",
+    "cache",
+    "subtitles",
+    "seed",
+    "server",
+    "voices",
+    "normalize",
+    "text",
+)
 _ALIASES = {"subprocess_python": "python", "subprocess_script": "wrapper"}
 
 #: Global keys of the video pipeline's own ``tts:`` section. Those with a meaning
@@ -193,7 +250,13 @@ class EngineConfig(Strict):
     max_restarts: int = Field(3, ge=0, description="restarts allowed within restart_window seconds")
     restart_window: float = Field(60.0, gt=0)
     max_segment_chars: int = Field(200, ge=10, description="longer sentences are cut at commas, then spaces")
+    normalize: Normalize | None = Field(None, description="auto, on or off; null: tts.normalize")
     options: dict[str, Any] = Field(default_factory=dict)
+    languages: list[str] | None = Field(
+        None, description="languages the engine speaks, for routing (default: known per built-in engine)"
+    )
+    #: The pipeline's ``model_name``: the model's folder inside ``model_path`` (see ``model_location``).
+    model_name: str | None = Field(None, description="the model's folder inside model_path")
     #: Where relative paths in this block are resolved from (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     #: Why this engine cannot run (a pipeline block for an engine fanren_tts has no wrapper for).
@@ -205,6 +268,11 @@ class EngineConfig(Strict):
         if not DEVICE_PATTERN.match(value):
             raise ValueError("must be auto, cpu, mps, cuda or cuda:N")
         return value
+
+    @field_validator("normalize", mode="before")
+    @classmethod
+    def _check_normalize(cls, value: Any) -> Any:
+        return _on_off(value)
 
     @field_validator("devices")
     @classmethod
@@ -227,9 +295,12 @@ class EngineConfig(Strict):
         return self.kind in BUILTIN_OPTIONS
 
     def resolve_path(self, value: str) -> Path:
-        """``~`` expanded; relative to the config file's folder."""
+        """``~`` expanded; relative to the config file's folder; made absolute without
+        following symlinks. A venv's ``bin/python`` is a symlink to the base interpreter,
+        and only its own path makes Python find the venv (``pyvenv.cfg`` beside it):
+        resolved, ``python: ../venv/bin/python`` would run without the venv's packages."""
         p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else (self.base_dir / p).resolve()
+        return p if p.is_absolute() else Path(os.path.abspath(self.base_dir / p))
 
     @property
     def env_dir(self) -> Path | None:
@@ -300,9 +371,51 @@ class EngineConfig(Strict):
                 f"also needs msgpack: {self.interpreter} -m pip install msgpack"
             )
 
+    @property
+    def model_key(self) -> str:
+        """The option that names the model: ``model_dir`` for IndexTTS, else ``model_path``."""
+        return "model_dir" if self.kind == "indextts" else "model_path"
+
+    def model_candidates(self) -> list[Path]:
+        """Where the model may be, in the order the old pipeline looked: ``model_path/model_name``,
+        then ``model_path``; CosyVoice without ``model_path``: ``<source_path>/pretrained_models/<model_name>``.
+        Empty when the block names no model (built-in engines only)."""
+        if not self.builtin:
+            return []
+        value = self.options.get(self.model_key)
+        name = self.options.get("model_name") or self.model_name
+        if value:
+            base = self.resolve_path(str(value))
+            return [base / str(name), base] if name else [base]
+        source = self.options.get("source_path")
+        if name and self.kind == "cosyvoice" and source:
+            return [self.resolve_path(str(source)) / "pretrained_models" / str(name)]
+        return []
+
+    def model_location(self) -> Path | None:
+        """The model this engine loads: the first candidate that exists (None: the block names
+        none), or ``ModelNotFound`` listing every place tried. Checks files only, starts nothing."""
+        candidates = self.model_candidates()
+        if not candidates:
+            return None
+        found = next((c for c in candidates if c.exists()), None)
+        if found is None:
+            key = f"tts.{self.name}.{self.model_key}"
+            named = self.options.get("model_name") or self.model_name
+            raise ModelNotFound(
+                f"{key}"
+                + (f" + model_name {named!r}" if named else "")
+                + ": model not found; tried "
+                + ", ".join(str(c) for c in candidates)
+                + f". Put the model there or correct {key}"
+                + (" / model_name" if named else "")
+            )
+        return found
+
     def resolved_options(self) -> dict[str, Any]:
         """The options as the worker gets them: path options made absolute from the
-        config file's folder, so they mean the same whatever the host's cwd."""
+        config file's folder, so they mean the same whatever the host's cwd, and the
+        model option pointing at the folder ``model_location`` found."""
         out = dict(self.options)
         for key, value in self.options.items():
             if not PATH_OPTION.search(key) or not value:
@@ -311,6 +424,10 @@ class EngineConfig(Strict):
                 out[key] = str(self.resolve_path(value))
             elif isinstance(value, Mapping):
                 out[key] = {k: str(self.resolve_path(v)) if isinstance(v, str) else v for k, v in value.items()}
+        candidates = self.model_candidates()
+        found = next((c for c in candidates if c.exists()), None)
+        if found is not None and self.options.get(self.model_key):
+            out[self.model_key] = str(found)
         return out
 
     def worker_env(self) -> dict[str, str]:
@@ -320,11 +437,17 @@ class EngineConfig(Strict):
         return env
 
 
+_NO_DEFAULT: Any = object()
+
+
 class Config(Strict):
     """The ``tts:`` section."""
 
     engine: str
     routes: dict[str, str] = Field(default_factory=dict, description="language -> engine, when no engine is given")
+    strict: bool = Field(False, description="refuse text in a language no configured engine speaks (LanguageError)")
+    #: False when one engine was chosen for all text (``engine=`` or FANREN_TTS_ENGINE): no routing.
+    routing: bool = Field(True, exclude=True)
     engines: dict[str, EngineConfig]
     output: OutputConfig = Field(default_factory=OutputConfig)
     narration: NarrationConfig = Field(default_factory=NarrationConfig)
@@ -333,16 +456,41 @@ class Config(Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     voices: VoicesConfig = Field(default_factory=VoicesConfig)
     seed: int | None = Field(None, description="default seed of every engine that takes one")
+    normalize: Normalize = Field("auto", description="auto: every engine that does not normalize text itself")
+    text: TextConfig = Field(default_factory=TextConfig)
     source: Path | None = Field(None, exclude=True)
     #: Key paths that were accepted but mean nothing to fanren_tts (the pipeline's own).
     ignored: tuple[str, ...] = Field((), exclude=True)
+    #: The config file as read (all of it, not only ``tts:``), for ``config["tts"]``.
+    document: dict[str, Any] | None = Field(None, exclude=True)
+
+    def __getitem__(self, key: str) -> Any:
+        """Read like the old class's dict: ``config["tts"]["engine"]``, ``config["tts"]["cosyvoice"]``.
+
+        The file as written (a copy: edits do not reach the validated settings); a config
+        built in code gives ``{"tts": ...}`` from its settings."""
+        import copy
+
+        doc = self.document if self.document is not None else {"tts": self._as_tts()}
+        if key not in doc:
+            raise KeyError(key)
+        return copy.deepcopy(doc[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in (self.document if self.document is not None else {"tts": None})
+
+    def _as_tts(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"engine": self.engine, "routes": dict(self.routes), "strict": self.strict}
+        for name, cfg in self.engines.items():
+            out[name] = {**cfg.options, "device": cfg.device}
+        return out
 
     @property
     def cache_dir(self) -> Path:
         path = Path(os.path.expanduser(self.cache.dir))
         base = self.source.resolve().parent if self.source else Path.cwd()
-        if _INSTALLED and base == PROJECT_ROOT:  # the wheel's own config.yaml: keep site-packages clean
-            base = data_home()
+        if _INSTALLED and base == PROJECT_ROOT and not path.is_absolute():  # the wheel's own config.yaml
+            return cache_home()  # not in site-packages, and not among the user's data
         return path if path.is_absolute() else base / path
 
     @property
@@ -354,16 +502,48 @@ class Config(Strict):
             base = data_home()
         return path if path.is_absolute() else base / path
 
+    @property
+    def lexicon_path(self) -> Path | None:
+        """``tts.text.lexicon``, relative to the config file's folder."""
+        if not self.text.lexicon:
+            return None
+        path = Path(os.path.expanduser(self.text.lexicon))
+        base = self.source.resolve().parent if self.source else Path.cwd()
+        return path if path.is_absolute() else base / path
+
+    def normalizes(self, name: str) -> bool:
+        """Whether the front end normalizes text for engine ``name``: its own ``normalize``,
+        else ``tts.normalize``; ``auto`` skips engines that normalize themselves."""
+        cfg = self.get(name)
+        policy = cfg.normalize or self.normalize
+        return policy == "on" or (policy == "auto" and cfg.kind not in SELF_NORMALIZING)
+
     def select(self, names: list[str] | None) -> list[EngineConfig]:
         """The named engines, in the order given; all of them when no names are given."""
         return [self.get(n) for n in names] if names else list(self.engines.values())
 
-    def get(self, name: str) -> EngineConfig:
+    @overload
+    def get(self, name: str) -> EngineConfig: ...
+
+    @overload
+    def get(self, name: str, default: Any) -> Any: ...
+
+    def get(self, name: str, default: Any = _NO_DEFAULT) -> Any:
+        """The engine named ``name``; ``get("tts", {})`` reads the file like the old dict did."""
+        if name not in self.engines and (name in self or default is not _NO_DEFAULT):
+            return self[name] if name in self else default
         try:
             return self.engines[name]
         except KeyError:
+            hint = ""
+            if name in BUILTIN_OPTIONS:  # a built-in engine whose block this config leaves out (or comments out)
+                hint = (
+                    f". {name} is a built-in engine: add a `{name}:` block under tts: (the shipped config.yaml has "
+                    f"one, commented, with every key; `python -m fanren_tts init PATH` writes a copy), then build "
+                    f"its env: python -m fanren_tts.envs sync {name}"
+                )
             raise ConfigError(
-                f"{self.source or 'config'}: no engine named {name!r}; configured: {', '.join(self.engines)}"
+                f"{self.source or 'config'}: no engine named {name!r}; configured: {', '.join(self.engines)}{hint}"
             ) from None
 
 
@@ -421,7 +601,7 @@ def _describe(
             hint = f" did you mean {guess!r}?" if guess else ""
             lines.append(f"{_loc(loc)}: unknown key;{hint} allowed here: {', '.join(allowed)}")
         else:
-            lines.append(f"{_loc(loc)}: {err['msg']} (got {err.get('input')!r})")
+            lines.append(f"{_loc(loc)}: {err['msg']} (got {short_repr(err.get('input'))})")
     return lines
 
 
@@ -456,7 +636,7 @@ def _engine(name: str, block: Any, base_dir: Path, source: str, ignored: list[st
     where = ("tts", name)
     if not isinstance(block, Mapping):
         raise ConfigError(
-            f"{source}: {_loc(where)}: expected a mapping of engine settings, got {block!r}. "
+            f"{source}: {_loc(where)}: expected a mapping of engine settings, got {short_repr(block)}. "
             f"Top-level keys under tts are {', '.join(map(repr, _SECTIONS))} and one block per engine."
         )
     common: dict[str, Any] = {"name": name, "base_dir": base_dir}
@@ -468,11 +648,14 @@ def _engine(name: str, block: Any, base_dir: Path, source: str, ignored: list[st
     kind = str(common.get("type") or name)
     if "type" in common and kind not in BUILTIN_OPTIONS:
         raise ConfigError(
-            f"{source}: {_loc((*where, 'type'))}: {kind!r} is not a built-in engine; "
+            f"{source}: {_loc((*where, 'type'))}: {short_repr(kind)} is not a built-in engine; "
             f"built-in: {', '.join(BUILTIN_OPTIONS)} (for your own engine give 'wrapper' and 'env' or 'python')"
         )
     options_model = BUILTIN_OPTIONS.get(kind)
+    if "model_name" in common and (options_model is None or "model_name" in options_model.model_fields):
+        rest["model_name"] = common.pop("model_name")  # an option of the wrapper's own (CosyVoice, custom)
     if options_model is not None:
+        engine_block_keys(kind, rest)
         ours = [*options_model.model_fields, *_COMMON_KEYS]
         for key in list(rest):
             if key in options_model.model_fields:
@@ -564,11 +747,11 @@ def _pipeline_globals(raw: dict[str, Any], source: str, ignored: list[str]) -> i
     narration = dict(raw.get("narration") or {})
 
     def bad(key: str, want: str) -> ConfigError:
-        return ConfigError(f"{source}: tts.{key}: expected {want}, got {raw[key]!r}")
+        return ConfigError(f"{source}: tts.{key}: expected {want}, got {short_repr(raw[key])}")
 
     seed = raw.pop("seed", None)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ConfigError(f"{source}: tts.seed: expected an integer, got {seed!r}")
+        raise ConfigError(f"{source}: tts.seed: expected an integer, got {short_repr(seed)}")
     for key in sorted(PIPELINE_GLOBALS & set(raw)):
         value = raw[key]
         if key == "sample_rate" and value is not None:
@@ -604,20 +787,23 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {file.resolve()} (pass a path or set FANREN_TTS_CONFIG)") from None
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    doc = load_yaml(text, source) or {}  # alias bombs and runaway nesting refused here
     if not isinstance(doc, Mapping) or not isinstance(doc.get("tts"), Mapping):
         raise ConfigError(f"{source}: expected a top-level 'tts:' section with 'engine: NAME' and one block per engine")
     raw = dict(doc["tts"])
     _apply_environment(raw, environ)
     default = raw.pop("engine", None)
+    strict = raw.pop("strict", False)
+    if not isinstance(strict, bool):
+        raise ConfigError(f"{source}: tts.strict: expected true or false, got {strict!r}")
     routes = raw.pop("routes", None) or {}
     if not isinstance(routes, Mapping):
-        raise ConfigError(f"{source}: tts.routes: expected a mapping of language -> engine, got {routes!r}")
+        raise ConfigError(f"{source}: tts.routes: expected a mapping of language -> engine, got {short_repr(routes)}")
     ignored: list[str] = []
     seed = _pipeline_globals(raw, source, ignored)
+    normalize = _on_off(raw.pop("normalize", "auto"))
+    if normalize not in ("auto", "on", "off"):
+        raise ConfigError(f"{source}: tts.normalize: expected auto, on or off, got {normalize!r}")
     sections: dict[str, Any] = {}
     sections_models: tuple[tuple[str, type[BaseModel]], ...] = (
         ("output", OutputConfig),
@@ -626,6 +812,7 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         ("subtitles", SubtitlesConfig),
         ("server", ServerConfig),
         ("voices", VoicesConfig),
+        ("text", TextConfig),
     )
     for key, model in sections_models:
         try:
@@ -652,12 +839,12 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         raise ConfigError(f"{source}: tts: no engines configured; add a block such as 'piper: {{}}'")
     if not isinstance(default, str) or default not in engines:
         raise ConfigError(
-            f"{source}: tts.engine: {default!r} is not a configured engine; configured: {', '.join(engines)}"
+            f"{source}: tts.engine: {short_repr(default)} is not a configured engine; configured: {', '.join(engines)}"
         )
     for lang, name in routes.items():
         if name not in engines:
             raise ConfigError(
-                f"{source}: tts.routes.{lang}: {name!r} is not a configured engine; configured: {', '.join(engines)}"
+                f"{source}: tts.routes.{lang}: {short_repr(name)} is not a configured engine; configured: {', '.join(engines)}"
             )
     if seed is not None:
         for cfg in engines.values():
@@ -672,9 +859,13 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
     return Config(
         engine=default,
         routes={str(k): str(v) for k, v in routes.items()},
+        strict=strict,
+        routing=not environ.get("FANREN_TTS_ENGINE"),
         engines=engines,
         source=file,
         seed=seed,
+        normalize=normalize,
         ignored=tuple(ignored),
+        document=dict(doc),
         **sections,
     )

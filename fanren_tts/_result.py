@@ -10,15 +10,19 @@ as attributes.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from . import _subtitles
 from ._exceptions import ConfigError
+from ._loudness import Loudness
 from ._timeline import Word
 
 __all__ = ["GenerateResult", "Segment", "Word"]
+
+log = logging.getLogger("fanren_tts.subtitles")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +45,9 @@ class GenerateResult(str):
     ``words`` are ``Word(text, start, end)`` on the output's timeline (characters for
     CJK text); ``word_timing`` says where they come from: ``"engine"`` (the engine's
     own alignment) or ``"estimated"`` (each segment shared out by word length).
+    ``loudness``, when ``tts.output.loudness_lufs`` is set, is what the file reached:
+    ``.lufs`` (integrated, BS.1770-4), ``.true_peak_dbtp``, the target and ceiling asked
+    for and the gain applied; None without normalization.
     """
 
     path: Path
@@ -54,8 +61,9 @@ class GenerateResult(str):
     words: tuple[Word, ...]
     word_timing: str
     target_duration: float | None
-    #: (max characters, max seconds) of one subtitle cue; from ``tts.subtitles``.
-    cue_limits: tuple[int, float]
+    #: how subtitle cues are cut (``tts.subtitles``); a (max characters, max seconds) pair also works.
+    cue_limits: _subtitles.CueRules
+    loudness: Loudness | None
 
     def __new__(
         cls,
@@ -70,7 +78,8 @@ class GenerateResult(str):
         words: tuple[Word, ...] = (),
         word_timing: str = "estimated",
         target_duration: float | None = None,
-        cue_limits: tuple[int, float] = (42, 7.0),
+        cue_limits: _subtitles.CueRules | tuple[int, float] = _subtitles.DEFAULT_RULES,
+        loudness: Loudness | None = None,
     ) -> GenerateResult:
         self = super().__new__(cls, os.fspath(path))
         self.path = Path(path)
@@ -84,7 +93,8 @@ class GenerateResult(str):
         self.words = tuple(words)
         self.word_timing = word_timing
         self.target_duration = target_duration
-        self.cue_limits = cue_limits
+        self.cue_limits = _subtitles.CueRules.of(cue_limits)
+        self.loudness = loudness
         return self
 
     def __fspath__(self) -> str:
@@ -116,6 +126,7 @@ class GenerateResult(str):
                 self.word_timing,
                 self.target_duration,
                 self.cue_limits,
+                self.loudness,
             ),
         )
 
@@ -125,7 +136,12 @@ class GenerateResult(str):
         return None if self.target_duration is None else self.duration - self.target_duration
 
     def cues(self) -> list[_subtitles.Cue]:
-        return _subtitles.build_cues(self.segments, self.words, *self.cue_limits)
+        return _subtitles.build_cues(self.segments, self.words, self.cue_limits, end=self.duration)
+
+    def subtitle_issues(self) -> list[str]:
+        """Cues that still break a ``tts.subtitles`` rule after merging and lengthening
+        (too short, read too fast, too long a line), one line each; empty when all are fine."""
+        return _subtitles.cue_issues(self.cues(), self.cue_limits)
 
     def srt(self) -> str:
         return _subtitles.srt_text(self.cues())
@@ -166,4 +182,8 @@ class GenerateResult(str):
         unknown = [f for f in formats if f not in writers]
         if unknown:
             raise ConfigError(f"unknown subtitle format(s) {unknown}; choose from {', '.join(_subtitles.FORMATS)}")
+        if set(formats) & {"srt", "vtt", "ass"}:
+            issues = self.subtitle_issues()
+            if issues:
+                log.info("%s: %d subtitle cue(s) break a rule, e.g. %s", self.path.name, len(issues), issues[0])
         return [writers[f]() for f in formats]

@@ -9,6 +9,7 @@ its own, and keeping it here keeps the generator readable.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -22,8 +23,12 @@ from ._pool import Pool
 from ._runtime.fanren_worker import Audio
 from ._stream import Chunk, Timeline
 from ._worker import Worker
+from .text import Rewritten
 
-__all__ = ["Stats", "fan_out", "replies", "speech", "take"]
+__all__ = ["Stats", "fan_out", "replies", "speakable", "speech", "take"]
+
+#: A letter or a digit (``\w``): without one, no engine has anything to say.
+_SPEAKABLE = re.compile(r"\w")
 
 #: One segment as made: its pieces (quantized audio) with the words each reported.
 Takes = list[tuple[Audio, list[Any] | None]]
@@ -36,6 +41,18 @@ class Stats:
     start_s: float = 0.0
     synth_s: float = 0.0
     cached: int = 0
+
+
+def speakable(pieces: list[str]) -> list[str]:
+    """The segments worth sending to an engine: those with a letter or digit in them.
+
+    Whatever splits the text, a piece of only punctuation, symbols or combining marks
+    (zalgo text cut past its letter) can come out of it; engines make no audio for
+    such a piece (piper's stream gives nothing, and the narration failed with
+    ProtocolError, a 503 from the server). It is dropped here, where segments are made,
+    for every splitter; its text is spoken by no engine anyway.
+    """
+    return [piece for piece in pieces if _SPEAKABLE.search(piece)]
 
 
 def speech(engine: str, reply: Any) -> tuple[Audio, list[Any] | None]:
@@ -71,7 +88,7 @@ def take(pool: Pool, name: str, piece: str, options: dict[str, Any], bit_depth: 
 
 def fan_out(
     pool: Pool,
-    pieces: list[str],
+    pieces: list[Rewritten],
     key_of: Callable[[str], str],
     name: str,
     options: dict[str, Any],
@@ -88,15 +105,19 @@ def fan_out(
     ``cache`` None means the cache is not used. ``stats.synth_s`` is the wall time
     spent waiting for segments."""
     window = 2 * pool.size
-    ahead: deque[tuple[int, str, str, Audio | None, Future[Takes] | None]] = deque()
+    ahead: deque[tuple[int, Rewritten, str, Audio | None, Future[Takes] | None]] = deque()
     todo = iter(enumerate(pieces))
     with ThreadPoolExecutor(pool.size, thread_name_prefix=f"fanren-fanout-{name}") as executor:
 
         def refill() -> None:
             for index, piece in todo:
-                key = key_of(piece)
+                key = key_of(piece.spoken)
                 audio = cache.get(key) if cache is not None else None
-                job = None if audio is not None else executor.submit(take, pool, name, piece, options, bit_depth, live)
+                job = (
+                    None
+                    if audio is not None
+                    else executor.submit(take, pool, name, piece.spoken, options, bit_depth, live)
+                )
                 ahead.append((index, piece, key, audio, job))
                 if len(ahead) >= window:
                     return
@@ -108,7 +129,7 @@ def fan_out(
             while ahead:
                 index, piece, key, audio, job = ahead.popleft()
                 refill()
-                yield from timeline.open(index, piece)
+                yield from timeline.open(index, piece.original, piece)
                 if job is None:
                     assert audio is not None and cache is not None
                     stats.cached += 1
@@ -118,7 +139,7 @@ def fan_out(
                     takes = job.result()
                     stats.synth_s += time.perf_counter() - ts
                     if not takes:
-                        raise ProtocolError(f"engine {name!r}: stream gave no audio for {piece!r}", engine=name)
+                        raise ProtocolError(f"engine {name!r}: stream gave no audio for {piece.spoken!r}", engine=name)
                     said: list[Any] = []
                     offset = 0.0
                     for made, words in takes:

@@ -20,13 +20,16 @@ from ._exceptions import (
     QueueFull,
     QueueTimeout,
     RemoteError,
+    RemoteFailed,
+    RemoteRejected,
+    RemoteUnreachable,
     WorkerCrashed,
     WorkerStartupError,
     WorkerTimeout,
     WorkerUnavailable,
 )
 
-__all__ = ["ApiError", "error_body", "from_exception"]
+__all__ = ["ApiError", "error_body", "from_exception", "from_http_exception"]
 
 #: Engine-side exceptions that mean the request's own values were wrong.
 _BAD_INPUT_REMOTE = frozenset({"ValueError", "TypeError", "KeyError", "FileNotFoundError"})
@@ -58,6 +61,33 @@ def error_body(err: ApiError) -> dict[str, Any]:
     return {"error": {"message": err.message, "type": err.type, "param": err.param, "code": err.code}}
 
 
+#: The ``code`` of an HTTP error raised by the framework (routing, body parsing), by status.
+_HTTP_CODES = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def from_http_exception(exc: Any) -> ApiError:
+    """An ``HTTPException`` of Starlette or FastAPI (no route, wrong method, a body that
+    cannot be parsed) in the same shape as every other error. FastAPI raises a 400
+    "error parsing the body" from the real cause: say what that was."""
+    status = int(exc.status_code)
+    cause = exc.__cause__
+    headers = dict(getattr(exc, "headers", None) or {})
+    if status == 400 and isinstance(cause, UnicodeDecodeError):
+        return ApiError(400, f"the request body is not UTF-8 JSON: {cause}", code="invalid_json", headers=headers)
+    if status == 400 and isinstance(cause, RecursionError):
+        return ApiError(400, "the request body's JSON is nested too deep", code="too_deep", headers=headers)
+    if status == 400 and isinstance(cause, ValueError):
+        return ApiError(400, f"the request body is not valid JSON: {cause}", code="invalid_json", headers=headers)
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return ApiError(status, str(exc.detail), type=kind, code=_HTTP_CODES.get(status), headers=headers)
+
+
 def from_exception(exc: BaseException) -> ApiError:
     """The HTTP form of ``exc`` (see the module docstring)."""
     if isinstance(exc, ApiError):
@@ -73,6 +103,11 @@ def from_exception(exc: BaseException) -> ApiError:
     if isinstance(exc, (EnvError, WorkerUnavailable, WorkerStartupError, WorkerCrashed, ProtocolError)):
         code = "worker_crashed" if isinstance(exc, WorkerCrashed) else "engine_unavailable"
         return ApiError(503, message, type="engine_unavailable", code=code, headers={"Retry-After": "1"})
+    if isinstance(exc, RemoteRejected):  # a remote engine's server refused what we passed on
+        return ApiError(400, message, code="rejected_by_remote")
+    if isinstance(exc, (RemoteUnreachable, RemoteFailed)):  # the server behind us is down or failing
+        code = "remote_unreachable" if isinstance(exc, RemoteUnreachable) else "remote_failed"
+        return ApiError(502, message, type="engine_unavailable", code=code, headers={"Retry-After": "1"})
     if isinstance(exc, RemoteError):
         if exc.stage == "load":
             return ApiError(503, message, type="engine_unavailable", code="engine_failed_to_load")

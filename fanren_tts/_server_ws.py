@@ -4,6 +4,9 @@ Client → server, one JSON text message per request (any number per connection)
 
     {"model": "piper", "input": "Hello.", "voice": "default", "speed": 1.0, "extra": {}}
 
+(the fields of ``POST /v1/audio/speech``, ``instructions`` and the model and voice aliases
+included: ``_server_request``, ``_server_openai``).
+
 Server → client, per chunk a JSON text message then the chunk's PCM (little-endian,
 ``bit_depth`` bits, interleaved) as one binary message::
 
@@ -12,6 +15,13 @@ Server → client, per chunk a JSON text message then the chunk's PCM (little-en
 
 then ``{"type": "done", "duration": 1.2}``; a failure is ``{"type": "error", "status": 400,
 "error": {...}}`` (OpenAI's error shape) and the connection stays open for the next request.
+That includes a text message that is not a JSON object (``[1,2]``, ``null``, ``42``, bad
+JSON): it is answered with an error (400 ``invalid_message`` or ``invalid_json``) and the
+connection keeps working. Two things close it with a close code: a binary message (an
+error message, then 1003, unsupported data: requests are JSON text) and a text message over
+``tts.server.max_body_bytes`` (1009, message too big: under ``serve`` uvicorn's
+``ws_max_size`` closes it before it is assembled; any other ASGI server, here, after an
+error message).
 With an API key, send it as ``Authorization: Bearer KEY`` on the upgrade request.
 """
 
@@ -31,6 +41,15 @@ from ._wavout import encode_pcm
 
 __all__ = ["add_websocket"]
 
+_JSON_KIND = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+_BINARY = "binary messages are not requests: send each request as one JSON text message"
+
+
+async def _refuse(ws: WebSocket, code: int, err: ApiError) -> None:
+    """Say what was wrong, then close with ``code`` (the reason is cut to fit a close frame)."""
+    await ws.send_text(json.dumps({"type": "error", "status": err.status, **error_body(err)}))
+    await ws.close(code=code, reason=err.message.encode()[:120].decode(errors="ignore"))
+
 
 def add_websocket(app: FastAPI, service: SpeechService, api_key: str | None) -> None:
     tts = service.tts
@@ -43,9 +62,20 @@ def add_websocket(app: FastAPI, service: SpeechService, api_key: str | None) -> 
                 await ws.close(code=1008, reason="missing or wrong API key")
                 return
         await ws.accept()
+        limit = service.settings.max_body_bytes
         try:
             while True:
-                raw = await ws.receive_text()
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                raw = message.get("text")
+                if raw is None:  # a binary frame: requests are JSON text
+                    await _refuse(ws, 1003, ApiError(400, _BINARY, code="binary_message"))
+                    return
+                if len(raw) > limit:
+                    why = f"the message is over {limit} characters (tts.server.max_body_bytes): send less"
+                    await _refuse(ws, 1009, ApiError(413, why, code="message_too_large"))
+                    return
                 await _one(ws, raw)
         except WebSocketDisconnect:
             return
@@ -53,17 +83,27 @@ def add_websocket(app: FastAPI, service: SpeechService, api_key: str | None) -> 
     async def _one(ws: WebSocket, raw: str) -> None:
         try:
             try:
-                body = SpeechRequest.model_validate({"model": "", "input": "", **json.loads(raw)})
-            except json.JSONDecodeError:
-                raise ApiError(400, "the message is not valid JSON", code="invalid_json") from None
+                fields = json.loads(raw)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
+                raise ApiError(400, f"the message is not valid JSON: {why}", code="invalid_json") from None
+            if not isinstance(fields, dict):
+                raise ApiError(
+                    400,
+                    f"the message is a JSON {_JSON_KIND.get(type(fields), 'value')}, not an object; send one JSON object per request, "
+                    'like {"model": "piper", "input": "Hello."}',
+                    code="invalid_message",
+                )
+            try:
+                body = SpeechRequest.model_validate({"model": "", "input": "", **fields})
             except ValidationError as exc:
                 first = exc.errors()[0]
                 raise ApiError(
                     422, f"{'.'.join(map(str, first['loc']))}: {first['msg']}", code="invalid_field"
                 ) from None
-            check_input(tts, service, body.model, body.input)
-            options = speech_options(tts, body.model, body.voice, body.speed, body.extra)
-            job = await service.start(body.model, body.input, options)
+            engine = check_input(tts, service, body.model, body.input)
+            options = speech_options(tts, engine, body)
+            job = await service.start(engine, body.input, options)
         except Exception as exc:
             err = from_exception(exc)
             await ws.send_text(json.dumps({"type": "error", "status": err.status, **error_body(err)}))

@@ -21,6 +21,7 @@ from ._config import OutputConfig
 from ._result import Segment
 from ._runtime.fanren_worker import Audio
 from ._timeline import Word, estimate_words, refine_words, shift_words
+from .text import Rewritten, WordMap
 
 __all__ = ["Chunk", "Timeline"]
 
@@ -69,9 +70,11 @@ class Timeline:
         self.measured = 0  # segments whose words the engine timed
         self._index = -1
         self._text = ""
+        self._pause = True
         self._seg_start: int | None = None
         self._raw_s = 0.0  # seconds of engine audio fed into the open segment
         self._said: list[Word] = []
+        self._words: WordMap | None = None
         self._resampler: Any = None
         self._source: tuple[int, int] = (0, 0)
 
@@ -85,11 +88,16 @@ class Timeline:
         self.frames += len(data)
         return chunk
 
-    def open(self, index: int, text: str) -> list[Chunk]:
-        """Start segment ``index``; returns the pause before it (none before the first)."""
-        self._index, self._text, self._said = index, text, []
+    def open(self, index: int, text: str, spoken: Rewritten | None = None, *, pause: bool = True) -> list[Chunk]:
+        """Start segment ``index``; returns the pause before it (none before the first, and
+        none with ``pause=False``: a language switch inside one sentence).
+
+        ``text`` is what subtitles show; ``spoken``, what the engine read when the front
+        end rewrote it: the engine's word timings are mapped back onto ``text``."""
+        self._index, self._text, self._said, self._pause = index, text, [], pause
+        self._words = WordMap(spoken) if spoken is not None and spoken.spans else None
         self._seg_start, self._raw_s, self._resampler = None, 0.0, None
-        if self.segments and self.rate is not None:
+        if self.segments and self.rate is not None and pause:
             return [self._chunk(_audio.silence(round(self.pause_s * self.rate), self.output.channels))]
         return []
 
@@ -112,12 +120,14 @@ class Timeline:
         out: list[Chunk] = []
         if self.rate is None:  # the first piece sets the rate when the output keeps the engine's
             self.rate = audio.sample_rate
-            out += self.open(self._index, self._text) if self.segments else []
+            out += self.open(self._index, self._text, pause=self._pause) if self.segments else []
         if self._seg_start is None:
             self._seg_start = self.frames
         piece_start = self._seg_start / self.rate + self._raw_s
         self._raw_s += audio.duration
         words: tuple[Word, ...] = ()
+        if said and self._words is not None:
+            said = self._words.map(said)
         if said:
             floor = self._said[-1].end if self._said else self._seg_start / self.rate
             words = tuple(refine_words(shift_words(said, piece_start, piece_start + audio.duration, floor)))

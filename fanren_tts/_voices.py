@@ -32,7 +32,28 @@ from ._server_config import VoicesConfig
 
 __all__ = ["Voice", "VoiceStore", "read_reference"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: Names Windows reserves for devices, whatever the extension ("con.json" is the console there).
+_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {f"{d}{i}" for d in ("COM", "LPT") for i in range(10)}
+)
+
+
+def valid_name(name: object) -> bool:
+    """Whether ``name`` is a voice name that is a safe file name on every OS.
+
+    A full match of ``_NAME`` (``re.match`` with ``$`` let ``"evil\\n"`` through: ``$``
+    matches before a trailing newline), no trailing dot (Windows drops it, so ``a.`` and
+    ``a`` would be one file), no device name of Windows as its stem (``con``, ``NUL.x``,
+    ``com1``), and not ``default`` (the engine's own voice).
+    """
+    return (
+        isinstance(name, str)
+        and _NAME.fullmatch(name) is not None
+        and not name.endswith(".")
+        and name.split(".")[0].upper() not in _RESERVED
+        and name != "default"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,10 +174,11 @@ class VoiceStore:
 
     @staticmethod
     def check_name(name: str) -> str:
-        if not isinstance(name, str) or not _NAME.match(name) or name == "default":
+        if not valid_name(name):
             raise ConfigError(
                 f"voice name {name!r} is not allowed: use 1-64 letters, digits, '_', '.' or '-', "
-                "starting with a letter or digit (and not 'default')"
+                "starting with a letter or digit, not ending in '.', not a Windows device name "
+                "(CON, PRN, AUX, NUL, COM0-9, LPT0-9, with or without an extension) and not 'default'"
             )
         return name
 
@@ -231,14 +253,14 @@ class VoiceStore:
 
     def get(self, name: str) -> Voice | None:
         """The voice called ``name``, or None."""
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not valid_name(name):
             return None
         return self._read(name)
 
     def list(self) -> list[Voice]:
         if not self.directory.is_dir():
             return []
-        found = (self._read(p.stem) for p in sorted(self.directory.glob("*.json")) if _NAME.match(p.stem))
+        found = (self._read(p.stem) for p in sorted(self.directory.glob("*.json")) if valid_name(p.stem))
         return [v for v in found if v is not None]
 
     def remove(self, name: str) -> bool:

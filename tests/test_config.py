@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,9 +88,33 @@ def test_legacy_pipeline_keys_keep_working(tmp_path: Path) -> None:
     assert cosy.env_dir is None
 
 
-def test_use_subprocess_false_means_the_host_interpreter(tmp_path: Path) -> None:
-    import sys
+def test_a_relative_python_into_a_venv_keeps_the_venv(tmp_path: Path) -> None:
+    """A venv's bin/python is a symlink to the base interpreter; following it loses the venv."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    assert (venv / "bin" / "python").is_symlink()
+    config_dir = tmp_path / "project" / "configs"
+    config_dir.mkdir(parents=True)
+    path = write_config(config_dir / "c.yaml", {"mine": {"python": "../../venv/bin/python", "wrapper": "w.py"}})
+    interpreter = load_config(path, environ={}).engines["mine"].interpreter
+    assert interpreter == venv / "bin" / "python" and interpreter.is_absolute()
+    prefix = subprocess.run([interpreter, "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True)
+    assert Path(prefix.stdout.strip()) == venv
 
+
+def test_a_relative_python_into_a_venv_runs_a_worker(tmp_path: Path, bare_python: Path) -> None:
+    """End to end: the venv holds msgpack, its base interpreter does not."""
+    from conftest import ECHO
+
+    config_dir = tmp_path / "configs"
+    config_dir.mkdir()
+    relative = os.path.relpath(bare_python, config_dir)
+    path = write_config(config_dir / "c.yaml", {"echo": {"python": relative, "wrapper": str(ECHO)}})
+    with TTSGenerator(path) as gen:
+        assert gen.call("echo", "echo", value=1)["value"] == 1
+
+
+def test_use_subprocess_false_means_the_host_interpreter(tmp_path: Path) -> None:
     path = write_config(tmp_path / "c.yaml", {"mine": {"use_subprocess": False, "wrapper": "w.py"}})
     assert load_config(path, environ={}).engines["mine"].interpreter == Path(sys.executable)
 
@@ -183,3 +210,66 @@ def test_every_engine_option_is_documented_in_config_yaml_and_accepted(tmp_path:
         doc = blocks.get(kind) or shipped.split(f"  {kind}:")[1].split("\n\n")[0]
         missing = [field for field in model.model_fields if field not in doc]
         assert not missing, f"config.yaml does not document {kind} options {missing}"
+
+
+def _bomb(levels: int = 9) -> str:
+    """The classic "billion laughs": each level lists the one before ten times (10**levels strings)."""
+    lines = ['  a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels + 1):
+        lines.append(f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]")
+    return "\n".join(lines)
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
+    import tracemalloc
+
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        f"tts:\n  engine: mine\n{_bomb()}\n  mine: {{python: /usr/bin/python3, wrapper: w.py, bomb: *a9}}\n"
+    )
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError) as info:
+            load_config(path, environ={})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    msg = str(info.value)
+    assert str(path) in msg and "alias" in msg and "100,000" in msg and len(msg) < 1000
+    assert peak < 20 * 2**20, f"refusing the bomb took {peak / 2**20:.0f} MiB"
+
+
+def test_a_self_referring_alias_and_deep_nesting_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("tts:\n  engine: mine\n  mine: {python: /usr/bin/python3, wrapper: w.py, loop: &l [1, *l]}\n")
+    with pytest.raises(ConfigError, match="refers to itself"):
+        load_config(path, environ={})
+    path.write_text(
+        "tts:\n  engine: mine\n  mine: {python: /usr/bin/python3, wrapper: w.py, deep: "
+        + "[" * 5000
+        + "]" * 5000
+        + "}\n"
+    )
+    with pytest.raises(ConfigError, match="nested"):
+        load_config(path, environ={})
+
+
+def test_a_config_with_a_few_anchors_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "common: &common {device: cpu, timeouts: {call: 30}}\n"
+        "tts:\n  engine: piper\n"
+        "  piper: {<<: *common, length_scale: 1.1}\n"
+        "  espeak: {<<: *common, rate: 160}\n"
+    )
+    cfg = load_config(path, environ={})
+    assert cfg.engines["piper"].device == cfg.engines["espeak"].device == "cpu"
+    assert cfg.engines["espeak"].timeouts.call == 30 and cfg.engines["espeak"].options["rate"] == 160
+
+
+def test_a_validation_message_never_quotes_a_huge_value(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.yaml", {"espeak": {"rate": ["x" * 50] * 20000, "pitch": "p" * 100000}})
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    msg = str(info.value)
+    assert "tts.espeak.rate" in msg and "tts.espeak.pitch" in msg and len(msg) < 2000

@@ -153,8 +153,8 @@ def test_relative_wrapper_is_found_from_the_working_directory_and_the_error_name
     with TTSGenerator(cfg) as gen:
         assert gen.call("e", "echo", value=3)["value"] == 3
     monkeypatch.chdir(tmp_path)
-    with TTSGenerator(load_config(path, environ={})) as gen, pytest.raises(ConfigError) as info:
-        gen.call("e", "echo", value=3)
+    with pytest.raises(ConfigError) as info:  # the default engine: when the generator is made
+        TTSGenerator(load_config(path, environ={}))
     assert str(conf_dir / "scripts" / "echo_wrapper.py") in str(info.value)
     assert str(tmp_path / "scripts" / "echo_wrapper.py") in str(info.value)
 
@@ -174,14 +174,18 @@ def test_an_old_one_shot_script_fails_at_start_with_how_to_switch(tmp_path: Path
         )
     )
     path = tmp_path / "c.yaml"
-    path.write_text(
-        f"tts:\n  engine: cosyvoice\n  cosyvoice:\n    use_subprocess: true\n"
+    block = (
+        f"  cosyvoice:\n    use_subprocess: true\n"
         f"    subprocess_python: {bare_python}\n    subprocess_script: {script}\n    max_restarts: 0\n"
     )
+    path.write_text("tts:\n  engine: cosyvoice\n" + block)
+    with pytest.raises(ConfigError, match="one-shot script"):  # the default engine fails fast
+        TTSGenerator(path)
+    path.write_text(f"tts:\n  engine: e\n  e:\n    python: {bare_python}\n    wrapper: {ECHO}\n" + block)
     with TTSGenerator(path) as gen:
         for _ in range(3):  # the same clear error every time: no restart budget is spent on it
             with pytest.raises(ConfigError) as info:
-                gen.generate("你好", tmp_path / "x.wav")
+                gen.generate("你好", tmp_path / "x.wav", engine="cosyvoice")
             msg = str(info.value)
             assert "one-shot script" in msg and str(script) in msg
             assert "cosyvoice_wrapper.py" in msg and "source_path" in msg and "pip install msgpack" in msg

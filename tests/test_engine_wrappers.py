@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import TESTS, write_config
-from fanren_tts import ConfigError, RemoteError, TTSGenerator
+from fanren_tts import ConfigError, ModelNotFound, RemoteError, TTSGenerator
 from fanren_tts._runtime.fanren_worker import Audio, read_wav, write_wav
 
 STANDINS = TESTS / "standins"
@@ -185,10 +185,9 @@ def test_cosyvoice_before_the_prompt_path_api(make, tmp_path: Path, log: Path) -
 
 
 def test_cosyvoice_missing_files_are_named(make, tmp_path: Path) -> None:
-    with make("cosyvoice", source_path=str(STANDINS / "cosyvoice_src"), model_path=str(tmp_path / "nope")) as gen:
-        with pytest.raises(RemoteError, match="CosyVoice model folder not found: .*nope") as info:
-            gen.worker("cosyvoice").start()
-        assert info.value.remote_type == "FileNotFoundError" and info.value.stage == "load"
+    # a missing model folder is found on the host, when the generator is made (no process)
+    with pytest.raises(ModelNotFound, match="tts.cosyvoice.model_path: model not found; tried .*nope"):
+        make("cosyvoice", source_path=str(STANDINS / "cosyvoice_src"), model_path=str(tmp_path / "nope"))
     with make("cosyvoice", source_path=str(tmp_path), model_path=str(model_dir(tmp_path, "cosyvoice2.yaml"))) as gen:
         with pytest.raises(RemoteError, match="no CosyVoice source .* at .*cosyvoice missing"):
             gen.worker("cosyvoice").start()
@@ -590,9 +589,8 @@ def test_qwen3_seed_makes_takes_repeatable(make, tmp_path: Path) -> None:
 
 
 def test_qwen3_missing_checkpoint(make, tmp_path: Path) -> None:
-    with make("qwen3", model_path=str(tmp_path / "nope")) as gen:
-        with pytest.raises(RemoteError, match="Qwen3-TTS checkpoint not found: .*nope"):
-            gen.worker("qwen3").start()
+    with pytest.raises(ModelNotFound, match="tts.qwen3.model_path: model not found; tried .*nope"):
+        make("qwen3", model_path=str(tmp_path / "nope"))
     with make("qwen3", model_path=str(tmp_path)) as gen:
         with pytest.raises(RemoteError, match=r"no Qwen3-TTS checkpoint at .* \(config.json missing\)"):
             gen.worker("qwen3").start()

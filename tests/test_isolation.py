@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TESTS, write_config
-from fanren_tts import TTSGenerator, sync_env
+from fanren_tts import ModelNotFound, TTSGenerator, sync_env
 from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._runtime.fanren_worker import read_wav
 
@@ -81,6 +81,10 @@ def test_missing_checkpoint_is_a_clear_load_error(tmp_path: Path, checkpoint: Pa
     from fanren_tts import RemoteError
 
     cfg = write_config(tmp_path / "c.yaml", {"vits": {"model_path": str(tmp_path / "nowhere")}})
+    with pytest.raises(ModelNotFound, match="nowhere"):  # found on the host, before any process
+        TTSGenerator(cfg)
+    (tmp_path / "empty").mkdir()  # there, but no checkpoint in it: the wrapper says so
+    cfg = write_config(tmp_path / "c.yaml", {"vits": {"model_path": str(tmp_path / "empty")}})
     with TTSGenerator(cfg) as gen, pytest.raises(RemoteError) as info:
         gen.worker("vits").start()
-    assert info.value.remote_type == "FileNotFoundError" and "nowhere" in info.value.remote_message
+    assert "empty" in info.value.remote_message

@@ -89,6 +89,65 @@ def test_one_replicas_crash_fails_only_its_own_call(echo_config) -> None:
             crashed[0].start()
 
 
+def _spend_budget(pool) -> None:
+    """Crash one replica whose budget is max_restarts 0: it may not start again."""
+    with pytest.raises(WorkerCrashed):
+        pool.replicas[1].call("crash")
+    assert not pool.replicas[1].restartable
+
+
+def test_a_spent_replica_waits_for_the_healthy_busy_one_instead_of_failing(echo_config) -> None:
+    with TTSGenerator(echo_config(echo={"replicas": 2, "max_restarts": 0})) as gen:
+        gen.warm_up()
+        pool = gen.pool("echo")
+        _spend_budget(pool)
+        got: list[object] = []
+        with pool.acquire() as healthy:  # the healthy replica is merely busy
+            assert healthy is pool.replicas[0]
+            waiter = threading.Thread(target=lambda: got.append(gen.call("echo", "echo", value="w")["value"]))
+            waiter.start()
+            _wait(lambda: len(pool._queue) == 1 or bool(got) or not waiter.is_alive())
+            assert waiter.is_alive() and not got  # it waits its turn rather than failing
+        waiter.join(10)
+        assert got == ["w"]
+
+
+def test_two_threads_with_one_spent_replica_never_fail(echo_config) -> None:
+    with TTSGenerator(echo_config(echo={"replicas": 2, "max_restarts": 0})) as gen:
+        gen.warm_up()
+        pool = gen.pool("echo")
+        _spend_budget(pool)
+        failures: list[BaseException] = []
+        done: list[int] = []
+
+        def client() -> None:
+            for _ in range(15):
+                try:
+                    gen.call("echo", "synthesize", text="a", delay=0.01)
+                    done.append(1)
+                except Exception as exc:
+                    failures.append(exc)
+
+        threads = [threading.Thread(target=client) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not failures, failures[:3]
+        assert len(done) == 30
+
+
+def test_with_every_replica_spent_a_call_fails_at_once(echo_config) -> None:
+    with TTSGenerator(echo_config(echo={"replicas": 2, "max_restarts": 0, "timeouts": {"startup": 60}})) as gen:
+        gen.warm_up()
+        pool = gen.pool("echo")
+        _spend_budget(pool)
+        with pytest.raises(WorkerCrashed):
+            pool.replicas[0].call("crash")
+        with pytest.raises(WorkerUnavailable, match="failed 1 times"):  # not a queue timeout after 60s
+            gen.call("echo", "echo")
+
+
 def test_idle_replicas_are_stopped_one_by_one(echo_config) -> None:
     with TTSGenerator(echo_config(echo={"replicas": 2})) as gen:
         gen.warm_up()

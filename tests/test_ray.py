@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -192,3 +193,61 @@ def test_without_ray_the_error_says_how_to_get_it(monkeypatch, echo_config, tmp_
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails, as where the extra is missing
     with TTSGenerator(echo_config()) as gen, pytest.raises(ConfigError, match=r"fanren-tts\[ray\]"):
         gen.generate_many(["Hi."], tmp_path / "out", backend="ray")
+
+
+def _narrate_elsewhere(config: Path, out: Path, address: str, before: str = "") -> subprocess.CompletedProcess:
+    """``generate_many(backend="ray", ray_address=address)`` in a fresh process (Ray not yet
+    initialized there, whatever this module's cluster is doing); prints what it raised."""
+    code = (
+        f"import sys\n{before}\n"
+        "from fanren_tts import TTSGenerator\n"
+        f"with TTSGenerator({str(config)!r}) as gen:\n"
+        "    try:\n"
+        f"        gen.generate_many(['Hi.'], {str(out)!r}, backend='ray', ray_address={address!r})\n"
+        "    except Exception as exc:\n"
+        "        print('RAISED', type(exc).__name__, exc)\n"
+        "        sys.exit(3)\n"
+        "print('NO ERROR')\n"
+    )
+    # generous: the old code was still connecting after 10 minutes; the fix answers in seconds
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unreachable_address_is_a_typed_error_that_says_how_to_fix_it(echo_config, tmp_path: Path) -> None:
+    for address in (f"127.0.0.1:{_closed_port()}", f"ray://127.0.0.1:{_closed_port()}"):
+        run = _narrate_elsewhere(echo_config(), tmp_path / "out", address)
+        assert run.returncode == 3, (address, run.stdout, run.stderr[-2000:])
+        assert run.stdout.startswith("RAISED RayConnectError") and "ray start --head" in run.stdout, run.stdout
+
+
+def test_ray_client_address_without_ray_client_says_what_to_install(echo_config, tmp_path: Path) -> None:
+    # import grpc fails, as where ray is installed without its [client] extra
+    run = _narrate_elsewhere(echo_config(), tmp_path / "out", "ray://head:10001", "sys.modules['grpc'] = None")
+    assert run.returncode == 3, (run.stdout, run.stderr[-2000:])
+    assert run.stdout.startswith("RAISED RayConnectError"), run.stdout
+    assert "pip install 'fanren-tts[ray]'" in run.stdout and "ray[client]" in run.stdout
+
+
+def test_an_address_that_listens_but_is_not_ray_is_a_typed_error(echo_config, tmp_path: Path) -> None:
+    with socket.socket() as listener:  # accepts connections (the probe passes), never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        before = "import fanren_tts._ray_connect as rc; rc.INIT_TIMEOUT_S = 3.0"
+        run = _narrate_elsewhere(echo_config(), tmp_path / "out", address, before)
+    assert run.returncode == 3, (run.stdout, run.stderr[-2000:])
+    assert run.stdout.startswith("RAISED RayConnectError") and "did not answer within 3s" in run.stdout, run.stdout
+
+
+def test_the_ray_extra_pulls_ray_client() -> None:
+    """The README's ``ray://head:10001`` needs Ray Client; ``pip install 'fanren-tts[ray]'`` must bring it."""
+    import tomllib
+
+    extra = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert any(dep.replace(" ", "").startswith("ray[client]") for dep in extra["optional-dependencies"]["ray"])

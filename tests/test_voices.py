@@ -14,6 +14,7 @@ from conftest import write_config
 from fanren_tts import ConfigError, TTSGenerator, VoiceStore
 from fanren_tts._config import load_config
 from fanren_tts._server_config import VoicesConfig
+from fanren_tts._setups import Setups
 from fanren_tts._voicemap import check_voice, voice_options
 
 
@@ -65,9 +66,15 @@ def test_bad_reference_audio_is_refused(tmp_path: Path, data: bytes, message: st
 
 def test_bad_names(tmp_path: Path) -> None:
     store = VoiceStore(tmp_path / "v")
-    for name in ("default", "../up", "", "a b", "x" * 65):
+    unsafe = ("evil\n", "a\n", "CON", "con", "nul.x", "Com1", "lpt9.wav", "aux", "a.", "x..", "a/b", "a\\b", "a:b")
+    for name in ("default", "../up", "", "a b", "x" * 65, *unsafe):
         with pytest.raises(ConfigError, match="not allowed"):
             store.add(name, speaker="en-us", engine="espeak")
+        assert store.get(name) is None
+    assert list((tmp_path / "v").glob("*")) == []  # nothing was written for any of them
+    for name in ("a", "x" * 64, "narr.v2", "console", "com10", "nul-ish", "a_b-c.d"):
+        assert store.add(name, speaker="en-us", engine="espeak").name == name
+    assert len(store.list()) == 7
 
 
 def _config(tmp_path: Path) -> Path:
@@ -88,22 +95,25 @@ def test_the_voice_table_per_engine(tmp_path: Path) -> None:
     config = load_config(_config(tmp_path))
     store = VoiceStore(tmp_path / "voices")
     ref = wav(2.0)
-    calls: list[tuple[str, dict[str, object]]] = []
+    setups = Setups()
     for engine in ("cosyvoice", "qwen3", "indextts"):
         store.add(f"{engine}-v", ref, "hello", engine=engine)
     store.add("piper-v", speaker="3", engine="piper")
     store.add("espeak-v", speaker="en-us", engine="espeak")
 
     def opts(engine: str, voice: str) -> dict[str, object]:
-        return voice_options(config, engine, voice, store.get, lambda m, **kw: calls.append((m, kw)), lambda: 42)
+        return voice_options(config, engine, voice, store.get, setups.add)
 
     cosy = opts("cosyvoice", "cosyvoice-v")
     assert cosy["mode"] == "zero_shot" and cosy["speaker"] == "cosyvoice-v" and cosy["prompt_text"] == "hello"
-    assert calls == [
-        ("add_speaker", {"speaker": "cosyvoice-v", "prompt_speech": cosy["prompt_speech"], "prompt_text": "hello"})
-    ]
+    (setup,) = setups.needed("synthesize", {"text": "x", **cosy})  # each replica registers it first
+    assert (setup.method, dict(setup.kwargs)) == (
+        "add_speaker",
+        {"speaker": "cosyvoice-v", "prompt_speech": cosy["prompt_speech"], "prompt_text": "hello"},
+    )
+    assert not setups.needed("add_speaker", cosy) and not setups.needed("synthesize", {"speaker": "cosyvoice-v"})
     opts("cosyvoice", "cosyvoice-v")
-    assert len(calls) == 1  # registered once per worker process
+    assert len(setups) == 1  # one entry per voice, however many calls
     qwen = opts("qwen3", "qwen3-v")
     assert qwen["ref_text"] == "hello" and Path(str(qwen["ref_audio"])).is_file()
     assert set(opts("indextts", "indextts-v")) == {"spk_audio_prompt"}

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from array import array
+from collections.abc import Iterator
 from typing import Any
 
 from fanren_worker import Audio, Engine
@@ -67,11 +68,23 @@ class Echo(Engine):
     def echo(self, value: Any = None) -> dict[str, Any]:
         return {"value": value, "engine": self.options.get("label", ""), "pid": os.getpid()}
 
+    def pieces(self, n: int = 3, fail_at: int | None = None) -> Iterator[int]:
+        """A streaming method: ``n`` small pieces, one at a time; ``fail_at``: raise before that piece."""
+        for i in range(n):
+            if i == fail_at:
+                raise ValueError(f"failed at piece {i}")
+            yield i
+
     def option(self, name: str) -> Any:
         return self.options.get(name)
 
     def describe(self) -> dict[str, Any]:
-        return {"speakers": ["sine"], "label": self.options.get("label", "")}
+        reported = self.options.get("reported_languages")
+        return {
+            "speakers": ["sine"],
+            "label": self.options.get("label", ""),
+            **({"languages": reported} if reported else {}),
+        }
 
     def shout(self, text: str = "noise") -> str:
         print(text)  # Python-level stdout

@@ -96,7 +96,7 @@ class CosyVoice:
 
     def add_zero_shot_spk(self, prompt_text, prompt_wav, zero_shot_spk_id):
         assert zero_shot_spk_id != "", "do not use empty zero_shot_spk_id"
-        log("add_zero_shot_spk", prompt_text=prompt_text, prompt_wav=prompt_wav, spk=zero_shot_spk_id)
+        log("add_zero_shot_spk", prompt_text=prompt_text, prompt_wav=prompt_wav, spk=zero_shot_spk_id, pid=os.getpid())
         self.frontend.spk2info[zero_shot_spk_id] = {
             "prompt_text": prompt_text,
             "llm_embedding": torch.zeros(1, 192),
