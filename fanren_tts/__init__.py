@@ -26,7 +26,11 @@ from ._exceptions import ProtocolError as ProtocolError
 from ._exceptions import QueueFull as QueueFull
 from ._exceptions import QueueTimeout as QueueTimeout
 from ._exceptions import RayConnectError as RayConnectError
+from ._exceptions import RemoteEngineError as RemoteEngineError
 from ._exceptions import RemoteError as RemoteError
+from ._exceptions import RemoteFailed as RemoteFailed
+from ._exceptions import RemoteRejected as RemoteRejected
+from ._exceptions import RemoteUnreachable as RemoteUnreachable
 from ._exceptions import WorkerCrashed as WorkerCrashed
 from ._exceptions import WorkerError as WorkerError
 from ._exceptions import WorkerStartupError as WorkerStartupError
@@ -64,7 +68,11 @@ __all__ = [
     "QueueFull",
     "QueueTimeout",
     "RayConnectError",
+    "RemoteEngineError",
     "RemoteError",
+    "RemoteFailed",
+    "RemoteRejected",
+    "RemoteUnreachable",
     "Segment",
     "SegmentCache",
     "TTSGenerator",

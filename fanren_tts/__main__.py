@@ -1,5 +1,6 @@
 """fanren_tts from the command line.
 
+    python -m fanren_tts init [PATH] [--force]   (an editable, commented config.yaml to start from)
     python -m fanren_tts say TEXT -o out.wav [--engine NAME] [--subtitles [srt,vtt,ass,json]] [--duration S]
     python -m fanren_tts batch script.json -o DIR [--text-key narration] [--ray [ADDRESS]]
     python -m fanren_tts text TEXT [--engine NAME] [--json]   (what each engine will read; starts nothing)
@@ -9,6 +10,7 @@
     python -m fanren_tts check-envs [--json] [--fix]     (= python -m fanren_tts.check-envs)
 
 Installed from a wheel, the same commands are ``fanren-tts say ...`` and so on.
+``-c/--config`` goes before or after the subcommand; ``--version`` prints the version.
 
 Exit codes: 0 ok, 1 some batch lines failed (or another error), 2 bad config or
 arguments (an unwritable output too), 3 env not ready, 4 worker failed, 5 the
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from ._batch import BatchInterrupted, load_script
 from ._cache import SegmentCache
-from ._cli import run_cli, setup_logging
+from ._cli import add_config_option, prog_name, run_cli, setup_logging
 from ._config import load_config
 from ._exceptions import ConfigError
 from ._generator import TTSGenerator
@@ -60,7 +62,7 @@ def _say(args: argparse.Namespace) -> int:
         result = gen.generate(text, args.output, cache=False if args.no_cache else None, target_duration=args.duration)
     print(
         f"wrote {result.path} ({result.duration:.2f}s at {result.sample_rate} Hz, engine {result.engine}, "
-        f"{len(result.segments)} segments, {result.cached} cached, {result.timings['total']:.2f}s)"
+        f"{_count(len(result.segments), 'segment')}, {result.cached} cached, {result.timings['total']:.2f}s)"
     )
     if result.target_duration is not None and result.target_error is not None:
         print(f"target {result.target_duration:.2f}s, off by {result.target_error:+.3f}s")
@@ -112,6 +114,11 @@ def _say_to_stdout(args: argparse.Namespace, text: str) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 segment``, ``2 segments``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _subtitle_formats(text: str) -> list[str]:
@@ -185,17 +192,24 @@ def _cache(args: argparse.Namespace) -> int:
 def _generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-e", "--engine", help="engine name from config (default: routes, then tts.engine)")
     parser.add_argument("--device", help="override the device of every engine")
-    parser.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
+    add_config_option(parser, subcommand=True)
     parser.add_argument("--no-cache", action="store_true", help="synthesize every segment again")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="-v: info logs, -vv: debug logs")
     parser.add_argument("--debug", action="store_true", help="show tracebacks (host and engine) on errors")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fanren_tts", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog=prog_name(), description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add_config_option(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in _PROGRAMS.items():  # listed in --help; main() hands them their arguments
-        sub.add_parser(name, help=f"see python -m {module} --help", add_help=False)
+        sub.add_parser(name, help=f"see {prog_name(module)} --help", add_help=False)
+    from ._cli_init import add_parser as add_init
+
+    add_init(sub)
     say = sub.add_parser("say", help="speak a text into a WAV file")
     say.add_argument("text", nargs="?", help="the text; '-' or nothing reads stdin")
     say.add_argument("-o", "--output", required=True, help="output .wav path, or - to stream to standard output")
@@ -222,8 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("-f", "--file", help="read the text from this UTF-8 file")
     text.add_argument("--json", action="store_true", help="the segments as JSON")
     text.add_argument("-e", "--engine", help="engine name from config (default: routes, then tts.engine)")
-    text.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
-    text.add_argument("-v", "--verbose", action="count", default=0)
+    add_config_option(text, subcommand=True)
+    text.add_argument("-v", "--verbose", action="count", default=0, help="-v: info logs, -vv: debug logs")
     text.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     text.set_defaults(func=_text)
 
@@ -253,14 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("action", choices=["info", "prune", "clear"])
     cache.add_argument("--max-size", type=_parse_size, help="prune least recently used entries down to this size")
     cache.add_argument("--older-than", type=_parse_age, help="prune entries unused for this long (30d, 12h)")
-    cache.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
-    cache.add_argument("-v", "--verbose", action="count", default=0)
+    add_config_option(cache, subcommand=True)
+    cache.add_argument("-v", "--verbose", action="count", default=0, help="-v: info logs, -vv: debug logs")
     cache.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     cache.set_defaults(func=_cache)
 
     from ._serve import add_parser as add_serve
 
     add_serve(sub)
+    for action in sub._choices_actions:  # every subcommand's --help says what it does
+        choice = sub.choices[action.dest]
+        if choice.description is None and action.help:
+            choice.description = action.help[0].upper() + action.help[1:] + "."
     return parser
 
 
@@ -268,12 +286,28 @@ def build_parser() -> argparse.ArgumentParser:
 _PROGRAMS = {"envs": "fanren_tts.envs", "check-envs": "fanren_tts.check-envs"}
 
 
+def _leading_config(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``-c PATH`` / ``--config PATH`` / ``--config=PATH`` given before the subcommand, and
+    the rest: a sub-program (``envs``) gets them passed on as its own ``-c``."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-c", "--config") and i + 1 < len(argv):
+            i += 2
+        elif arg.startswith("--config=") or (arg.startswith("-c") and len(arg) > 2 and not arg.startswith("--")):
+            i += 1
+        else:
+            break
+    return argv[:i], argv[i:]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in _PROGRAMS:
+    config, rest = _leading_config(argv)
+    if rest and rest[0] in _PROGRAMS:
         import importlib
 
-        program: int = importlib.import_module(_PROGRAMS[argv[0]]).main(argv[1:])
+        program: int = importlib.import_module(_PROGRAMS[rest[0]]).main([*config, *rest[1:]])
         return program
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)

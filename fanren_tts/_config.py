@@ -59,12 +59,24 @@ PROJECT_ROOT = Path(os.environ.get("FANREN_TTS_HOME") or (_PACKAGE / "_data" if 
 
 def data_home() -> Path:
     """Where fanren_tts keeps what it builds when its own folder is no place for it
-    (an installed wheel): FANREN_TTS_DATA, else the platform's user data folder."""
+    (an installed wheel): FANREN_TTS_DATA, else the platform's user data folder
+    (platformdirs: ``$XDG_DATA_HOME/fanren_tts`` or ``~/.local/share/fanren_tts``,
+    ``~/Library/Application Support/fanren_tts``, ``%LOCALAPPDATA%\\fanren_tts``)."""
     if os.environ.get("FANREN_TTS_DATA"):
         return Path(os.environ["FANREN_TTS_DATA"]).expanduser()
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "fanren_tts"
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "fanren_tts"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("fanren_tts", appauthor=False))
+
+
+def cache_home() -> Path:
+    """The segment cache of an installed wheel's own config: the platform's user cache
+    folder (``$XDG_CACHE_HOME/fanren_tts`` or ``~/.cache/fanren_tts``,
+    ``~/Library/Caches/fanren_tts``, ``%LOCALAPPDATA%\\fanren_tts\\Cache``): it can be
+    deleted at any time, and backup tools know to skip it."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("fanren_tts", appauthor=False))
 
 
 def venv_dir(project: Path) -> Path:
@@ -477,8 +489,8 @@ class Config(Strict):
     def cache_dir(self) -> Path:
         path = Path(os.path.expanduser(self.cache.dir))
         base = self.source.resolve().parent if self.source else Path.cwd()
-        if _INSTALLED and base == PROJECT_ROOT:  # the wheel's own config.yaml: keep site-packages clean
-            base = data_home()
+        if _INSTALLED and base == PROJECT_ROOT and not path.is_absolute():  # the wheel's own config.yaml
+            return cache_home()  # not in site-packages, and not among the user's data
         return path if path.is_absolute() else base / path
 
     @property
@@ -523,8 +535,15 @@ class Config(Strict):
         try:
             return self.engines[name]
         except KeyError:
+            hint = ""
+            if name in BUILTIN_OPTIONS:  # a built-in engine whose block this config leaves out (or comments out)
+                hint = (
+                    f". {name} is a built-in engine: add a `{name}:` block under tts: (the shipped config.yaml has "
+                    f"one, commented, with every key; `python -m fanren_tts init PATH` writes a copy), then build "
+                    f"its env: python -m fanren_tts.envs sync {name}"
+                )
             raise ConfigError(
-                f"{self.source or 'config'}: no engine named {name!r}; configured: {', '.join(self.engines)}"
+                f"{self.source or 'config'}: no engine named {name!r}; configured: {', '.join(self.engines)}{hint}"
             ) from None
 
 

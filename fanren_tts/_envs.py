@@ -139,8 +139,16 @@ def require_ready(project: Path, name: str, config: Path | None = None) -> EnvSt
     return status
 
 
-def _run(cmd: list[str], env: dict[str, str], what: str) -> str:
+def _run(cmd: list[str], env: dict[str, str], what: str, *, live: bool = False) -> str:
+    """Run ``cmd``; its output goes into the error if it fails. ``live``: its stderr goes
+    straight to ours as it runs instead (uv's downloads, with sizes, and its progress bars
+    on a terminal), so a build of several GB is not silent."""
     log.debug("running %s", " ".join(cmd))
+    if live:
+        proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            raise EnvError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)} (its output is above)")
+        return proc.stdout
     proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
@@ -167,9 +175,17 @@ def _check_cache_filesystem(uv: str, venv: Path, env: dict[str, str]) -> None:
 
 
 def sync_env(
-    project: Path, name: str | None = None, *, recreate: bool = False, lock_timeout: float = 1800
+    project: Path,
+    name: str | None = None,
+    *,
+    recreate: bool = False,
+    lock_timeout: float = 1800,
+    progress: bool = False,
 ) -> EnvStatus:
-    """Build (or rebuild) an env from its committed lock; safe to call from many processes."""
+    """Build (or rebuild) an env from its committed lock; safe to call from many processes.
+
+    ``progress``: uv's own report (what it downloads, how big, how far) goes to stderr
+    as it builds; ``envs sync`` asks for it."""
     project = Path(project).resolve()
     name = name or project.name
     status = env_status(project, name)
@@ -194,7 +210,7 @@ def sync_env(
         if recreate and venv.exists():
             shutil.rmtree(venv)
         log.info("building env %r in %s", name, venv)
-        _run([uv, "sync", "--locked", "--project", str(project)], env, f"building env {name!r}")
+        _run([uv, "sync", "--locked", "--project", str(project)], env, f"building env {name!r}", live=progress)
         _check_cache_filesystem(uv, venv, env)
         python = venv_python(venv)
         facts = json.loads(

@@ -18,16 +18,27 @@
     │   ├── WorkerUnavailable       restarted too often recently; not restarted again yet
     │   └── PlacementError          a replica would not fit its device (needed vs free memory), or no GPU for devices: all
     ├── RemoteError                 the engine itself raised (remote type, message, traceback)
+    │   └── RemoteEngineError       a remote engine (kind openai: somebody else's HTTP server) failed
+    │       ├── RemoteUnreachable   no connection: refused, no route, DNS, or no answer within the timeout
+    │       ├── RemoteRejected      the server answered 4xx: the request is wrong (not retried)
+    │       └── RemoteFailed        the server answered 5xx, or broke off mid-response (retried, bounded)
     ├── QueueFull                   the server's queue for an engine is full (.retry_after seconds)
     └── QueueTimeout                a server request waited or ran past its request_timeout
 
 A worker that fails is restarted on the next call, so after any WorkerError the
 generator is still usable.
+
+The remote-engine types are raised in the worker by ``wrappers/openai_wrapper.py``
+under the same class names; the error frame carries only the type's name, so the host
+picks the class here by that name (``REMOTE_TYPES``, used by ``_worker``).
 """
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
+    "REMOTE_TYPES",
     "ConfigError",
     "EnvError",
     "EnvNotReady",
@@ -40,13 +51,21 @@ __all__ = [
     "QueueFull",
     "QueueTimeout",
     "RayConnectError",
+    "RemoteEngineError",
     "RemoteError",
+    "RemoteFailed",
+    "RemoteRejected",
+    "RemoteUnreachable",
     "WorkerCrashed",
     "WorkerError",
     "WorkerStartupError",
     "WorkerTimeout",
     "WorkerUnavailable",
 ]
+
+
+#: "HTTP 404" in a remote engine's message: the status its server answered with.
+_HTTP_STATUS = re.compile(r"\bHTTP (\d{3})\b")
 
 
 class FanrenTTSError(Exception):
@@ -174,6 +193,42 @@ class RemoteError(FanrenTTSError):
         qualified = remote_type if remote_module in ("builtins", "") else f"{remote_module}.{remote_type}"
         super().__init__(f"engine {engine!r} raised {qualified} during {stage}: {remote_message}")
         self.add_note(f"remote traceback:\n{remote_traceback.rstrip()}")
+
+
+class RemoteEngineError(RemoteError):
+    """A remote engine (an OpenAI-compatible ``/v1/audio/speech`` server) failed.
+
+    ``status`` is the HTTP status the server answered with, or None when there was no
+    answer (``RemoteUnreachable``) or it broke off mid-response. The message names the
+    URL and the server's own error text; never the API key.
+    """
+
+    @property
+    def status(self) -> int | None:
+        found = _HTTP_STATUS.search(self.remote_message)
+        return int(found.group(1)) if found else None
+
+
+class RemoteUnreachable(RemoteEngineError):
+    """No connection to the remote server (refused, unresolvable, or no answer within the
+    engine's ``timeout``) after ``max_retries`` tries: start it, or fix ``base_url``."""
+
+
+class RemoteRejected(RemoteEngineError):
+    """The remote server answered 4xx (unknown voice or model, bad key, bad input). Not
+    retried: the same request would be refused again."""
+
+
+class RemoteFailed(RemoteEngineError):
+    """The remote server answered 5xx, or its answer broke off mid-response (it died while
+    streaming). A whole-file request is retried with backoff, at most ``max_retries`` times;
+    a stream that has already sent audio is not, since its pieces are already out."""
+
+
+#: Remote exception type name (as the worker's error frame names it) -> host class.
+REMOTE_TYPES: dict[str, type[RemoteError]] = {
+    cls.__name__: cls for cls in (RemoteEngineError, RemoteUnreachable, RemoteRejected, RemoteFailed)
+}
 
 
 class QueueFull(FanrenTTSError):

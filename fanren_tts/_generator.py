@@ -326,6 +326,7 @@ class TTSGenerator:
             float(target_duration),
             options,
             cfg.options,
+            lambda: self.describe(name),  # which rate control the loaded engine has
         )
 
     def _narrate(self, path: Path, name: str, use_cache: bool, plan: Plan) -> GenerateResult:

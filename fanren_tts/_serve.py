@@ -13,6 +13,7 @@ import argparse
 import logging
 import os
 
+from ._cli import add_config_option
 from ._exceptions import ConfigError
 from ._generator import TTSGenerator
 
@@ -53,13 +54,19 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the OpenAI-compatible speech server (needs fanren-tts[server])")
-    p.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
+    p = sub.add_parser(
+        "serve",
+        help="run the OpenAI-compatible speech server (needs fanren-tts[server])",
+        description="Run the OpenAI-compatible speech server: POST /v1/audio/speech (and /captioned), "
+        "/v1/models, /v1/voices, a WebSocket, /health, /metrics, and the API docs at /docs and /redoc. "
+        "Needs pip install 'fanren-tts[server]'.",
+    )
+    add_config_option(p, subcommand=True)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (default: $FANREN_TTS_API_KEY)")
     p.add_argument("--device", help="override the device of every engine")
     p.add_argument("--warm", nargs="*", metavar="ENGINE", help="start these engines (none named: all) before listening")
-    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("-v", "--verbose", action="count", default=0, help="-v logs each request (uvicorn info)")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     p.set_defaults(func=serve)

@@ -1,53 +1,43 @@
 """The OpenAI-compatible speech server: ``create_app(tts)`` gives a FastAPI app.
 
-``POST /v1/audio/speech`` (OpenAI's request: model = an engine, input, voice,
-response_format, speed; engine options in ``extra``; ``stream_format: "audio"`` streams
-wav/pcm as it is made), ``GET /v1/models``, ``GET /health`` (live, ready, each engine's
-state, queue and ETA), ``GET /metrics`` (Prometheus), named voices under
-``/v1/voices`` and a WebSocket at ``/v1/audio/speech/ws`` (``_server_ws``).
-Needs the ``[server]`` extra; ``python -m fanren_tts serve`` runs it (``_serve``).
-"""
+``POST /v1/audio/speech`` and ``POST /v1/audio/speech/captioned`` (``_server_speech``;
+OpenAI's client defaults such as ``tts-1`` and ``alloy`` resolve through ``_server_openai``),
+``GET /v1/models``, ``GET /health`` (live, ready, each engine's state, queue and ETA),
+``GET /metrics`` (Prometheus), named voices under ``/v1/voices``, a WebSocket at
+``/v1/audio/speech/ws`` (``_server_ws``), and the API docs at ``/docs`` and ``/redoc``
+with their assets served from the installed package (no CDN; open without the key).
+Needs the ``[server]`` extra; ``python -m fanren_tts serve`` runs it (``_serve``)."""
 
 from __future__ import annotations
 
 import hmac
-import io
 import logging
-import time
-import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ._encode import Encoder
 from ._generator import TTSGenerator
 from ._metrics import Metrics
 from ._server_errors import ApiError, error_body, from_exception, from_http_exception
 from ._server_limits import BodyLimit, BodyTooLarge, too_large
-from ._server_request import SpeechRequest, check_input, speech_options
+from ._server_request import SpeechRequest
+from ._server_schema import ERROR_RESPONSES
+from ._server_speech import add_speech_routes
 from ._server_ws import add_websocket
 from ._speech import SpeechService
-from ._wavout import encode_pcm
 
 __all__ = ["SpeechRequest", "create_app"]
 
-_OPEN_PATHS = ("/health",)  # probes need no key
+#: Paths that need no key: probes, and the API docs (a browser cannot send a bearer token
+#: for a page and its assets; the schema says what the API is, not what it holds).
+_OPEN_PATHS = ("/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+_DOCS_ASSETS = "/docs-assets"  # the Swagger UI and ReDoc files, served from the installed package
 log = logging.getLogger("fanren_tts.server")
-
-
-def _wav_file(parts: list[bytes], rate: int, channels: int, bit_depth: int) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(bit_depth // 8)
-        w.setframerate(rate)
-        w.writeframes(b"".join(parts))
-    return buf.getvalue()
 
 
 def _body_too_large(exc: BaseException) -> BodyTooLarge | None:
@@ -66,6 +56,42 @@ def _body_too_large(exc: BaseException) -> BodyTooLarge | None:
     return None
 
 
+def _docs_app(lifespan: Any) -> FastAPI:
+    """The app, with ``/docs`` (Swagger UI) and ``/redoc`` served from the installed
+    ``fastapi-offline`` package's copy of their files: no CDN, so the docs work offline."""
+    from fastapi_offline import FastAPIOffline
+
+    from . import __version__
+
+    app: FastAPI = FastAPIOffline(
+        title="fanren_tts",
+        version=__version__,
+        description="OpenAI-compatible text to speech over local engines, each in its own env. "
+        "Errors are OpenAI's shape: `{error: {message, type, param, code}}`.",
+        lifespan=lifespan,
+        static_url=_DOCS_ASSETS,
+    )
+    return app
+
+
+def _document_key(app: FastAPI) -> None:
+    """Tell the schema that requests need the bearer key, so Swagger UI's Authorize
+    button sends it with "Try it out"."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        schema = build()
+        if fresh:
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "the key given to serve --api-key"}
+            }
+            schema["security"] = [{"bearer": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator: bool = True) -> FastAPI:
     """A FastAPI app serving ``tts``; closing the app (lifespan end) stops its workers."""
     metrics = Metrics(tts.engines)
@@ -79,7 +105,7 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
         if close_generator:
             tts.close()
 
-    app = FastAPI(title="fanren_tts", version="1", lifespan=lifespan)
+    app = _docs_app(lifespan)
     app.state.service = service
     app.state.tts = tts
 
@@ -121,7 +147,8 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
 
     @app.middleware("http")
     async def auth(request: Request, call_next: Any) -> Response:
-        if api_key and request.url.path not in _OPEN_PATHS:
+        path = request.url.path
+        if api_key and path not in _OPEN_PATHS and not path.startswith(_DOCS_ASSETS + "/"):
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
                 return error_response(
@@ -135,67 +162,36 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
         response: Response = await call_next(request)
         return response
 
-    @app.post("/v1/audio/speech", response_model=None)
-    async def speech(body: SpeechRequest) -> Response:
-        t0 = time.monotonic()
-        try:
-            check_input(tts, service, body.model, body.input)
-            if body.stream_format == "sse":
-                raise ApiError(400, 'stream_format "sse" is not supported; use "audio"', param="stream_format")
-            if body.response_format == "aac":  # in OpenAI's list; no well-kept encoder here
-                raise ApiError(400, "aac is not supported; use wav, pcm, flac, mp3 or opus", param="response_format")
-            fmt = body.response_format
-            encoder = Encoder(fmt, tts.config.output.bit_depth)
-            options = speech_options(tts, body.model, body.voice, body.speed, body.extra)
-            job = await service.start(body.model, body.input, options)
-            headers = {"X-Queue-Position": str(job.position), "X-Queue-ETA": f"{job.eta:.2f}"}
-            if body.stream_format == "audio" and encoder.streams:
+    add_speech_routes(app, service)
 
-                async def stream() -> AsyncIterator[bytes]:
-                    code = 200
-                    try:
-                        async for chunk in job.chunks():
-                            data = encoder.feed(chunk.data, chunk.sample_rate)
-                            if data:
-                                yield data
-                    except Exception as exc:  # the status line is gone: the body ends short
-                        code = from_exception(exc).status
-                        log.warning("speech stream from %r ended early: %s", body.model, str(exc).splitlines()[0])
-                    finally:
-                        metrics.observe("speech", body.model, code, time.monotonic() - t0)
-
-                return StreamingResponse(stream(), media_type=encoder.media_type, headers=headers)
-            parts: list[bytes] = []
-            first = job.first
-            async for chunk in job.chunks():
-                parts.append(
-                    encoder.feed(chunk.data, chunk.sample_rate)
-                    if fmt != "wav"
-                    else encode_pcm(chunk.data, chunk.bit_depth)
-                )
-            if fmt == "wav":
-                assert first is not None
-                data = _wav_file(parts, first.sample_rate, first.data.shape[1], first.bit_depth)
-            else:
-                data = b"".join(parts) + encoder.close()
-            metrics.observe("speech", body.model, 200, time.monotonic() - t0)
-            return Response(data, media_type=encoder.media_type, headers=headers)
-        except Exception as exc:  # a cancelled request (client gone, shutdown) is not an error: it propagates
-            err = from_exception(exc)
-            metrics.observe("speech", body.model, err.status, time.monotonic() - t0)
-            raise err from None
-
-    @app.get("/v1/models")
+    @app.get("/v1/models", summary="The models: each configured engine, then each model alias", tags=["models"])
     async def models() -> dict[str, Any]:
         return {
             "object": "list",
             "data": [
                 {"id": name, "object": "model", "created": 0, "owned_by": "fanren_tts", "type": cfg.kind}
                 for name, cfg in tts.config.engines.items()
+            ]
+            + [
+                {
+                    "id": alias,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "fanren_tts",
+                    "type": "alias",
+                    "alias_of": to,
+                }
+                for alias, to in tts.config.server.model_aliases.items()
+                if alias not in tts.config.engines
             ],
         }
 
-    @app.get("/health")
+    @app.get(
+        "/health",
+        summary="Liveness, readiness, and each engine's state and queue",
+        description="200 while the server is ready (an engine can serve), 503 otherwise; needs no API key.",
+        tags=["operations"],
+    )
     async def health() -> JSONResponse:
         engines: dict[str, Any] = {}
         for name, cfg in tts.config.engines.items():
@@ -216,19 +212,35 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
         body = {"live": True, "ready": ready, "engines": engines}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "text format 0.0.4"}
+        },
+        tags=["operations"],
+    )
     async def prometheus() -> Response:
         for name, queue in service.queues.items():
             metrics.queue_depth.labels(name).set(queue.depth)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.post("/v1/voices")
+    @app.post(
+        "/v1/voices",
+        summary="Store a named voice: reference audio and transcript, or an engine speaker",
+        status_code=201,
+        responses=ERROR_RESPONSES,
+        tags=["voices"],
+    )
     async def add_voice(
-        name: Annotated[str, Form()],
-        engine: Annotated[str, Form()],
-        audio: Annotated[UploadFile | None, File()] = None,
-        transcript: Annotated[str | None, Form()] = None,
-        speaker: Annotated[str | None, Form()] = None,
+        name: Annotated[str, Form(description="the voice's name, used as `voice` in speech requests")],
+        engine: Annotated[str, Form(description="the engine the voice is for")],
+        audio: Annotated[
+            UploadFile | None, File(description="reference audio (WAV, FLAC, OGG or MP3), at most max_upload_bytes")
+        ] = None,
+        transcript: Annotated[str | None, Form(description="what the reference audio says")] = None,
+        speaker: Annotated[str | None, Form(description="instead of audio: one of the engine's own speakers")] = None,
     ) -> JSONResponse:
         if engine not in tts.engines:
             raise ApiError(404, f"no engine {engine!r}; configured: {', '.join(tts.engines)}", param="engine")
@@ -239,16 +251,18 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
             raise from_exception(exc) from None
         return JSONResponse(voice.to_json(), status_code=201)
 
-    @app.get("/v1/voices")
+    @app.get("/v1/voices", summary="The named voices", tags=["voices"])
     async def list_voices() -> dict[str, Any]:
         return {"object": "list", "data": [v.to_json() for v in tts.voices.list()]}
 
-    @app.delete("/v1/voices/{name}")
+    @app.delete("/v1/voices/{name}", summary="Remove a named voice", responses=ERROR_RESPONSES, tags=["voices"])
     async def remove_voice(name: str) -> dict[str, Any]:
         if not tts.voices.remove(name):
             raise ApiError(404, f"no voice named {name!r}", param="name", code="voice_not_found")
         return {"id": name, "object": "voice", "deleted": True}
 
     add_websocket(app, service, api_key)
+    if api_key:
+        _document_key(app)
     app.add_middleware(BodyLimit, settings=service.settings)  # counts every body as it is read
     return app

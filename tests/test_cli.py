@@ -25,6 +25,7 @@ def test_say_from_argument_stdin_and_file(tmp_path: Path) -> None:
     out = run("fanren_tts", "say", "Hello from the command line.", "-o", str(tmp_path / "a.wav"))
     assert out.returncode == 0, out.stderr
     assert "engine piper" in out.stdout and (tmp_path / "a.wav").exists()
+    assert "1 segment," in out.stdout  # not "1 segments"
     out = run("fanren_tts", "say", "-o", str(tmp_path / "b.wav"), stdin="你好，世界")
     assert out.returncode == 0 and "engine espeak" in out.stdout, out.stderr
     text = tmp_path / "line.txt"

@@ -449,6 +449,35 @@ def test_indextts_bad_values_and_missing_prompt(make, tmp_path: Path) -> None:
             gen.generate("你好", tmp_path / "a.wav", spk_audio_prompt=str(tmp_path / "gone.wav"))
 
 
+def test_indextts2_target_duration_is_a_time_stretch_without_a_rate_option(make, tmp_path: Path, log: Path) -> None:
+    """IndexTTS 2 has no rate control: fitting a line must not retry with one (it used to
+    pass duration_factor, which only 2.5 has, and every fit more than 3 % off failed)."""
+    with itts(make, tmp_path, "2", aux_paths=aux_models(tmp_path / "aux"), use_qwen_emo=False) as gen:
+        natural = gen.generate("今天下雨了吗", tmp_path / "a.wav").duration  # 0.3 s
+        fitted = gen.generate("今天下雨了吗", tmp_path / "b.wav", target_duration=natural * 1.5)
+        info = gen.describe("indextts")
+        with pytest.raises(RemoteError, match="duration_factor needs IndexTTS 2.5"):
+            gen.generate("今天下雨了吗", tmp_path / "c.wav", duration_factor=1.2)
+    assert abs(fitted.duration / (natural * 1.5) - 1) <= 0.03
+    assert len(calls(log, "infer")) == 2  # one take per generate: no retry, the stretch closes the gap
+    assert all("duration_factor" not in c["generation_kwargs"] for c in calls(log, "infer"))
+    assert info["rate_control"] is None and info["target_duration"] == "time-stretch only"
+
+
+def test_indextts25_target_duration_retries_with_its_duration_factor(make, tmp_path: Path, log: Path) -> None:
+    aux_models(tmp_path / "model" / "hf_cache")
+    with itts(make, tmp_path, "2.5", lang="EN") as gen:
+        natural = gen.generate("hello there friend", tmp_path / "a.wav").duration  # 0.9 s
+        fitted = gen.generate("hello there friend", tmp_path / "b.wav", target_duration=natural * 1.4)
+        info = gen.describe("indextts")
+    first, take, retry = calls(log, "infer")
+    assert first["duration_factor"] == take["duration_factor"] == 1.0
+    assert retry["duration_factor"] == pytest.approx(1.4, abs=0.01)  # the engine's own rate, not a stretch
+    assert "duration_factor" not in retry["generation_kwargs"]
+    assert abs(fitted.duration / (natural * 1.4) - 1) <= 0.03
+    assert info["rate_control"] == "duration_factor" and info["target_duration"] == "duration_factor, then time-stretch"
+
+
 # --------------------------------------------------------------------------- qwen3
 
 
@@ -613,6 +642,61 @@ def test_minicpmo_loads_locally_and_reads_in_the_reference_voice(make, tmp_path:
     assert info["sample_rate"] == 24000 and info["streaming"] is False and "seed" in info["options"]
 
 
+def token2wav(root: Path) -> None:
+    """The streaming vocoder's folder in a ``mini`` model folder (the stand-in checks flow.yaml)."""
+    folder = root / "MiniCPM-o-4_5" / "assets" / "token2wav"
+    folder.mkdir()
+    (folder / "flow.yaml").write_text("{}")
+
+
+def test_minicpmo_streams_through_upstreams_streaming_generate(make, tmp_path: Path, log: Path) -> None:
+    """Upstream streams (init_tts(streaming=True), streaming_prefill, streaming_generate); the wrapper
+    used to load only the CosyVoice2 vocoder and give every stream as one piece."""
+    ref = prompt_wav(tmp_path / "ref.wav")
+    with mini(make, tmp_path, ref_audio=str(ref), streaming=True, tts_temperature=0.5) as gen:
+        token2wav(tmp_path)
+        pieces = [c for c in gen.stream("一二三四五六七八九十。", "minicpmo", cache=False, top_k=20) if len(c.data)]
+        after = gen.generate("你好世界。", tmp_path / "a.wav")  # a file after a stream: the CosyVoice2 path again
+        info = gen.describe("minicpmo")
+    assert [(i["streaming"], Path(i["model_dir"]).name) for i in calls(log, "init_tts")] == [
+        (True, "token2wav"),
+        (False, "CosyVoice2-0.5B"),
+    ]
+    assert [c["event"] for c in calls(log) if c["event"] != "librosa.load"][-6:-1] == [
+        "reset_session",
+        "init_token2wav_cache",
+        "streaming_prefill",
+        "streaming_prefill",
+        "streaming_generate",
+    ]
+    system, user = calls(log, "streaming_prefill")
+    assert system["role"] == "system" and system["text"][0] == "模仿音频样本的音色并生成新的内容。"
+    assert system["audio"] == [16000] and user["text"] == ["请朗读以下内容。 一二三四五六七八九十。"]
+    assert user["is_last_chunk"] is True and user["omni_mode"] is False
+    (generate,) = calls(log, "streaming_generate")
+    assert generate["session_same"] and generate["generate_audio"] and generate["vocoder"] == "token2wav"
+    assert generate["max_new_tokens"] == 512 and generate["kwargs"] == {"temperature": 0.1, "top_k": 20}
+    assert generate["tts"]["temperature"] == 0.5
+    assert [len(p.data) / p.sample_rate for p in pieces] == [1.0, 1.0]  # 2 s in upstream's 1 s chunks
+    assert calls(log, "chat")[0]["vocoder"] == "cosyvoice2" and after.sample_rate == 24000
+    assert info["streaming"] is True
+
+
+def test_minicpmo_does_not_stream_on_the_cpu_unless_asked(make, tmp_path: Path, log: Path) -> None:
+    ref = prompt_wav(tmp_path / "ref.wav")
+    with mini(make, tmp_path, ref_audio=str(ref)) as gen:  # Token2wav puts itself on CUDA: off by default here
+        token2wav(tmp_path)
+        pieces = [c for c in gen.stream("你好世界。", "minicpmo", cache=False) if len(c.data)]
+        assert gen.describe("minicpmo")["streaming"] is False
+    assert len(pieces) == 1 and not calls(log, "streaming_generate")
+    with mini(make, tmp_path / "t", ref_audio=str(ref), streaming=True) as gen:
+        (tmp_path / "t" / "MiniCPM-o-4_5" / "assets" / "token2wav").mkdir()  # without its files
+        with pytest.raises(
+            RemoteError, match=r"streaming vocoder .*did not load .*Missing Step-Audio2 .*streaming: false"
+        ):
+            gen.worker("minicpmo").start()
+
+
 def test_minicpmo_seed_makes_takes_repeatable(make, tmp_path: Path) -> None:
     ref = prompt_wav(tmp_path / "ref.wav")
     with mini(make, tmp_path, ref_audio=str(ref), seed=7) as gen:
@@ -762,10 +846,62 @@ def test_cosyvoice_streams_with_upstream_stream_true_but_not_at_another_speed(ma
     prompt = prompt_wav(tmp_path / "prompt.wav")
     options = {"mode": "zero_shot", "prompt_speech": str(prompt), "prompt_text": "希望你以后能够做的比我还好呦。"}
     with cosy(make, tmp_path, "cosyvoice2.yaml", **options) as gen:
-        pieces = [c for c in gen.stream("你好，欢迎收看今天的节目", "cosyvoice", cache=False) if len(c.data)]
+        line = "你好，欢迎收看今天的节目，" * 3 + "谢谢大家。"  # one sentence, 2.2 s: a hop of 25 tokens, the rest
+        pieces = [c for c in gen.stream(line, "cosyvoice", cache=False) if len(c.data)]
         slow = [c for c in gen.stream("你好", "cosyvoice", cache=False, speed=0.8) if len(c.data)]
         gen.generate("你好", tmp_path / "file.wav", cache=False)
     first, second, third = calls(log, "inference_zero_shot")
     assert first["stream"] is True and len(pieces) == 2  # each upstream yield is its own piece
     assert second["stream"] is False and second["speed"] == 0.8 and len(slow) == 2  # upstream: speed needs stream=False
     assert third["stream"] is False  # a file gets upstream's whole-take decode
+
+
+@pytest.mark.parametrize("yaml", ["cosyvoice2.yaml", "cosyvoice3.yaml"])
+def test_cosyvoice_every_stream_starts_with_the_same_first_chunk(make, tmp_path: Path, yaml: str) -> None:
+    """Upstream doubles the model's token_hop_len after each chunk and never resets it: in a
+    worker that stays loaded the 2nd and 3rd streams began with 4 s instead of 1 s."""
+    prompt = prompt_wav(tmp_path / "prompt.wav")
+    line = "你好，欢迎收看今天的节目，" * 7 + "谢谢。"  # one sentence, 4.7 s: hops of 25 and 50 tokens, the rest
+    with cosy(make, tmp_path, yaml, prompt_speech=str(prompt), prompt_text="参考文本。") as gen:
+        firsts, counts = [], []
+        for _ in range(3):
+            pieces = [c for c in gen.stream(line, "cosyvoice", cache=False) if len(c.data)]
+            firsts.append(len(pieces[0].data) / pieces[0].sample_rate)
+            counts.append(len(pieces))
+        info = gen.describe("cosyvoice")
+    assert firsts == [1.0, 1.0, 1.0] and counts == [3, 3, 3], (firsts, counts)  # 25 tokens at 25 Hz
+    assert info["stream_first_hop_tokens"] == 25
+
+
+def test_cosyvoice_concurrent_streams_on_one_model_keep_their_own_hop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two streams interleaved on one upstream model (as a worker running calls at once would):
+    each grows its own hop, 25 -> 50 -> 100, instead of doubling the other's."""
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(RUNTIME))  # the wrapper imports fanren_worker, as in a worker
+    spec = importlib.util.spec_from_file_location("cosyvoice_wrapper_under_test", WRAPPERS / "cosyvoice_wrapper.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class Model:  # CosyVoice2Model.tts's bookkeeping: the hop lives on the shared model
+        def __init__(self) -> None:
+            self.token_hop_len, self.token_max_hop_len, self.stream_scale_factor = 25, 100, 2
+
+        def tts(self, tokens: int):
+            offset = 0
+            while tokens - offset >= self.token_hop_len:
+                yield self.token_hop_len
+                offset += self.token_hop_len
+                self.token_hop_len = min(self.token_max_hop_len, self.token_hop_len * self.stream_scale_factor)
+            yield tokens - offset
+
+    model = Model()
+    assert module.own_stream_hop(model) == 25
+    a, b = model.tts(300), model.tts(300)
+    got_a, got_b = [], []
+    for _ in range(3):
+        got_a.append(next(a))
+        got_b.append(next(b))
+    assert got_a == got_b == [25, 50, 100]
+    assert model.token_hop_len == 25 and list(model.tts(40)) == [25, 15]  # the shared model never grows

@@ -12,7 +12,7 @@ import pytest
 
 from fanren_tts import ConfigError, TTSGenerator
 from fanren_tts._config import PROJECT_ROOT
-from fanren_tts._fit import RATE_CONTROLS, stretch
+from fanren_tts._fit import RATE_CONTROLS, rate_control, stretch
 
 LINE = "The river runs past the old mill. Nobody lives there now."
 
@@ -32,6 +32,15 @@ def test_rate_controls_scale_the_right_way() -> None:
     assert RATE_CONTROLS["piper"].scaled(1.0, 1.5) == 1.5  # longer speech: larger length_scale
     assert RATE_CONTROLS["espeak"].scaled(175, 0.5) == 350  # shorter speech: faster rate
     assert RATE_CONTROLS["espeak"].scaled(175, 0.1) == 450  # within what the engine accepts
+
+
+def test_a_rate_control_only_some_versions_have_is_used_only_where_the_engine_reports_it() -> None:
+    # IndexTTS: duration_factor is 2.5's alone; 1, 1.5 and 2 are time-stretched only
+    assert rate_control("indextts", None) is None
+    assert rate_control("indextts", {"version": "2", "rate_control": None}) is None
+    assert rate_control("indextts", {"rate_control": "duration_factor"}) is RATE_CONTROLS["indextts"]
+    assert rate_control("piper", None) is RATE_CONTROLS["piper"]  # every piper voice has length_scale
+    assert rate_control("qwen3", {"rate_control": "speed"}) is None
 
 
 @pytest.fixture(scope="module")

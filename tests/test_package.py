@@ -63,3 +63,13 @@ def test_wheel_installs_into_a_fresh_venv_and_speaks(tmp_path: Path) -> None:
     assert '"ok": true' in checked.stdout
     helped = run("--help")
     assert all(word in helped.stdout for word in ("say", "batch", "envs", "check-envs", "cache"))
+    assert run("--version").stdout.strip().startswith("fanren-tts ")
+    init = run("init")  # an installed user's config to edit: the template from inside the wheel
+    assert init.returncode == 0, init.stderr
+    assert (work / "config.yaml").read_bytes() == (PROJECT_ROOT / "config.yaml").read_bytes()
+    assert (
+        run("init").returncode == 2
+        and (work / "config.yaml").read_bytes() == (PROJECT_ROOT / "config.yaml").read_bytes()
+    )
+    status = run("envs", "status", "piper", "-c", "config.yaml")
+    assert status.returncode == 0 and "ready" in status.stdout, status.stdout + status.stderr

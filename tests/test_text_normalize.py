@@ -60,6 +60,7 @@ def test_auto_leaves_engines_that_normalize_themselves_alone(tmp_path: Path) -> 
         "indextts": False,
         "minicpmo": False,
         "qwen3": False,
+        "openai": False,
     }
     assert cfg.model_copy(update={"normalize": "on"}).normalizes("cosyvoice")
 

@@ -1,8 +1,8 @@
 """CosyVoice 2 and 3 end to end: upstream's real code on tiny random checkpoints.
 
 Runs ``scripts/verify/cosyvoice.py`` (sft, zero_shot, cross_lingual, instruct2, a
-reused add_speaker voice and a seeded take, for both models) through TTSGenerator
-and the real wrapper. Skips, saying what is missing, without a recursive CosyVoice
+reused add_speaker voice, a seeded take, and three streams in a row that must start
+with the same first chunk, for both models) through TTSGenerator and the real wrapper. Skips, saying what is missing, without a recursive CosyVoice
 checkout in ``FANREN_TTS_COSYVOICE_SOURCE`` or without the cosyvoice env.
 """
 

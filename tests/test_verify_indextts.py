@@ -36,6 +36,7 @@ def test_every_indextts_mode_runs_on_the_real_upstream_code(tmp_path: Path) -> N
         "emotion by vector",
         "emotion by text",
         "same seed, same take",
+        "target_duration (stretch only)",
         "no network attempted",
         "1.5 speaker prompt",
     }

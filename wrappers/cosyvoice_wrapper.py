@@ -19,6 +19,7 @@ Standalone: envs/cosyvoice/.venv/bin/python wrappers/cosyvoice_wrapper.py \
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import inspect
 import os
@@ -92,6 +93,33 @@ def _guard_wetext(failures: list[str]) -> None:
     cls.__init__ = __init__
 
 
+def own_stream_hop(model: Any) -> int | None:
+    """Give every ``tts()`` call on upstream's model its own stream hop length.
+
+    CosyVoice 2/3 (``CosyVoice2Model.tts``, which CosyVoice3Model inherits) grow the
+    streaming hop on the shared model, ``self.token_hop_len *= stream_scale_factor``
+    after each chunk up to ``token_max_hop_len``, and never reset it (QwenAudio/CosyVoice
+    PR #1849, open). In a worker that stays loaded, the first chunk of every later stream
+    is then 4x as long (25 -> 100 tokens), and streams sharing the model would change each
+    other's hop. Each call here runs on a shallow copy of the model whose
+    ``token_hop_len`` starts at the value the model was loaded with; everything else
+    (sub-models, per-call dicts keyed by uuid, the lock) stays shared, as upstream has it.
+    CosyVoice 1 keeps the hop in a local variable: left as it is. Returns the start hop.
+    """
+    hop = getattr(model, "token_hop_len", None)
+    tts = getattr(type(model), "tts", None)
+    if not isinstance(hop, int) or tts is None or "tts" in vars(model):
+        return None
+
+    def own_tts(*args: Any, **kwargs: Any) -> Any:
+        own = copy.copy(model)
+        own.token_hop_len = hop
+        return tts(own, *args, **kwargs)
+
+    model.tts = own_tts
+    return hop
+
+
 def _frontend_appends(method: str, marker: str) -> bool:
     """Whether this checkout's frontend appends ``marker`` itself (upstream did until 56d9876).
 
@@ -141,6 +169,7 @@ class CosyVoiceEngine(Engine):
         self.progress(f"loading CosyVoice{self.version if self.version != '1' else ''} from {self.model_dir}")
         self.model = cls(self.model_dir, **kwargs)
         self.sample_rate = int(self.model.sample_rate)
+        self.stream_hop = own_stream_hop(getattr(self.model, "model", None))
         self.defaults = {k: options[k] for k in _CALL if k in options}
         self.defaults.setdefault("mode", "zero_shot" if self.version != "1" else "sft")
         self.defaults.setdefault("text_frontend", True)
@@ -442,6 +471,8 @@ class CosyVoiceEngine(Engine):
             "warnings": list(self.warnings),
             "options": list(_CALL),
             "streaming": "upstream stream=True (speed 1 only)",
+            # tokens in each stream's first chunk (fixed per call; upstream lets it grow across calls)
+            "stream_first_hop_tokens": self.stream_hop,
         }
 
 

@@ -5,6 +5,11 @@ importable), ``model_dir`` the checkpoints folder of the chosen ``version``. A
 speaker prompt (``spk_audio_prompt``) is required; IndexTTS2 adds emotion by
 audio prompt, by an 8-float vector or by text, scaled by ``emo_alpha``.
 
+Rate: only IndexTTS 2.5 has one (``duration_factor``, the length of the speech
+times the factor; its README gives 0.5-2.0). 1, 1.5 and 2 have none, so
+``target_duration`` on them is a time-stretch alone. Which one the loaded code has
+is read from its ``infer`` signature and reported as ``describe()["rate_control"]``.
+
 Nothing downloads at run time. Upstream fetches IndexTTS2's auxiliary models
 (w2v-BERT, the MaskGCT codec, CAMPPlus, BigVGAN) through
 ``indextts.utils.model_download.ensure_models_available`` whenever ``aux_paths`` is
@@ -22,6 +27,7 @@ Standalone: envs/indextts/.venv/bin/python wrappers/indextts_wrapper.py \
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import sys
 from collections.abc import Iterator
@@ -55,7 +61,22 @@ AUX_MODELS: dict[str, tuple[str, tuple[str, ...], str]] = {
 }
 _V25_AUX = ("w2v_bert", "campplus", "bigvgan")  # 2.5 has its codec in model_dir/codec.pth
 _V2_CALL = ("emo_audio_prompt", "emo_alpha", "emo_vector", "use_emo_text", "emo_text", "use_random", "interval_silence")
-_CALL = ("spk_audio_prompt", "max_text_tokens_per_segment", "lang", "seed", *_V2_CALL, *_GENERATION)
+_RATE = "duration_factor"  # IndexTTS 2.5's infer() only
+_CALL = ("spk_audio_prompt", "max_text_tokens_per_segment", "lang", "seed", _RATE, *_V2_CALL, *_GENERATION)
+
+
+def rate_control(infer: Any) -> str | None:
+    """``duration_factor`` when the loaded ``infer`` names it (IndexTTS 2.5), else None.
+
+    A named parameter only: IndexTTS2's ``**generation_kwargs`` would take it too, and pass
+    it on to the GPT's sampler, which has no such thing.
+    """
+    try:
+        params = inspect.signature(infer).parameters
+    except (TypeError, ValueError):
+        return None
+    param = params.get(_RATE)
+    return _RATE if param is not None and param.kind is not inspect.Parameter.VAR_KEYWORD else None
 
 
 def _missing_files(key: str, path: str) -> list[str]:
@@ -190,6 +211,9 @@ class IndexTTSEngine(Engine):
         with emotion_model_on(module, device):
             self.model = cls(**kwargs)
         self.sample_rate = 24000 if self.version in ("1", "1.5") else 22050
+        self.rate_control = rate_control(self.model.infer)
+        if options.get(_RATE) is not None and self.rate_control is None:
+            raise ValueError(self._no_rate())
         self.defaults = {k: options[k] for k in _CALL if k in options}
 
     def synthesize(self, text: str, **options: Any) -> Audio:
@@ -240,6 +264,10 @@ class IndexTTSEngine(Engine):
         if o.get("seed") is not None:
             seed_everything(int(o["seed"]))
         gen = {k: o[k] for k in _GENERATION if k in o}
+        if o.get(_RATE) is not None:
+            if self.rate_control is None:
+                raise ValueError(self._no_rate())
+            gen[_RATE] = float(o[_RATE])
         if "max_text_tokens_per_segment" in o:
             gen["max_text_tokens_per_segment"] = int(o["max_text_tokens_per_segment"])
         if self.version in ("1", "1.5"):
@@ -255,6 +283,12 @@ class IndexTTSEngine(Engine):
                 raise ValueError("IndexTTS 2.5 needs lang, e.g. ZH or EN")
             return self.model.infer(prompt, text, None, o["lang"], **emotion, **gen)
         return self.model.infer(prompt, text, None, **emotion, **gen)
+
+    def _no_rate(self) -> str:
+        return (
+            f"{_RATE} needs IndexTTS 2.5 (this is IndexTTS {self.version}, whose infer() has no rate control); "
+            "target_duration still works here, by time-stretch"
+        )
 
     def _emotion(self, o: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -285,6 +319,9 @@ class IndexTTSEngine(Engine):
             "options": list(_CALL),
             "emotion_model_device": self._emotion_model_device(),
             "streaming": self.version in ("2", "2.5"),
+            # what target_duration uses (fanren_tts._fit): this rate option, then a time-stretch
+            "rate_control": self.rate_control,
+            "target_duration": f"{self.rate_control}, then time-stretch" if self.rate_control else "time-stretch only",
         }
 
     def _emotion_model_device(self) -> str | None:

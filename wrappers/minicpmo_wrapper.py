@@ -11,6 +11,15 @@ use_tts_template=True, generate_audio=True, output_audio_path=...)``. Output is 
 The LLM reads the text itself, so a take can differ from the text by a word; ``temperature``
 (upstream's example uses 0.1) keeps it close. Vision is not loaded (``init_vision=False``).
 
+Streaming is upstream's "Simplex Streaming" (MiniCPMO45/README.md): ``init_tts(streaming=True)``
+loads the Step-Audio2 Token2wav vocoder from ``<model_path>/assets/token2wav`` (or
+``token2wav_path``), then per call ``reset_session()``, ``init_token2wav_cache(ref)``,
+``streaming_prefill`` of the same two messages, and ``streaming_generate(generate_audio=True)``,
+which yields 24 kHz waveform chunks (25 speech tokens, 1 s, each) as the LLM and the TTS head
+go. Both vocoders stay loaded: files keep the CosyVoice2 path above, streams swap Token2wav in
+for the call. Token2wav puts itself on CUDA, so ``streaming`` defaults to on only on a CUDA
+device with that folder present; elsewhere ``stream()`` yields each take whole.
+
 Standalone: envs/minicpmo/.venv/bin/python wrappers/minicpmo_wrapper.py --option model_path=DIR \
     --option ref_audio=voice.wav --text "你好" --out x.wav
 """
@@ -22,6 +31,8 @@ import io
 import os
 import sys
 import tempfile
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from fanren_worker import Audio, Engine, half_dtype, local_path, main, seed_everything
@@ -39,6 +50,9 @@ _LLM = ("max_new_tokens", "do_sample", "temperature", "top_p", "top_k", "repetit
 _TTS = ("tts_temperature", "tts_top_p", "tts_top_k", "tts_repetition_penalty")
 _CALL = _VOICE + _LLM + _TTS + ("seed",)
 _LLM_DEFAULTS = {"max_new_tokens": 512, "do_sample": True, "temperature": 0.1}  # the README's TTS example
+#: streaming_generate() reads these from **kwargs (num_beams does not apply: it samples chunk by chunk).
+_STREAM_LLM = ("temperature", "top_p", "top_k", "repetition_penalty")
+STREAM_VOCODER = os.path.join("assets", "token2wav")  # where upstream's init_tts(streaming=True) looks
 
 
 def load_ref_audio(path: str) -> Any:
@@ -132,13 +146,46 @@ class MiniCPMo(Engine):
         if device.startswith("cuda:"):
             # CosyVoice2 places itself on torch.device('cuda'): make that mean our GPU.
             torch.cuda.set_device(torch.device(device))
+        self._stream_vocoder = self._load_stream_vocoder(options, model_path, device)
         self.progress(f"loading the CosyVoice2 vocoder from {vocoder}")
         self.model.init_tts(model_dir=vocoder)
         self.defaults = {k: options[k] for k in _CALL if options.get(k) is not None}
         if self.defaults.get("ref_audio"):
             local_path(self.defaults["ref_audio"], "ref_audio")
 
-    def synthesize(self, text: str, **options: Any) -> Audio:
+    def _load_stream_vocoder(self, options: dict[str, Any], model_path: str, device: str) -> tuple[Any, Any] | None:
+        """Upstream's streaming vocoder (Token2wav) and its tokenizer type, or None when not streaming."""
+        folder = options.get("token2wav_path") or os.path.join(model_path, STREAM_VOCODER)
+        wanted = options.get("streaming")
+        if wanted is None:  # Token2wav places itself on CUDA: on by default only there
+            wanted = device.startswith("cuda") and os.path.isdir(folder)
+        if not wanted:
+            return None
+        folder = local_path(folder, "Token2wav folder (the streaming vocoder, assets/token2wav)")
+        self.progress(f"loading the streaming vocoder (Token2wav) from {folder}")
+        try:
+            self.model.init_tts(streaming=True, model_dir=folder)
+        except Exception as exc:
+            raise RuntimeError(
+                f"streaming: upstream's streaming vocoder (Step-Audio2 Token2wav from minicpmo-utils) did not load "
+                f"from {folder} on {device}: {type(exc).__name__}: {exc}. It runs on CUDA only; "
+                "set streaming: false to stream each take whole"
+            ) from exc
+        return self.model.tts.audio_tokenizer, self.model.tts.config.audio_tokenizer_type
+
+    @contextlib.contextmanager
+    def _vocoder(self, vocoder: tuple[Any, Any]) -> Iterator[None]:
+        """``vocoder`` (a tokenizer and its type, as init_tts sets them) for one call."""
+        tts = self.model.tts
+        saved = tts.audio_tokenizer, tts.config.audio_tokenizer_type
+        tts.audio_tokenizer, tts.config.audio_tokenizer_type = vocoder
+        try:
+            yield
+        finally:
+            tts.audio_tokenizer, tts.config.audio_tokenizer_type = saved
+
+    def _call(self, text: str, options: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The call's options merged over the defaults, and upstream's two messages (seeded)."""
         unknown = set(options) - set(_CALL)
         if unknown:
             raise TypeError(f"minicpmo has no option(s) {sorted(unknown)}; allowed: {list(_CALL)}")
@@ -151,10 +198,55 @@ class MiniCPMo(Engine):
             {"role": "system", "content": [SYSTEM_PREFIX, ref, SYSTEM_SUFFIX]},
             {"role": "user", "content": [f"{READ_PREFIX} {text}"]},
         ]
-        llm = {k: merged[k] for k in _LLM if k in merged}
-        tts = {k.removeprefix("tts_"): merged[k] for k in _TTS if k in merged}
         if merged.get("seed") is not None:
             seed_everything(int(merged["seed"]))
+        return merged, msgs
+
+    def stream(self, text: str, **options: Any) -> Iterator[Audio]:
+        """Upstream's simplex streaming: each Token2wav chunk as soon as it is decoded.
+
+        Without the streaming vocoder (see ``streaming``) the take comes whole, as one piece.
+        """
+        if self._stream_vocoder is None:
+            yield self.synthesize(text, **options)
+            return
+        merged, (system, user) = self._call(text, options)
+        kwargs: dict[str, Any] = {k: merged[k] for k in _STREAM_LLM if k in merged}
+        tts = {k.removeprefix("tts_"): merged[k] for k in _TTS if k in merged}
+        if tts:
+            kwargs["tts_sampling_params"] = self._tts_params(tts)
+        session = uuid.uuid4().hex
+        sent = 0
+        with self._vocoder(self._stream_vocoder):
+            m = self.model
+            m.reset_session()
+            m.init_token2wav_cache(prompt_speech_16k=system["content"][1])
+            m.streaming_prefill(session_id=session, msgs=[system], omni_mode=False, use_tts_template=True)
+            m.streaming_prefill(
+                session_id=session, msgs=[user], omni_mode=False, use_tts_template=True, is_last_chunk=True
+            )
+            pieces = m.streaming_generate(
+                session_id=session,
+                generate_audio=True,
+                use_tts_template=True,
+                enable_thinking=False,
+                max_new_tokens=int(merged["max_new_tokens"]),
+                do_sample=bool(merged["do_sample"]),
+                **kwargs,
+            )
+            for wave, _text in pieces:
+                samples = None if wave is None else wave.float().cpu().numpy().reshape(-1)
+                if samples is None or not samples.size:
+                    continue
+                sent += 1
+                yield Audio.from_array(samples, SAMPLE_RATE)
+        if not sent:
+            raise RuntimeError(f"MiniCPM-o streamed no audio for {text!r}")
+
+    def synthesize(self, text: str, **options: Any) -> Audio:
+        merged, msgs = self._call(text, options)
+        llm = {k: merged[k] for k in _LLM if k in merged}
+        tts = {k.removeprefix("tts_"): merged[k] for k in _TTS if k in merged}
         with tempfile.TemporaryDirectory(prefix="minicpmo-") as tmp:
             out = os.path.join(tmp, "take.wav")
             kwargs: dict[str, Any] = dict(msgs=msgs, use_tts_template=True, generate_audio=True, output_audio_path=out)
@@ -193,10 +285,12 @@ class MiniCPMo(Engine):
         return {
             "mode": "voice_clone",
             "sample_rate": SAMPLE_RATE,
-            "streaming": False,
+            "streaming": self._stream_vocoder is not None,
             "needs": ["ref_audio"],
             "languages": ["zh", "en"],
-            "vocoder": "CosyVoice2 (non-streaming; upstream's streaming Token2wav path is not used)",
+            "vocoder": "CosyVoice2 for files; Token2wav (upstream's streaming_generate) for streams"
+            if self._stream_vocoder is not None
+            else "CosyVoice2 (streaming off: stream() yields each take whole; see the streaming option)",
             "options": list(_CALL),
         }
 

@@ -5,8 +5,11 @@ Needs a recursive clone of FunAudioLLM/CosyVoice (``FANREN_TTS_COSYVOICE_SOURCE`
 the cosyvoice env (``python -m fanren_tts.envs sync cosyvoice``). The model folders
 are built by ``cosyvoice_tiny.py`` inside that env, then every mode runs through
 ``TTSGenerator`` and wrappers/cosyvoice_wrapper.py: sft, zero_shot, cross_lingual,
-instruct2, a speaker registered with ``add_speaker`` and reused, and two takes with
-one seed that must be identical.
+instruct2, a speaker registered with ``add_speaker`` and reused, two takes with
+one seed that must be identical, and three streams in a row (``stream_hop``) whose
+first chunks must be the same size: upstream grows the model's ``token_hop_len`` on
+every chunk and never resets it, so without the wrapper's fix the 2nd and 3rd
+streams start with up to 4x the audio.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ MODELS = {"cv2": ("2", "CosyVoice2-0.5B"), "cv3": ("3", "Fun-CosyVoice3-0.5B")}
 SPEAKER = "中文女"  # the sft speaker cosyvoice_tiny.py puts in spk2info.pt
 PROMPT_TEXT = "希望你以后能够做的比我还好呦。"
 #: Every mode run for each model, in order.
-MODES = ("sft", "zero_shot", "cross_lingual", "instruct2", "zero_shot_speaker", "seed")
+MODES = ("sft", "zero_shot", "cross_lingual", "instruct2", "zero_shot_speaker", "seed", "stream_hop")
+#: Long enough for several stream chunks on the tiny models (2 speech tokens per text token at least).
+STREAM_TEXT = "你好，欢迎收看今天的节目，我们一起看看天气。"
 
 
 def _git(source: Path, *args: str) -> str:
@@ -128,6 +133,35 @@ def _same_seed(gen: Any, name: str, out: Path, **options: Any) -> ModeResult:
     return result
 
 
+def _first_chunks(gen: Any, name: str, **options: Any) -> ModeResult:
+    """Three streams of one line on the loaded model: each must start with the same first chunk
+    (upstream's own hop, 25 tokens for CosyVoice 2/3), and the first must come in several chunks
+    so the hop was exercised. ``duration`` is the first chunk of the third stream."""
+    t0 = time.perf_counter()
+    firsts: list[float] = []
+    counts: list[int] = []
+    rate = 0
+    try:
+        for _ in range(3):
+            pieces = [c for c in gen.stream(STREAM_TEXT, name, cache=False, seed=1234, **options) if len(c.data)]
+            rate = pieces[0].sample_rate
+            firsts.append(round(len(pieces[0].data) / rate, 3))
+            counts.append(len(pieces))
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return ModeResult(False, time.perf_counter() - t0, error=f"{type(exc).__name__}: {first}")
+    print(f"[verify] {name} stream_hop: first chunks {firsts} s, chunks per stream {counts}", file=sys.stderr)
+    result = ModeResult(True, time.perf_counter() - t0, rate, firsts[-1])
+    if counts[0] < 2:
+        result.ok, result.error = (
+            False,
+            f"the first stream came in one chunk ({firsts[0]} s): the hop was not exercised",
+        )
+    elif len(set(firsts)) != 1:
+        result.ok, result.error = False, f"first chunks of three streams differ: {firsts} s (chunks {counts})"
+    return result
+
+
 def _run_model(gen: Any, name: str, prompt: Path, out: Path) -> dict[str, ModeResult]:
     modes: dict[str, ModeResult] = {}
     p = {"prompt_speech": str(prompt), "prompt_text": PROMPT_TEXT}
@@ -160,6 +194,7 @@ def _run_model(gen: Any, name: str, prompt: Path, out: Path) -> dict[str, ModeRe
     else:
         modes["zero_shot_speaker"] = ModeResult(False, time.perf_counter() - t0, error=f"add_speaker: {speakers}")
     modes["seed"] = _same_seed(gen, name, out, mode="zero_shot", **p)
+    modes["stream_hop"] = _first_chunks(gen, name, mode="zero_shot", **p)
     problem = loaded_once(gen, name, pid)
     if problem:
         for m in modes.values():

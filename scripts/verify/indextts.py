@@ -141,6 +141,25 @@ def _same_take_twice(gen: TTSGenerator, work: Path) -> ModeResult:
     return ModeResult(True, elapsed, m.sample_rate, m.duration)
 
 
+def _fit(gen: TTSGenerator, out: Path, natural: float) -> ModeResult:
+    """``target_duration`` 1.3x a natural take: IndexTTS 2 has no rate control (only 2.5 has
+    duration_factor), so the wrapper must report none and the fit is a time-stretch to within 3 %."""
+    t0 = time.perf_counter()
+    target = round(max(natural, 0.5) * 1.3, 3)
+    try:
+        result = gen.generate(TEXT, out / "fit.wav", ENGINE, cache=False, target_duration=target)
+        info = gen.describe(ENGINE)
+    except Exception as exc:  # reported as the mode's failure
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return ModeResult(False, time.perf_counter() - t0, error=f"{type(exc).__name__}: {first}")
+    mode = ModeResult(True, time.perf_counter() - t0, result.sample_rate, result.duration)
+    if info.get("rate_control") is not None or info.get("target_duration") != "time-stretch only":
+        mode.ok, mode.error = False, f"IndexTTS 2 reports rate_control {info.get('rate_control')!r}"
+    elif abs(result.duration / target - 1) > 0.03:
+        mode.ok, mode.error = False, f"{result.duration:.3f} s for a target of {target} s"
+    return mode
+
+
 def verify(work: Path, source: Path | None) -> EngineRun:
     if source is None:
         raise Skip(f"no IndexTTS source: clone index-tts/index-tts and set {SOURCE_VAR} (or --source indextts=PATH)")
@@ -217,6 +236,7 @@ def verify(work: Path, source: Path | None) -> EngineRun:
             modes["emotion by text"].ok = False
             modes["emotion by text"].error = f"QwenEmotion is on {placed}, the configured device is cpu"
         modes["same seed, same take"] = _same_take_twice(gen, out)
+        modes["target_duration (stretch only)"] = _fit(gen, out, modes["speaker prompt"].duration)
         restarted = loaded_once(gen, ENGINE, pid)
         if restarted:
             for m in modes.values():

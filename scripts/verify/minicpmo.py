@@ -7,7 +7,16 @@ the weights. ``minicpmo_tiny.py`` (run with the minicpmo env's interpreter) copi
 a folder laid out like the release and adds tiny random weights and a tiny CosyVoice2 vocoder.
 
 Modes: the voice clone with ref_audio from the config, with a per-call ref_audio (24 kHz stereo, so
-librosa resamples and downmixes), and the same seed twice (the takes must be identical).
+librosa resamples and downmixes), the same seed twice (the takes must be identical), and a stream
+through upstream's own ``init_tts(streaming=True)``, ``streaming_prefill`` and ``streaming_generate``
+(files on the same engine are covered by the stand-in tests: the open LLM below cannot
+make one). Upstream's streaming vocoder, Step-Audio2's Token2wav
+(minicpmo-utils), puts itself on CUDA; without a GPU the stream mode runs with a CPU stand-in for
+Token2wav alone (``T2W_STANDIN``, on the worker's PYTHONPATH), and its name says so: everything
+before the vocoder (the LLM's chunked generation, the TTS head's streaming tokens) is upstream's.
+The stream runs on a second engine, a copy of the tiny model whose LLM never closes its speech
+span (``minicpmo_tiny.py --open``): upstream's chunk_generate() cannot take a terminator as the
+very first token, which the closed tiny LLM always gives.
 """
 
 from __future__ import annotations
@@ -16,8 +25,10 @@ import array
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
+import time
 import wave
 from pathlib import Path
 from typing import Any
@@ -95,7 +106,71 @@ def _upstream(source: Path, python: Path) -> str:
     )
 
 
-def _config(work: Path, python: Path, model: Path, ref: Path, hf_home: Path) -> Path:
+#: A CPU stand-in for ``stepaudio2.Token2wav`` (upstream's is CUDA only): the calls MiniCPM-o makes
+#: (set_stream_cache, whose caches MiniCPM-o clones as tensors; stream), 960 samples of quiet noise per
+#: fresh token (25 Hz tokens at 24 kHz), as (1, n) float32.
+T2W_STANDIN = """
+import numpy as np
+import torch
+
+
+class Token2wav:
+    def __init__(self, model_path, float16=False, n_timesteps=10):
+        self.sample_rate, self.cache, self.stream_cache, self.hift_cache_dict = 24000, {}, None, {}
+        self.rng = np.random.default_rng(0)
+
+    def set_stream_cache(self, prompt_wav):
+        self.stream_cache, self.hift_cache_dict = {"step": torch.zeros(1)}, {"first_chunk": torch.ones(1)}
+        return self.stream_cache, self.hift_cache_dict
+
+    def stream(self, generated_speech_tokens, prompt_wav=None, last_chunk=False, return_waveform=False):
+        if self.stream_cache is None:
+            raise ValueError("Call set_stream_cache(prompt_wav) before stream()")
+        fresh = len(generated_speech_tokens) - (0 if last_chunk else 3)
+        return (0.05 * self.rng.standard_normal((1, max(fresh, 0) * 960))).astype(np.float32)
+"""
+
+
+def _t2w_standin(work: Path) -> Path:
+    """A folder to put first on the worker's PYTHONPATH: ``stepaudio2`` is the CPU stand-in."""
+    root = work / "t2w_standin"
+    (root / "stepaudio2").mkdir(parents=True, exist_ok=True)
+    (root / "stepaudio2" / "__init__.py").write_text(T2W_STANDIN)
+    (work / "token2wav").mkdir(exist_ok=True)  # the folder the wrapper hands to init_tts(streaming=True)
+    return root
+
+
+STREAM_ENGINE = "minicpmo_stream"
+
+
+def _stream(gen: Any, text: str, out: Path) -> ModeResult:
+    """One stream through upstream's streaming path: several 24 kHz chunks, then a file again."""
+    t0 = time.perf_counter()
+    try:
+        pieces = [c for c in gen.stream(text, STREAM_ENGINE, cache=False) if len(c.data)]
+        info = gen.describe(STREAM_ENGINE)
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return ModeResult(False, time.perf_counter() - t0, error=f"{type(exc).__name__}: {first}")
+    seconds = sum(len(p.data) / p.sample_rate for p in pieces)
+    rate = pieces[0].sample_rate if pieces else 0
+    sizes = [round(len(p.data) / p.sample_rate, 2) for p in pieces]
+    print(f"[verify] minicpmo stream: {len(pieces)} chunks {sizes} s", file=sys.stderr)
+    result = ModeResult(True, time.perf_counter() - t0, rate, seconds)
+    if not info.get("streaming"):
+        result.ok, result.error = False, f"describe() says streaming is off: {info.get('vocoder')}"
+    elif len(pieces) < 2 or rate != SAMPLE_RATE:
+        result.ok, result.error = False, f"{len(pieces)} chunk(s) at {rate} Hz: not streamed"
+    return result
+
+
+def _has_cuda(python: Path) -> bool:
+    probe = "import torch; print(torch.cuda.is_available())"
+    out = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=300)
+    return out.stdout.strip() == "True"
+
+
+def _config(work: Path, python: Path, model: Path, ref: Path, hf_home: Path, cuda: bool) -> Path:
     import yaml
 
     block: dict[str, Any] = {
@@ -106,7 +181,19 @@ def _config(work: Path, python: Path, model: Path, ref: Path, hf_home: Path) -> 
         "env_vars": {"HF_HOME": str(hf_home)},
         "timeouts": {"startup": 900, "call": 900},
     }
-    doc = {"tts": {"engine": ENGINE, "output": {"sample_rate": None}, "cache": {"enabled": False}, ENGINE: block}}
+    stream: dict[str, Any] = {
+        **block,
+        "type": ENGINE,
+        "model_path": f"{model}-open",
+        "max_new_tokens": 20,  # the open LLM writes exactly this many tokens: two of upstream's 10-token chunks
+        "streaming": True,
+        "env_vars": {"HF_HOME": str(hf_home)},
+    }
+    if not cuda:
+        stream["token2wav_path"] = str(work / "token2wav")
+        stream["env_vars"]["PYTHONPATH"] = str(_t2w_standin(work))
+    engines = {ENGINE: block, STREAM_ENGINE: stream}
+    doc = {"tts": {"engine": ENGINE, "output": {"sample_rate": None}, "cache": {"enabled": False}, **engines}}
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True))
     return path
@@ -124,6 +211,9 @@ def verify(work: Path, source: Path | None) -> EngineRun:
     model, hf_home = work / "MiniCPM-o-4_5", work / "hf"
     env = dict(os.environ, HF_HOME=str(hf_home), HF_HUB_OFFLINE="1")
     subprocess.run([str(python), str(BUILDER), str(code), str(model)], check=True, env=env, stdout=sys.stderr)
+    shutil.rmtree(f"{model}-open", ignore_errors=True)
+    shutil.copytree(model, f"{model}-open")
+    subprocess.run([str(python), str(BUILDER), "--open", f"{model}-open"], check=True, env=env, stdout=sys.stderr)
     ref = _write_tone(work / "ref16k.wav", 16000, 1)
     ref_stereo = _write_tone(work / "ref24k_stereo.wav", 24000, 2)
     upstream = _upstream(source, python)
@@ -131,7 +221,8 @@ def verify(work: Path, source: Path | None) -> EngineRun:
     from fanren_tts import TTSGenerator
 
     modes: dict[str, ModeResult] = {}
-    with TTSGenerator(_config(work, python, model, ref, hf_home)) as gen:
+    cuda = _has_cuda(python)
+    with TTSGenerator(_config(work, python, model, ref, hf_home, cuda)) as gen:
         modes["clone"] = speak(gen, ENGINE, "你好，世界。", work / "clone.wav", sample_rate=SAMPLE_RATE)
         pid = gen.worker(ENGINE).pid
         modes["clone_per_call_ref"] = speak(
@@ -144,6 +235,8 @@ def verify(work: Path, source: Path | None) -> EngineRun:
         modes["seed_repeatable"] = ModeResult(
             first.ok and second.ok and same, first.seconds + second.seconds, first.sample_rate, first.duration, error
         )
+        stream_mode = "stream" if cuda else "stream (Token2wav CPU stand-in)"
+        modes[stream_mode] = _stream(gen, "你好，欢迎收听今天的节目。", work)
         restarted = loaded_once(gen, ENGINE, pid)
     (work / "modes.json").write_text(json.dumps({k: m.as_json() for k, m in modes.items()}, indent=2))
     run = EngineRun.from_modes(upstream, modes)

@@ -1,6 +1,7 @@
 """Build a tiny random-weight MiniCPM-o 4.5 folder that upstream's own code loads.
 
     envs/minicpmo/.venv/bin/python scripts/verify/minicpmo_tiny.py SOURCE OUT
+    envs/minicpmo/.venv/bin/python scripts/verify/minicpmo_tiny.py --open COPY_OF_OUT
 
 SOURCE holds upstream's model code (``modeling_minicpmo.py`` & co. and the tokenizer files), as
 in the model repo openbmb/MiniCPM-o-4_5 or the ``MiniCPMO45/`` folder of
@@ -359,7 +360,27 @@ def build_cosyvoice2(folder: Path) -> None:
     )
 
 
+def open_speech_span(folder: Path) -> None:
+    """A copy of the tiny model whose LLM never answers <|tts_eos|> (the lm_head row that reads
+    dimension 0 is zeroed), so it writes ``max_new_tokens`` tokens.
+
+    For upstream's streaming path: its chunk_generate() fails on ``torch.cat([])`` when the very
+    first token is a terminator (utils.py, "special case"), which the real model never does, since
+    it reads the text first; the closed tiny LLM does it every time.
+    """
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer
+
+    tts_eos = AutoTokenizer.from_pretrained(folder, trust_remote_code=True).convert_tokens_to_ids("<|tts_eos|>")
+    weights = load_file(folder / "model.safetensors")
+    weights["llm.lm_head.weight"][tts_eos, 0] = 0.0
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--open":
+        open_speech_span(Path(argv[1]).resolve())
+        return 0
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ class IndexTTS2:
               max_text_tokens_per_segment=120, stream_return=False, more_segment_before=0, duration_factor=1.0,
               text_normalization=True, **generation_kwargs):
         record("infer", spk_audio_prompt=spk_audio_prompt, text=text, lang=lang, emo_vector=emo_vector,
-               stream_return=stream_return)
+               stream_return=stream_return, duration_factor=duration_factor, generation_kwargs=generation_kwargs)
         if stream_return:
             return stream_pieces(22050, text, interval_silence)
-        return speech(22050, text)
+        return speech(22050, text, duration_factor)

@@ -44,9 +44,33 @@ class _FrontEnd:
         return self.zh_tn_model.normalize(text) if self.zh_tn_model is not None else text
 
 
+class _Model:
+    """CosyVoice2Model's streaming bookkeeping as upstream has it (cli/model.py, which
+    CosyVoice3Model inherits): 25 speech tokens a second, each chunk ``token_hop_len``
+    tokens, the hop multiplied by ``stream_scale_factor`` on the shared model after each
+    chunk, up to ``token_max_hop_len``, and never reset."""
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.token_hop_len = 25
+        self.token_max_hop_len = 4 * self.token_hop_len
+        self.stream_scale_factor = 2
+
+    def tts(self, tokens, stream=False):
+        per_token = self.rate // 25
+        offset = 0
+        while stream and tokens - offset >= self.token_hop_len:
+            hop = self.token_hop_len
+            yield {"tts_speech": 0.25 + 0.1 * torch.rand(1, hop * per_token)}
+            offset += hop
+            self.token_hop_len = min(self.token_max_hop_len, self.token_hop_len * self.stream_scale_factor)
+        yield {"tts_speech": 0.25 + 0.1 * torch.rand(1, max(1, tokens - offset) * per_token)}
+
+
 class CosyVoice:
     yaml = "cosyvoice.yaml"
     rate = 22050
+    streams_by_hop = False  # CosyVoice 1 keeps its hop in a local variable
 
     def __init__(self, model_dir, load_jit=False, load_trt=False, fp16=False, trt_concurrent=1):
         self._init(model_dir, load_jit=load_jit, load_trt=load_trt, fp16=fp16)
@@ -64,6 +88,8 @@ class CosyVoice:
         self.model_dir = model_dir
         self.sample_rate = self.rate
         self.frontend = _FrontEnd()
+        if self.streams_by_hop:
+            self.model = _Model(self.rate)
 
     def list_available_spks(self):
         return list(self.frontend.spk2info.keys())
@@ -78,7 +104,10 @@ class CosyVoice:
         }
         return True
 
-    def _speech(self, text, speed):
+    def _speech(self, text, speed, stream=False):
+        if stream and self.streams_by_hop:
+            yield from self.model.tts(int(len(text) * 0.05 * 25), stream=True)
+            return
         # two yields, as upstream gives one per text segment: 0.05 s per character in all;
         # the samples come from torch's RNG, as upstream's sampling does
         n = max(1, int(self.sample_rate * 0.05 * len(text) / speed))
@@ -89,7 +118,7 @@ class CosyVoice:
         log("inference_sft", tts_text=tts_text, spk_id=spk_id, stream=stream, speed=speed, text_frontend=text_frontend, normalized=self.frontend.text_normalize(tts_text))
         if speed != 1.0:
             assert stream is False
-        yield from self._speech(tts_text, speed)
+        yield from self._speech(tts_text, speed, stream)
 
     if LEGACY:
         def inference_zero_shot(self, tts_text, prompt_text, prompt_speech_16k, zero_shot_spk_id="", stream=False, speed=1.0, text_frontend=True):
@@ -98,11 +127,11 @@ class CosyVoice:
     else:
         def inference_zero_shot(self, tts_text, prompt_text, prompt_wav, zero_shot_spk_id="", stream=False, speed=1.0, text_frontend=True):
             log("inference_zero_shot", tts_text=tts_text, prompt_text=prompt_text, prompt_wav=prompt_wav, stream=stream, speed=speed, text_frontend=text_frontend, zero_shot_spk_id=zero_shot_spk_id)
-            yield from self._speech(tts_text, speed)
+            yield from self._speech(tts_text, speed, stream)
 
     def inference_cross_lingual(self, tts_text, prompt_wav, zero_shot_spk_id="", stream=False, speed=1.0, text_frontend=True):
         log("inference_cross_lingual", tts_text=tts_text, prompt_wav=prompt_wav, speed=speed, zero_shot_spk_id=zero_shot_spk_id)
-        yield from self._speech(tts_text, speed)
+        yield from self._speech(tts_text, speed, stream)
 
     def inference_instruct(self, tts_text, spk_id, instruct_text, stream=False, speed=1.0, text_frontend=True):
         assert self.__class__.__name__ == "CosyVoice", "inference_instruct is only implemented for CosyVoice!"
@@ -113,13 +142,14 @@ class CosyVoice:
 class CosyVoice2(CosyVoice):
     yaml = "cosyvoice2.yaml"
     rate = 24000
+    streams_by_hop = True
 
     def __init__(self, model_dir, load_jit=False, load_trt=False, load_vllm=False, fp16=False, trt_concurrent=1):
         self._init(model_dir, load_jit=load_jit, load_trt=load_trt, load_vllm=load_vllm, fp16=fp16)
 
     def inference_instruct2(self, tts_text, instruct_text, prompt_wav, zero_shot_spk_id="", stream=False, speed=1.0, text_frontend=True):
         log("inference_instruct2", tts_text=tts_text, instruct_text=instruct_text, prompt_wav=prompt_wav, speed=speed)
-        yield from self._speech(tts_text, speed)
+        yield from self._speech(tts_text, speed, stream)
 
 
 _CV3_BASE = CosyVoice if os.environ.get("STANDIN_COSYVOICE3_NO_INSTRUCT2") == "1" else CosyVoice2
@@ -128,6 +158,7 @@ _CV3_BASE = CosyVoice if os.environ.get("STANDIN_COSYVOICE3_NO_INSTRUCT2") == "1
 class CosyVoice3(_CV3_BASE):
     yaml = "cosyvoice3.yaml"
     rate = 24000
+    streams_by_hop = True
 
     def __init__(self, model_dir, load_trt=False, load_vllm=False, fp16=False, trt_concurrent=1):
         self._init(model_dir, load_trt=load_trt, load_vllm=load_vllm, fp16=fp16)
