@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import struct
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
 import wave
+from importlib import metadata
 from pathlib import Path
 
 import msgpack
 import pytest
 
+from conftest import wait_gone
+from fanren_tts import TTSGenerator
 from fanren_tts._runtime import fanren_worker as wire
 from fanren_tts._transport import Pipe
 
@@ -272,3 +278,42 @@ def test_worker_channel_reads_large_frames_into_one_reused_buffer() -> None:
     finally:
         for fd in (r_host, w_worker, r_worker, w_host):
             os.close(fd)
+
+
+# --------------------------------------------------------------------------- start and exit
+
+
+def test_package_versions_read_folder_names_not_importlib_metadata() -> None:
+    """The hello's package list costs a directory listing, not the import of
+    importlib.metadata (and everything it imports) on every worker start."""
+    names = ["msgpack", "pytest", "PyYAML", "pydantic-core", "typing_extensions", "not-installed-here"]
+    script = (
+        "import json, sys; import fanren_worker; "
+        f"v = fanren_worker.package_versions({names!r}); "
+        "print(json.dumps([v, 'importlib.metadata' in sys.modules]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(wire.__file__).parent)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    versions, imported = json.loads(out.stdout)
+    expected: dict[str, str | None] = {}
+    for name in names:
+        try:
+            expected[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            expected[name] = None
+    assert versions == expected and expected["msgpack"] is not None and expected["not-installed-here"] is None
+    assert not imported
+
+
+def test_worker_exits_without_interpreter_teardown_but_runs_atexit(echo_config, tmp_path: Path) -> None:
+    """After ``bye`` the worker skips freeing every object one by one (120-250 ms with
+    a model loaded, while the host waits); atexit clean-ups still run."""
+    marks = str(tmp_path / "exit")
+    with TTSGenerator(echo_config(echo={"exit_marks": marks})) as gen:
+        worker = gen.worker("echo")
+        worker.start()
+        pid = worker.pid
+        assert pid is not None
+    assert wait_gone(pid, 10)
+    assert os.path.exists(marks + ".atexit")
+    assert not os.path.exists(marks + ".teardown")
