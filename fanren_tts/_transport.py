@@ -37,6 +37,8 @@ def _widen_pipe(fd: int, size: int = 1 << 20) -> None:
 class Pipe:
     """Bounded frame I/O on the worker's stdin/stdout pipes (POSIX)."""
 
+    spare: wire.BodyBuffer | None = None  # made on the first large frame
+
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdin is not None and proc.stdout is not None
         self.wfd = proc.stdin.fileno()
@@ -45,19 +47,14 @@ class Pipe:
         for fd in (self.wfd, self.rfd):
             _widen_pipe(fd)
         self.buf = bytearray()
+        self.spare: wire.BodyBuffer | None = None
 
     def send(self, msg: dict, deadline: float) -> None:
         self.send_parts(wire.frame_parts(msg), deadline)
 
     def send_parts(self, parts: list[bytes], deadline: float) -> None:
-        """Write an encoded frame (see ``wire.frame_parts``)."""
-        for part in parts:
-            view = memoryview(part)
-            while view:
-                try:  # the pipe almost always has room: wait only when it is full
-                    view = view[os.write(self.wfd, view) :]
-                except BlockingIOError:
-                    self._wait(self.wfd, deadline, write=True)
+        """Write an encoded frame (see ``wire.frame_parts``); waits only while the pipe is full."""
+        wire.write_parts(self.wfd, parts, lambda: self._wait(self.wfd, deadline, write=True))
 
     @staticmethod
     def _wait(fd: int, deadline: float, *, write: bool = False) -> None:
@@ -72,9 +69,10 @@ class Pipe:
     def receive(self, deadline: float) -> dict | None:
         """The next frame, or None at EOF (the worker is gone).
 
-        Small reads fill ``buf``; a large body is read straight into a buffer of
-        its final size, so megabytes of audio are not copied around. After a
-        deadline the stream is mid-frame: the caller must kill the worker.
+        Small reads fill ``buf``; a large body is read straight into the reused
+        body buffer (see ``wire.BodyBuffer``), then decoded, which copies each
+        audio's PCM once. After a deadline the stream is mid-frame: the caller must
+        kill the worker.
         """
         size = wire.HEADER.size
         while len(self.buf) < size:
@@ -87,17 +85,23 @@ class Pipe:
             length = wire.decode_length(self.buf[:size])
         except wire.ProtocolError as exc:
             raise ProtocolError(str(exc)) from None
-        body = bytearray(length)
-        have = min(length, len(self.buf) - size)
-        body[:have] = self.buf[size : size + have]
-        del self.buf[: size + have]
-        view = memoryview(body)[have:]
-        while view:
-            self._wait(self.rfd, deadline)
-            got = os.readv(self.rfd, [view])
-            if not got:
-                return None
-            view = view[got:]
+        if len(self.buf) >= size + length:  # the whole frame is here already
+            body: bytearray | memoryview = self.buf[size : size + length]
+            del self.buf[: size + length]
+        else:
+            if self.spare is None:
+                self.spare = wire.BodyBuffer()
+            body = self.spare.take(length)
+            have = len(self.buf) - size
+            body[:have] = self.buf[size:]
+            self.buf.clear()
+            view = body[have:]
+            while view:
+                self._wait(self.rfd, deadline)
+                got = os.readv(self.rfd, [view])
+                if not got:
+                    return None
+                view = view[got:]
         try:
             return wire.decode_body(body)
         except wire.ProtocolError as exc:

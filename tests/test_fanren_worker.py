@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
+import struct
+import subprocess
+import sys
+import threading
+import time
+import tracemalloc
 import wave
+from importlib import metadata
 from pathlib import Path
 
+import msgpack
 import pytest
 
+from conftest import wait_gone
+from fanren_tts import TTSGenerator
 from fanren_tts._runtime import fanren_worker as wire
+from fanren_tts._transport import Pipe
 
 
 def test_round_trip_of_every_value_kind() -> None:
@@ -146,3 +158,162 @@ def test_error_frames_always_encode(exc: BaseException, expected: str) -> None:
     assert expected in back["message"], back["message"]
     assert back["type"] == type(exc).__qualname__ and back["id"] == 3
     assert "Traceback" in back["traceback"]
+
+
+# --------------------------------------------------------------------------- large audio, by reference
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _large_result(*audios: wire.Audio) -> dict:
+    return {"kind": "result", "id": 1, "value": {"audio": list(audios), "words": [{"text": "a", "start": 0.0}]}}
+
+
+def test_large_audio_is_sent_from_the_callers_own_bytes() -> None:
+    """No copy of the PCM is made to send it: the frame's buffers include ``Audio.pcm`` itself."""
+    audio = wire.Audio(os.urandom(240000 * 4), 24000, "f32")
+    parts = wire.frame_parts(_large_result(audio))
+    assert any(part is audio.pcm for part in parts)
+    tracemalloc.start()
+    try:
+        wire.frame_parts(_large_result(audio))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < len(audio.pcm) // 2  # msgpack's own 256 KiB packing buffer, no copy of the PCM
+
+
+def test_large_audio_round_trips_among_other_values() -> None:
+    big = wire.Audio(os.urandom(70000 * 4), 16000, "s16", 2)
+    small = wire.Audio(b"\x01\x00" * 10, 8000)
+    huge = wire.Audio(os.urandom(240000 * 4), 24000, "f32")
+    frame = wire.encode_frame(_large_result(big, small, huge))
+    back = wire.decode_body(frame[wire.HEADER.size :])
+    assert wire.PCM_KEY not in back and back["value"]["words"] == [{"text": "a", "start": 0.0}]
+    got = back["value"]["audio"]
+    for sent, received in zip((big, small, huge), got, strict=True):
+        assert (received.pcm, received.sample_rate, received.sample_format, received.channels) == (
+            sent.pcm,
+            sent.sample_rate,
+            sent.sample_format,
+            sent.channels,
+        )
+        assert type(received.pcm) is bytes
+
+
+def test_large_audio_counts_against_the_frame_limit() -> None:
+    audio = wire.Audio(os.urandom(100000 * 4), 24000, "f32")
+    with pytest.raises(wire.ProtocolError, match="limit is 300000 bytes"):
+        wire.frame_parts(_large_result(audio), limit=300000)
+    frame = wire.encode_frame(_large_result(audio))
+    with pytest.raises(wire.ProtocolError, match="exceeds the limit"):
+        wire.decode_length(frame[: wire.HEADER.size], limit=len(frame) - wire.HEADER.size - 1)
+
+
+def _with_refs(value: object, pcm: object) -> bytes:
+    """A frame body with hand-made audio references and ``PCM_KEY`` entry."""
+    return wire.pack({"kind": "result", "id": 1, "value": value, wire.PCM_KEY: pcm})
+
+
+def _ref(index: int, length: int, fmt: bytes = b"f4", rate: int = 24000) -> msgpack.ExtType:
+    return msgpack.ExtType(wire.EXT_AUDIO_REF, struct.pack(">IH2sII", rate, 1, fmt, index, length))
+
+
+@pytest.mark.parametrize(
+    ("value", "pcm", "expected"),
+    [
+        ([_ref(0, 8)], None, "audio references"),  # the PCM list is missing
+        ([_ref(0, 8)], b"\x00" * 8, "audio references"),  # not a list
+        ([_ref(0, 8), _ref(1, 8)], [b"\x00" * 8], "audio references"),  # one short
+        ([], [b"\x00" * 8], "audio references"),  # PCM without a reference
+        ([_ref(1, 8)], [b"\x00" * 8], "out of order"),
+        ([_ref(0, 8)], [b"\x00" * 4], "announces 8 bytes"),  # shorter than announced
+        ([_ref(0, 6)], [b"\x00" * 6], "announces 6 bytes"),  # not whole f32 frames
+        ([_ref(0, 8)], ["text"], "announces 8 bytes"),
+        ([_ref(0, 8, fmt=b"zz")], [b"\x00" * 8], "unknown audio sample format"),
+        ([_ref(0, 8, rate=0)], [b"\x00" * 8], "sample_rate must be positive"),
+        ([msgpack.ExtType(wire.EXT_AUDIO_REF, b"\x00" * 3)], [b""], "audio reference of 3 bytes"),
+    ],
+)
+def test_malformed_audio_references_are_protocol_errors(value: object, pcm: object, expected: str) -> None:
+    with pytest.raises(wire.ProtocolError, match=expected):
+        wire.decode_body(_with_refs(value, pcm))
+
+
+def test_worker_channel_reads_large_frames_into_one_reused_buffer() -> None:
+    """The worker's reader: a large body lands in a buffer kept for the next one, and
+    what was decoded from it stays intact when the next frame overwrites it."""
+    audio_a = wire.Audio(os.urandom(200000 * 4), 24000, "f32")
+    audio_b = wire.Audio(os.urandom(200000 * 4), 24000, "f32")
+    r_host, w_worker = os.pipe()
+    r_worker, w_host = os.pipe()
+    try:
+        channel = wire._Channel(r_worker, w_worker)
+        got = []
+        for audio in (audio_a, audio_b):
+            writer = threading.Thread(target=_write_all, args=(w_host, wire.encode_frame(_large_result(audio))))
+            writer.start()
+            tracemalloc.start()
+            try:
+                got.append(channel.receive())
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            writer.join(10)
+        assert got[0] is not None and got[1] is not None
+        assert got[0]["value"]["audio"][0].pcm == audio_a.pcm
+        assert got[1]["value"]["audio"][0].pcm == audio_b.pcm
+        assert peak < 1.5 * len(audio_b.pcm)  # the decoded PCM, and no fresh body buffer
+        writer = threading.Thread(target=channel.send, args=({"kind": "chunk", "id": 2, "value": audio_a},))
+        writer.start()
+        host = Pipe.__new__(Pipe)
+        host.rfd, host.buf = r_host, bytearray()
+        back = host.receive(time.monotonic() + 10)
+        writer.join(10)
+        assert back is not None and back["value"].pcm == audio_a.pcm
+    finally:
+        for fd in (r_host, w_worker, r_worker, w_host):
+            os.close(fd)
+
+
+# --------------------------------------------------------------------------- start and exit
+
+
+def test_package_versions_read_folder_names_not_importlib_metadata() -> None:
+    """The hello's package list costs a directory listing, not the import of
+    importlib.metadata (and everything it imports) on every worker start."""
+    names = ["msgpack", "pytest", "PyYAML", "pydantic-core", "typing_extensions", "not-installed-here"]
+    script = (
+        "import json, sys; import fanren_worker; "
+        f"v = fanren_worker.package_versions({names!r}); "
+        "print(json.dumps([v, 'importlib.metadata' in sys.modules]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(wire.__file__).parent)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    versions, imported = json.loads(out.stdout)
+    expected: dict[str, str | None] = {}
+    for name in names:
+        try:
+            expected[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            expected[name] = None
+    assert versions == expected and expected["msgpack"] is not None and expected["not-installed-here"] is None
+    assert not imported
+
+
+def test_worker_exits_without_interpreter_teardown_but_runs_atexit(echo_config, tmp_path: Path) -> None:
+    """After ``bye`` the worker skips freeing every object one by one (120-250 ms with
+    a model loaded, while the host waits); atexit clean-ups still run."""
+    marks = str(tmp_path / "exit")
+    with TTSGenerator(echo_config(echo={"exit_marks": marks})) as gen:
+        worker = gen.worker("echo")
+        worker.start()
+        pid = worker.pid
+        assert pid is not None
+    assert wait_gone(pid, 10)
+    assert os.path.exists(marks + ".atexit")
+    assert not os.path.exists(marks + ".teardown")

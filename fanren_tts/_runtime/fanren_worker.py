@@ -7,8 +7,12 @@ interpreter's transformers, torch or numpy. The host imports the same file, so t
 two ends can never disagree about framing.
 
 Frame: a 4-byte big-endian unsigned length, then that many bytes of msgpack (a map
-with a ``kind`` key). Audio travels as the msgpack ext type ``EXT_AUDIO`` (raw PCM
-bytes, never base64 or pickle).
+with a ``kind`` key). Audio travels as raw PCM bytes, never base64 or pickle: up to
+64 KiB as the msgpack ext type ``EXT_AUDIO`` (head, then PCM); larger as
+``EXT_AUDIO_REF`` (head, index, length) whose PCM is a bin in the list under
+``PCM_KEY``, the frame's last entry. So each side touches the PCM once: the sender
+writes it from the caller's own bytes (``os.writev``), the receiver gets it as the
+one copy msgpack makes of a bin, with no ext payload to slice.
 
 Messages (h = host, w = worker)::
 
@@ -43,6 +47,7 @@ on its own with ``python WRAPPER --text ... --out out.wav`` (see ``main``).
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.util
 import inspect
 import os
@@ -68,10 +73,13 @@ except ImportError:  # pragma: no cover - exercised by a worker in an env withou
 
 __all__ = [
     "EXT_AUDIO",
+    "EXT_AUDIO_REF",
     "MAX_FRAME",
     "MESSAGES",
+    "PCM_KEY",
     "PROTOCOL_VERSION",
     "Audio",
+    "BodyBuffer",
     "Engine",
     "ProtocolError",
     "atomic_write",
@@ -90,14 +98,18 @@ __all__ = [
     "serve",
     "thread_limit",
     "unpack",
+    "write_parts",
     "write_wav",
 ]
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 HEADER = struct.Struct(">I")
 #: Largest frame either side sends or accepts (FANREN_TTS_MAX_FRAME overrides).
 MAX_FRAME = int(os.environ.get("FANREN_TTS_MAX_FRAME", 256 * 1024 * 1024))
 EXT_AUDIO = 1
+EXT_AUDIO_REF = 2
+#: Last entry of a frame that holds EXT_AUDIO_REF values: their PCM, in order.
+PCM_KEY = "_pcm"
 
 #: kind -> (direction, fields). The docstring's table, as data.
 MESSAGES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -222,10 +234,13 @@ _FORMAT_CODE = {"s16": b"s2", "f32": b"f4"}
 _CODE_FORMAT = {v: k for k, v in _FORMAT_CODE.items()}
 
 
+def _audio_head(audio: Audio) -> bytes:
+    return _AUDIO_HEAD.pack(audio.sample_rate, audio.channels, _FORMAT_CODE[audio.sample_format])
+
+
 def _ext_default(obj: Any) -> Any:
     if isinstance(obj, Audio):
-        head = _AUDIO_HEAD.pack(obj.sample_rate, obj.channels, _FORMAT_CODE[obj.sample_format])
-        return msgpack.ExtType(EXT_AUDIO, head + obj.pcm)
+        return msgpack.ExtType(EXT_AUDIO, _audio_head(obj) + obj.pcm)
     if isinstance(obj, (tuple, set, frozenset)):
         return list(obj)
     if hasattr(obj, "__fspath__"):
@@ -237,16 +252,21 @@ def _ext_default(obj: Any) -> Any:
     raise TypeError(f"cannot send a {type(obj).__name__} over the fanren_tts protocol")
 
 
+def _audio_from_head(data: bytes, pcm: bytes = b"") -> Audio:
+    rate, channels, fmt = _AUDIO_HEAD.unpack_from(data)
+    if fmt not in _CODE_FORMAT:
+        raise ProtocolError(f"unknown audio sample format {fmt!r}")
+    return Audio(pcm, rate, _CODE_FORMAT[fmt], channels)
+
+
 def _ext_hook(code: int, data: bytes) -> Any:
     if code == EXT_AUDIO:
-        rate, channels, fmt = _AUDIO_HEAD.unpack_from(data)
-        if fmt not in _CODE_FORMAT:
-            raise ProtocolError(f"unknown audio sample format {fmt!r}")
-        return Audio(data[_AUDIO_HEAD.size :], rate, _CODE_FORMAT[fmt], channels)
+        return _audio_from_head(data, data[_AUDIO_HEAD.size :])
     return msgpack.ExtType(code, data)
 
 
 def pack(msg: Any) -> bytes:
+    """One value as msgpack, audio inline (``EXT_AUDIO``)."""
     return msgpack.packb(msg, default=_ext_default, use_bin_type=True)
 
 
@@ -254,23 +274,124 @@ def unpack(body: bytes | bytearray) -> Any:
     return msgpack.unpackb(body, ext_hook=_ext_hook, raw=False, strict_map_key=False)
 
 
+#: Audio with at least this much PCM goes by reference (``EXT_AUDIO_REF``).
+_BY_REFERENCE = 1 << 16
+#: EXT_AUDIO_REF payload: the EXT_AUDIO head, then the index into ``_pcm`` and the PCM length.
+_REF_TAIL = struct.Struct(">II")
+_IOV_MAX = 512
+
+
 def frame_parts(msg: dict, limit: int = MAX_FRAME) -> list[bytes]:
-    """The frame as buffers to write in order: one for small frames, header and body for large."""
-    body = pack(msg)
-    if len(body) > limit:
-        raise ProtocolError(
-            f"refusing to send a {len(body)}-byte {msg.get('kind')!r} frame: the limit is {limit} bytes "
-            "(set FANREN_TTS_MAX_FRAME to raise it on both ends)"
-        )
-    header = HEADER.pack(len(body))
-    return [header + body] if len(body) < 65536 else [header, body]
+    """The frame as buffers to write in order (``write_parts``): header first.
+
+    Large PCM is never copied here: it goes by reference (see the module docstring)
+    and the buffers include each ``Audio.pcm`` itself. Packing a second of float
+    audio inline copied its megabyte three times (ext payload, packer buffer,
+    result), each into fresh memory that the kernel faults in page by page: that
+    was most of a round trip's cost. A frame without large audio is one buffer.
+    """
+    held: list[Audio] = []
+
+    def hold(obj: Any) -> Any:
+        if isinstance(obj, Audio) and len(obj.pcm) >= _BY_REFERENCE:
+            held.append(obj)
+            return msgpack.ExtType(EXT_AUDIO_REF, _audio_head(obj) + _REF_TAIL.pack(len(held) - 1, len(obj.pcm)))
+        return _ext_default(obj)
+
+    body = msgpack.packb(msg, default=hold, use_bin_type=True)
+    if not held:
+        if len(body) > limit:
+            raise _too_big(msg, len(body), limit)
+        return [HEADER.pack(len(body)) + body]
+    # The same map with one more entry, PCM_KEY: [bin, ...], last, its bins by reference.
+    count, skip = _map_header(body)
+    packer = msgpack.Packer(use_bin_type=True)
+    head = packer.pack_map_header(count + 1)
+    tail = packer.pack(PCM_KEY) + packer.pack_array_header(len(held))
+    size = len(head) + len(body) - skip + len(tail) + sum(5 + len(a.pcm) for a in held)
+    if size > limit:
+        raise _too_big(msg, size, limit)
+    parts = [HEADER.pack(size) + head + body[skip:] + tail]
+    for i, audio in enumerate(held):
+        bin_head = b"\xc6" + HEADER.pack(len(audio.pcm))  # bin 32
+        if i:
+            parts.append(bin_head)
+        else:
+            parts[0] += bin_head
+        parts.append(audio.pcm)
+    return parts
+
+
+def _map_header(body: bytes) -> tuple[int, int]:
+    """(entries, header bytes) of the msgpack map that ``body`` starts with."""
+    first = body[0]
+    if 0x80 <= first <= 0x8F:
+        return first & 0x0F, 1
+    if first == 0xDE:
+        return struct.unpack_from(">H", body, 1)[0], 3
+    if first == 0xDF:
+        return struct.unpack_from(">I", body, 1)[0], 5
+    raise ProtocolError("a frame must be a map")
+
+
+def _too_big(msg: dict, size: int, limit: int) -> ProtocolError:
+    return ProtocolError(
+        f"refusing to send a {size}-byte {msg.get('kind')!r} frame: the limit is {limit} bytes "
+        "(set FANREN_TTS_MAX_FRAME to raise it on both ends)"
+    )
+
+
+class BodyBuffer:
+    """One reused buffer for large frame bodies.
+
+    A fresh megabyte for every frame costs more than reading into it: the kernel
+    faults its pages in one by one, and the C library often hands the memory back
+    to it as soon as it is freed. A body is decoded before the next one is read,
+    and decoding copies what it keeps, so one buffer serves every frame. Bodies
+    above ``keep`` bytes get their own buffer, so a rare huge frame is not held.
+    """
+
+    def __init__(self, keep: int = 4 << 20) -> None:
+        self.keep = keep
+        self._buf = bytearray()
+
+    def take(self, n: int) -> memoryview:
+        """A writable view of ``n`` bytes, valid until the next ``take``."""
+        if n > self.keep:
+            return memoryview(bytearray(n))
+        if len(self._buf) < n:
+            self._buf = bytearray(n)
+        return memoryview(self._buf)[:n]
+
+
+def write_parts(fd: int, parts: list[bytes], wait: Callable[[], None] | None = None) -> None:
+    """Write ``parts`` in order with as few system calls as the pipe allows.
+
+    ``wait`` is called when a non-blocking ``fd`` is full (and bounds the wait).
+    """
+    views = [memoryview(p) for p in parts if p]
+    while views:
+        try:
+            written = os.writev(fd, views[:_IOV_MAX])
+        except BlockingIOError:
+            if wait is None:
+                raise
+            wait()
+            continue
+        while written:
+            first = len(views[0])
+            if written < first:
+                views[0] = views[0][written:]
+                break
+            written -= first
+            del views[0]
 
 
 def encode_frame(msg: dict, limit: int = MAX_FRAME) -> bytes:
     return b"".join(frame_parts(msg, limit))
 
 
-def decode_length(header: bytes | bytearray, limit: int = MAX_FRAME) -> int:
+def decode_length(header: bytes | bytearray | memoryview, limit: int = MAX_FRAME) -> int:
     """The body length a header announces, or ProtocolError showing the offending bytes.
 
     A length that is really ASCII ("Erro", "Trac") almost always means something
@@ -285,17 +406,46 @@ def decode_length(header: bytes | bytearray, limit: int = MAX_FRAME) -> int:
     return length
 
 
-def decode_body(body: bytes | bytearray) -> dict:
+def decode_body(body: bytes | bytearray | memoryview) -> dict:
+    """The message in a frame body, its ``EXT_AUDIO_REF`` values given their PCM.
+
+    The PCM is the one copy msgpack makes of each bin (``body`` may be reused).
+    """
+    refs: list[tuple[Audio, int]] = []
+
+    def hook(code: int, data: bytes) -> Any:
+        if code != EXT_AUDIO_REF:
+            return _ext_hook(code, data)
+        if len(data) != _AUDIO_HEAD.size + _REF_TAIL.size:
+            raise ProtocolError(f"audio reference of {len(data)} bytes")
+        index, length = _REF_TAIL.unpack_from(data, _AUDIO_HEAD.size)
+        if index != len(refs):
+            raise ProtocolError(f"audio reference {index} out of order")
+        refs.append((_audio_from_head(data), length))
+        return refs[-1][0]
+
     try:
-        msg = unpack(body)
+        msg = msgpack.unpackb(body, ext_hook=hook, raw=False, strict_map_key=False)
     except Exception as exc:
         raise ProtocolError(f"garbled frame body ({exc}); first bytes {bytes(body[:32])!r}") from None
     if not isinstance(msg, dict) or msg.get("kind") not in MESSAGES:
         raise ProtocolError(f"not a protocol message: {str(msg)[:120]!r}")
+    pcms = msg.pop(PCM_KEY, None)
+    if refs or pcms is not None:
+        if not isinstance(pcms, list) or len(pcms) != len(refs):
+            raise ProtocolError(f"{len(refs)} audio references but {PCM_KEY} is {type(pcms).__name__}")
+        for (audio, length), pcm in zip(refs, pcms):  # noqa: B905 - same length, checked; 3.9 has no strict=
+            if (
+                not isinstance(pcm, bytes)
+                or len(pcm) != length
+                or length % (_SAMPLE_WIDTH[audio.sample_format] * audio.channels)
+            ):
+                raise ProtocolError(f"audio reference announces {length} bytes of PCM; the frame holds something else")
+            audio.pcm = pcm
     return msg
 
 
-def _looks_textual(data: bytes | bytearray) -> bool:
+def _looks_textual(data: bytes | bytearray | memoryview) -> bool:
     return all(32 <= b < 127 or b in (9, 10, 13) for b in data)
 
 
@@ -348,15 +498,36 @@ def read_wav(path: str | os.PathLike[str]) -> Audio:
 
 
 def package_versions(names: Iterable[str] = KEY_PACKAGES) -> dict[str, str | None]:
-    from importlib import metadata
+    """Installed versions of ``names`` (None when absent), as found first on ``sys.path``.
 
-    out: dict[str, str | None] = {}
-    for name in names:
+    Read from the ``name-version.dist-info`` (or ``.egg-info``) folder names: one
+    directory listing per path entry. ``importlib.metadata`` would give the same
+    answer, but importing it (email, zipfile, csv, pathlib...) took 140-220 ms of
+    every worker start, before the hello, in envs whose engine never imports it.
+    """
+    wanted = {_dist_name(n): n for n in names}
+    out: dict[str, str | None] = dict.fromkeys(names)
+    for entry in sys.path:
         try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
+            listing = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for item in listing:
+            stem, dot, suffix = item.rpartition(".")
+            if suffix not in ("dist-info", "egg-info") or not dot:
+                continue
+            fields = stem.split("-")
+            name = wanted.pop(_dist_name(fields[0]), None) if len(fields) >= 2 else None
+            if name is not None:
+                out[name] = fields[1]
+        if not wanted:
+            break
     return out
+
+
+def _dist_name(name: str) -> str:
+    """A distribution name as folder names spell it (PEP 503 normalized, then ``_``)."""
+    return "".join("_" if c in "-_." else c for c in name.lower())
 
 
 def resolve_device(requested: str = "auto") -> str:
@@ -560,17 +731,16 @@ class _Channel:
         self.fd_out = fd_out
         self._write_lock = threading.Lock()
         self._buf = bytearray()  # bytes read past the last frame
+        self._spare = BodyBuffer()
 
     def send(self, msg: dict) -> None:
         parts = frame_parts(msg)
         with self._write_lock:
-            for part in parts:
-                view = memoryview(part)
-                while view:
-                    view = view[os.write(self.fd_out, view) :]
+            write_parts(self.fd_out, parts)
 
-    def _read_exact(self, n: int) -> bytearray | None:
-        """n bytes: small reads are buffered (one syscall per small frame), large go in place."""
+    def _read_exact(self, n: int) -> bytearray | memoryview | None:
+        """n bytes: small reads are buffered (one syscall per small frame), large go
+        in place, into the reused body buffer (valid until the next read)."""
         if len(self._buf) < n and n - len(self._buf) < 65536:
             while len(self._buf) < n:
                 chunk = os.read(self.fd_in, 65536)
@@ -581,17 +751,17 @@ class _Channel:
             out = self._buf[:n]
             del self._buf[:n]
             return out
-        out = bytearray(n)
+        body = self._spare.take(n)
         have = len(self._buf)
-        out[:have] = self._buf
+        body[:have] = self._buf
         self._buf.clear()
-        view = memoryview(out)[have:]
+        view = body[have:]
         while view:
             got = os.readv(self.fd_in, [view])
             if not got:
                 return None
             view = view[got:]
-        return out
+        return body
 
     def pending(self) -> bool:
         """True when a frame (or part of one) is waiting: checked between stream pieces."""
@@ -902,6 +1072,27 @@ def main(engine_cls: type[Engine] | None = None, argv: list[str] | None = None) 
     return 0
 
 
+def _exit_now(code: int) -> NoReturn:
+    """End the worker process once ``serve`` is done, without tearing the interpreter down.
+
+    By then the engine's ``close()`` has run, its child processes are gone and the
+    host has its ``bye``. What is left is freeing every object and module one by
+    one: 120-250 ms with an ONNX model loaded (more with torch), during which the
+    host waits. ``atexit`` handlers (logging, tempfile and ``weakref.finalize``
+    clean-ups) still run and the standard streams are flushed; objects' own
+    ``__del__`` at teardown does not, which CPython never promised anyway.
+    """
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        os._exit(code)
+
+
 def _worker_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fanren_worker")
     parser.add_argument("wrapper")
@@ -917,4 +1108,4 @@ if __name__ == "__main__":
     # fanren_worker share its Engine class and progress reporter.
     import fanren_worker
 
-    sys.exit(fanren_worker._worker_main())
+    fanren_worker._exit_now(fanren_worker._worker_main())

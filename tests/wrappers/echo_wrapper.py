@@ -5,6 +5,7 @@ Constructor options choose a startup fault; methods inject faults mid-call.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import math
 import os
@@ -20,6 +21,17 @@ from typing import Any
 from fanren_worker import Audio, Engine
 
 print("a wrapper that prints at import time must not corrupt the protocol")
+
+
+class _MarkOnTeardown:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __del__(self, _open: Any = os.open, _close: Any = os.close) -> None:  # builtins may be gone by then
+        _close(_open(self.path, os.O_CREAT | os.O_WRONLY))
+
+
+_TEARDOWN: _MarkOnTeardown | None = None
 
 
 class _Unprintable(Exception):
@@ -53,6 +65,11 @@ class Echo(Engine):
             time.sleep(float(options.get("step_s", 0.1)))
             self.progress(f"loading step {i + 1}")
         print("printed to stdout during load")
+        marks = options.get("exit_marks")
+        if marks:  # which clean-ups run when the worker exits: atexit, and teardown finalizers
+            atexit.register(lambda: open(marks + ".atexit", "w").close())
+            global _TEARDOWN
+            _TEARDOWN = _MarkOnTeardown(marks + ".teardown")
 
     def synthesize(self, text: str, frequency: float = 440.0, delay: float = 0.0) -> Audio:
         """Half a second of sine per word: plausible length, never silent. ``delay``: seconds
