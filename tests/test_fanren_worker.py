@@ -317,3 +317,24 @@ def test_worker_exits_without_interpreter_teardown_but_runs_atexit(echo_config, 
     assert wait_gone(pid, 10)
     assert os.path.exists(marks + ".atexit")
     assert not os.path.exists(marks + ".teardown")
+
+
+def test_join_pieces_moves_each_pieces_words_to_where_it_starts() -> None:
+    Audio, join_pieces = wire.Audio, wire.join_pieces
+    one = Audio(b"\x00\x00" * 100, 100)  # 1 s
+    half = Audio(b"\x00\x00" * 50, 100)
+    silent = Audio(b"", 100)
+    took = join_pieces(
+        [
+            {"audio": one, "words": [{"text": "a", "start": 0.2, "end": 0.8}]},
+            {"audio": silent, "words": []},  # a piece with nothing to say needs no words
+            {"audio": half, "words": [{"text": "b", "start": 0.1, "end": 0.4}]},
+        ],
+        silent,
+    )
+    assert took["audio"].frames == 150
+    assert took["words"] == [{"text": "a", "start": 0.2, "end": 0.8}, {"text": "b", "start": 1.1, "end": 1.4}]
+    # a spoken piece without words: no words at all (the host estimates them all, consistently)
+    untimed = join_pieces([{"audio": one, "words": [{"text": "a", "start": 0, "end": 1}]}, {"audio": half}], silent)
+    assert untimed["words"] == [] and untimed["audio"].frames == 150
+    assert join_pieces([], silent)["audio"] is silent

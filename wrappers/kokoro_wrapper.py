@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from fanren_worker import Audio, Engine, local_path, main, thread_limit
+from fanren_worker import Audio, Engine, join_pieces, local_path, main, thread_limit
 
 SAMPLE_RATE = 24000
 _CALL_OPTIONS = ("voice", "speed", "pause", "phonemes")
@@ -239,16 +239,7 @@ class Kokoro(Engine):
 
     def synthesize(self, text: str, **options: Any) -> dict[str, Any]:
         """The whole text: the stream's pieces joined (words only if every spoken piece had them)."""
-        parts: list[Audio] = []
-        words: list[dict[str, Any]] = []
-        complete = True
-        for piece in self.stream(text, **options):
-            offset = sum(p.duration for p in parts)
-            complete = complete and (bool(piece["words"]) or not piece["audio"].frames)
-            words += [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in piece["words"]]
-            parts.append(piece["audio"])
-        audio = Audio.concat(parts) if parts else Audio(b"", SAMPLE_RATE, "f32")
-        return {"audio": audio, "words": words if complete else []}
+        return join_pieces(self.stream(text, **options), Audio(b"", SAMPLE_RATE, "f32"))
 
     def describe(self) -> dict[str, Any]:
         return {

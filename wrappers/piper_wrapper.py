@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from fanren_worker import Audio, Engine, atomic_write, local_path, main, thread_limit
+from fanren_worker import Audio, Engine, atomic_write, join_pieces, local_path, main, thread_limit
 
 _CALL_OPTIONS = ("speaker_id", "length_scale", "noise_scale", "noise_w_scale", "volume", "speed")
 
@@ -173,16 +173,7 @@ class Piper(Engine):
 
     def synthesize(self, text: str, **options: Any) -> dict[str, Any]:
         """The whole text at once: the stream's pieces joined (words only if every piece had them)."""
-        parts: list[Audio] = []
-        words: list[dict[str, Any]] = []
-        complete = True
-        for piece in self.stream(text, **options):
-            offset = sum(p.duration for p in parts)
-            complete = complete and bool(piece["words"])
-            words += [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in piece["words"]]
-            parts.append(piece["audio"])
-        audio = Audio.concat(parts) if parts else Audio(b"", self.voice.config.sample_rate)
-        return {"audio": audio, "words": words if complete else []}
+        return join_pieces(self.stream(text, **options), Audio(b"", self.voice.config.sample_rate))
 
     def describe(self) -> dict[str, Any]:
         cfg = self.voice.config

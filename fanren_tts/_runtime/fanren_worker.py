@@ -607,6 +607,24 @@ class Engine:
             sys.stderr.write(f"[progress] {message}\n")
 
 
+def join_pieces(pieces: Iterable[dict[str, Any]], empty: Audio) -> dict[str, Any]:
+    """A stream's ``{"audio", "words"}`` pieces as one take, each piece's word timings moved
+    to where the piece starts: how a streaming wrapper answers ``synthesize`` with the same
+    audio its stream gives. Words only if every piece with audio had them (a half-timed take
+    would put the host's estimate of the rest on the wrong words); ``empty`` when none came."""
+    parts: list[Audio] = []
+    words: list[dict[str, Any]] = []
+    complete = True
+    offset = 0.0
+    for piece in pieces:
+        audio, said = piece["audio"], piece.get("words") or []
+        complete = complete and (bool(said) or not audio.frames)
+        words += [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in said]
+        parts.append(audio)
+        offset += audio.duration
+    return {"audio": Audio.concat(parts) if parts else empty, "words": words if complete else []}
+
+
 def seed_everything(seed: int) -> None:
     """Seed every random generator a take may draw from: python's ``random``, and numpy's
     and torch's (which seeds every CUDA device too) when the engine has imported them.
