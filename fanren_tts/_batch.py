@@ -229,6 +229,10 @@ def generate_many(
     failures: dict[int, BaseException] = {}
 
     stop = threading.Event()
+    # Ctrl-C: ``closed`` marks the manifest final. A line records itself under ``publish``, so
+    # a take is either in the manifest or, finishing after it was written, removed again.
+    closed = threading.Event()
+    publish = threading.Lock()
 
     def run(index: int, line: Line, name: str) -> GenerateResult:
         if stop.is_set():
@@ -236,7 +240,12 @@ def generate_many(
         result = gen.generate(
             line.text, out_dir / name, line.engine, cache=cache, target_duration=line.duration, **line.options
         )
-        result.write_subtitles(formats)
+        with publish:
+            if closed.is_set():
+                Path(result.path).unlink(missing_ok=True)
+                raise Interrupted("made after the interrupted batch's manifest was written (Ctrl-C): removed")
+            result.write_subtitles(formats)
+            results[index] = result
         return result
 
     from tqdm import tqdm
@@ -259,7 +268,9 @@ def generate_many(
             bar.update(1)
     except KeyboardInterrupt:
         bar.close()
-        raise _interrupted(gen, lines, out_dir, formats, results, failures, futures, pool, stop) from None
+        raise _interrupted(
+            gen, lines, out_dir, formats, results, failures, futures, pool, (stop, closed, publish)
+        ) from None
     pool.shutdown()
     bar.close()
     return write_manifest(gen, lines, out_dir, formats, results, failures)
@@ -289,40 +300,48 @@ def _interrupted(
     failures: dict[int, BaseException],
     futures: dict[Future[GenerateResult], int],
     pool: ThreadPoolExecutor,
-    stop: threading.Event,
+    flags: tuple[threading.Event, threading.Event, threading.Lock],
 ) -> BatchInterrupted:
-    """Ctrl-C: start nothing new, stop what runs, record what finished (see module docstring)."""
+    """Ctrl-C: start nothing new, stop what runs, record what finished (see module docstring).
+
+    A manifest is written at once (so a second Ctrl-C, or a kill, still leaves one), the
+    lines in progress are stopped, and the final manifest follows: whatever finished by
+    then is in it, and a line that finishes later removes its file (``run``)."""
+    stop, closed, publish = flags
+    # lines that failed before the interrupt (the main loop may not have seen them yet); a
+    # line that fails after it (its worker stopped by ``interrupt``) counts as interrupted
+    failed = dict(failures)
+    for future, index in futures.items():
+        if future.done() and not future.cancelled() and index not in results and index not in failed:
+            exc = future.exception()
+            if isinstance(exc, FanrenTTSError):
+                failed[index] = exc
+
+    def manifest(final: bool) -> BatchResult:
+        with publish:
+            if final:
+                closed.set()
+            made = dict(results)
+        pending = {
+            i: Interrupted("not made: the batch was interrupted (Ctrl-C)")
+            for i in range(1, len(lines) + 1)
+            if i not in made and i not in failed
+        }
+        return write_manifest(gen, lines, out_dir, formats, made, {**failed, **pending}, interrupted=True)
+
     with _no_sigint():
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
-        for future, index in futures.items():  # lines that finished before the interrupt was seen
-            if future.done() and not future.cancelled() and index not in results and index not in failures:
-                exc = future.exception()
-                if exc is None:
-                    results[index] = future.result()
-                elif isinstance(exc, FanrenTTSError):
-                    failures[index] = exc
-        pending = {i: Interrupted("not made: the batch was interrupted (Ctrl-C)") for i in range(1, len(lines) + 1)}
-        for i in list(results) + list(failures):
-            pending.pop(i, None)
-        first = write_manifest(gen, lines, out_dir, formats, results, {**failures, **pending}, interrupted=True)
+        manifest(final=False)
     try:
         interrupt = getattr(gen, "interrupt", None)
         if callable(interrupt):
             interrupt()  # the lines in progress fail now instead of running to their end
-        running = [f for f in futures if not f.done()]
-        wait(running, timeout=10)
-    except KeyboardInterrupt:  # a second Ctrl-C: the manifest above stands
-        return BatchInterrupted(first)
+        wait([f for f in futures if not f.done()], timeout=10)
+    except KeyboardInterrupt:  # a second Ctrl-C: stop waiting; the final manifest follows at once
+        pass
     with _no_sigint():
-        for future, index in futures.items():
-            if future.done() and not future.cancelled() and index in pending:
-                if future.exception() is None:
-                    results[index] = future.result()  # finished while we stopped the rest
-                    pending.pop(index)
-        return BatchInterrupted(
-            write_manifest(gen, lines, out_dir, formats, results, {**failures, **pending}, interrupted=True)
-        )
+        return BatchInterrupted(manifest(final=True))
 
 
 def prepare_script(
