@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from fanren_worker import Audio, Engine, join_pieces, main
+from fanren_worker import Audio, Engine, main
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1
@@ -212,7 +212,15 @@ class Espeak(Engine):
         speed: float | None = None,
     ) -> dict[str, Any]:
         """The audio and the words eSpeak NG reported: ``{"audio": Audio, "words": [...]}``."""
-        return join_pieces(self.stream(text, voice, rate, pitch, speed), Audio(b"", self.sample_rate))
+        # not ``join_pieces``: a buffer here may complete no word while still inside one, so
+        # a piece without words says nothing about the take's timings being partial
+        parts: list[Audio] = []
+        words: list[dict[str, Any]] = []
+        for piece in self.stream(text, voice, rate, pitch, speed):
+            offset = sum(p.duration for p in parts)
+            words += [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in piece["words"]]
+            parts.append(piece["audio"])
+        return {"audio": Audio.concat(parts), "words": words}
 
     def describe(self) -> dict[str, Any]:
         return {
