@@ -30,6 +30,7 @@ from ._server_schema import ERROR_RESPONSES
 from ._server_speech import add_speech_routes
 from ._server_ws import add_websocket
 from ._speech import SpeechService
+from .studio import mount_studio
 
 __all__ = ["SpeechRequest", "create_app"]
 
@@ -262,6 +263,7 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
         return {"id": name, "object": "voice", "deleted": True}
 
     add_websocket(app, service, api_key)
+    mount_studio(app, service)  # the web studio at / and POST /v1/text/preview (fanren_tts.studio)
     if api_key:
         _document_key(app)
     app.add_middleware(BodyLimit, settings=service.settings)  # counts every body as it is read
