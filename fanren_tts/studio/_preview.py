@@ -43,12 +43,12 @@ class PreviewLine(BaseModel):
     line: int = Field(description="the row's index among the non-blank rows, from 0")
     text: str = Field(description="the row as written")
     engine: str = Field(description="the engine the row is sent to (its first segment's)")
-    segments: list[PreviewSegment]
+    segments: list[PreviewSegment] = Field(description="the row's segments, in the order they are spoken")
 
 
 class Preview(BaseModel):
-    object: str = "list"
-    data: list[PreviewLine]
+    object: str = Field("list", description="always list")
+    data: list[PreviewLine] = Field(description="one entry per non-blank row")
 
 
 def add_preview_route(app: FastAPI, service: SpeechService) -> None:
