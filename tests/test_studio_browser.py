@@ -13,6 +13,7 @@ Skips only when no Chromium can be found (``.ci/run`` installs Debian's). Set
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import shutil
@@ -324,3 +325,23 @@ def test_the_api_docs_render_offline(page: Page, server: str) -> None:
     # (refused here, the page is whole without it): known, left to the docs' owner.
     assert all(url.endswith("/redoc/logo-mini.svg") for url in outside), outside
     outside.clear()
+
+
+def test_a_re_take_with_a_new_seed_is_the_take_that_downloads(page: Page) -> None:
+    sent: list[dict[str, Any]] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(json.loads(payload))))
+    page.select_option("#engine", "clone")
+    page.check("#vary-seed")
+    page.fill("#script", "one two three")
+    page.click("#load")
+    row = page.locator("#rows tbody tr").nth(0)
+    expect(row.locator(".engine")).to_have_text("clone")
+    row.locator("button[data-action=play]").click()
+    expect(row).to_have_attribute("data-done", "1", timeout=30_000)
+    row.locator("button[data-action=re-take]").click()
+    expect(row).to_have_attribute("data-done", "1", timeout=30_000)
+    assert len(sent) == 2 and "extra" not in sent[0]  # the first take: the engine's defaults
+    seed = sent[1]["extra"]["seed"]
+    with page.expect_request("**/v1/audio/speech/captioned") as request, page.expect_download(timeout=30_000):
+        row.locator("button[data-action=srt]").click()
+    assert request.value.post_data_json["extra"] == {"seed": seed}

@@ -130,7 +130,16 @@ function settings() {
 
 function rowKey(row) {
   const s = settings();
-  return JSON.stringify([row.engine, row.text, s.voice, s.speed]);
+  return JSON.stringify([row.engine, row.text, s.voice, s.speed, row.seed]);
+}
+
+// What a request for this row sends: the same for playing and for downloads, so a download
+// is the take that was heard (a re-take's seed included).
+function speechBody(row) {
+  const s = settings();
+  const body = { model: row.engine, input: row.text, voice: s.voice, speed: s.speed };
+  if (row.seed !== undefined) body.extra = { seed: row.seed };
+  return body;
 }
 
 async function makeRows() {
@@ -157,6 +166,7 @@ async function makeRows() {
       spoken: line.segments.map((s) => s.spoken).join(" "),
       audio: kept ? kept.audio : null,
       captioned: kept ? kept.captioned : null,
+      seed: kept ? kept.seed : undefined,
     };
   });
   renderRows();
@@ -276,8 +286,7 @@ function stream(row) {
     let head = null;
     let finished = false;
     ws.onopen = () => {
-      const s = settings();
-      ws.send(JSON.stringify({ model: row.engine, input: row.text, voice: s.voice, speed: s.speed }));
+      ws.send(JSON.stringify(speechBody(row)));
       setStatus(row, "sent", "busy");
     };
     ws.onmessage = (ev) => {
@@ -370,6 +379,7 @@ async function playRow(row, retake) {
   }
   delete row.el.dataset.done;
   row.captioned = null;
+  if (retake && $("#vary-seed").checked) row.seed = Math.floor(Math.random() * 2 ** 31);
   try {
     return await stream(row);
   } catch (err) {
@@ -400,12 +410,8 @@ function b64bytes(b64) {
 
 async function captioned(row) {
   if (row.captioned && row.captioned.key === rowKey(row)) return row.captioned;
-  const s = settings();
   const body = await postJSON("/v1/audio/speech/captioned", {
-    model: row.engine,
-    input: row.text,
-    voice: s.voice,
-    speed: s.speed,
+    ...speechBody(row),
     response_format: "wav",
     subtitle_format: "srt",
   });
