@@ -38,6 +38,10 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from conftest import TESTS, write_config
 
+# The checks wait for the page; on a loaded CI machine a first preview (jieba's dictionary)
+# or a first take can take longer than Playwright's 5 s default.
+expect.set_options(timeout=15_000)
+
 KEY = "studio key/1"  # a space and a slash: the page sends it hex-coded over the WebSocket
 
 
@@ -344,4 +348,5 @@ def test_a_re_take_with_a_new_seed_is_the_take_that_downloads(page: Page) -> Non
     seed = sent[1]["extra"]["seed"]
     with page.expect_request("**/v1/audio/speech/captioned") as request, page.expect_download(timeout=30_000):
         row.locator("button[data-action=srt]").click()
-    assert request.value.post_data_json["extra"] == {"seed": seed}
+    body = request.value.post_data_json
+    assert body is not None and body["extra"] == {"seed": seed}
