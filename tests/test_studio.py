@@ -51,7 +51,7 @@ def test_the_page_and_its_files_need_no_key_and_load_nothing_from_elsewhere(clie
     assert page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert page.text == (STATIC / "index.html").read_text(encoding="utf-8")
-    for name in ("studio.js", "studio.css", "index.html"):
+    for name in ("api.js", "formats.js", "voices.js", "studio.js", "studio.css", "index.html"):
         assert client.get(f"/studio/{name}").status_code == 200
     assert client.get("/studio/studio.js").headers["content-type"].startswith("text/javascript")
     for url in ("/studio/../_server.py", "/studio/nope.js", "/studio/"):
@@ -69,7 +69,7 @@ def test_the_files_ship_in_the_wheel(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("fanren_tts-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {f"fanren_tts/studio/static/{p.name}" for p in STATIC.iterdir()}
-    assert shipped >= {f"fanren_tts/studio/static/{n}" for n in ("index.html", "studio.js", "studio.css")}
+    assert shipped >= {f"fanren_tts/studio/static/{n}" for n in ("index.html", "api.js", "studio.js", "studio.css")}
     assert shipped <= names, shipped - names
 
 

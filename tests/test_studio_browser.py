@@ -167,12 +167,15 @@ def page(browser: Browser, server: str) -> Iterator[Page]:
     context = browser.new_context(accept_downloads=True, viewport={"width": 1360, "height": 620})
     page = context.new_page()
     page.offline = Offline(page, server)  # type: ignore[attr-defined]
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))  # an uncaught exception in the page's scripts
     page.goto(server + "/")
     page.fill("#key", KEY)
     page.dispatch_event("#key", "change")
     expect(page.locator("#engine option[value=piper]")).to_have_count(1)
     yield page
     assert page.offline.outside == []  # type: ignore[attr-defined]
+    assert errors == []
     context.close()
 
 
