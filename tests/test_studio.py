@@ -124,3 +124,14 @@ def test_preview_shows_each_line_its_engine_and_what_the_engine_reads(client: Te
     missing = client.post("/v1/text/preview", json={**body, "model": "nope"}, headers=auth)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
     assert client.post("/v1/text/preview", json=body).status_code == 401
+
+
+def test_without_a_key_the_page_s_websocket_is_accepted_with_its_subprotocol(tts: TTSGenerator) -> None:
+    with TestClient(create_app(tts, close_generator=False)) as open_client:
+        assert open_client.get("/").status_code == 200
+        with open_client.websocket_connect("/v1/audio/speech/ws", subprotocols=["fanren"]) as ws:
+            assert ws.accepted_subprotocol == "fanren"  # a browser fails a handshake that leaves it unanswered
+            ws.send_text(json.dumps({"model": "a", "input": "one"}))
+            assert json.loads(ws.receive_text())["type"] == "queued"
+        with open_client.websocket_connect("/v1/audio/speech/ws") as ws:  # other clients: untouched
+            assert ws.accepted_subprotocol is None
