@@ -29,9 +29,9 @@ from pathlib import Path
 from ._batch import BatchInterrupted, load_script
 from ._cache import SegmentCache
 from ._cli import add_config_option, prog_name, run_cli, setup_logging
-from ._config import load_config
 from ._exceptions import ConfigError
 from ._generator import TTSGenerator
+from .config import load_config
 
 
 def _read_text(args: argparse.Namespace) -> str:

@@ -15,9 +15,9 @@ from types import TracebackType
 
 import numpy as np
 
-from ._config import OutputConfig
 from ._loudness import Loudness, normalize
 from ._wavout import LoudnessMeter, Spool, WavWriter
+from .config import OutputConfig
 
 __all__ = ["Assembler"]
 

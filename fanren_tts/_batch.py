@@ -35,10 +35,10 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._config import Config
 from ._exceptions import ConfigError, FanrenTTSError, RemoteError
 from ._result import GenerateResult
 from ._subtitles import FORMATS, write_json
+from .config import Config
 
 __all__ = [
     "MANIFEST_SCHEMA",

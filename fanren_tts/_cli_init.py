@@ -16,9 +16,9 @@ import os
 from pathlib import Path
 
 from ._cli import prog_name
-from ._config import PROJECT_ROOT
 from ._exceptions import ConfigError
 from ._runtime.fanren_worker import atomic_write
+from .config import PROJECT_ROOT
 
 __all__ = ["TEMPLATE", "add_parser", "write_template"]
 

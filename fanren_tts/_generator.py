@@ -23,7 +23,6 @@ from . import _audio, _batch, _fit
 from ._assemble import Assembler
 from ._batch import BatchResult, Line
 from ._cache import SegmentCache, cache_key
-from ._config import DEVICE_PATTERN, PATH_OPTION, Config, EngineConfig, load_config, validate_options
 from ._envs import lock_hash, require_ready
 from ._exceptions import ConfigError, EnvNotReady, FanrenTTSError, ProtocolError
 from ._fingerprint import content_keys
@@ -43,6 +42,7 @@ from ._voicemap import check_voice, voice_options
 from ._voices import VoiceStore
 from ._worker import Worker
 from ._yamlread import short_repr
+from .config import DEVICE_PATTERN, PATH_OPTION, Config, EngineConfig, load_config, validate_options
 from .text import FrontEnd, Rewritten, clean_text, join_segments, language_of, load_lexicon, split_sentences
 
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]

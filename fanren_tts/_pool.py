@@ -20,11 +20,11 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
-from ._config import EngineConfig
 from ._exceptions import WorkerTimeout
 from ._placement import DeviceProbe, ReplicaPlan, plan_replicas
 from ._setups import Setups
 from ._worker import Worker
+from .config import EngineConfig
 
 __all__ = ["Pool"]
 

@@ -33,12 +33,12 @@ from typing import Any
 
 from . import _exceptions
 from ._batch import BatchResult, Line, Narrator, prepare_script, write_manifest
-from ._config import Config
 from ._envs import sync_env
 from ._exceptions import ConfigError, FanrenTTSError
 from ._ray_connect import connect
 from ._result import GenerateResult
 from ._runtime.fanren_worker import atomic_write
+from .config import Config
 
 __all__ = ["ReplicaActor", "ray_generate_many", "require_ray"]
 

@@ -36,10 +36,10 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from ._config import Config
 from ._exceptions import ConfigError
 from ._setups import Setup
 from ._voices import Voice
+from .config import Config
 
 __all__ = ["RULES", "VoiceRule", "check_voice", "voice_options"]
 

@@ -31,7 +31,6 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ._config import EngineConfig
 from ._envs import env_status, require_ready
 from ._exceptions import (
     REMOTE_TYPES,
@@ -49,6 +48,7 @@ from ._runtime import fanren_worker as wire
 from ._setups import Setup, Setups
 from ._termination import KILL_WAIT, Watchdog, describe_exit, signal_group
 from ._transport import Deadline, Pipe
+from .config import EngineConfig
 
 __all__ = ["Worker", "worker_environment"]
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import write_config
 from fanren_tts._cli import run_cli
-from fanren_tts._config import PROJECT_ROOT
+from fanren_tts.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.usefixtures("default_envs")
 

@@ -16,8 +16,8 @@ import pytest
 from conftest import write_config
 from fanren_tts import __version__
 from fanren_tts.__main__ import build_parser
-from fanren_tts._config import load_config
 from fanren_tts._exceptions import ConfigError
+from fanren_tts.config import load_config
 
 SCRIPT = Path(sys.executable).parent / "fanren-tts"
 

@@ -14,20 +14,27 @@ import fanren_tts
 PACKAGE = Path(fanren_tts.__file__).resolve().parent
 
 
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def _imports() -> dict[str, set[str]]:
     modules: dict[str, set[str]] = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
-        is_package = parts[-1] == "__init__"
-        name = ".".join(parts[:-1] if is_package else parts)
+    paths = sorted(PACKAGE.rglob("*.py"))
+    modules_seen = {_module_name(path) for path in paths}
+    for path in paths:
+        is_package = path.name == "__init__.py"
+        name = _module_name(path)
         found: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.level:
                 base = name.split(".") if is_package else name.split(".")[:-1]
                 base = base[: len(base) - node.level + 1]
                 target = ".".join([*base, node.module] if node.module else base)
-                found.add(target)
-                found.update(f"{target}.{alias.name}" for alias in node.names)
+                names = {f"{target}.{alias.name}" for alias in node.names}
+                # ``from . import sibling`` imports the sibling module, not the package around it
+                found.update(names if not node.module and names <= modules_seen else {target, *names})
             elif isinstance(node, ast.Import):
                 found.update(alias.name for alias in node.names)
         modules[name] = found

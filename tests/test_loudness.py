@@ -18,8 +18,8 @@ import pytest
 from scipy.signal import resample_poly
 
 from fanren_tts._assemble import Assembler
-from fanren_tts._config import PROJECT_ROOT, OutputConfig
 from fanren_tts._loudness import TruePeakLimiter, true_peak
+from fanren_tts.config import PROJECT_ROOT, OutputConfig
 
 RATE = 22050
 
@@ -207,7 +207,7 @@ import resource, sys
 sys.path.insert(0, sys.argv[3])
 from test_loudness import speech_like
 from fanren_tts._assemble import Assembler
-from fanren_tts._config import OutputConfig
+from fanren_tts.config import OutputConfig
 piece = speech_like(10.0)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 with Assembler(sys.argv[1], OutputConfig(loudness_lufs=-16.0)) as out:

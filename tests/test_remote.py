@@ -32,7 +32,7 @@ from fanren_tts import (
     TTSGenerator,
     sync_env,
 )
-from fanren_tts._config import PROJECT_ROOT
+from fanren_tts.config import PROJECT_ROOT
 
 SERVER_WRAPPER = TESTS / "wrappers" / "server_wrapper.py"
 KEY = "sk-test-4f9c1e-never-in-logs"

@@ -9,9 +9,9 @@ import pytest
 
 from conftest import ECHO, TESTS, write_config
 from fanren_tts import ConfigError, LanguageError, TTSGenerator, detect_language, load_config
-from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._language import script_runs
 from fanren_tts._routing import Router, engine_languages
+from fanren_tts.config import PROJECT_ROOT
 
 CASES = [
     tuple(line.split("\t", 1))

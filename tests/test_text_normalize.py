@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from fanren_tts import ConfigError, TTSGenerator
-from fanren_tts._config import load_config
 from fanren_tts._options import SELF_NORMALIZING
+from fanren_tts.config import load_config
 
 LINE = "It costs $3.50 today."  # 4 words as written, 8 as read
 
