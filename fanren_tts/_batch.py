@@ -204,11 +204,9 @@ class Script:
 
 
 class Runner(Protocol):
-    """A batch backend: it makes the script's lines and reports each to the ledger.
-
-    Script preparation, subtitles and the manifest are not its business (``run_script``
-    and ``Ledger`` do them once, for every backend). ``backend`` is what the manifest
-    records (None: the local default, not recorded)."""
+    """A batch backend: makes the script's lines, reports each to the ledger; the script
+    checks, subtitles and manifest are ``run_script``'s and the ``Ledger``'s, once for every
+    backend. ``backend``: what the manifest records (None: local, not recorded)."""
 
     backend: str | None
 

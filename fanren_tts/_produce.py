@@ -20,7 +20,9 @@ How it yields, on purpose:
 Leaving early (closing the generator, as a listener that hangs up does): nothing new
 starts, the segments in the making stop after the piece they are on (a live stream is
 cancelled, its worker stays loaded), and every replica is free when ``close()`` returns.
-On an error the rest is dropped the same way, without waiting for it.
+On an error the rest is dropped the same way, without waiting for it; on Ctrl-C the
+workers serving this narration are killed, as a call interrupted on the host kills its
+worker, so no late reply can answer the next call.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from ._pool import Pool
 from ._runtime.fanren_worker import Audio
 from ._segments import Stats, replies, speech
 from ._stream import Chunk, Timeline
+from ._worker import Worker
 from .text import Rewritten
 
 __all__ = ["Producer"]
@@ -94,6 +97,7 @@ class Producer:
         self.key_of = key_of
         self.stats = stats
         self._stop = threading.Event()  # set when the consumer is gone: jobs stop after their piece
+        self._serving: set[Worker] = set()  # the workers this producer's jobs hold now
 
     def chunks(self, pieces: list[Rewritten], timeline: Timeline, first: int, pause: bool) -> Iterator[Chunk]:
         """Every segment in ``pieces`` fed to ``timeline`` in order (``first``: the index of the
@@ -130,6 +134,10 @@ class Producer:
                 refill()
         except GeneratorExit:
             closed = True
+            raise
+        except KeyboardInterrupt:  # as for a call interrupted on the host: its workers are killed, so
+            for worker in list(self._serving):  # no late reply answers the next call (the next restarts)
+                worker.abort()
             raise
         finally:
             self._stop.set()
@@ -184,8 +192,11 @@ class Producer:
         """On a producer thread: one segment on a free worker, each piece put as it comes."""
         try:
             with self.pool.acquire() as worker:
+                if self._stop.is_set():  # the listener left while this waited for a worker
+                    return
                 if not worker.alive:
                     worker.start()
+                self._serving.add(worker)
                 stream = replies(worker, {"text": segment.text.spoken, **self.options}, self.live)
                 try:
                     for reply in stream:
@@ -197,6 +208,7 @@ class Producer:
                     close = getattr(stream, "close", None)
                     if close is not None:
                         close()  # on this thread, which holds the worker: cancels the engine's rest
+                    self._serving.discard(worker)
         except BaseException as exc:
             segment.pieces.put(exc)
         finally:

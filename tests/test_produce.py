@@ -8,10 +8,13 @@ the test has the first one (``tests/wrappers/gated_wrapper.py``).
 from __future__ import annotations
 
 import itertools
+import signal
+import threading
 from pathlib import Path
 
 import pytest
 
+from conftest import wait_gone
 from fanren_tts import TTSGenerator
 from fanren_tts._pool import Pool
 
@@ -41,3 +44,20 @@ def test_the_pool_says_how_many_calls_it_serves_at_once(echo_config) -> None:
     with TTSGenerator(echo_config(echo={"replicas": 3})) as gen:
         pool = gen.pool("echo")
         assert isinstance(pool, Pool) and pool.capacity == 3 == gen.capacity("echo")
+
+
+def test_ctrl_c_while_a_segment_is_made_kills_its_worker_and_the_generator_goes_on(echo_config, tmp_path: Path) -> None:
+    """The segment is made on a producer thread; Ctrl-C reaches the main thread, which must
+    still kill that worker (as for a call interrupted on the host), not leave it busy."""
+    assert threading.current_thread() is threading.main_thread()
+    with TTSGenerator(echo_config()) as gen:
+        gen.warm_up("echo")
+        pid = gen.worker("echo").pid
+        assert pid is not None
+        timer = threading.Timer(0.5, signal.pthread_kill, args=(threading.main_thread().ident, signal.SIGINT))
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            gen.generate("One slow sentence.", tmp_path / "slow.wav", cache=False, delay=30.0)
+        timer.join(1)
+        assert wait_gone(pid, 5), "the interrupted segment's worker still runs"
+        assert gen.generate("And the next one.", tmp_path / "next.wav", cache=False).segments
