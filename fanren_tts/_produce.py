@@ -9,17 +9,19 @@ and another served several, and they behaved differently.)
 How it yields, on purpose:
 
 - up to ``pool.capacity`` segments are made at once (one per replica today; the pool
-  decides which worker serves each), on threads of the producer's own;
+  decides which worker serves each), on threads of the producer's own, asked for in
+  order; with one replica, on the caller's thread, one after the other;
 - segment k's pieces are handed on as its engine makes them, whatever the number of
   replicas: a listener hears k's first piece as soon as it exists;
 - later segments, made meanwhile on other replicas, are buffered in order and come out
-  when k is done; at most ``2 x capacity`` segments are ahead of the one handed on, so
-  memory stays bounded for any length of text;
+  when k is done; at most two per other replica are ahead of the one handed on, so
+  memory stays bounded for any length of text (with one replica nothing is made ahead);
 - segment and word timings are those of a sequential run (the timeline is fed in order).
 
 Leaving early (closing the generator, as a listener that hangs up does): nothing new
 starts, the segments in the making stop after the piece they are on (a live stream is
-cancelled, its worker stays loaded), and every replica is free when ``close()`` returns.
+cancelled, its worker stays loaded; on a producer thread that is noticed after its next
+piece), and every replica is free when ``close()`` returns.
 On an error the rest is dropped the same way, without waiting for it; on Ctrl-C the
 workers serving this narration are killed, as a call interrupted on the host kills its
 worker, so no late reply can answer the next call.
@@ -32,7 +34,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -103,7 +105,7 @@ class Producer:
         """Every segment in ``pieces`` fed to ``timeline`` in order (``first``: the index of the
         first one in the narration; ``pause``: whether a pause goes before it)."""
         width = max(1, self.pool.capacity)
-        window = 2 * width
+        window = 1 + 2 * (width - 1)  # the segment handed on, and two per other replica ahead of it
         ahead: deque[_Segment] = deque()
         todo = iter(enumerate(pieces, first))
         executor = ThreadPoolExecutor(width, thread_name_prefix=f"fanren-produce-{self.name}")
@@ -115,7 +117,8 @@ class Producer:
                 if segment.cached is None:
                     if not any(w.alive for w in self.pool.replicas):  # all at once, not one by one
                         self.stats.start_s += self.pool.start(min(self.pool.size, len(pieces)))
-                    segment.job = executor.submit(self._make, segment)
+                    if width > 1:  # on the producer's threads, in order (the pool serves them first come)
+                        segment.job = executor.submit(self._make, segment)
                 ahead.append(segment)
                 if len(ahead) >= window:
                     return
@@ -170,8 +173,22 @@ class Producer:
             self.cache.put(segment.key, Audio.concat(made), said or None)
 
     def _arrivals(self, segment: _Segment) -> Iterator[Piece]:
-        """The segment's pieces as its job makes them; its error, raised here."""
-        assert segment.job is not None
+        """The segment's pieces as they are made: on this thread when it has no job (one
+        replica; closing this generator then cancels the engine at once), else from its job."""
+        if segment.job is None:
+            made = self._made(segment)
+            try:
+                while True:
+                    ts = time.perf_counter()
+                    try:
+                        piece = next(made)
+                    except StopIteration:
+                        return
+                    finally:
+                        self.stats.synth_s += time.perf_counter() - ts
+                    yield piece
+            finally:
+                made.close()
         while True:
             ts = time.perf_counter()
             try:
@@ -188,28 +205,36 @@ class Producer:
                 raise item
             yield item
 
+    def _made(self, segment: _Segment) -> Generator[Piece, None, None]:
+        """One segment on a free worker, its pieces as the engine makes them (quantized: the
+        cache and the output see the same samples)."""
+        with self.pool.acquire() as worker:
+            if self._stop.is_set():  # the listener left while this waited for a worker
+                return
+            if not worker.alive:
+                worker.start()
+            self._serving.add(worker)
+            stream = replies(worker, {"text": segment.text.spoken, **self.options}, self.live)
+            try:
+                for reply in stream:
+                    raw, words = speech(self.name, reply)
+                    yield _audio.quantize(raw, self.bit_depth), words
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()  # on the thread that reads it: cancels the engine's rest
+                self._serving.discard(worker)
+
     def _make(self, segment: _Segment) -> None:
-        """On a producer thread: one segment on a free worker, each piece put as it comes."""
+        """On a producer thread: a segment made ahead, each piece put as it comes."""
+        made = self._made(segment)
         try:
-            with self.pool.acquire() as worker:
-                if self._stop.is_set():  # the listener left while this waited for a worker
-                    return
-                if not worker.alive:
-                    worker.start()
-                self._serving.add(worker)
-                stream = replies(worker, {"text": segment.text.spoken, **self.options}, self.live)
-                try:
-                    for reply in stream:
-                        raw, words = speech(self.name, reply)
-                        segment.pieces.put((_audio.quantize(raw, self.bit_depth), words))  # cache and output alike
-                        if self._stop.is_set():
-                            break
-                finally:
-                    close = getattr(stream, "close", None)
-                    if close is not None:
-                        close()  # on this thread, which holds the worker: cancels the engine's rest
-                    self._serving.discard(worker)
+            for piece in made:
+                segment.pieces.put(piece)
+                if self._stop.is_set():
+                    break
         except BaseException as exc:
             segment.pieces.put(exc)
         finally:
+            made.close()
             segment.pieces.put(_END)
