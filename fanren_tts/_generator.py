@@ -14,12 +14,11 @@ from typing import Any
 
 from . import _batch
 from ._batch import BatchResult, Line
-from ._language import detect_language
 from ._narrator import Narrator
 from ._result import GenerateResult, Segment
 from ._runners import runner
 
-__all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
+__all__ = ["GenerateResult", "Segment", "TTSGenerator"]
 
 
 class TTSGenerator(Narrator):
