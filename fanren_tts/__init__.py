@@ -33,7 +33,7 @@ from ._exceptions import WorkerStartupError as WorkerStartupError
 from ._exceptions import WorkerTimeout as WorkerTimeout
 from ._exceptions import WorkerUnavailable as WorkerUnavailable
 from ._generator import TTSGenerator as TTSGenerator
-from ._generator import detect_language as detect_language
+from ._language import detect_language as detect_language
 from ._result import GenerateResult as GenerateResult
 from ._result import Segment as Segment
 from ._runtime.fanren_worker import PROTOCOL_VERSION as PROTOCOL_VERSION

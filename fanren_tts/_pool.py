@@ -47,6 +47,12 @@ class Pool:
     def size(self) -> int:
         return len(self.replicas)
 
+    @property
+    def capacity(self) -> int:
+        """How many calls this pool can serve at once: replicas x calls per worker (1 for now).
+        The one answer to "how many in flight" that the producer, the batch and the server ask."""
+        return self.size
+
     def __repr__(self) -> str:
         alive = sum(w.alive for w in self.replicas)
         return f"<Pool {self.name!r} {alive}/{self.size} running, {len(self._busy)} busy, {len(self._queue)} waiting>"

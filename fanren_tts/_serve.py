@@ -13,9 +13,9 @@ import argparse
 import logging
 import os
 
-from ._cli import add_config_option
 from ._exceptions import ConfigError
 from ._generator import TTSGenerator
+from .cli.support import add_config_option
 
 __all__ = ["add_parser", "serve"]
 

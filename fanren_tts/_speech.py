@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ._exceptions import FanrenTTSError, QueueTimeout
+from ._exceptions import QueueTimeout
 from ._generator import TTSGenerator
 from ._metrics import Metrics
 from ._queue import EngineQueue, Ticket
@@ -78,18 +78,6 @@ class SpeechJob:
             self.cancel()
 
 
-def _replicas(tts: TTSGenerator, engine: str) -> int:
-    """How many requests ``engine`` can serve at once: its pool's replicas, as planned from
-    the config (nothing is started; an engine that cannot be placed serves one, and says why
-    when it is asked to speak)."""
-    from ._placement import plan_replicas
-
-    try:
-        return len(plan_replicas(tts.config.get(engine)))
-    except FanrenTTSError:
-        return 1
-
-
 class SpeechService:
     """Queues, threads and metrics around one ``TTSGenerator``."""
 
@@ -98,7 +86,7 @@ class SpeechService:
         self.settings = settings
         self.metrics = metrics
         self.queues = {
-            name: EngineQueue(name, settings.queue_size_of(name), settings.eta, slots=_replicas(tts, name))
+            name: EngineQueue(name, settings.queue_size_of(name), settings.eta, slots=tts.capacity(name))
             for name in tts.engines
         }
         # One synthesis per replica of each engine at a time, plus room for voice and describe calls.
