@@ -28,9 +28,9 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from ._exceptions import ConfigError, ModelNotFound
 from ._legacy import engine_block_keys
 from ._options import BUILTIN_OPTIONS, SELF_NORMALIZING, SOURCE_ENGINES, Strict
-from ._server_config import ServerConfig, VoicesConfig
 from ._yamlread import load as load_yaml
 from ._yamlread import short_repr
+from .server.config import ServerConfig, VoicesConfig
 
 log = logging.getLogger("fanren_tts.config")
 

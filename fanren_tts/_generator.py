@@ -19,8 +19,7 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _audio, _batch, _fit
-from ._assemble import Assembler
+from . import _batch, _fit
 from ._batch import BatchResult, Line
 from ._cache import SegmentCache, cache_key
 from ._config import DEVICE_PATTERN, PATH_OPTION, Config, EngineConfig, load_config, validate_options
@@ -30,7 +29,6 @@ from ._fingerprint import content_keys
 from ._language import detect_language
 from ._legacy import call_options
 from ._options import BUILTIN_OPTIONS, SELF_NORMALIZING
-from ._output import check_output_path
 from ._placement import require_device
 from ._pool import Pool
 from ._result import GenerateResult, Segment
@@ -43,6 +41,9 @@ from ._voicemap import check_voice, voice_options
 from ._voices import VoiceStore
 from ._worker import Worker
 from ._yamlread import short_repr
+from .audio import convert as _audio
+from .audio.assemble import Assembler
+from .audio.paths import check_output_path
 from .text import FrontEnd, Rewritten, clean_text, join_segments, language_of, load_lexicon, split_sentences
 
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]

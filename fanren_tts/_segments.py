@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from . import _audio
 from ._cache import SegmentCache
 from ._exceptions import ProtocolError
 from ._pool import Pool
 from ._runtime.fanren_worker import Audio
 from ._stream import Chunk, Timeline
 from ._worker import Worker
+from .audio import convert as _audio
 from .text import Rewritten
 
 __all__ = ["Stats", "fan_out", "replies", "speakable", "speech", "take"]

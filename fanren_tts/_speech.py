@@ -21,10 +21,10 @@ from typing import Any
 
 from ._exceptions import FanrenTTSError, QueueTimeout
 from ._generator import TTSGenerator
-from ._metrics import Metrics
-from ._queue import EngineQueue, Ticket
-from ._server_config import ServerConfig
 from ._stream import Chunk
+from .server.config import ServerConfig
+from .server.metrics import Metrics
+from .server.queue import EngineQueue, Ticket
 
 __all__ = ["SpeechJob", "SpeechService"]
 

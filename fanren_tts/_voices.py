@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ._exceptions import ConfigError
-from ._server_config import VoicesConfig
+from .server.config import VoicesConfig
 
 __all__ = ["Voice", "VoiceStore", "read_reference"]
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from conftest import dedent
-from fanren_tts._assemble import Assembler
-from fanren_tts._audio import from_array
 from fanren_tts._config import PROJECT_ROOT, OutputConfig
 from fanren_tts._stream import Timeline
+from fanren_tts.audio.assemble import Assembler
+from fanren_tts.audio.convert import from_array
 
 
 def tone(seconds: float, rate: int, amp: float = 0.3) -> np.ndarray:

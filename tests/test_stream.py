@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from test_assemble import narrate, read, tone
 
-from fanren_tts._audio import from_array
 from fanren_tts._config import OutputConfig
+from fanren_tts.audio.convert import from_array
 
 
 def test_segments_are_joined_with_pauses_and_their_spans_reported(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ import pytest
 from conftest import write_config
 from fanren_tts import ConfigError, TTSGenerator, VoiceStore
 from fanren_tts._config import load_config
-from fanren_tts._server_config import VoicesConfig
 from fanren_tts._setups import Setups
 from fanren_tts._voicemap import check_voice, voice_options
+from fanren_tts.server.config import VoicesConfig
 
 
 def wav(seconds: float, rate: int = 22050, channels: int = 1) -> bytes:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._wavout import LoudnessMeter, Spool
+from .wav import LoudnessMeter, Spool
 
 __all__ = ["Loudness", "TruePeakLimiter", "envelope", "normalize", "relimit", "true_peak"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from ._options import Strict
+from .._options import Strict
 
 __all__ = ["OPENAI_MODELS", "OPENAI_VOICES", "EngineServing", "EtaConfig", "ServerConfig", "VoicesConfig"]
 

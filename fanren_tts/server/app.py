@@ -1,12 +1,12 @@
 """The OpenAI-compatible speech server: ``create_app(tts)`` gives a FastAPI app.
 
-``POST /v1/audio/speech`` and ``POST /v1/audio/speech/captioned`` (``_server_speech``;
-OpenAI's client defaults such as ``tts-1`` and ``alloy`` resolve through ``_server_openai``),
+``POST /v1/audio/speech`` and ``POST /v1/audio/speech/captioned`` (``speech``;
+OpenAI's client defaults such as ``tts-1`` and ``alloy`` resolve through ``aliases``),
 ``GET /v1/models``, ``GET /health`` (live, ready, each engine's state, queue and ETA),
 ``GET /metrics`` (Prometheus), named voices under ``/v1/voices``, a WebSocket at
-``/v1/audio/speech/ws`` (``_server_ws``), and the API docs at ``/docs`` and ``/redoc``
+``/v1/audio/speech/ws`` (``websocket``), and the API docs at ``/docs`` and ``/redoc``
 with their assets served from the installed package (no CDN; open without the key).
-Needs the ``[server]`` extra; ``python -m fanren_tts serve`` runs it (``_serve``)."""
+Needs the ``[server]`` extra; ``python -m fanren_tts serve`` runs it (``serve``)."""
 
 from __future__ import annotations
 
@@ -21,15 +21,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ._generator import TTSGenerator
-from ._metrics import Metrics
-from ._server_errors import ApiError, error_body, from_exception, from_http_exception
-from ._server_limits import BodyLimit, BodyTooLarge, too_large
-from ._server_request import SpeechRequest
-from ._server_schema import ERROR_RESPONSES
-from ._server_speech import add_speech_routes
-from ._server_ws import add_websocket
-from ._speech import SpeechService
+from .._generator import TTSGenerator
+from .._speech import SpeechService
+from .errors import ApiError, error_body, from_exception, from_http_exception
+from .limits import BodyLimit, BodyTooLarge, too_large
+from .metrics import Metrics
+from .request import SpeechRequest
+from .schema import ERROR_RESPONSES
+from .speech import add_speech_routes
+from .websocket import add_websocket
 
 __all__ = ["SpeechRequest", "create_app"]
 
@@ -61,7 +61,7 @@ def _docs_app(lifespan: Any) -> FastAPI:
     ``fastapi-offline`` package's copy of their files: no CDN, so the docs work offline."""
     from fastapi_offline import FastAPIOffline
 
-    from . import __version__
+    from .. import __version__
 
     app: FastAPI = FastAPIOffline(
         title="fanren_tts",

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ._encode import MEDIA_TYPES
+from ..audio.encode import MEDIA_TYPES
 
 __all__ = [
     "AUDIO_RESPONSES",

@@ -2,14 +2,14 @@
 
 Engines answer in their native rate and format; the host converts each segment
 to the configured output (rate via soxr, channels, the bit depth's sample grid).
-Joining, pauses and loudness happen as the file is written (``_assemble``).
+Joining, pauses and loudness happen as the file is written (``assemble``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._runtime.fanren_worker import Audio
+from .._runtime.fanren_worker import Audio
 
 __all__ = ["as_pcm16", "conform", "conform_channels", "from_array", "quantize", "silence", "to_array"]
 

@@ -13,9 +13,9 @@ import argparse
 import logging
 import os
 
-from ._cli import add_config_option
-from ._exceptions import ConfigError
-from ._generator import TTSGenerator
+from .._cli import add_config_option
+from .._exceptions import ConfigError
+from .._generator import TTSGenerator
 
 __all__ = ["add_parser", "serve"]
 
@@ -26,7 +26,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from ._server import create_app
+        from .app import create_app
     except ImportError as exc:
         raise ConfigError(
             f"the server needs the [server] extra ({exc.name} is missing): pip install 'fanren-tts[server]'"

@@ -5,7 +5,7 @@ Client → server, one JSON text message per request (any number per connection)
     {"model": "piper", "input": "Hello.", "voice": "default", "speed": 1.0, "extra": {}}
 
 (the fields of ``POST /v1/audio/speech``, ``instructions`` and the model and voice aliases
-included: ``_server_request``, ``_server_openai``).
+included: ``request``, ``aliases``).
 
 Server → client, per chunk a JSON text message then the chunk's PCM (little-endian,
 ``bit_depth`` bits, interleaved) as one binary message::
@@ -34,10 +34,10 @@ from typing import Any
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from ._server_errors import ApiError, error_body, from_exception
-from ._server_request import SpeechRequest, check_input, speech_options
-from ._speech import SpeechService
-from ._wavout import encode_pcm
+from .._speech import SpeechService
+from ..audio.encode import Encoder
+from .errors import ApiError, error_body, from_exception
+from .request import SpeechRequest, check_input, speech_options
 
 __all__ = ["add_websocket"]
 
@@ -110,9 +110,11 @@ def add_websocket(app: FastAPI, service: SpeechService, api_key: str | None) -> 
             return
         await ws.send_text(json.dumps({"type": "queued", "position": job.position, "eta": round(job.eta, 3)}))
         end = 0.0
+        encoder: Encoder | None = None
         try:
             async for chunk in job.chunks():
-                data = encode_pcm(chunk.data, chunk.bit_depth) if len(chunk.data) else b""
+                encoder = encoder or Encoder("pcm", chunk.bit_depth)
+                data = encoder.feed(chunk.data, chunk.sample_rate)
                 words: list[dict[str, Any]] = [
                     {"text": w.text, "start": round(w.start, 4), "end": round(w.end, 4)} for w in chunk.words
                 ]
