@@ -201,6 +201,7 @@ def add_speech_routes(app: FastAPI, service: SpeechService) -> None:
         "answered with one JSON: the audio in base64, each word's start and end, and SRT or WebVTT subtitles "
         "cut from them (tts.subtitles).",
         response_model=CaptionedSpeech,
+        response_description="the audio (base64), its word timings and its subtitles",
         responses=ERROR_RESPONSES,
         tags=["speech"],
     )

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import time
 from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
@@ -81,12 +82,17 @@ def add_websocket(app: FastAPI, service: SpeechService, api_key: str | None) -> 
             return
 
     async def _one(ws: WebSocket, raw: str) -> None:
+        """One request on the connection; counted in /metrics as endpoint ``websocket``."""
+        t0 = time.monotonic()
+        label = ""
         try:
             try:
                 fields = json.loads(raw)
             except (json.JSONDecodeError, RecursionError) as exc:
                 why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
                 raise ApiError(400, f"the message is not valid JSON: {why}", code="invalid_json") from None
+            if isinstance(fields, dict) and isinstance(fields.get("model"), str):
+                label = fields["model"]  # unknown names are counted as "other" (metrics.label)
             if not isinstance(fields, dict):
                 raise ApiError(
                     400,
@@ -102,10 +108,12 @@ def add_websocket(app: FastAPI, service: SpeechService, api_key: str | None) -> 
                     422, f"{'.'.join(map(str, first['loc']))}: {first['msg']}", code="invalid_field"
                 ) from None
             engine = check_input(tts, service, body.model, body.input)
+            label = engine
             options = speech_options(tts, engine, body)
             job = await service.start(engine, body.input, options)
         except Exception as exc:
             err = from_exception(exc)
+            service.metrics.observe("websocket", label, err.status, time.monotonic() - t0)
             await ws.send_text(json.dumps({"type": "error", "status": err.status, **error_body(err)}))
             return
         await ws.send_text(json.dumps({"type": "queued", "position": job.position, "eta": round(job.eta, 3)}))
@@ -136,6 +144,8 @@ def add_websocket(app: FastAPI, service: SpeechService, api_key: str | None) -> 
             raise
         except Exception as exc:
             err = from_exception(exc)
+            service.metrics.observe("websocket", label, err.status, time.monotonic() - t0)
             await ws.send_text(json.dumps({"type": "error", "status": err.status, **error_body(err)}))
             return
+        service.metrics.observe("websocket", label, 200, time.monotonic() - t0)
         await ws.send_text(json.dumps({"type": "done", "duration": round(end, 4)}))
