@@ -57,7 +57,8 @@ def _resample(data: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
         return data
     import soxr
 
-    return soxr.resample(data, rate_in, rate_out, quality="HQ").astype(np.float32).reshape(-1, data.shape[1])
+    out: np.ndarray = soxr.resample(data, rate_in, rate_out, quality="HQ").astype(np.float32)
+    return out.reshape(-1, data.shape[1])
 
 
 def conform_channels(data: np.ndarray, channels: int) -> np.ndarray:

@@ -241,7 +241,8 @@ class TruePeakLimiter:
         self._buf = self._buf[hi - self._ctx :]
         if self._env is not None:
             self._env = self._env[hi - self._ctx :]
-        return out.astype(np.float32)
+        limited: np.ndarray = out.astype(np.float32)
+        return limited
 
 
 def _limited(

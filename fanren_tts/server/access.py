@@ -53,7 +53,7 @@ class RequestIdFilter(logging.Filter):
 def _request_id_of(scope: Scope) -> str:
     for name, value in scope.get("headers") or ():
         if name == b"x-request-id":
-            given = value.decode("latin-1")
+            given = bytes(value).decode("latin-1")
             if _GOOD_ID.fullmatch(given):
                 return given
             break
