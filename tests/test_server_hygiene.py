@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -199,3 +200,22 @@ def test_the_schema_documents_every_route_field_and_response(client: TestClient)
     assert media["GET /metrics"] == {"text/plain"}
     for where in ("GET /v1/models", "GET /health", "GET /v1/voices", "POST /v1/voices", "DELETE /v1/voices/{name}"):
         assert media[where] == {"application/json"}, where
+
+
+def test_the_engine_thread_logs_with_the_request_id(
+    tmp_path: Path, bare_python: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Synthesis runs on the service's threads: they see the id of the request they serve."""
+    from fanren_tts._speech import SpeechService
+
+    seen: list[str] = []
+    real = SpeechService._produce
+
+    def produce(self: SpeechService, *args: Any) -> bool:
+        seen.append(current_request_id())
+        return real(self, *args)
+
+    monkeypatch.setattr(SpeechService, "_produce", produce)
+    with _client(tmp_path, bare_python) as c:
+        r = c.post("/v1/audio/speech", json={"model": "a", "input": "hi"}, headers={"X-Request-Id": "req-9"})
+    assert r.status_code == 200 and seen == ["req-9"]
