@@ -81,11 +81,20 @@ def test_open_writer_writes_the_suffix_format_atomically(tmp_path: Path, suffix:
 
 
 def test_open_writer_refuses_a_suffix_it_cannot_write(tmp_path: Path) -> None:
-    from fanren_tts.audio.encode import open_writer
+    from fanren_tts.audio.encode import file_format, open_writer
 
     with pytest.raises(ConfigError, match=r"\.wav, \.flac"):
         open_writer(tmp_path / "out.aiff", 22050, 1)
     assert list(tmp_path.iterdir()) == []
+    assert [file_format(f"x{s}") for s in (".WAV", ".flac", ".mp3", ".opus", ".ogg")] == [
+        "wav",
+        "flac",
+        "mp3",
+        "opus",
+        "opus",
+    ]
+    with pytest.raises(ConfigError, match="suffix picks its format"):
+        file_format("take.pcm")  # raw samples have no header to say their rate: not a file format
 
 
 def test_the_assembler_writes_flac_by_suffix_with_loudness(tmp_path: Path) -> None:

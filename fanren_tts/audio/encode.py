@@ -39,6 +39,7 @@ __all__ = [
     "EncodedFile",
     "Encoder",
     "available_formats",
+    "file_format",
     "open_writer",
 ]
 
@@ -67,13 +68,25 @@ def available_formats() -> list[str]:
     return list(FORMATS)
 
 
-def _check(fmt: str) -> None:
+def _check(fmt: str, what: str = "response_format") -> None:
     if fmt not in MEDIA_TYPES:
-        raise ConfigError(f"response_format {fmt!r} is not supported; use one of {', '.join(FORMATS)}")
+        raise ConfigError(f"{what} {fmt!r} is not supported; use one of {', '.join(FORMATS)}")
     if fmt not in available_formats():
+        raise ConfigError(f"{what} {fmt!r} needs soundfile (pip install 'fanren-tts[server]'); available: wav, pcm")
+
+
+def file_format(path: str | os.PathLike[str]) -> str:
+    """The format ``path``'s suffix asks for (``FILE_SUFFIXES``), checked before any work
+    is spent: ConfigError for a suffix nothing here writes, or one that needs soundfile
+    where it is not installed."""
+    fmt = FILE_SUFFIXES.get(Path(path).suffix.lower())
+    if fmt is None:
         raise ConfigError(
-            f"response_format {fmt!r} needs soundfile (pip install 'fanren-tts[server]'); available: wav, pcm"
+            f"cannot write {os.fspath(path)!r}: the output's suffix picks its format; use one of "
+            f"{', '.join(FILE_SUFFIXES)}"
         )
+    _check(fmt, "output format")
+    return fmt
 
 
 def wav_header(sample_rate: int, channels: int, bit_depth: int, data_bytes: int) -> bytes:
@@ -192,7 +205,7 @@ class EncodedFile:
     """
 
     def __init__(self, path: str | os.PathLike[str], fmt: str, sample_rate: int, channels: int) -> None:
-        _check(fmt)
+        _check(fmt, "output format")
         if fmt not in _SF:
             raise ValueError(f"EncodedFile writes {', '.join(_SF)}; WavWriter writes wav")
         self.path = Path(path)
@@ -262,12 +275,7 @@ def open_writer(
 ) -> WavWriter | EncodedFile:
     """The writer for ``path``'s suffix (``FILE_SUFFIXES``): a WAV, or a compressed file.
     ``bit_depth`` is the WAV's; the compressed formats choose their own."""
-    fmt = FILE_SUFFIXES.get(Path(path).suffix.lower())
-    if fmt is None:
-        raise ConfigError(
-            f"cannot write {os.fspath(path)!r}: the output's suffix picks its format; use one of "
-            f"{', '.join(FILE_SUFFIXES)}"
-        )
+    fmt = file_format(path)
     if fmt == "wav":
         return WavWriter(path, sample_rate, channels, bit_depth)
     return EncodedFile(path, fmt, sample_rate, channels)
