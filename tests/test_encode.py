@@ -95,17 +95,3 @@ def test_open_writer_refuses_a_suffix_it_cannot_write(tmp_path: Path) -> None:
     ]
     with pytest.raises(ConfigError, match="suffix picks its format"):
         file_format("take.pcm")  # raw samples have no header to say their rate: not a file format
-
-
-def test_the_assembler_writes_flac_by_suffix_with_loudness(tmp_path: Path) -> None:
-    from fanren_tts._config import OutputConfig
-    from fanren_tts.audio.assemble import Assembler
-
-    with Assembler(tmp_path / "n.flac", OutputConfig(sample_rate=16000, loudness_lufs=-16)) as out:
-        for _ in range(4):
-            out.write(tone(8000) * 0.1, 16000)
-        out.commit()
-    audio, rate = soundfile.read(tmp_path / "n.flac")
-    assert rate == 16000 and len(audio) == 32000
-    assert np.max(np.abs(audio)) > 0.1 * 0.3  # the gain reached the file
-    assert [p.name for p in tmp_path.iterdir()] == ["n.flac"]
