@@ -22,12 +22,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import _fit
-from ._assemble import Assembler
 from ._cache import SegmentCache
 from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
 from ._keys import CacheKeys
 from ._options import SELF_NORMALIZING
-from ._output import check_output_path
 from ._pool import Pool
 from ._prepare import SENTENCE_END, Plan, Prepared, check_ready, overridden, prepare, segments
 from ._produce import Producer
@@ -40,6 +38,8 @@ from ._voicemap import check_voice
 from ._voices import VoiceStore
 from ._worker import Worker
 from ._yamlread import short_repr
+from .audio.assemble import Assembler
+from .audio.paths import check_output_path
 from .config import Config, load_config
 from .text import FrontEnd, join_segments, language_of, load_lexicon
 

@@ -38,7 +38,6 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from . import _audio
 from ._cache import SegmentCache
 from ._exceptions import ProtocolError
 from ._pool import Pool
@@ -46,6 +45,7 @@ from ._runtime.fanren_worker import Audio
 from ._segments import Stats, replies, speech
 from ._stream import Chunk, Timeline
 from ._worker import Worker
+from .audio import convert as _audio
 from .text import Rewritten
 
 __all__ = ["Producer"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -21,10 +22,10 @@ from typing import Any
 
 from ._exceptions import QueueTimeout
 from ._generator import TTSGenerator
-from ._metrics import Metrics
-from ._queue import EngineQueue, Ticket
-from ._server_config import ServerConfig
 from ._stream import Chunk
+from .server.config import ServerConfig
+from .server.metrics import Metrics
+from .server.queue import EngineQueue, Ticket
 
 __all__ = ["SpeechJob", "SpeechService"]
 
@@ -147,7 +148,9 @@ class SpeechService:
             self.metrics.queue_depth.labels(engine).set(queue.depth)
         loop = asyncio.get_running_loop()
         try:
-            future = loop.run_in_executor(self.pool, self._produce, loop, job, text, engine, options)
+            # in the request's context, so what the engine's thread logs carries the request id
+            ctx = contextvars.copy_context()
+            future = loop.run_in_executor(self.pool, ctx.run, self._produce, loop, job, text, engine, options)
         except BaseException:
             queue.leave(ticket, measure=False)
             raise
@@ -174,7 +177,8 @@ class SpeechService:
 
     async def run(self, fn: Any, *args: Any) -> Any:
         """A blocking library call (voices, describe) on the service's threads."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: fn(*args))
+        ctx = contextvars.copy_context()  # the request's: its id reaches the thread's log records
+        return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: ctx.run(fn, *args))
 
     def close(self) -> None:
         """Stop every running job (its engine stops after the current piece, which frees the

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from . import _audio
 from ._result import Segment
 from ._runtime.fanren_worker import Audio
 from ._timeline import Word, estimate_words, refine_words, shift_words
+from .audio import convert as _audio
 from .config import OutputConfig
 from .text import Rewritten, WordMap
 

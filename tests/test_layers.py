@@ -67,7 +67,7 @@ LAYER_OF = {
     "fanren_tts.cli.support": "base",  # exit codes, program name: envs, check-envs and serve use it
     # config: what config.yaml says, engines' facts and named voices
     "fanren_tts.config": "config",
-    "fanren_tts._server_config": "config",  # the tts.server block of config.yaml
+    "fanren_tts.server.config": "config",  # the tts.server block of config.yaml
     "fanren_tts._voices": "config",
     "fanren_tts._voicemap": "config",
     "fanren_tts.engines": "config",  # the built-in engine registry
@@ -84,12 +84,12 @@ LAYER_OF = {
     # media: text in, audio and subtitles out
     "fanren_tts.text": "media",
     "fanren_tts._text": "media",
-    "fanren_tts._audio": "media",
-    "fanren_tts._wavout": "media",
-    "fanren_tts._encode": "media",
-    "fanren_tts._assemble": "media",
-    "fanren_tts._output": "media",
-    "fanren_tts._loudness": "media",
+    "fanren_tts.audio.convert": "media",
+    "fanren_tts.audio.wav": "media",
+    "fanren_tts.audio.encode": "media",
+    "fanren_tts.audio.assemble": "media",
+    "fanren_tts.audio.paths": "media",
+    "fanren_tts.audio.loudness": "media",
     "fanren_tts._stream": "media",
     "fanren_tts._cache": "media",
     "fanren_tts._result": "media",
@@ -113,11 +113,11 @@ LAYER_OF = {
     "fanren_tts._generator": "generator",
     # server: HTTP, WebSocket and their queue
     "fanren_tts.server": "server",
-    "fanren_tts._server": "server",  # _server_* too
-    "fanren_tts._serve": "server",
+    "fanren_tts.server.app": "server",  # _server_* too
+    "fanren_tts.server.serve": "server",
     "fanren_tts._speech": "server",
-    "fanren_tts._queue": "server",
-    "fanren_tts._metrics": "server",
+    "fanren_tts.server.queue": "server",
+    "fanren_tts.server.metrics": "server",
     # programs: what users run
     "fanren_tts.cli": "programs",
     "fanren_tts.__main__": "programs",
@@ -204,5 +204,5 @@ def test_no_module_imports_one_in_a_higher_layer() -> None:
 def test_the_layer_check_finds_an_upward_import() -> None:
     graph = {"fanren_tts.config": {"fanren_tts._generator"}, "fanren_tts._generator": {"fanren_tts.config"}}
     assert _upward(graph) == ["fanren_tts.config (config) -> fanren_tts._generator (generator)"]
-    assert layer_of("fanren_tts._server_ws") == "server" and layer_of("fanren_tts.text.rules") == "media"
+    assert layer_of("fanren_tts.server.websocket") == "server" and layer_of("fanren_tts.text.rules") == "media"
     assert layer_of("fanren_tts.cli.support") == "base" and layer_of("fanren_tts.cli.commands") == "programs"

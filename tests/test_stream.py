@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_assemble import narrate, read, tone
 
-from fanren_tts._audio import from_array
+from fanren_tts.audio.convert import from_array
 from fanren_tts.config import OutputConfig
 
 

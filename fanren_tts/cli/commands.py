@@ -117,7 +117,7 @@ def _text(args: argparse.Namespace) -> int:
 def _say_to_stdout(args: argparse.Namespace, text: str) -> int:
     """Stream to standard output as the audio is made: a WAV with a streaming header
     (sizes unknown, as players expect from a pipe) or raw little-endian PCM."""
-    from .._wavout import encode_pcm, stream_header
+    from ..audio.encode import Encoder
 
     if args.subtitles or args.duration is not None:
         raise ConfigError("--subtitles and --duration need a file: give -o PATH.wav instead of -o -")
@@ -125,11 +125,12 @@ def _say_to_stdout(args: argparse.Namespace, text: str) -> int:
     with TTSGenerator(args.config, engine=args.engine, device=args.device) as gen:
         stream = gen.stream(text, cache=False if args.no_cache else None)
         try:
-            for i, chunk in enumerate(stream):
-                if i == 0 and args.format == "wav":
-                    out.write(stream_header(chunk.sample_rate, chunk.data.shape[1], chunk.bit_depth))
-                if len(chunk.data):
-                    out.write(encode_pcm(chunk.data, chunk.bit_depth))
+            encoder: Encoder | None = None
+            for chunk in stream:
+                encoder = encoder or Encoder(args.format, chunk.bit_depth)
+                data = encoder.feed(chunk.data, chunk.sample_rate)
+                if data:
+                    out.write(data)
                     out.flush()
         except BrokenPipeError:  # the player went away: stop the engine, quietly
             stream.close()
@@ -297,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     cache.set_defaults(func=_cache)
 
-    from .._serve import add_parser as add_serve
+    from ..server.serve import add_parser as add_serve
 
     add_serve(sub)
     for action in sub._choices_actions:  # every subcommand's --help says what it does

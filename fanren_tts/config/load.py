@@ -15,9 +15,9 @@ from pydantic import BaseModel, ValidationError
 from .._exceptions import ConfigError
 from .._legacy import engine_block_keys
 from .._options import BUILTIN_OPTIONS
-from .._server_config import ServerConfig, VoicesConfig
 from .._yamlread import load as load_yaml
 from .._yamlread import short_repr
+from ..server.config import ServerConfig, VoicesConfig
 from .engine import (
     _ALIASES,
     _COMMON_KEYS,

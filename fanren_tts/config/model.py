@@ -11,7 +11,7 @@ from pydantic import Field
 
 from .._exceptions import ConfigError
 from .._options import BUILTIN_OPTIONS, SELF_NORMALIZING, Strict
-from .._server_config import ServerConfig, VoicesConfig
+from ..server.config import ServerConfig, VoicesConfig
 from . import paths
 from .engine import EngineConfig
 from .paths import PROJECT_ROOT, cache_home, data_home
