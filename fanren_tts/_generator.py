@@ -29,7 +29,6 @@ from ._exceptions import ConfigError, EnvNotReady, FanrenTTSError, ProtocolError
 from ._fingerprint import content_keys
 from ._language import detect_language
 from ._legacy import call_options
-from ._options import BUILTIN_OPTIONS, SELF_NORMALIZING
 from ._output import check_output_path
 from ._placement import require_device
 from ._pool import Pool
@@ -43,6 +42,7 @@ from ._voicemap import check_voice, voice_options
 from ._voices import VoiceStore
 from ._worker import Worker
 from ._yamlread import short_repr
+from .engines import options_model, self_normalizing
 from .text import FrontEnd, Rewritten, clean_text, join_segments, language_of, load_lexicon, split_sentences
 
 __all__ = ["GenerateResult", "Segment", "TTSGenerator", "detect_language"]
@@ -257,7 +257,7 @@ class TTSGenerator:
             raise ProtocolError(
                 f"engine {engine!r}: describe() returned {type(live).__name__}, not a dict", engine=engine
             )
-        text = {"normalize": self.config.normalizes(engine), "normalizes_itself": pool.config.kind in SELF_NORMALIZING}
+        text = {"normalize": self.config.normalizes(engine), "normalizes_itself": self_normalizing(pool.config.kind)}
         return {**(worker.info or {}), **live, "replicas": pool.describe_replicas(), "text": text}
 
     def _plan(self, text: str, name: str) -> list[Rewritten]:
@@ -487,7 +487,7 @@ class TTSGenerator:
                 continue
             # another language's engine: the options it has (speed reaches piper and espeak alike)
             theirs = call_options(self.config.get(other).kind, self.config.get(other).options, given)
-            model = BUILTIN_OPTIONS.get(self.config.get(other).kind)
+            model = options_model(self.config.get(other).kind)
             if model is not None:
                 theirs = {k: v for k, v in theirs.items() if k in model.model_fields}
             plan.append((stretch, other, self._check_options(other, theirs)))
@@ -544,7 +544,7 @@ class TTSGenerator:
 
     def _check_options(self, engine: str, options: dict[str, Any]) -> dict[str, Any]:
         """A call's options checked by name and value like config.yaml (built-in engines)."""
-        model = BUILTIN_OPTIONS.get(self.config.get(engine).kind)
+        model = options_model(self.config.get(engine).kind)
         if model is None:
             return options
         unknown = sorted(set(options) - set(model.model_fields))
