@@ -56,6 +56,8 @@ def test_each_row_is_complete(name: str) -> None:
         assert w.shipped, f"{name}: say where its weights come from"
     if w.key is not None:
         assert w.key in r.options.model_fields, f"{name}: weights option {w.key} is not an option of it"
+    for option, _pattern in w.also:
+        assert option in r.options.model_fields, f"{name}: weights option {option} is not an option of it"
     if r.rate is not None:
         assert r.rate.option in r.options.model_fields, f"{name}: rate control {r.rate.option} is not an option"
         assert r.rate.low <= r.rate.default <= r.rate.high
@@ -71,6 +73,15 @@ def test_each_row_is_complete(name: str) -> None:
         assert (REPO / "scripts" / "verify" / f"{r.verify}.py").is_file(), f"{name}: no verify builder {r.verify}"
     if r.package is not None and r.source is None:
         assert r.package in _locked(r.envs[0]), f"{name}: {r.package} is not in envs/{r.envs[0]}/uv.lock"
+
+
+def test_a_wrapper_that_states_a_licence_states_its_rows() -> None:
+    """describe() runs in the engine's env, which cannot import the registry: its LICENSE must match the row."""
+    for r in BUILTIN.values():
+        tree = ast.parse((PROJECT_ROOT / r.wrapper).read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "LICENSE" for t in node.targets):
+                assert ast.literal_eval(node.value) == r.licence, f"{r.wrapper}'s LICENSE differs from {r.name}'s row"
 
 
 def test_every_env_folder_has_a_row_and_every_row_env_a_folder() -> None:

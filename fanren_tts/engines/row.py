@@ -104,6 +104,9 @@ class Weights:
     shipped: str | None = None
     hub: str | None = None
     suffix: str | None = None  # a "file" layout: what the file's name ends with
+    #: (option, shell pattern): another file of the same download that the engine takes by
+    #: an option of its own (kokoro's voice packs); set when the download holds exactly one.
+    also: tuple[tuple[str, str], ...] = ()
 
     def missing(self, path: Path) -> list[str]:
         """What ``path`` lacks of this layout, one entry per missing group ([]: complete)."""
