@@ -39,12 +39,12 @@ from ._config import Config
 from ._exceptions import ConfigError
 from ._setups import Setup
 from ._voices import Voice
-from .engines import BUILTIN, VoiceRule
+from .engines import BUILTIN, StoredVoice, VoiceRule
 
 __all__ = ["VoiceRule", "check_voice", "voice_options"]
 
 
-def _custom(v: Voice) -> dict[str, Any]:
+def _custom(v: StoredVoice) -> dict[str, Any]:
     if v.audio is not None:
         return {"ref_audio": str(v.audio), **({"ref_text": v.transcript} if v.transcript else {})}
     return {"speaker": v.speaker}

@@ -5,6 +5,11 @@ Config validation (its options model), named voices (its voice rule), fit-to-slo
 and the engine catalog (``fanren-tts engines``) all read the row; no other module
 keeps a table of engines. See ``row.py`` for what a row holds and ``builtin.py`` for
 the rows.
+
+The registry (this module, ``row``, ``builtin``, ``table``) is in the bottom layer: it
+imports ``_options`` and ``_exceptions`` only, so the other base modules (``_legacy``)
+may read it. What here starts engines or edits configs (the engine catalog) is a program
+above everything, imported by the command line only.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pydantic import BaseModel
 
 from .._exceptions import ConfigError
 from .builtin import ROWS
-from .row import Capacity, EngineRow, Pin, RateControl, Source, VoiceRule, Weights
+from .row import Capacity, EngineRow, Pin, RateControl, Source, StoredVoice, VoiceRule, Weights
 
 __all__ = [
     "BUILTIN",
@@ -25,6 +30,7 @@ __all__ = [
     "Pin",
     "RateControl",
     "Source",
+    "StoredVoice",
     "VoiceRule",
     "Weights",
     "options_model",

@@ -5,9 +5,9 @@ voice rules, rate controls, check-envs pins, ...), and adding one meant finding 
 of them. Now each engine is one frozen ``EngineRow`` (``engines/builtin.py``), and
 config, voices, fit-to-slot, check-envs, the verify script and the catalog read it.
 
-This module sits low in the layer order: it imports the stdlib and ``_exceptions``
-only (the options models come in as values from ``builtin``), never the config, the
-generator, the pool or the server.
+This module sits in the bottom layer: it imports the stdlib only (the options models
+come in as values from ``builtin``, a voice is anything shaped like ``StoredVoice``),
+never the config, the generator, the pool or the server.
 """
 
 from __future__ import annotations
@@ -16,18 +16,29 @@ import dataclasses
 import glob
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from .._voices import Voice
-
-__all__ = ["Capacity", "EngineRow", "Pin", "RateControl", "Source", "VoiceRule", "Weights"]
+__all__ = ["Capacity", "EngineRow", "Pin", "RateControl", "Source", "StoredVoice", "VoiceRule", "Weights"]
 
 #: How much an engine wants a GPU: "no" (CPU by design), "optional" (runs well on either),
 #: "recommended" (a CPU works, slowly), "required" (the released model does not fit a CPU run).
 GpuNeed = Literal["no", "optional", "recommended", "required"]
+
+
+class StoredVoice(Protocol):
+    """What a voice rule reads of a named voice (``_voices.Voice``, which sits a layer above)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def audio(self) -> Path | None: ...
+    @property
+    def transcript(self) -> str | None: ...
+    @property
+    def speaker(self) -> str | None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +52,7 @@ class VoiceRule:
     """
 
     takes: str
-    options: Callable[[Voice], dict[str, Any]]
+    options: Callable[[StoredVoice], dict[str, Any]]
     speaker_option: Callable[[str], dict[str, Any]] | None = None
     needs_transcript: bool = False
     register: str | None = None
