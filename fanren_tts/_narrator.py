@@ -25,7 +25,6 @@ from . import _fit
 from ._cache import SegmentCache
 from ._exceptions import ConfigError, FanrenTTSError, ProtocolError
 from ._keys import CacheKeys
-from ._options import SELF_NORMALIZING
 from ._pool import Pool
 from ._prepare import SENTENCE_END, Plan, Prepared, check_ready, overridden, prepare, segments
 from ._produce import Producer
@@ -41,6 +40,7 @@ from ._yamlread import short_repr
 from .audio.assemble import Assembler
 from .audio.paths import check_output_path
 from .config import Config, load_config
+from .engines import self_normalizing
 from .text import FrontEnd, join_segments, language_of, load_lexicon
 
 __all__ = ["Narrator"]
@@ -231,7 +231,7 @@ class Narrator:
             raise ProtocolError(
                 f"engine {engine!r}: describe() returned {type(live).__name__}, not a dict", engine=engine
             )
-        text = {"normalize": self.config.normalizes(engine), "normalizes_itself": pool.config.kind in SELF_NORMALIZING}
+        text = {"normalize": self.config.normalizes(engine), "normalizes_itself": self_normalizing(pool.config.kind)}
         return {**(worker.info or {}), **live, "replicas": pool.describe_replicas(), "text": text}
 
     def spoken_segments(self, text: str, engine: str | None = None) -> list[dict[str, Any]]:

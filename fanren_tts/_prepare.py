@@ -17,7 +17,6 @@ from typing import Any
 from ._envs import require_ready
 from ._exceptions import ConfigError, EnvNotReady
 from ._legacy import call_options
-from ._options import BUILTIN_OPTIONS
 from ._placement import require_device
 from ._routing import Router
 from ._segments import speakable
@@ -26,6 +25,7 @@ from ._voicemap import voice_options
 from ._voices import Voice
 from ._yamlread import short_repr
 from .config import DEVICE_PATTERN, Config, EngineConfig, validate_options
+from .engines import options_model
 from .text import FrontEnd, Rewritten, clean_text, split_sentences
 
 __all__ = ["SENTENCE_END", "Plan", "Prepared", "check_options", "check_ready", "overridden", "prepare", "segments"]
@@ -87,7 +87,7 @@ def prepare(
             continue
         # another language's engine: the options it has (speed reaches piper and espeak alike)
         theirs = call_options(config.get(other).kind, config.get(other).options, given)
-        model = BUILTIN_OPTIONS.get(config.get(other).kind)
+        model = options_model(config.get(other).kind)
         if model is not None:
             theirs = {k: v for k, v in theirs.items() if k in model.model_fields}
         plan.append((stretch, other, check_options(config, other, theirs)))
@@ -96,7 +96,7 @@ def prepare(
 
 def check_options(config: Config, engine: str, options: dict[str, Any]) -> dict[str, Any]:
     """A call's options checked by name and value like config.yaml (built-in engines)."""
-    model = BUILTIN_OPTIONS.get(config.get(engine).kind)
+    model = options_model(config.get(engine).kind)
     if model is None:
         return options
     unknown = sorted(set(options) - set(model.model_fields))

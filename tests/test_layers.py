@@ -70,7 +70,7 @@ LAYER_OF = {
     "fanren_tts.server.config": "config",  # the tts.server block of config.yaml
     "fanren_tts._voices": "config",
     "fanren_tts._voicemap": "config",
-    "fanren_tts.engines": "config",  # the built-in engine registry
+    "fanren_tts.engines": "base",  # the built-in engine registry: _options and _exceptions only; _legacy reads it
     # envs: where an engine's interpreter and device come from
     "fanren_tts._envs": "envs",
     "fanren_tts._placement": "envs",
@@ -84,18 +84,12 @@ LAYER_OF = {
     # media: text in, audio and subtitles out
     "fanren_tts.text": "media",
     "fanren_tts._text": "media",
-    "fanren_tts.audio.convert": "media",
-    "fanren_tts.audio.wav": "media",
-    "fanren_tts.audio.encode": "media",
-    "fanren_tts.audio.assemble": "media",
-    "fanren_tts.audio.paths": "media",
-    "fanren_tts.audio.loudness": "media",
     "fanren_tts._stream": "media",
     "fanren_tts._cache": "media",
     "fanren_tts._result": "media",
     "fanren_tts._subtitles": "media",
     "fanren_tts._cues": "media",
-    "fanren_tts.audio": "media",  # the audio-output package, when it comes
+    "fanren_tts.audio": "media",  # the audio-output package
     "fanren_tts.output": "media",
     # narration: a call checked, routed, its segments produced and written
     "fanren_tts._narrator": "narration",
@@ -113,11 +107,6 @@ LAYER_OF = {
     "fanren_tts._generator": "generator",
     # server: HTTP, WebSocket and their queue
     "fanren_tts.server": "server",
-    "fanren_tts.server.app": "server",  # _server_* too
-    "fanren_tts.server.serve": "server",
-    "fanren_tts._speech": "server",
-    "fanren_tts.server.queue": "server",
-    "fanren_tts.server.metrics": "server",
     # programs: what users run
     "fanren_tts.cli": "programs",
     "fanren_tts.__main__": "programs",

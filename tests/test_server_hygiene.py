@@ -206,7 +206,7 @@ def test_the_engine_thread_logs_with_the_request_id(
     tmp_path: Path, bare_python: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Synthesis runs on the service's threads: they see the id of the request they serve."""
-    from fanren_tts._speech import SpeechService
+    from fanren_tts.server.service import SpeechService
 
     seen: list[str] = []
     real = SpeechService._produce

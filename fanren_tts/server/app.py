@@ -22,7 +22,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._generator import TTSGenerator
-from .._speech import SpeechService
 from .access import AccessLog
 from .errors import ApiError, error_body, from_exception, from_http_exception
 from .limits import BodyLimit, BodyTooLarge, too_large
@@ -36,6 +35,7 @@ from .schema import (
     VOICE_RESPONSES,
     VOICES_RESPONSES,
 )
+from .service import SpeechService
 from .speech import add_speech_routes
 from .websocket import add_websocket
 

@@ -11,10 +11,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .._generator import TTSGenerator
-from .._options import BUILTIN_OPTIONS
-from .._speech import SpeechService
+from ..engines import options_model
 from .aliases import instruction_options, resolve_model, resolve_voice
 from .errors import ApiError
+from .service import SpeechService
 
 __all__ = ["MAX_EXTRA_DEPTH", "SpeechRequest", "check_input", "speech_options"]
 
@@ -97,7 +97,7 @@ def speech_options(tts: TTSGenerator, engine: str, body: SpeechRequest) -> dict[
     if body.voice:
         options["voice"] = resolve_voice(tts, engine, body.voice)
     if speed != 1.0:
-        model = BUILTIN_OPTIONS.get(tts.config.get(engine).kind)
+        model = options_model(tts.config.get(engine).kind)
         if model is not None and "speed" not in model.model_fields:
             raise ApiError(400, f"engine {engine!r} has no speed control; leave speed at 1.0", param="speed")
         options["speed"] = speed

@@ -34,7 +34,6 @@ from fastapi import FastAPI
 from fastapi.responses import Response, StreamingResponse
 from pydantic import Field
 
-from .._speech import SpeechJob, SpeechService
 from .._stream import Chunk
 from .._subtitles import CueRules, build_cues, srt_text, vtt_text
 from .._timeline import Word
@@ -42,6 +41,7 @@ from ..audio.encode import STREAMED, Encoder
 from .errors import error_body, from_exception
 from .request import SpeechRequest, check_input, speech_options
 from .schema import AUDIO_RESPONSES, ERROR_RESPONSES, CaptionedSpeech, TimedWord
+from .service import SpeechJob, SpeechService
 
 __all__ = ["CaptionedRequest", "add_speech_routes", "sse_event"]
 

@@ -35,10 +35,10 @@ from typing import Any
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from .._speech import SpeechService
 from ..audio.encode import Encoder
 from .errors import ApiError, error_body, from_exception
 from .request import SpeechRequest, check_input, speech_options
+from .service import SpeechService
 
 __all__ = ["add_websocket"]
 

@@ -20,12 +20,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ._exceptions import QueueTimeout
-from ._generator import TTSGenerator
-from ._stream import Chunk
-from .server.config import ServerConfig
-from .server.metrics import Metrics
-from .server.queue import EngineQueue, Ticket
+from .._exceptions import QueueTimeout
+from .._generator import TTSGenerator
+from .._stream import Chunk
+from .config import ServerConfig
+from .metrics import Metrics
+from .queue import EngineQueue, Ticket
 
 __all__ = ["SpeechJob", "SpeechService"]
 
