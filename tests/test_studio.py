@@ -19,7 +19,7 @@ from starlette.websockets import WebSocketDisconnect
 from conftest import TESTS, write_config
 from fanren_tts import TTSGenerator
 from fanren_tts._envs import uv_bin
-from fanren_tts._server import create_app
+from fanren_tts.server.app import create_app
 from fanren_tts.studio import KEY_PROTOCOL, STATIC
 
 KEY = "s3cret key+/=~"  # spaces and symbols: not a valid subprotocol token, hence the hex

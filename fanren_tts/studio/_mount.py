@@ -28,7 +28,7 @@ from ._preview import add_preview_route
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from .._speech import SpeechService
+    from ..server.service import SpeechService
 
 __all__ = ["KEY_PROTOCOL", "STATIC", "StudioMiddleware", "mount_studio"]
 

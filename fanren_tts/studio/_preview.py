@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from .._server_errors import ApiError, from_exception
-from .._server_openai import resolve_model
+from ..server.aliases import resolve_model
+from ..server.errors import ApiError, from_exception
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from .._speech import SpeechService
+    from ..server.service import SpeechService
 
 __all__ = ["PreviewLine", "PreviewRequest", "PreviewSegment", "add_preview_route"]
 
