@@ -8,12 +8,13 @@ starts: it is ``TTSGenerator.spoken_segments`` per line.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from ..server.aliases import resolve_model
 from ..server.errors import ApiError, from_exception
+from ..server.schema import ErrorBody
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -24,6 +25,8 @@ __all__ = ["PreviewLine", "PreviewRequest", "PreviewSegment", "add_preview_route
 
 
 class PreviewRequest(BaseModel):
+    """A line or a script to preview."""
+
     input: str = Field(description="a line, or a script: one line per row (blank rows are skipped)")
     model: str | None = Field(
         None,
@@ -33,6 +36,8 @@ class PreviewRequest(BaseModel):
 
 
 class PreviewSegment(BaseModel):
+    """One segment of a line, as the text front end gives it to its engine."""
+
     text: str = Field(description="the segment as written (as subtitles show it)")
     engine: str = Field(description="the engine that speaks it (a line in several scripts may use several)")
     language: str = Field(description="the segment's language, as the front end detects it")
@@ -40,6 +45,8 @@ class PreviewSegment(BaseModel):
 
 
 class PreviewLine(BaseModel):
+    """One non-blank row of the input."""
+
     line: int = Field(description="the row's index among the non-blank rows, from 0")
     text: str = Field(description="the row as written")
     engine: str = Field(description="the engine the row is sent to (its first segment's)")
@@ -47,8 +54,24 @@ class PreviewLine(BaseModel):
 
 
 class Preview(BaseModel):
+    """Every non-blank row, with its segments."""
+
     object: str = Field("list", description="always list")
     data: list[PreviewLine] = Field(description="one entry per non-blank row")
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+#: What the route answers besides 200, each in OpenAI's error shape.
+PREVIEW_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("a line no configured engine speaks (under tts.strict)"),
+    401: _error("missing or wrong API key (serve --api-key)"),
+    404: _error("no such model (engine or alias)"),
+    413: _error("the script is over tts.server.max_body_bytes"),
+    422: _error("a field has the wrong type or value"),
+}
 
 
 def add_preview_route(app: FastAPI, service: SpeechService) -> None:
@@ -70,6 +93,8 @@ def add_preview_route(app: FastAPI, service: SpeechService) -> None:
         description="Splits the input into rows, and each row into the segments the text front end makes, "
         "with the engine each goes to and the text that engine will read. Used by the studio at /.",
         response_model=Preview,
+        response_description="each row, its segments, their engines and what each engine reads",
+        responses=PREVIEW_RESPONSES,
         tags=["text"],
     )
     async def text_preview(body: PreviewRequest) -> Preview:
