@@ -45,11 +45,12 @@ from typing import Any
 
 import tomllib
 
-from ._config import PATH_OPTION, Config, EngineConfig, _is_apple_silicon, apple_silicon_preset
 from ._envs import env_status, sync_env, uv_bin
 from ._exceptions import FanrenTTSError, ModelNotFound, PlacementError
 from ._placement import plan_replicas
 from ._worker import Worker, worker_environment
+from .config import PATH_OPTION, Config, EngineConfig
+from .config.paths import _is_apple_silicon, apple_silicon_preset
 from .engines import BUILTIN
 
 __all__ = ["KEY_PACKAGES", "SCHEMA", "EngineReport", "Problem", "check_all", "check_engine", "render_table"]

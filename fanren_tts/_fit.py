@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from ._exceptions import ConfigError
-from ._loudness import Loudness, relimit
 from ._result import GenerateResult, Segment
 from ._timeline import scale_words
-from ._wavout import WavWriter, read_wav
+from .audio.loudness import Loudness, relimit
+from .audio.wav import WavWriter, read_wav
 from .engines import BUILTIN, RateControl
 
 __all__ = ["TOLERANCE", "RateControl", "fit", "rate_control", "stretch"]

@@ -30,9 +30,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ._config import Config, EngineConfig
 from ._exceptions import LanguageError
 from ._language import LANGUAGE_NAMES, detect_language, script_runs
+from .config import Config, EngineConfig
 from .engines import BUILTIN
 
 __all__ = ["Plan", "Router", "describe_languages", "engine_languages", "language_code"]

@@ -35,10 +35,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._config import Config
 from ._exceptions import ConfigError
 from ._setups import Setup
 from ._voices import Voice
+from .config import Config
 from .engines import BUILTIN, StoredVoice, VoiceRule
 
 __all__ = ["VoiceRule", "check_voice", "voice_options"]

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import write_config
 from fanren_tts import ConfigError, TTSGenerator, load_config
-from fanren_tts._config import PROJECT_ROOT, apple_silicon_preset
+from fanren_tts.config import PROJECT_ROOT, apple_silicon_preset
 
 
 def test_the_shipped_config_is_valid() -> None:
@@ -153,7 +153,7 @@ def test_call_arguments_override_the_environment(tmp_path: Path, monkeypatch: py
 
 
 def test_apple_silicon_preset_is_applied_under_user_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fanren_tts import _config
+    from fanren_tts.config import paths as _config
 
     path = write_config(tmp_path / "c.yaml", {"piper": {"env_vars": {"OMP_NUM_THREADS": "2"}}})
     engine = load_config(path, environ={}).engines["piper"]

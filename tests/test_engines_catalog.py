@@ -19,9 +19,9 @@ import yaml
 from hubmock import Hub, piper_voice_files
 
 from fanren_tts import ConfigError
-from fanren_tts._config import PROJECT_ROOT, load_config
 from fanren_tts._envs import env_status
 from fanren_tts._exceptions import HubError
+from fanren_tts.config import PROJECT_ROOT, load_config
 from fanren_tts.engines import catalog, listing
 from fanren_tts.engines.hub import fetch, is_hub_id
 from fanren_tts.engines.yamltext import remove_block, set_block

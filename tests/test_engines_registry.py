@@ -20,8 +20,8 @@ import yaml
 import fanren_tts
 from fanren_tts import ConfigError
 from fanren_tts._check import known_conflicts
-from fanren_tts._config import PROJECT_ROOT, load_config
 from fanren_tts._options import Strict
+from fanren_tts.config import PROJECT_ROOT, load_config
 from fanren_tts.engines import BUILTIN, EngineRow, Pin, Weights, options_model, row, table
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from fanren_tts import ConfigError, TTSGenerator
-from fanren_tts._config import load_config
+from fanren_tts.config import load_config
 from fanren_tts.engines import BUILTIN
 
 SELF_NORMALIZING = frozenset(name for name, row in BUILTIN.items() if row.self_normalizing)

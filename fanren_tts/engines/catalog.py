@@ -28,10 +28,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._config import PROJECT_ROOT, Config, data_home, load_config, venv_dir
 from .._envs import env_status, sync_env, uv_bin
 from .._exceptions import ConfigError
 from .._runtime.fanren_worker import atomic_write
+from ..config import PROJECT_ROOT, Config, data_home, load_config, venv_dir
 from . import row
 from .hub import fetch, is_hub_id
 from .listing import disk_size, disk_usage, size_text

@@ -6,8 +6,8 @@ import json
 import sys
 from typing import Any
 
-from .._config import Config, load_config
 from .._exceptions import ConfigError, FanrenTTSError
+from ..config import Config, load_config
 from . import BUILTIN
 from .catalog import add, remove
 from .listing import render, states
@@ -16,7 +16,7 @@ __all__ = ["add_parser"]
 
 
 def _run(args: Any) -> int:
-    from .._cli import as_invoked
+    from ..cli.support import as_invoked
 
     if args.action in (None, "list"):
         try:
@@ -49,7 +49,7 @@ def _run(args: Any) -> int:
 
 def add_parser(sub: Any) -> None:
     """``fanren-tts engines``: the CLI's one hook into the catalog."""
-    from .._cli import add_config_option
+    from ..cli.support import add_config_option
 
     p = sub.add_parser(
         "engines",

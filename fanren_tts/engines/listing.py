@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .._check import locked_versions
-from .._config import PROJECT_ROOT, Config
 from .._envs import env_status
+from ..config import PROJECT_ROOT, Config
 from . import BUILTIN
 
 __all__ = ["EngineState", "disk_size", "disk_usage", "render", "size_text", "states"]

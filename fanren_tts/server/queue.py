@@ -18,8 +18,8 @@ import dataclasses
 import itertools
 import time
 
-from ._exceptions import QueueFull, QueueTimeout
-from ._server_config import EtaConfig
+from .._exceptions import QueueFull, QueueTimeout
+from .config import EtaConfig
 
 __all__ = ["EngineQueue", "SecondsPerChar", "Ticket"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from ._options import Strict
+from .._options import Strict
 
 __all__ = ["OPENAI_MODELS", "OPENAI_VOICES", "EngineServing", "EtaConfig", "ServerConfig", "VoicesConfig"]
 
@@ -56,6 +56,14 @@ class ServerConfig(Strict):
         32 * 2**20, ge=1024, description="a voice upload (POST /v1/voices) over this is refused with 413 as it is read"
     )
     shutdown_grace: float = Field(10.0, ge=0, description="seconds in-flight requests get after SIGTERM")
+    access_log: bool = Field(
+        True, description="one line per request on the fanren_tts.access logger (serve --no-access-log: off)"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="origins a browser may call the API from (CORS), e.g. http://localhost:3000; "
+        '"*" for any; empty (the default): no CORS headers, so other sites\' pages cannot read the answers',
+    )
     eta: EtaConfig = Field(default_factory=EtaConfig)
     engines: dict[str, EngineServing] = Field(default_factory=dict, description="per-engine overrides")
     model_aliases: dict[str, str | None] = Field(

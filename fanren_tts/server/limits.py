@@ -13,7 +13,7 @@ most the limit.
 
 Why not FastAPI's own ``max_body_size`` (0.165+): with a Content-Length over the limit it
 swaps whatever response the app sends for a plain-text 413, and every error here is in
-OpenAI's JSON shape (``_server_errors``).
+OpenAI's JSON shape (``server.errors``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any
 
 from fastapi import HTTPException
 
-from ._server_config import ServerConfig
-from ._server_errors import ApiError, error_body
+from .config import ServerConfig
+from .errors import ApiError, error_body
 
 __all__ = ["UPLOAD_PATHS", "BodyLimit", "BodyTooLarge", "too_large"]
 

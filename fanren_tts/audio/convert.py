@@ -2,14 +2,14 @@
 
 Engines answer in their native rate and format; the host converts each segment
 to the configured output (rate via soxr, channels, the bit depth's sample grid).
-Joining, pauses and loudness happen as the file is written (``_assemble``).
+Joining, pauses and loudness happen as the file is written (``assemble``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._runtime.fanren_worker import Audio
+from .._runtime.fanren_worker import Audio
 
 __all__ = ["as_pcm16", "conform", "conform_channels", "from_array", "quantize", "silence", "to_array"]
 
@@ -57,7 +57,8 @@ def _resample(data: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
         return data
     import soxr
 
-    return soxr.resample(data, rate_in, rate_out, quality="HQ").astype(np.float32).reshape(-1, data.shape[1])
+    out: np.ndarray = soxr.resample(data, rate_in, rate_out, quality="HQ").astype(np.float32)
+    return out.reshape(-1, data.shape[1])
 
 
 def conform_channels(data: np.ndarray, channels: int) -> np.ndarray:

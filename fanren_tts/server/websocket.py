@@ -5,7 +5,7 @@ Client → server, one JSON text message per request (any number per connection)
     {"model": "piper", "input": "Hello.", "voice": "default", "speed": 1.0, "extra": {}}
 
 (the fields of ``POST /v1/audio/speech``, ``instructions`` and the model and voice aliases
-included: ``_server_request``, ``_server_openai``).
+included: ``request``, ``aliases``).
 
 Server → client, per chunk a JSON text message then the chunk's PCM (little-endian,
 ``bit_depth`` bits, interleaved) as one binary message::
@@ -29,15 +29,16 @@ from __future__ import annotations
 
 import hmac
 import json
+import time
 from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from ._server_errors import ApiError, error_body, from_exception
-from ._server_request import SpeechRequest, check_input, speech_options
-from ._speech import SpeechService
-from ._wavout import encode_pcm
+from ..audio.encode import Encoder
+from .errors import ApiError, error_body, from_exception
+from .request import SpeechRequest, check_input, speech_options
+from .service import SpeechService
 
 __all__ = ["add_websocket"]
 
@@ -81,12 +82,17 @@ def add_websocket(app: FastAPI, service: SpeechService, api_key: str | None) -> 
             return
 
     async def _one(ws: WebSocket, raw: str) -> None:
+        """One request on the connection; counted in /metrics as endpoint ``websocket``."""
+        t0 = time.monotonic()
+        label = ""
         try:
             try:
                 fields = json.loads(raw)
             except (json.JSONDecodeError, RecursionError) as exc:
                 why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
                 raise ApiError(400, f"the message is not valid JSON: {why}", code="invalid_json") from None
+            if isinstance(fields, dict) and isinstance(fields.get("model"), str):
+                label = fields["model"]  # unknown names are counted as "other" (metrics.label)
             if not isinstance(fields, dict):
                 raise ApiError(
                     400,
@@ -102,17 +108,21 @@ def add_websocket(app: FastAPI, service: SpeechService, api_key: str | None) -> 
                     422, f"{'.'.join(map(str, first['loc']))}: {first['msg']}", code="invalid_field"
                 ) from None
             engine = check_input(tts, service, body.model, body.input)
+            label = engine
             options = speech_options(tts, engine, body)
             job = await service.start(engine, body.input, options)
         except Exception as exc:
             err = from_exception(exc)
+            service.metrics.observe("websocket", label, err.status, time.monotonic() - t0)
             await ws.send_text(json.dumps({"type": "error", "status": err.status, **error_body(err)}))
             return
         await ws.send_text(json.dumps({"type": "queued", "position": job.position, "eta": round(job.eta, 3)}))
         end = 0.0
+        encoder: Encoder | None = None
         try:
             async for chunk in job.chunks():
-                data = encode_pcm(chunk.data, chunk.bit_depth) if len(chunk.data) else b""
+                encoder = encoder or Encoder("pcm", chunk.bit_depth)
+                data = encoder.feed(chunk.data, chunk.sample_rate)
                 words: list[dict[str, Any]] = [
                     {"text": w.text, "start": round(w.start, 4), "end": round(w.end, 4)} for w in chunk.words
                 ]
@@ -134,6 +144,8 @@ def add_websocket(app: FastAPI, service: SpeechService, api_key: str | None) -> 
             raise
         except Exception as exc:
             err = from_exception(exc)
+            service.metrics.observe("websocket", label, err.status, time.monotonic() - t0)
             await ws.send_text(json.dumps({"type": "error", "status": err.status, **error_body(err)}))
             return
+        service.metrics.observe("websocket", label, 200, time.monotonic() - t0)
         await ws.send_text(json.dumps({"type": "done", "duration": round(end, 4)}))

@@ -1,12 +1,12 @@
 """The OpenAI-compatible speech server: ``create_app(tts)`` gives a FastAPI app.
 
-``POST /v1/audio/speech`` and ``POST /v1/audio/speech/captioned`` (``_server_speech``;
-OpenAI's client defaults such as ``tts-1`` and ``alloy`` resolve through ``_server_openai``),
+``POST /v1/audio/speech`` and ``POST /v1/audio/speech/captioned`` (``speech``;
+OpenAI's client defaults such as ``tts-1`` and ``alloy`` resolve through ``aliases``),
 ``GET /v1/models``, ``GET /health`` (live, ready, each engine's state, queue and ETA),
 ``GET /metrics`` (Prometheus), named voices under ``/v1/voices``, a WebSocket at
-``/v1/audio/speech/ws`` (``_server_ws``), and the API docs at ``/docs`` and ``/redoc``
+``/v1/audio/speech/ws`` (``websocket``), and the API docs at ``/docs`` and ``/redoc``
 with their assets served from the installed package (no CDN; open without the key).
-Needs the ``[server]`` extra; ``python -m fanren_tts serve`` runs it (``_serve``)."""
+Needs the ``[server]`` extra; ``python -m fanren_tts serve`` runs it (``serve``)."""
 
 from __future__ import annotations
 
@@ -16,20 +16,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, File, Form, Path, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ._generator import TTSGenerator
-from ._metrics import Metrics
-from ._server_errors import ApiError, error_body, from_exception, from_http_exception
-from ._server_limits import BodyLimit, BodyTooLarge, too_large
-from ._server_request import SpeechRequest
-from ._server_schema import ERROR_RESPONSES
-from ._server_speech import add_speech_routes
-from ._server_ws import add_websocket
-from ._speech import SpeechService
+from .._generator import TTSGenerator
+from .access import AccessLog
+from .errors import ApiError, error_body, from_exception, from_http_exception
+from .limits import BodyLimit, BodyTooLarge, too_large
+from .metrics import Metrics
+from .request import SpeechRequest
+from .schema import (
+    DELETE_VOICE_RESPONSES,
+    HEALTH_RESPONSES,
+    METRICS_RESPONSES,
+    MODELS_RESPONSES,
+    VOICE_RESPONSES,
+    VOICES_RESPONSES,
+)
+from .service import SpeechService
+from .speech import add_speech_routes
+from .websocket import add_websocket
 
 __all__ = ["SpeechRequest", "create_app"]
 
@@ -61,7 +69,7 @@ def _docs_app(lifespan: Any) -> FastAPI:
     ``fastapi-offline`` package's copy of their files: no CDN, so the docs work offline."""
     from fastapi_offline import FastAPIOffline
 
-    from . import __version__
+    from .. import __version__
 
     app: FastAPI = FastAPIOffline(
         title="fanren_tts",
@@ -92,8 +100,11 @@ def _document_key(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator: bool = True) -> FastAPI:
-    """A FastAPI app serving ``tts``; closing the app (lifespan end) stops its workers."""
+def create_app(
+    tts: TTSGenerator, *, api_key: str | None = None, close_generator: bool = True, access_log: bool | None = None
+) -> FastAPI:
+    """A FastAPI app serving ``tts``; closing the app (lifespan end) stops its workers.
+    ``access_log`` overrides ``tts.server.access_log`` (``access``)."""
     metrics = Metrics(tts.engines)
     service = SpeechService(tts, tts.config.server, metrics)
 
@@ -164,7 +175,12 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
 
     add_speech_routes(app, service)
 
-    @app.get("/v1/models", summary="The models: each configured engine, then each model alias", tags=["models"])
+    @app.get(
+        "/v1/models",
+        summary="The models: each configured engine, then each model alias",
+        responses=MODELS_RESPONSES,
+        tags=["models"],
+    )
     async def models() -> dict[str, Any]:
         return {
             "object": "list",
@@ -190,6 +206,7 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
         "/health",
         summary="Liveness, readiness, and each engine's state and queue",
         description="200 while the server is ready (an engine can serve), 503 otherwise; needs no API key.",
+        responses=HEALTH_RESPONSES,
         tags=["operations"],
     )
     async def health() -> JSONResponse:
@@ -216,9 +233,7 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
         "/metrics",
         summary="Prometheus metrics",
         response_class=Response,
-        responses={
-            200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "text format 0.0.4"}
-        },
+        responses=METRICS_RESPONSES,
         tags=["operations"],
     )
     async def prometheus() -> Response:
@@ -230,7 +245,7 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
         "/v1/voices",
         summary="Store a named voice: reference audio and transcript, or an engine speaker",
         status_code=201,
-        responses=ERROR_RESPONSES,
+        responses=VOICE_RESPONSES,
         tags=["voices"],
     )
     async def add_voice(
@@ -251,12 +266,12 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
             raise from_exception(exc) from None
         return JSONResponse(voice.to_json(), status_code=201)
 
-    @app.get("/v1/voices", summary="The named voices", tags=["voices"])
+    @app.get("/v1/voices", summary="The named voices", responses=VOICES_RESPONSES, tags=["voices"])
     async def list_voices() -> dict[str, Any]:
         return {"object": "list", "data": [v.to_json() for v in tts.voices.list()]}
 
-    @app.delete("/v1/voices/{name}", summary="Remove a named voice", responses=ERROR_RESPONSES, tags=["voices"])
-    async def remove_voice(name: str) -> dict[str, Any]:
+    @app.delete("/v1/voices/{name}", summary="Remove a named voice", responses=DELETE_VOICE_RESPONSES, tags=["voices"])
+    async def remove_voice(name: Annotated[str, Path(description="the voice's name")]) -> dict[str, Any]:
         if not tts.voices.remove(name):
             raise ApiError(404, f"no voice named {name!r}", param="name", code="voice_not_found")
         return {"id": name, "object": "voice", "deleted": True}
@@ -265,4 +280,16 @@ def create_app(tts: TTSGenerator, *, api_key: str | None = None, close_generator
     if api_key:
         _document_key(app)
     app.add_middleware(BodyLimit, settings=service.settings)  # counts every body as it is read
+    if service.settings.cors_origins:  # off unless configured: no other site's page may read answers
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=service.settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+            expose_headers=["X-Request-Id", "X-Queue-Position", "X-Queue-ETA", "Retry-After"],
+        )
+    # outermost: every answer, a 413 or a CORS preflight included, carries its request id
+    app.add_middleware(AccessLog, enabled=service.settings.access_log if access_log is None else access_log)
     return app

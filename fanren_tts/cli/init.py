@@ -15,10 +15,10 @@ import argparse
 import os
 from pathlib import Path
 
-from ._cli import prog_name
-from ._config import PROJECT_ROOT
-from ._exceptions import ConfigError
-from ._runtime.fanren_worker import atomic_write
+from .._exceptions import ConfigError
+from .._runtime.fanren_worker import atomic_write
+from ..config import PROJECT_ROOT
+from .support import prog_name
 
 __all__ = ["TEMPLATE", "add_parser", "write_template"]
 

@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from ._exceptions import OutputError
+from .._exceptions import OutputError
 
 __all__ = ["check_output_path"]
 

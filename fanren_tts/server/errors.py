@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._exceptions import (
+from .._exceptions import (
     ConfigError,
     EnvError,
     FanrenTTSError,

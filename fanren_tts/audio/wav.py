@@ -293,4 +293,4 @@ class LoudnessMeter:
         loudness = self.integrated()
         if not math.isfinite(loudness) or self.peak == 0:
             return 1.0
-        return min(10.0 ** ((target_lufs - loudness) / 20.0), 0.99 / self.peak)
+        return float(min(10.0 ** ((target_lufs - loudness) / 20.0), 0.99 / self.peak))

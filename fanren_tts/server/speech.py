@@ -5,7 +5,7 @@
 
 - no ``stream_format``: the whole file, in ``response_format``;
 - ``stream_format: "audio"``: wav or pcm bytes sent as they are made (compressed formats
-  are sent whole at the end: see ``_encode``);
+  are sent whole at the end: see ``audio.encode``);
 - ``stream_format: "sse"``: ``text/event-stream``, as OpenAI defines it: per piece of audio
   a ``data: {"type": "speech.audio.delta", "audio": BASE64}`` event, then one
   ``data: {"type": "speech.audio.done", "usage": {...}}``. The engines here have no
@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import io
 import json
 import logging
 import time
-import wave
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -36,15 +34,14 @@ from fastapi import FastAPI
 from fastapi.responses import Response, StreamingResponse
 from pydantic import Field
 
-from ._encode import Encoder
-from ._server_errors import error_body, from_exception
-from ._server_request import SpeechRequest, check_input, speech_options
-from ._server_schema import AUDIO_RESPONSES, ERROR_RESPONSES, CaptionedSpeech, TimedWord
-from ._speech import SpeechJob, SpeechService
-from ._stream import Chunk
-from ._subtitles import CueRules, build_cues, srt_text, vtt_text
-from ._timeline import Word
-from ._wavout import encode_pcm
+from .._stream import Chunk
+from .._subtitles import CueRules, build_cues, srt_text, vtt_text
+from .._timeline import Word
+from ..audio.encode import STREAMED, Encoder
+from .errors import error_body, from_exception
+from .request import SpeechRequest, check_input, speech_options
+from .schema import AUDIO_RESPONSES, ERROR_RESPONSES, CaptionedSpeech, TimedWord
+from .service import SpeechJob, SpeechService
 
 __all__ = ["CaptionedRequest", "add_speech_routes", "sse_event"]
 
@@ -65,16 +62,6 @@ def sse_event(event: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(event, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
 
 
-def _wav_file(parts: list[bytes], rate: int, channels: int, bit_depth: int) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(bit_depth // 8)
-        w.setframerate(rate)
-        w.writeframes(b"".join(parts))
-    return buf.getvalue()
-
-
 @dataclasses.dataclass
 class _Whole:
     """A finished request: the encoded file and what the chunks said about it."""
@@ -87,7 +74,8 @@ class _Whole:
 
 
 async def _whole(job: SpeechJob, encoder: Encoder) -> _Whole:
-    """Every chunk of ``job``, encoded as one file of the encoder's format."""
+    """Every chunk of ``job``, encoded as one file of the encoder's format (a whole-file
+    encoder: a WAV with its real sizes)."""
     parts: list[bytes] = []
     words: list[Word] = []
     segments: dict[int, list[float]] = {}
@@ -95,19 +83,13 @@ async def _whole(job: SpeechJob, encoder: Encoder) -> _Whole:
     end = 0.0
     async for chunk in job.chunks():
         first = first or chunk
-        if encoder.fmt == "wav":
-            parts.append(encode_pcm(chunk.data, chunk.bit_depth) if len(chunk.data) else b"")
-        else:
-            parts.append(encoder.feed(chunk.data, chunk.sample_rate))
+        parts.append(encoder.feed(chunk.data, chunk.sample_rate))
         words.extend(chunk.words)
         span = segments.setdefault(chunk.segment, [chunk.start, chunk.start])
         span[1] = max(span[1], chunk.start + chunk.duration)
         end = max(end, chunk.start + chunk.duration)
     assert first is not None  # start() returns once a chunk (or an error) is there
-    if encoder.fmt == "wav":
-        data = _wav_file(parts, first.sample_rate, first.data.shape[1], first.bit_depth)
-    else:
-        data = b"".join(parts) + encoder.close()
+    data = b"".join(parts) + encoder.close()
     return _Whole(data, first.sample_rate, end, words, segments)
 
 
@@ -133,9 +115,9 @@ def add_speech_routes(app: FastAPI, service: SpeechService) -> None:
     tts = service.tts
     metrics = service.metrics
 
-    async def start(body: SpeechRequest) -> tuple[str, Encoder, SpeechJob, dict[str, str]]:
+    async def start(body: SpeechRequest, *, whole: bool) -> tuple[str, Encoder, SpeechJob, dict[str, str]]:
         engine = check_input(tts, service, body.model, body.input)
-        encoder = Encoder(body.response_format, tts.config.output.bit_depth)
+        encoder = Encoder(body.response_format, tts.config.output.bit_depth, whole=whole)
         options = speech_options(tts, engine, body)
         job = await service.start(engine, body.input, options)
         headers = {"X-Queue-Position": str(job.position), "X-Queue-ETA": f"{job.eta:.2f}"}
@@ -155,7 +137,10 @@ def add_speech_routes(app: FastAPI, service: SpeechService) -> None:
         t0 = time.monotonic()
         label = body.model
         try:
-            label, encoder, job, headers = await start(body)
+            streamed = body.stream_format == "sse" or (
+                body.stream_format == "audio" and body.response_format in STREAMED
+            )
+            label, encoder, job, headers = await start(body, whole=not streamed)
             if body.stream_format == "sse":
                 return StreamingResponse(
                     _sse(job, encoder, body, label, t0), media_type="text/event-stream", headers=headers
@@ -216,6 +201,7 @@ def add_speech_routes(app: FastAPI, service: SpeechService) -> None:
         "answered with one JSON: the audio in base64, each word's start and end, and SRT or WebVTT subtitles "
         "cut from them (tts.subtitles).",
         response_model=CaptionedSpeech,
+        response_description="the audio (base64), its word timings and its subtitles",
         responses=ERROR_RESPONSES,
         tags=["speech"],
     )
@@ -223,7 +209,7 @@ def add_speech_routes(app: FastAPI, service: SpeechService) -> None:
         t0 = time.monotonic()
         label = body.model
         try:
-            label, encoder, job, _headers = await start(body)
+            label, encoder, job, _headers = await start(body, whole=True)
             whole = await _whole(job, encoder)
             subtitles = _cues_text(whole, CueRules.of(tts.config.subtitles), body.subtitle_format)
         except Exception as exc:

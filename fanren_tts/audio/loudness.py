@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._wavout import LoudnessMeter, Spool
+from .wav import LoudnessMeter, Spool
 
 __all__ = ["Loudness", "TruePeakLimiter", "envelope", "normalize", "relimit", "true_peak"]
 
@@ -241,7 +241,8 @@ class TruePeakLimiter:
         self._buf = self._buf[hi - self._ctx :]
         if self._env is not None:
             self._env = self._env[hi - self._ctx :]
-        return out.astype(np.float32)
+        limited: np.ndarray = out.astype(np.float32)
+        return limited
 
 
 def _limited(

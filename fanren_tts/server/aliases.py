@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._generator import TTSGenerator
-from ._server_errors import ApiError
-from .engines import BUILTIN
+from .._generator import TTSGenerator
+from ..engines import BUILTIN
+from .errors import ApiError
 
 __all__ = ["INSTRUCTION_OPTION", "instruction_options", "resolve_model", "resolve_voice"]
 

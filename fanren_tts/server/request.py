@@ -1,7 +1,7 @@
 """What every speech request is, whatever it comes by (HTTP or the WebSocket): its body,
 its checks and the generator options it turns into.
 
-Shared by ``_server`` and ``_server_ws`` so neither has to import the other.
+Shared by ``speech`` and ``websocket`` so neither has to import the other.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ._generator import TTSGenerator
-from ._server_errors import ApiError
-from ._server_openai import instruction_options, resolve_model, resolve_voice
-from ._speech import SpeechService
-from .engines import options_model
+from .._generator import TTSGenerator
+from ..engines import options_model
+from .aliases import instruction_options, resolve_model, resolve_voice
+from .errors import ApiError
+from .service import SpeechService
 
 __all__ = ["MAX_EXTRA_DEPTH", "SpeechRequest", "check_input", "speech_options"]
 

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ._exceptions import FanrenTTSError, QueueTimeout
-from ._generator import TTSGenerator
-from ._metrics import Metrics
-from ._queue import EngineQueue, Ticket
-from ._server_config import ServerConfig
-from ._stream import Chunk
+from .._exceptions import QueueTimeout
+from .._generator import TTSGenerator
+from .._stream import Chunk
+from .config import ServerConfig
+from .metrics import Metrics
+from .queue import EngineQueue, Ticket
 
 __all__ = ["SpeechJob", "SpeechService"]
 
@@ -78,18 +79,6 @@ class SpeechJob:
             self.cancel()
 
 
-def _replicas(tts: TTSGenerator, engine: str) -> int:
-    """How many requests ``engine`` can serve at once: its pool's replicas, as planned from
-    the config (nothing is started; an engine that cannot be placed serves one, and says why
-    when it is asked to speak)."""
-    from ._placement import plan_replicas
-
-    try:
-        return len(plan_replicas(tts.config.get(engine)))
-    except FanrenTTSError:
-        return 1
-
-
 class SpeechService:
     """Queues, threads and metrics around one ``TTSGenerator``."""
 
@@ -98,7 +87,7 @@ class SpeechService:
         self.settings = settings
         self.metrics = metrics
         self.queues = {
-            name: EngineQueue(name, settings.queue_size_of(name), settings.eta, slots=_replicas(tts, name))
+            name: EngineQueue(name, settings.queue_size_of(name), settings.eta, slots=tts.capacity(name))
             for name in tts.engines
         }
         # One synthesis per replica of each engine at a time, plus room for voice and describe calls.
@@ -159,7 +148,9 @@ class SpeechService:
             self.metrics.queue_depth.labels(engine).set(queue.depth)
         loop = asyncio.get_running_loop()
         try:
-            future = loop.run_in_executor(self.pool, self._produce, loop, job, text, engine, options)
+            # in the request's context, so what the engine's thread logs carries the request id
+            ctx = contextvars.copy_context()
+            future = loop.run_in_executor(self.pool, ctx.run, self._produce, loop, job, text, engine, options)
         except BaseException:
             queue.leave(ticket, measure=False)
             raise
@@ -186,7 +177,8 @@ class SpeechService:
 
     async def run(self, fn: Any, *args: Any) -> Any:
         """A blocking library call (voices, describe) on the service's threads."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: fn(*args))
+        ctx = contextvars.copy_context()  # the request's: its id reaches the thread's log records
+        return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: ctx.run(fn, *args))
 
     def close(self) -> None:
         """Stop every running job (its engine stops after the current piece, which frees the

@@ -1,10 +1,12 @@
 """Chunks in, one output file out: written as they come, loudness in a second pass.
 
-The file end of a narration (``_stream.Timeline`` makes the chunks). Each chunk is
-appended to the WAV on disk at once, so host memory stays flat however long the
-text is. With loudness normalization the chunks are first spooled as float32 while
-``LoudnessMeter`` measures them, then copied into the WAV at their final gain through
-a true-peak limiter (``_loudness.normalize``: a few read passes over the spool, blockwise).
+The file end of a narration (``_stream.Timeline`` makes the chunks). The path's
+suffix picks the format (``encode.open_writer``: .wav, or .flac, .mp3, .opus/.ogg
+through libsndfile). Each chunk is appended to the file on disk at once, so host
+memory stays flat however long the text is. With loudness normalization the chunks
+are first spooled as float32 while ``LoudnessMeter`` measures them, then copied into
+the file at their final gain through
+a true-peak limiter (``loudness.normalize``: a few read passes over the spool, blockwise).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from types import TracebackType
 
 import numpy as np
 
-from ._config import OutputConfig
-from ._loudness import Loudness, normalize
-from ._wavout import LoudnessMeter, Spool, WavWriter
+from ..config import OutputConfig
+from .encode import EncodedFile, open_writer
+from .loudness import Loudness, normalize
+from .wav import LoudnessMeter, Spool, WavWriter
 
 __all__ = ["Assembler"]
 
@@ -34,7 +37,7 @@ class Assembler:
         self.path = Path(path)
         self.output = output
         self.frames = 0
-        self._writer: WavWriter | None = None
+        self._writer: WavWriter | EncodedFile | None = None
         self._spool: Spool | None = None
         self._meter: LoudnessMeter | None = None
         self._rate = 0
@@ -49,7 +52,7 @@ class Assembler:
     def write(self, data: np.ndarray, rate: int) -> None:
         """Append float frames (frames x channels) at ``rate`` (the same for every call)."""
         if self._writer is None:
-            self._writer = WavWriter(self.path, rate, self.output.channels, self.output.bit_depth)
+            self._writer = open_writer(self.path, rate, self.output.channels, self.output.bit_depth)
             self._rate = rate
             if self.output.loudness_lufs is not None:
                 self._spool = Spool(self._writer.path.resolve().parent, self.output.channels)
@@ -62,7 +65,7 @@ class Assembler:
         self.frames += len(data)
 
     def commit(self) -> Path:
-        """Apply loudness (if asked), finish the WAV and rename it into place."""
+        """Apply loudness (if asked), finish the file and rename it into place."""
         if self._writer is None:
             raise ValueError("no audio to write")
         if self._spool is not None and self._meter is not None:

@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from ._exceptions import ConfigError, EnvError, FanrenTTSError, RemoteError, WorkerError
+from .._exceptions import ConfigError, EnvError, FanrenTTSError, RemoteError, WorkerError
 
 __all__ = [
     "CONFIG_HELP",
