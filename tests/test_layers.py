@@ -113,6 +113,9 @@ LAYER_OF = {
     "fanren_tts.__main__": "programs",
     "fanren_tts.envs": "programs",
     "fanren_tts.check-envs": "programs",
+    "fanren_tts.engines.catalog": "programs",  # fanren-tts engines: edits configs, builds envs, speaks
+    "fanren_tts.engines.listing": "programs",
+    "fanren_tts.engines.command": "programs",
 }
 
 
