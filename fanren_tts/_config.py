@@ -94,6 +94,18 @@ PATH_OPTION = re.compile(r"(paths?|dir|file|checkpoint|prompt_speech|prompt_wav|
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
+class ServeScaling(Strict):
+    """How Ray Serve scales this engine's deployment under ``serve --ray`` (``fanren_tts.rayserve``):
+    between ``min_replicas`` and ``max_replicas`` replicas, aiming at ``target_ongoing_requests`` per
+    replica. ``max_replicas`` defaults to the block's ``replicas``."""
+
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int | None = Field(None, ge=1)
+    target_ongoing_requests: float = Field(1.0, gt=0)
+    upscale_delay_s: float = Field(5.0, ge=0)
+    downscale_delay_s: float = Field(30.0, ge=0)
+
+
 class Timeouts(Strict):
     """Seconds to wait, per stage. A progress frame from the worker re-arms ``startup``."""
 
@@ -172,6 +184,7 @@ _COMMON_KEYS = (
     "memory_gb",
     "env_vars",
     "timeouts",
+    "serve",
     "idle_timeout",
     "max_restarts",
     "restart_window",
@@ -246,6 +259,7 @@ class EngineConfig(Strict):
     memory_gb: float | None = Field(None, gt=0, description="device memory one worker needs (placement)")
     env_vars: dict[str, str] = Field(default_factory=dict)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    serve: ServeScaling = Field(default_factory=ServeScaling, description="Ray Serve autoscaling (serve --ray)")
     idle_timeout: float | None = Field(None, gt=0, description="stop the worker after this many idle seconds")
     max_restarts: int = Field(3, ge=0, description="restarts allowed within restart_window seconds")
     restart_window: float = Field(60.0, gt=0)

@@ -31,6 +31,10 @@ def serve(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"the server needs the [server] extra ({exc.name} is missing): pip install 'fanren-tts[server]'"
         ) from None
+    if getattr(args, "ray", None) is not None:  # the same app on a Ray cluster, through Ray Serve
+        from .rayserve.cli import serve_ray
+
+        return serve_ray(args)
     api_key = args.api_key or os.environ.get("FANREN_TTS_API_KEY") or None
     tts = TTSGenerator(args.config, device=args.device)
     try:
@@ -67,6 +71,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (default: $FANREN_TTS_API_KEY)")
     p.add_argument("--device", help="override the device of every engine")
     p.add_argument("--warm", nargs="*", metavar="ENGINE", help="start these engines (none named: all) before listening")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="serve through Ray Serve on the cluster at ADDRESS (none: $RAY_ADDRESS, else a new local one); "
+        "--warm NAMES then picks the engines deployed",
+    )
     p.add_argument("-v", "--verbose", action="count", default=0, help="-v logs each request (uvicorn info)")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     p.set_defaults(func=serve)
