@@ -34,7 +34,7 @@ import ray
 from ray import serve
 from ray.cluster_utils import Cluster
 
-from conftest import write_config
+from conftest import wait_gone, write_config
 from fanren_tts._config import PROJECT_ROOT
 from fanren_tts.rayserve.app import APP_NAME, build, deployment_name
 
@@ -72,7 +72,9 @@ def _wait(what: str, check: Any, timeout: float) -> float:
 
 def _running(deployment: str) -> int:
     status = serve.status().applications[APP_NAME].deployments[deployment]
-    return int(status.replica_states.get("RUNNING", 0))
+    from ray.serve._private.common import ReplicaState
+
+    return int(status.replica_states.get(ReplicaState.RUNNING, 0))
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +162,9 @@ def test_websocket_and_sse_through_the_ingress(served: Served) -> None:
                 break
             assert msg["type"] == "chunk", msg
             if msg["bytes"]:
-                audio += ws.recv()
+                piece = ws.recv()
+                assert isinstance(piece, bytes)
+                audio += piece
         assert audio
     body = {"model": "espeak", "input": "Hello there.", "response_format": "pcm", "stream_format": "sse"}
     r = httpx.post(served.url + "/v1/audio/speech", json=body, headers=AUTH, timeout=60)
@@ -268,7 +272,7 @@ def test_errors_are_the_local_servers(served: Served) -> None:
             assert (theirs.status_code, theirs.json()) == (mine.status_code, mine.json()), (path, body)
 
 
-def _busy_replica(served: Served) -> Any:
+def _busy_replica(served: Served) -> dict[str, Any]:
     """A running espeak replica, once the ingress has a request in flight (every running
     replica is busy under the test's load)."""
     health: dict[str, Any] = {}
@@ -280,7 +284,7 @@ def _busy_replica(served: Served) -> Any:
     _wait("a request in flight", ready, 30)
     running = [r for r in health["engines"]["espeak"]["replicas"] if r["state"].endswith("RUNNING")]
     assert running, health
-    return ray.get_actor(running[0]["actor_name"], namespace="serve")
+    return running[0]
 
 
 def _speak_with_retries(served: Served, text: str, outcome: dict[str, Any]) -> None:
@@ -310,13 +314,16 @@ def _speak_with_retries(served: Served, text: str, outcome: dict[str, Any]) -> N
 def test_16_clients_while_a_replica_is_killed_lose_nothing(served: Served) -> None:
     """Every request succeeds, or gets 503 + Retry-After and then succeeds on a retry."""
     _wait("one replica before the test", lambda: _running(ENGINE) == 1, 120)
+    first = serve.get_deployment_handle(ENGINE, app_name=APP_NAME).where.remote().result(timeout_s=30)
     text = "This sentence keeps a replica busy for a little while, so that the kill lands mid-request. " * 3
     outcomes: list[dict[str, Any]] = [{} for _ in range(16)]
     threads = [threading.Thread(target=_speak_with_retries, args=(served, text, o), daemon=True) for o in outcomes]
     for t in threads:
         t.start()
     victim = _busy_replica(served)
-    ray.kill(victim, no_restart=True)  # a replica with a request in flight (every one is busy)
+    ray.kill(
+        ray.get_actor(victim["actor_name"], namespace="serve"), no_restart=True
+    )  # a replica with a request in flight (every one is busy)
     for t in threads:
         t.join(300)
     assert not any(t.is_alive() for t in threads), "a client hung"
@@ -326,6 +333,8 @@ def test_16_clients_while_a_replica_is_killed_lose_nothing(served: Served) -> No
     retried = sum(len(o["statuses"]) > 1 for o in outcomes)
     assert retried >= 1  # the kill cut a request, which got its 503 and succeeded on the retry
     print(f"\n16 clients, one replica killed: {retried} retried after a 503, 0 lost")
+    if victim["pid"] == first["pid"]:  # its worker went with it (the watchdog ends an orphan)
+        assert wait_gone(first["worker_pid"], 15)
     # Serve brings the replica back
     _wait("a replacement replica", lambda: _running(ENGINE) >= 1, 120)
 

@@ -165,7 +165,9 @@ class EngineReplica:
             put(exc)
 
     async def speak(self, text: str, options: dict[str, Any], cache: bool | None) -> AsyncIterator[Any]:
-        """The line's chunks as they are made; an engine error as a last ``{"error": ...}``."""
+        """The line's chunks as they are made, in lists: each holds every chunk made since the
+        last was sent (one message per list, not per chunk: a fast engine's pieces travel
+        together, a slow one's one by one); an engine error as a last ``{"error": ...}``."""
         key = serve.get_multiplexed_model_id()
         if key:
             try:
@@ -178,15 +180,24 @@ class EngineReplica:
         stop = threading.Event()
         work = loop.run_in_executor(self.threads, self._produce, loop, out, stop, text, options, cache)
         try:
-            while True:
+            done = False
+            while not done:
+                batch: list[Any] = []
                 item = await out.get()
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+                while True:
+                    if item is _END or isinstance(item, dict):
+                        done = True
+                        break
+                    if isinstance(item, BaseException):
+                        raise item
+                    batch.append(item)
+                    if out.empty():
+                        break
+                    item = out.get_nowait()
+                if batch:
+                    yield batch
                 if isinstance(item, dict):
-                    return
+                    yield item
         finally:
             stop.set()  # a cancelled request: the engine stops after its current piece
             await asyncio.wait([work], timeout=self.gen.config.get(self.engine).timeouts.call)

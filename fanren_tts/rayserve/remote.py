@@ -70,10 +70,10 @@ class ServeGenerator(TTSGenerator):
         replies = handle.speak.remote(text, options, cache)
         finished = False
         try:
-            for item in replies:
+            for item in replies:  # lists of chunks (see EngineReplica.speak), or an error
                 if isinstance(item, dict):
                     raise _rebuild_error(item["error"])
-                yield item
+                yield from item
             finished = True
         except FanrenTTSError:
             raise
