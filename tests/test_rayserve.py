@@ -254,22 +254,41 @@ def test_errors_are_the_local_servers(served: Served) -> None:
     from fanren_tts import TTSGenerator
     from fanren_tts._server import create_app
 
+    deep = '{"model": "espeak", "input": "hi", "extra": {"x": ' + "[" * 5000 + "]" * 5000 + "}}"
     cases: list[tuple[str, str, Any]] = [
         ("POST", "/v1/audio/speech", {"model": "nope", "input": "hi"}),
         ("POST", "/v1/audio/speech", {"model": "espeak", "input": ""}),
         ("POST", "/v1/audio/speech", {"model": "espeak", "input": "x" * 5000}),
+        ("POST", "/v1/audio/speech", {"model": "espeak", "input": "x" * 200_000}),  # past max_body_bytes: 413
         ("POST", "/v1/audio/speech", {"model": "espeak", "input": "hi", "speed": "fast"}),
-        ("POST", "/v1/audio/speech", "{not json"),
+        ("POST", "/v1/audio/speech", {"model": "espeak", "input": "hi", "voice": "nobody-stored"}),
+        ("POST", "/v1/audio/speech", b"{not json"),
+        ("POST", "/v1/audio/speech", b'{"model": "espeak", "input": "\xff\xfe"}'),
+        ("POST", "/v1/audio/speech", deep.encode()),
+        ("POST", "/v1/audio/speech", b"[1, 2]"),
+        ("POST", "/v1/audio/speech/captioned", {"model": "espeak", "input": "hi", "subtitle_format": "ass"}),
+        ("GET", "/v1/audio/speech", None),
         ("GET", "/v1/nowhere", None),
+        ("POST", "/v1/voices", b"not a form"),
+        ("POST", "/v1/voices", {"form": {"name": "evil\n", "engine": "espeak", "speaker": "de"}}),
+        ("POST", "/v1/voices", {"form": {"name": "x", "engine": "nope", "speaker": "de"}}),
         ("DELETE", "/v1/voices/nobody", None),
     ]
+    json_type = {"content-type": "application/json"}
     with TTSGenerator(served.config) as tts, TestClient(create_app(tts, api_key=KEY)) as local:
         for method, path, body in cases:
-            kw: dict[str, Any] = {"content": body} if isinstance(body, str) else {"json": body}
-            mine = local.request(method, path, headers=AUTH, **kw)
-            theirs = httpx.request(method, served.url + path, headers=AUTH, timeout=30, **kw)
+            kw: dict[str, Any]
+            if isinstance(body, bytes):
+                kw = {"content": body, "headers": {**AUTH, **json_type}}
+            elif isinstance(body, dict) and "form" in body:
+                kw = {"data": body["form"], "headers": AUTH}
+            else:
+                kw = {"json": body, "headers": AUTH}
+            mine = local.request(method, path, **kw)
+            theirs = httpx.request(method, served.url + path, timeout=30, **kw)
             assert mine.status_code >= 400, (path, body)
-            assert (theirs.status_code, theirs.json()) == (mine.status_code, mine.json()), (path, body)
+            assert (theirs.status_code, theirs.json()) == (mine.status_code, mine.json()), (path, str(body)[:80])
+            assert theirs.headers.get("retry-after") == mine.headers.get("retry-after")
 
 
 def _busy_replica(served: Served) -> dict[str, Any]:
