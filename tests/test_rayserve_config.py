@@ -75,7 +75,7 @@ def test_the_multiplexing_key_changes_when_a_voice_is_replaced(tmp_path: Path) -
     assert warm_voice(store, first).speaker == "de"
     store.add("narrator", speaker="fr", engine="espeak")
     second = model_id(store, "narrator")
-    assert second != first
+    assert second is not None and second != first
     with pytest.raises(ConfigError, match="replaced"):
         warm_voice(store, first)  # a request keyed to the old voice is not served the new one
     store.remove("narrator")
