@@ -52,10 +52,11 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, url: str, config: Path, voices: Path) -> None:
+    def __init__(self, url: str, config: Path, voices: Path, cluster: Cluster) -> None:
         self.url = url
         self.config = config
         self.voices = voices
+        self.cluster = cluster
 
     def client(self, key: str = KEY, timeout: float = 60) -> openai.OpenAI:
         return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, timeout=timeout)
@@ -118,7 +119,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, default_envs: None) -> Iter
             }
         )
         serve.run(app, name=APP_NAME, route_prefix="/")
-        yield Served(f"http://127.0.0.1:{port}", config, voices)
+        yield Served(f"http://127.0.0.1:{port}", config, voices, cluster)
     finally:
         try:
             serve.shutdown()
@@ -306,10 +307,10 @@ def _busy_replica(served: Served) -> dict[str, Any]:
     return running[0]
 
 
-def _speak_with_retries(served: Served, text: str, outcome: dict[str, Any]) -> None:
-    """One client that honours Retry-After: up to 6 tries; records each status."""
+def _speak_with_retries(served: Served, text: str, outcome: dict[str, Any], tries: int = 6) -> None:
+    """One client that honours Retry-After: up to ``tries`` tries; records each status."""
     statuses: list[Any] = []
-    for _ in range(6):
+    for _ in range(tries):
         try:
             r = httpx.post(
                 served.url + "/v1/audio/speech",
@@ -334,7 +335,7 @@ def test_16_clients_while_a_replica_is_killed_lose_nothing(served: Served) -> No
     """Every request succeeds, or gets 503 + Retry-After and then succeeds on a retry."""
     _wait("one replica before the test", lambda: _running(ENGINE) == 1, 120)
     first = serve.get_deployment_handle(ENGINE, app_name=APP_NAME).where.remote().result(timeout_s=30)
-    text = "This sentence keeps a replica busy for a little while, so that the kill lands mid-request. " * 3
+    text = "This sentence keeps a replica busy for a little while, so that the kill lands mid-request. " * 16
     outcomes: list[dict[str, Any]] = [{} for _ in range(16)]
     threads = [threading.Thread(target=_speak_with_retries, args=(served, text, o), daemon=True) for o in outcomes]
     for t in threads:
@@ -396,3 +397,27 @@ def test_unreachable_ray_address_fails_clearly_within_15s(tmp_path: Path) -> Non
     assert done.returncode == 2, done.stderr
     assert f"cannot reach the Ray cluster at '127.0.0.1:{port}'" in done.stderr
     assert "ray start --head" in done.stderr
+
+
+def test_a_lost_node_fails_only_its_requests(served: Served) -> None:
+    """The second node goes away with a busy replica on it (a spare node can take its place):
+    the requests it held get 503 and succeed on a retry; none is lost or hangs."""
+    served.cluster.add_node(num_cpus=2, resources={"node2": 2}, object_store_memory=80 * 1024**2)
+    _wait("one replica before the test", lambda: _running(ENGINE) == 1, 120)
+    text = "This sentence keeps a replica busy for a little while, so that the loss lands mid-request. " * 16
+    outcomes: list[dict[str, Any]] = [{} for _ in range(16)]
+    threads = [threading.Thread(target=_speak_with_retries, args=(served, text, o, 60), daemon=True) for o in outcomes]
+    for t in threads:
+        t.start()
+    victim = _busy_replica(served)
+    (node,) = [n for n in served.cluster.worker_nodes if n.node_id == victim["node_id"]]
+    served.cluster.remove_node(node, allow_graceful=False)
+    for t in threads:
+        t.join(300)
+    assert not any(t.is_alive() for t in threads), "a client hung"
+    for o in outcomes:
+        assert "audio" in o and o["audio"][:4] == b"RIFF", o.get("statuses")
+        assert all(s in (200, 503) for s in o["statuses"]), o["statuses"]
+    retried = sum(len(o["statuses"]) > 1 for o in outcomes)
+    assert retried >= 1
+    print(f"\n16 clients, a node lost: {retried} retried after a 503, 0 lost")
