@@ -374,7 +374,7 @@ def test_autoscales_from_1_to_2_under_load_and_back(served: Served) -> None:
     for t in clients:
         t.start()
     try:
-        up = _wait("scale up to 2 replicas", lambda: _running(ENGINE) == 2, 90)
+        up = _wait("scale up to 2 replicas", lambda: _running(ENGINE) == 2, 150)
     finally:
         stop.set()
         for t in clients:
