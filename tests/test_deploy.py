@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import write_config
-from fanren_tts._config import PROJECT_ROOT
+from fanren_tts.config import PROJECT_ROOT
 
 pytest.importorskip("ray.serve", reason="needs ray[serve] (the [ray] extra)")
 pytest.importorskip("fastapi")

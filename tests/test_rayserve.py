@@ -35,7 +35,7 @@ from ray import serve
 from ray.cluster_utils import Cluster
 
 from conftest import wait_gone, write_config
-from fanren_tts._config import PROJECT_ROOT
+from fanren_tts.config import PROJECT_ROOT
 from fanren_tts.rayserve.app import APP_NAME, build, deployment_name
 
 pytestmark = pytest.mark.usefixtures("default_envs")
@@ -253,7 +253,7 @@ def test_errors_are_the_local_servers(served: Served) -> None:
     from fastapi.testclient import TestClient
 
     from fanren_tts import TTSGenerator
-    from fanren_tts._server import create_app
+    from fanren_tts.server.app import create_app
 
     deep = '{"model": "espeak", "input": "hi", "extra": {"x": ' + "[" * 5000 + "]" * 5000 + "}}"
     cases: list[tuple[str, str, Any]] = [

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -72,10 +73,18 @@ def test_serve_ray_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         audio = api.audio.speech.create(model="espeak", input="Hello.", voice="default", response_format="wav")
         assert audio.content[:4] == b"RIFF"
         (replica,) = health["engines"]["espeak"]["replicas"]
+        lines: list[str] = []
+        stdout = server.stdout
+        assert stdout is not None
+        reader = threading.Thread(target=lambda: lines.extend(iter(stdout.readline, "")), daemon=True)
+        reader.start()
+        while not any("through Ray Serve" in line for line in list(lines)):  # deployed: serve.run returned
+            assert time.monotonic() < deadline and server.poll() is None, "".join(lines)[-3000:]
+            time.sleep(0.2)
         server.send_signal(signal.SIGTERM)
-        out, _ = server.communicate(timeout=90)
-        assert server.returncode == 0, out[-3000:]
-        assert "through Ray Serve" in out
+        server.wait(90)
+        reader.join(30)
+        assert server.returncode == 0, "".join(lines)[-3000:]
         assert wait_gone(replica["pid"], 30)  # the replica (and the worker it ran) is gone
     finally:
         if server.poll() is None:

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import write_config
 from fanren_tts import ConfigError
-from fanren_tts._config import load_config
 from fanren_tts._voices import VoiceStore
+from fanren_tts.config import load_config
 
 pytest.importorskip("ray.serve", reason="needs ray[serve] (the [ray] extra)")
 pytest.importorskip("fastapi")

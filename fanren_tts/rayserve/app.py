@@ -33,14 +33,14 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from ray import serve
 
-from .._config import Config, EngineConfig, load_config
 from .._envs import sync_env
 from .._exceptions import ConfigError, FanrenTTSError
 from .._generator import TTSGenerator
 from .._ray import _error_doc
-from .._server import create_app
 from .._voicemap import voice_options
 from .._voices import Voice
+from ..config import Config, EngineConfig, load_config
+from ..server.app import create_app
 from .remote import ServeGenerator
 from .voices import check_shared, mark_shared, warm_voice
 

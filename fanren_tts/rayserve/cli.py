@@ -45,6 +45,15 @@ def serve_ray(args: argparse.Namespace) -> int:
     started = not ray.is_initialized() and address is None and not os.environ.get("RAY_ADDRESS")
     connect(ray, address, include_dashboard=False, log_to_driver=bool(args.verbose))
     stop = threading.Event()
+    deploying = [True]
+
+    def on_signal(*_: Any) -> None:
+        stop.set()
+        if deploying[0]:  # still in serve.run: leave it now (the finally below cleans up)
+            raise KeyboardInterrupt
+
+    # ours before Serve's wait, so a SIGTERM during the deploy is not Ray's (which aborts the process)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         serve.start(proxy_location="HeadOnly", http_options={"host": args.host, "port": args.port})
         app = build(
@@ -55,12 +64,14 @@ def serve_ray(args: argparse.Namespace) -> int:
             }
         )
         serve.run(app, name=APP_NAME, route_prefix="/")  # returns once every replica is up
+        deploying[0] = False
         print(f"fanren_tts serving on http://{args.host}:{args.port} through Ray Serve", flush=True)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
         while not stop.wait(1.0):
             pass
     finally:
+        deploying[0] = False
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         try:
             serve.delete(APP_NAME)
         except Exception:
