@@ -108,6 +108,7 @@ LAYER_OF = {
     # server: HTTP, WebSocket and their queue
     "fanren_tts.server": "server",
     "fanren_tts.studio": "server",  # the web studio: its files and POST /v1/text/preview, on the server's modules
+    "fanren_tts.rayserve": "server",  # the server on Ray Serve (serve --ray)
     # programs: what users run
     "fanren_tts.cli": "programs",
     "fanren_tts.__main__": "programs",
