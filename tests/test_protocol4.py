@@ -286,3 +286,27 @@ def test_the_executor_takes_from_each_caller_in_turn() -> None:
         assert finished.acquire(timeout=10)
     assert engine.order == ["a1", "b1", "a2", "a3", "a4", "a5"]
     assert [f["kind"] for f in sent] == ["result"] * len(calls)
+
+
+# --------------------------------------------------------------------------- real engines
+
+
+@pytest.mark.slow
+def test_piper_runs_calls_at_once_over_one_voice(default_envs, tmp_path: Path) -> None:
+    """ONNX Runtime sessions are thread-safe; piper's phonemizer is serialized by a lock.
+    Four lines at once on one worker come out as the same lines made one at a time."""
+    from conftest import write_config
+
+    lines = ["One sentence here.", "A second, longer sentence follows it.", "Third.", "And the fourth line."]
+    one = write_config(tmp_path / "one.yaml", {"piper": {"device": "cpu"}})
+    with TTSGenerator(one) as gen:
+        alone = [gen.call("piper", "synthesize", text=t) for t in lines]
+    many = write_config(tmp_path / "many.yaml", {"piper": {"device": "cpu", "concurrency": 4}})
+    with TTSGenerator(many) as gen:
+        worker = gen.worker("piper")
+        worker.start()
+        assert worker.capacity == 4 and gen.describe("piper")["concurrency"] == 4
+        together = _all_at_once(4, lambda i: worker.call("synthesize", {"text": lines[i]}))
+    for a, b in zip(alone, together, strict=True):
+        assert [w["text"] for w in a["words"]] == [w["text"] for w in b["words"]]
+        assert abs(a["audio"].duration - b["audio"].duration) < 0.25 * a["audio"].duration
