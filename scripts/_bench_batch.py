@@ -23,6 +23,7 @@ import json
 import os
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -171,7 +172,8 @@ def bench_batch(root: Path, tmp: Path, runs: int) -> dict[str, Any]:
         from verify import qwen3 as verify_qwen3
 
         python = verify_qwen3.env_python()
-        models = verify_qwen3.build_models(python, tmp / "qwen3-models")
+        # kept between runs: building the tiny checkpoints costs minutes on a small machine
+        models = verify_qwen3.build_models(python, Path(tempfile.gettempdir()) / "fanren-bench-qwen3-models")
         model = models / "custom_voice"
         base = {"type": "qwen3", "model_path": str(model), "speaker": "Vivian", "device": "cpu"}
         extra = {"max_new_tokens": QWEN_TOKENS}

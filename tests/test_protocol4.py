@@ -95,7 +95,7 @@ def test_one_cancel_among_many_calls(echo_config) -> None:
 def test_a_worker_killed_with_eight_calls_in_flight_fails_each_then_restarts(echo_config) -> None:
     with TTSGenerator(echo_config(echo={"concurrency": 8, "max_restarts": 1})) as gen:
         worker = gen.worker("echo")
-        worker.start()
+        child = worker.call("spawn_child")  # an orphan-to-be: it must go with the worker
         pid = worker.pid
         assert pid is not None
 
@@ -111,7 +111,7 @@ def test_a_worker_killed_with_eight_calls_in_flight_fails_each_then_restarts(ech
         assert all(r.signal == signal.SIGKILL for r in results)
         assert len({id(r) for r in results}) == 8, "each caller has its own exception"
         assert len(worker._failures) == 1, "one death counts once against the restart budget"
-        assert wait_gone(pid, 2)
+        assert wait_gone(pid, 2) and wait_gone(child, 2)
         reply = worker.call("echo", {"value": "again"})
         assert reply["value"] == "again" and reply["pid"] != pid
 

@@ -97,7 +97,7 @@ def test_qwen3_batches_calls_in_flight_through_the_real_upstream(tmp_path: Path)
         "model_path": str(models / "custom_voice"),
         "speaker": "Vivian",
         "max_batch": 4,
-        "batch_window_ms": 3000,
+        "batch_window_ms": 1000,
         "timeouts": {"startup": 600, "call": 600},
     }
     cfg = tmp_path / "config.yaml"
