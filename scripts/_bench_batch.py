@@ -117,7 +117,14 @@ def _run_clients(gen: TTSGenerator, engine: str, texts: list[str], clients: int,
     }
 
 
+#: FANREN_BENCH_THREADS=N: every worker (and the in-process run) uses N CPU threads, so a
+#: loaded machine's oversubscription does not decide the comparison (default: as configured).
+THREADS = int(os.environ.get("FANREN_BENCH_THREADS", "0") or 0)
+
+
 def _variant(tmp: Path, engine: str, block: dict, texts: list[str], extra: dict) -> dict[str, Any]:
+    if THREADS:
+        block = {**block, "threads": THREADS}
     cfg = tmp / f"batch-{engine}-{abs(hash(json.dumps(block, sort_keys=True)))}.yaml"
     doc = {"tts": {"engine": engine, "cache": {"enabled": False}, "output": {"sample_rate": None}, engine: block}}
     cfg.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
@@ -135,7 +142,7 @@ def _variant(tmp: Path, engine: str, block: dict, texts: list[str], extra: dict)
 
 
 def _in_process(python: Path, model: Path) -> dict[str, float]:
-    threads = str(os.cpu_count() or 1)
+    threads = str(THREADS or os.cpu_count() or 1)
     proc = subprocess.run(
         [
             str(python),
@@ -155,7 +162,7 @@ def _in_process(python: Path, model: Path) -> dict[str, float]:
 
 
 def bench_batch(root: Path, tmp: Path, runs: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"skipped": [], "load": os.getloadavg()[0]}
+    out: dict[str, Any] = {"skipped": [], "load": os.getloadavg()[0], "threads": THREADS}
     piper = root / "envs" / "piper"
     if env_status(piper, "piper").ready:
         from bench import SENTENCES
@@ -194,7 +201,8 @@ def markdown(results: dict[str, Any]) -> list[str]:
         return []
     lines = [
         "",
-        f"**Many requests, one model** (protocol 4; load average {b['load']:.1f} at the start): throughput "
+        f"**Many requests, one model** (protocol 4; load average {b['load']:.1f} at the start; CPU threads per "
+        f"worker: {b.get('threads') or 'as configured'}): throughput "
         "in seconds of audio per wall second, p50 / p99 latency per request, at 1, 4, 8, 16 concurrent "
         "clients; memory: the workers' peak RSS, summed",
         "",
