@@ -264,7 +264,7 @@ class Executor:
             return
         finally:
             self.on_thread(None)
-        for call, value in zip(batch, results, strict=True):
+        for call, value in zip(batch, results):  # noqa: B905 - same length, checked above; 3.9 has no strict=
             if isinstance(value, Exception):
                 self._answer_error(call, value)
             else:
