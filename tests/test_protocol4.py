@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import subprocess
@@ -310,3 +311,59 @@ def test_piper_runs_calls_at_once_over_one_voice(default_envs, tmp_path: Path) -
     for a, b in zip(alone, together, strict=True):
         assert [w["text"] for w in a["words"]] == [w["text"] for w in b["words"]]
         assert abs(a["audio"].duration - b["audio"].duration) < 0.25 * a["audio"].duration
+
+
+class _Batcher:
+    """An engine for the executor alone that logs each synthesize_batch call."""
+
+    batch_keys = ("voice",)
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def synthesize(self, text: str, voice: str = "") -> str:
+        self.batches.append([text])
+        return text
+
+    def synthesize_batch(self, requests: list[dict[str, Any]]) -> list[Any]:
+        self.batches.append([r["text"] for r in requests])
+        return [r["text"] for r in requests]
+
+
+class _Idle(fanren_calls.Executor):
+    """An executor whose runner threads do nothing: the test plays the runners itself."""
+
+    def _run(self) -> None:
+        return
+
+
+def test_two_runners_never_split_one_batch_between_them() -> None:
+    """Runner A is gathering a batch for voice v; runner B then takes the next call, of
+    voice v too. B must add it to A's batch, not hold it as the first of a batch of its
+    own (each would wait out the window and run half the batch alone)."""
+    limits = fanren_calls.Limits(
+        {"max_batch": 2, "batch_window_ms": 5000, "concurrency": 2},
+        batches=True,
+        max_concurrency=2,
+        default_max_batch=2,
+    )
+    engine = _Batcher()
+    executor = _Idle(engine, {"synthesize": engine.synthesize}, limits, print, print, print)
+
+    def call(i: int, method: str, caller: str) -> fanren_calls.Call:
+        return fanren_calls.Call(
+            {"id": i, "method": method, "kwargs": {"text": f"t{i}", "voice": "v"}, "caller": caller}
+        )
+
+    got: dict[str, list[fanren_calls.Call]] = {}
+    executor.submit(call(1, "synthesize", "a"))
+    runner_a = threading.Thread(target=lambda: got.setdefault("a", executor._next()))
+    runner_a.start()
+    _until(lambda: not executor.waiting)  # A took it, and waits for a partner
+    with executor.cond:  # queued without waking A: B comes first
+        executor.waiting["b"] = collections.deque([call(2, "synthesize", "b")])
+        executor.waiting["c"] = collections.deque([call(3, "other", "c")])
+    got["b"] = executor._next()
+    runner_a.join(10)
+    assert [c.id for c in got["a"]] == [1, 2]
+    assert [c.id for c in got["b"]] == [3]

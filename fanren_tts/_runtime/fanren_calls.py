@@ -141,6 +141,7 @@ class Executor:
         self.waiting: collections.OrderedDict[Any, collections.deque[Call]] = collections.OrderedDict()
         self.keys = tuple(getattr(engine, "batch_keys", ()) or ())
         self._last: dict[Any, int] = {}  # caller -> the turn it was last served in
+        self.gathering: dict[str, list[Call]] = {}  # batch key -> the batch a runner is gathering
         self._turn = 0
         #: No threads at capacity 1: the session runs each call on the main thread (``run_one``).
         self.threads = [
@@ -184,32 +185,50 @@ class Executor:
         return repr([call.kwargs.get(k) for k in self.keys])
 
     def _next(self) -> list[Call]:
-        """The next call, or the next batch: waits up to the window for partners to arrive."""
+        """The next call, or the next batch: waits up to the window for partners to arrive.
+
+        A call whose batch is already being gathered by another runner joins that one,
+        so two runners never each hold one half of what should be one batch.
+        """
         with self.cond:
-            while not self.waiting:
-                self.cond.wait()
-            first = self._take(lambda c: True)
-            assert first is not None
-            if not self._batchable(first):
-                return [first]
-            key = self._key(first)
+            while True:
+                while not self.waiting:
+                    self.cond.wait()
+                first = self._take(lambda c: True)
+                assert first is not None
+                if not self._batchable(first):
+                    return [first]
+                key = self._key(first)
+                gathering = self.gathering.get(key)
+                if gathering is not None and len(gathering) < self.limits.max_batch:
+                    gathering.append(first)
+                    self.cond.notify_all()
+                    continue
+                return self._gather(first, key)
 
-            def partner(c: Call) -> bool:
-                return self._batchable(c) and self._key(c) == key
+    def _gather(self, first: Call, key: str) -> list[Call]:
+        """``first`` and its partners (same ``batch_keys``), up to ``max_batch``; holds the lock."""
 
+        def partner(c: Call) -> bool:
+            return self._batchable(c) and self._key(c) == key
+
+        batch = [first]
+        self.gathering[key] = batch
+        try:
             until = first.arrived + self.limits.batch_window_s
-            while self._count(partner) < self.limits.max_batch - 1:
+            while len(batch) + self._count(partner) < self.limits.max_batch:
                 left = until - time.monotonic()
                 if left <= 0:
                     break
                 self.cond.wait(left)
-            batch = [first]
             while len(batch) < self.limits.max_batch:
                 more = self._take(partner)
                 if more is None:
                     break
                 batch.append(more)
-            return batch
+        finally:
+            del self.gathering[key]
+        return batch
 
     # ------------------------------------------------------------------ running
 
