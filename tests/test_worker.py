@@ -52,7 +52,8 @@ def test_prints_to_stdout_never_reach_the_protocol(echo_config) -> None:
     with TTSGenerator(echo_config()) as gen:
         assert gen.call("echo", "shout", text="hello") == "hello"
         assert gen.call("echo", "echo", value=1)["value"] == 1
-        tail = gen.worker("echo").stderr_tail
+        worker = gen.worker("echo")
+    tail = worker.stderr_tail  # read after the stop, which reads its stderr to the end: no race
     assert "must not corrupt the protocol" in tail  # printed at wrapper import
     assert "printed to stdout during load" in tail
     assert "garbage written straight to fd 1" in tail
