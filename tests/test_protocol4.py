@@ -367,3 +367,19 @@ def test_two_runners_never_split_one_batch_between_them() -> None:
     runner_a.join(10)
     assert [c.id for c in got["a"]] == [1, 2]
     assert [c.id for c in got["b"]] == [3]
+
+
+def test_an_env_built_for_protocol_3_shows_as_drifted(tiny_project: Path) -> None:
+    import json
+
+    from fanren_tts import sync_env
+    from fanren_tts._envs import MARKER, env_status
+
+    sync_env(tiny_project)
+    marker = tiny_project / ".venv" / MARKER
+    stamp = json.loads(marker.read_text())
+    assert stamp["protocol"] == wire.PROTOCOL_VERSION == 4
+    marker.write_text(json.dumps({**stamp, "protocol": 3}))
+    status = env_status(tiny_project)
+    assert status.state == "drifted" and "built for protocol 3, this is 4" in status.detail
+    assert sync_env(tiny_project).ready  # re-stamped
