@@ -20,11 +20,11 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
-from ._config import EngineConfig
 from ._exceptions import WorkerTimeout
 from ._placement import DeviceProbe, ReplicaPlan, plan_replicas
 from ._setups import Setups
 from ._worker import Worker
+from .config import EngineConfig
 
 __all__ = ["Pool"]
 
@@ -49,8 +49,10 @@ class Pool:
 
     @property
     def capacity(self) -> int:
-        """Calls the pool takes at once: every replica's capacity (protocol 4), summed; a
-        replica not started yet counts what it is known to take (1 until its first start)."""
+        """How many calls this pool can serve at once: every replica's capacity (protocol 4),
+        summed; a replica not started yet counts what it is known to take (1 until its first
+        start). The one answer to "how many in flight" that the producer, the batch and the
+        server ask."""
         return sum(w.capacity for w in self.replicas)
 
     def __repr__(self) -> str:

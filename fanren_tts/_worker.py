@@ -30,7 +30,6 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
-from ._config import EngineConfig
 from ._envs import env_status, require_ready
 from ._exceptions import (
     ConfigError,
@@ -46,8 +45,9 @@ from ._runtime import RUNTIME_DIR
 from ._runtime import fanren_worker as wire
 from ._setups import Setup, Setups
 from ._termination import describe_exit
-from ._transport import Deadline
+from ._transport import Deadline, encode
 from ._worker_process import Pending, Process, remote_error, timeout_error
+from .config import EngineConfig
 
 __all__ = ["Worker", "worker_environment"]
 
@@ -339,8 +339,8 @@ class Worker:
         """The frame for ``msg``, encoded before anything is written, so a value that
         cannot be sent fails as a typed error and leaves the stream (and worker) intact."""
         try:
-            return wire.frame_parts(msg)
-        except wire.ProtocolError as exc:  # e.g. an argument too large to send
+            return encode(msg)
+        except ProtocolError as exc:  # e.g. an argument too large to send
             raise ProtocolError(str(exc), engine=self.name) from None
         except (TypeError, ValueError, OverflowError) as exc:  # msgpack's refusals
             raise ConfigError(self._unsendable(msg, exc)) from None
