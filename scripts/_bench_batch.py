@@ -141,6 +141,27 @@ def _variant(tmp: Path, engine: str, block: dict, texts: list[str], extra: dict)
     return out
 
 
+def _narration(tmp: Path, blocks: dict[str, dict], texts: list[str]) -> dict[str, Any]:
+    """One 40-sentence text through ``generate`` per worker kind: wall seconds, and whether
+    the segments came out in the same order with the same timings as the first kind's."""
+    text = "".join(texts[i % len(texts)] for i in range(40))
+    out: dict[str, Any] = {}
+    first: list[tuple[str, float, float]] | None = None
+    for name, block in blocks.items():
+        cfg = tmp / f"narration-{abs(hash(name))}.yaml"
+        doc = {"tts": {"engine": "qwen3", "cache": {"enabled": False}, "output": {"sample_rate": None}, "qwen3": block}}
+        cfg.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        with TTSGenerator(str(cfg)) as gen:
+            gen.warm_up("qwen3")
+            t0 = time.perf_counter()
+            result = gen.generate(text, tmp / f"narration-{abs(hash(name))}.wav")
+            wall = time.perf_counter() - t0
+        segments = [(s.text, round(s.start, 6), round(s.end, 6)) for s in result.segments]
+        first = first if first is not None else segments
+        out[name] = {"wall_s": wall, "segments": len(segments), "same_as_first": segments == first}
+    return out
+
+
 def _in_process(python: Path, model: Path) -> dict[str, float]:
     threads = str(THREADS or os.cpu_count() or 1)
     proc = subprocess.run(
@@ -190,6 +211,12 @@ def bench_batch(root: Path, tmp: Path, runs: int) -> dict[str, Any]:
             "max_batch: 8": _variant(tmp, "qwen3", {**base, "max_batch": 8}, QWEN_TEXTS, extra),
         }
         out["qwen3 in-process"] = _in_process(python, model)
+        with_tokens = {**base, "max_new_tokens": QWEN_TOKENS}
+        out["qwen3 narration"] = _narration(
+            tmp,
+            {"one-at-a-time": {**with_tokens, "max_batch": 1}, "max_batch: 8": {**with_tokens, "max_batch": 8}},
+            QWEN_TEXTS,
+        )
     else:
         out["skipped"].append("qwen3 (python -m fanren_tts.envs sync qwen3)")
     return out
@@ -232,6 +259,20 @@ def markdown(results: dict[str, Any]) -> list[str]:
             f"one call with a list of 8 {q['batched_s']:.2f} s: {speedup:.2f}× "
             f"({q['audio_separate_s'] / q['separate_s']:.2f} vs {q['audio_batched_s'] / q['batched_s']:.2f} "
             "s of audio per second).",
+        ]
+    n = b.get("qwen3 narration")
+    if n:
+        base = next(iter(n.values()))["wall_s"]
+        lines += [
+            "",
+            "qwen3 tiny, one 40-sentence narration through `generate` (the producer sends up to "
+            "`pool.capacity` segments at once): "
+            + "; ".join(
+                f"{k} {v['wall_s']:.2f} s ({base / v['wall_s']:.2f}×, {v['segments']} segments, "
+                f"{'same order and timings' if v['same_as_first'] else 'ORDER OR TIMINGS DIFFER'})"
+                for k, v in n.items()
+            )
+            + ".",
         ]
     if b["skipped"]:
         lines += ["", "Skipped (env not built): " + ", ".join(b["skipped"])]
