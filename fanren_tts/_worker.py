@@ -22,7 +22,6 @@ import collections
 import contextlib
 import logging
 import os
-import sys
 import threading
 import time
 import weakref
@@ -30,10 +29,8 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
-from ._envs import env_status, require_ready
 from ._exceptions import (
     ConfigError,
-    EnvNotReady,
     ProtocolError,
     RemoteError,
     WorkerCrashed,
@@ -41,12 +38,12 @@ from ._exceptions import (
     WorkerTimeout,
 )
 from ._restarts import RestartBudget
-from ._runtime import RUNTIME_DIR
 from ._runtime import fanren_worker as wire
 from ._setups import Setup, Setups
 from ._termination import describe_exit
 from ._transport import Deadline, encode
 from ._worker_process import Pending, Process, remote_error, timeout_error
+from ._worker_spawn import spawn, worker_command, worker_environment
 from .config import EngineConfig
 
 __all__ = ["Worker", "worker_environment"]
@@ -57,18 +54,6 @@ _LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
 _TAIL_LINES = 60
 #: Pieces of a stream the worker may send ahead of what its reader has taken.
 STREAM_WINDOW = 8
-
-
-def worker_environment(config: EngineConfig) -> dict[str, str]:
-    """The environment an engine's interpreter runs in: the host's, minus what would
-    point it at another Python, plus the engine's presets and env_vars, with the
-    worker runtime (and only it, before any PYTHONPATH of the engine's) importable."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env.update(config.worker_env())
-    extra = config.env_vars.get("PYTHONPATH")
-    env["PYTHONPATH"] = str(RUNTIME_DIR) + (os.pathsep + extra if extra else "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 class Worker:
@@ -206,83 +191,20 @@ class Worker:
             self._start_lock.release()
 
     def _command(self) -> list[str]:
-        cfg = self.config
-        return [
-            str(cfg.interpreter),
-            "-u",
-            "-m",
-            "fanren_worker",
-            str(cfg.wrapper_path),
-            "--engine",
-            self.name,
-            "--device",
-            cfg.device,
-            "--host-pid",
-            str(os.getpid()),
-        ]
+        return worker_command(self.config)
 
     def _spawn_and_handshake(self) -> Process:
-        import subprocess
-
-        cfg = self.config
-        interpreter = cfg.interpreter
-        if not interpreter.exists():
-            if cfg.env_dir is not None:
-                require_ready(cfg.env_dir, self.name, self.config_file)  # says how to build it
-            raise EnvNotReady(
-                f"engine {self.name!r}: interpreter {interpreter} does not exist"
-                + (
-                    f". Build its env with: {env_status(cfg.env_dir, self.name, self.config_file).fix}"
-                    if cfg.env_dir
-                    else ""
-                )
-            )
-        if not cfg.wrapper_path.is_file():
-            raise WorkerStartupError(
-                f"engine {self.name!r}: wrapper script not found: {cfg.wrapper_path}", engine=self.name
-            )
         self._tail.clear()
         self._done = set()  # a new process: every setup (a registered voice) must be done again
         t0 = time.monotonic()
-        try:
-            proc = subprocess.Popen(
-                self._command(),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=worker_environment(self.config),
-                start_new_session=True,  # its own process group, so a kill takes its children too
-            )
-        except OSError as exc:
-            raise WorkerStartupError(
-                f"engine {self.name!r}: cannot run {interpreter}: {exc.strerror or exc}", engine=self.name
-            ) from None
-        process = Process(
-            proc, self.name, self._log, self._tail, self.budget.record, sys.executable or str(interpreter)
-        )
-        self._log.debug("started pid %d: %s", proc.pid, " ".join(self._command()))
-        timeout = cfg.timeouts.startup
-        try:
-            process.handshake(cfg.resolved_options(), cfg.limits(), timeout)
-        except Deadline:
-            process.kill(lambda: WorkerCrashed(f"engine {self.name!r}: startup timed out", engine=self.name))
-            raise WorkerTimeout(
-                f"engine {self.name!r} was not ready within {timeout:.0f}s (startup timeout)",
-                stage="startup",
-                timeout=timeout,
-                engine=self.name,
-                stderr_tail=self.stderr_tail,
-            ) from None
-        except BaseException:
-            process.kill(lambda: WorkerCrashed(f"engine {self.name!r}: startup failed", engine=self.name))
-            raise
+        process = spawn(self.config, self.config_file, self._log, self._tail, self.budget.record)
         self.hello, self.info, self.load_s = process.hello, process.info, process.load_s
         self.started_at = time.monotonic()
         self.last_used = self.started_at
         self._log.info(
             "ready in %.2fs (pid %d, python %s, device %s, capacity %d)",
             self.started_at - t0,
-            proc.pid,
+            process.pid,
             process.hello.get("python"),
             process.hello.get("device"),
             process.capacity,

@@ -77,6 +77,7 @@ LAYER_OF = {
     # worker: one engine process
     "fanren_tts._worker": "worker",
     "fanren_tts._worker_process": "worker",
+    "fanren_tts._worker_spawn": "worker",
     "fanren_tts._restarts": "worker",
     "fanren_tts._transport": "worker",
     "fanren_tts._termination": "worker",
