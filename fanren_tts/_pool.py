@@ -40,7 +40,7 @@ class Pool:
         self.setups = Setups()
         self.replicas: list[Worker] = [Worker(p.config, config_file, self.setups) for p in self.plans]
         self._cond = threading.Condition()
-        self._busy: set[int] = set()
+        self._busy: dict[int, int] = {}  # replica index -> calls it holds from this pool (none: absent)
         self._queue: collections.deque[object] = collections.deque()
 
     @property
@@ -49,9 +49,11 @@ class Pool:
 
     @property
     def capacity(self) -> int:
-        """How many calls this pool can serve at once: replicas x calls per worker (1 for now).
-        The one answer to "how many in flight" that the producer, the batch and the server ask."""
-        return self.size
+        """How many calls this pool can serve at once: every replica's capacity (protocol 4),
+        summed; a replica not started yet counts what it is known to take (1 until its first
+        start). The one answer to "how many in flight" that the producer, the batch and the
+        server ask."""
+        return sum(w.capacity for w in self.replicas)
 
     def __repr__(self) -> str:
         alive = sum(w.alive for w in self.replicas)
@@ -60,22 +62,27 @@ class Pool:
     # ------------------------------------------------------------------ handing out replicas
 
     def _pick(self) -> int | None:
-        """An idle replica: a running one first (no model load), else one to start.
+        """A replica with room: a running one first (no model load), the least loaded, else
+        one to start.
 
-        None (wait) while every idle replica has spent its restart budget and a busy one
-        can still serve: it will be free soon, and failing now would fail a call that a
+        None (wait) while every free replica has spent its restart budget and a busy one
+        can still serve: it will have room soon, and failing now would fail a call that a
         healthy replica can make. Only when no replica can serve is a spent one handed
         out, so that its start raises WorkerUnavailable with the reason.
         """
-        idle = [i for i in range(self.size) if i not in self._busy]
-        running = [i for i in idle if self.replicas[i].alive]
-        if running:
-            return min(running, key=lambda i: self.replicas[i].last_used)  # spread load evenly
-        ready = [i for i in idle if self.replicas[i].restartable]
+        room = [i for i in range(self.size) if self._busy.get(i, 0) < self.replicas[i].capacity]
+        running = [i for i in room if self.replicas[i].alive]
+        if running:  # the least loaded, then the longest unused: spread load evenly
+            return min(
+                running,
+                key=lambda i: (self._busy.get(i, 0) / self.replicas[i].capacity, self.replicas[i].last_used),
+            )
+        fresh = [i for i in room if i not in self._busy]
+        ready = [i for i in fresh if self.replicas[i].restartable]
         if ready:
             return ready[0]
-        if idle and not any(self._can_serve(i) for i in self._busy):
-            return idle[0]
+        if fresh and not any(self._can_serve(i) for i in self._busy):
+            return fresh[0]
         return None
 
     def _can_serve(self, index: int) -> bool:
@@ -86,11 +93,12 @@ class Pool:
         """How long a call may wait for a replica: every call ahead of it is bounded by
         the startup and call timeouts, shared among the replicas."""
         t = self.config.timeouts
-        return t.startup + t.call * (waiting // self.size + 1)
+        return t.startup + t.call * (waiting // max(1, self.capacity) + 1)
 
     @contextlib.contextmanager
     def acquire(self, timeout: float | None = None) -> Iterator[Worker]:
-        """An idle replica for the length of the ``with`` block; waits its turn (FIFO)."""
+        """A replica with room for one more call, for the length of the ``with`` block; waits
+        its turn (FIFO)."""
         ticket = object()
         with self._cond:
             self._queue.append(ticket)
@@ -114,28 +122,33 @@ class Pool:
             finally:
                 self._queue.remove(ticket)
                 self._cond.notify_all()  # the next in line may be served now
-            self._busy.add(index)
+            self._busy[index] = self._busy.get(index, 0) + 1
         try:
             yield self.replicas[index]
         finally:
             with self._cond:
-                self._busy.discard(index)
+                self._busy[index] -= 1
+                if not self._busy[index]:
+                    del self._busy[index]
                 self._cond.notify_all()
 
     # ------------------------------------------------------------------ calls
 
-    def call(self, method: str, kwargs: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
-        """``method(**kwargs)`` on an idle replica (started first if needed)."""
+    def call(
+        self, method: str, kwargs: dict[str, Any] | None = None, *, timeout: float | None = None, caller: Any = None
+    ) -> Any:
+        """``method(**kwargs)`` on a replica with room (started first if needed)."""
         with self.acquire() as worker:
-            return worker.call(method, kwargs, timeout=timeout)
+            return worker.call(method, kwargs, timeout=timeout, caller=caller)
 
     def stream(
-        self, method: str, kwargs: dict[str, Any] | None = None, *, timeout: float | None = None
+        self, method: str, kwargs: dict[str, Any] | None = None, *, timeout: float | None = None, caller: Any = None
     ) -> Generator[Any, None, None]:
-        """A streaming method on one replica, which stays taken until the stream ends, however it
-        ends (read to the end, closed or dropped on any thread, failed); read it from any thread."""
+        """A streaming method on one replica, which holds one of its slots until the stream ends,
+        however it ends (read to the end, closed or dropped on any thread, failed); read it
+        from any thread."""
         with self.acquire() as worker:
-            yield from worker.stream(method, kwargs, timeout=timeout)
+            yield from worker.stream(method, kwargs, timeout=timeout, caller=caller)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -196,6 +209,8 @@ class Pool:
                 "running": w.alive,
                 "pid": w.pid if w.alive else None,
                 "load_s": w.load_s,
+                "capacity": w.capacity,
+                "in_flight": w.in_flight,
                 "voices": w.set_up,  # registered in this replica's process (``_setups``)
             }
             for p, w in zip(self.plans, self.replicas, strict=True)

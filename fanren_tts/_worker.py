@@ -1,16 +1,18 @@
-"""The host's handle on one persistent worker process.
+"""The host's handle on one persistent worker: calls in, typed errors out, restarts as needed.
 
 A ``Worker`` starts its engine's interpreter directly (never through ``uv run``),
-checks the hello, loads the engine once, then serves calls one at a time. Every
-wait has a deadline; a timeout kills the worker's whole process group; a crash
-is reported with the exit status and the tail of its stderr, and the next call
-starts a fresh worker unless the restart budget is spent.
+checks the hello, loads the engine once (``_worker_process``), then keeps up to the
+engine's *capacity* calls in flight (protocol 4; an engine that declares nothing has
+capacity 1, one call at a time as before). Every wait has a deadline, per call; a
+timeout kills the worker's whole process group; a crash fails every call in flight
+with the exit status and the tail of its stderr, counted once against the restart
+budget (``_restarts``), and the next call starts a fresh worker unless it is spent.
 
 A call interrupted on the host (Ctrl-C, i.e. KeyboardInterrupt, or any other
-exception that is not the engine's own error) kills the worker too: its reply
-may still come, and waiting for it could take as long as the abandoned work. So
-the generator is usable at once; the next call pays a restart (model load), and
-the interrupt does not count against the restart budget.
+exception that is not the engine's own error) kills the worker too: the abandoned
+work could take as long as it takes, and the next call should not wait for it. So
+the generator is usable at once; the next call pays a restart (model load), and the
+interrupt does not count against the restart budget.
 """
 
 from __future__ import annotations
@@ -18,36 +20,30 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
-import itertools
 import logging
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import weakref
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from ._envs import env_status, require_ready
 from ._exceptions import (
-    REMOTE_TYPES,
     ConfigError,
-    EnvNotReady,
     ProtocolError,
     RemoteError,
     WorkerCrashed,
     WorkerStartupError,
     WorkerTimeout,
-    WorkerUnavailable,
 )
-from ._runtime import RUNTIME_DIR
+from ._restarts import RestartBudget
 from ._runtime import fanren_worker as wire
 from ._setups import Setup, Setups
-from ._termination import KILL_WAIT, Watchdog, describe_exit, signal_group
-from ._transport import Deadline, Pipe, encode
+from ._termination import describe_exit
+from ._transport import Deadline, encode
+from ._worker_process import Pending, Process, remote_error, timeout_error
+from ._worker_spawn import spawn, worker_command, worker_environment
 from .config import EngineConfig
 
 __all__ = ["Worker", "worker_environment"]
@@ -56,22 +52,12 @@ log = logging.getLogger("fanren_tts.worker")
 
 _LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
 _TAIL_LINES = 60
-
-
-def worker_environment(config: EngineConfig) -> dict[str, str]:
-    """The environment an engine's interpreter runs in: the host's, minus what would
-    point it at another Python, plus the engine's presets and env_vars, with the
-    worker runtime (and only it, before any PYTHONPATH of the engine's) importable."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env.update(config.worker_env())
-    extra = config.env_vars.get("PYTHONPATH")
-    env["PYTHONPATH"] = str(RUNTIME_DIR) + (os.pathsep + extra if extra else "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+#: Pieces of a stream the worker may send ahead of what its reader has taken.
+STREAM_WINDOW = 8
 
 
 class Worker:
-    """One engine's worker process; thread-safe, one call in flight at a time."""
+    """One engine's worker process; thread-safe, up to ``capacity`` calls in flight."""
 
     def __init__(self, config: EngineConfig, config_file: Path | None = None, setups: Setups | None = None) -> None:
         self.config = config
@@ -86,17 +72,14 @@ class Worker:
         self.load_s: float | None = None
         self.started_at: float | None = None
         self.last_used = time.monotonic()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._pipe: Pipe | None = None
-        self._stderr_thread: threading.Thread | None = None
-        self._watchdog: Watchdog | None = None
+        self.budget = RestartBudget(self.name, config.max_restarts, config.restart_window)
+        self._process: Process | None = None
         self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
-        self._failures: collections.deque[float] = collections.deque()
-        # A plain Lock, not an RLock: a stream holds it across yields and may be resumed,
-        # closed or garbage-collected on any thread, and only a Lock may be released there.
-        self._lock = threading.Lock()
-        self._aborted = False
-        self._ids = itertools.count(1)
+        self._cond = threading.Condition()
+        self._in_flight = 0  # calls and streams holding a slot
+        self._paused = False  # a stop is under way: no new call may take a slot
+        self._start_lock = threading.Lock()
+        self._setup_lock = threading.Lock()
         self._log = logging.getLogger(f"fanren_tts.worker.{self.name}")
         _LIVE.add(self)
 
@@ -104,293 +87,175 @@ class Worker:
 
     @property
     def alive(self) -> bool:
-        proc = self._proc  # read once: another thread (the idle reaper) may clear it meanwhile
-        return proc is not None and proc.poll() is None
+        process = self._process  # read once: another thread may clear it meanwhile
+        return process is not None and process.alive
 
     @property
     def pid(self) -> int | None:
-        proc = self._proc
-        return proc.pid if proc is not None else None
+        process = self._process
+        return process.pid if process is not None else None
+
+    @property
+    def capacity(self) -> int:
+        """Calls this worker takes at once: what its engine declared (1 until it has started)."""
+        process = self._process
+        return process.capacity if process is not None else 1
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
 
     @property
     def stderr_tail(self) -> str:
         return "\n".join(self._tail)
 
+    @property
+    def _failures(self) -> collections.deque[float]:
+        return self.budget.failures
+
+    @property
+    def restartable(self) -> bool:
+        """False while the restart budget is spent (a start would raise WorkerUnavailable)."""
+        return not self.budget.spent
+
     def __repr__(self) -> str:
         state = f"pid {self.pid}" if self.alive else "stopped"
-        return f"<Worker {self.name!r} {state}>"
+        return f"<Worker {self.name!r} {state}, {self._in_flight}/{self.capacity} in flight>"
+
+    # ------------------------------------------------------------------ slots
+
+    def _take(self) -> None:
+        """A slot for one call or stream; bounded by a start plus a call, the most that a call
+        holding a slot may take (a stream nobody reads holds its slot until closed)."""
+        limit = self.config.timeouts.startup + self.config.timeouts.call
+        deadline = time.monotonic() + limit
+        with self._cond:
+            while self._paused or self._in_flight >= self.capacity:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WorkerTimeout(
+                        f"engine {self.name!r}: the worker stayed taken by other calls or streams for {limit:.0f}s; "
+                        "read every stream to its end or close it, or use replicas for calls at once",
+                        stage="queue",
+                        timeout=limit,
+                        engine=self.name,
+                    )
+                self._cond.wait(left)
+            self._in_flight += 1
+
+    def _give(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self.last_used = time.monotonic()
+            self._cond.notify_all()
 
     # ------------------------------------------------------------------ starting
 
     def start(self) -> None:
         """Start and load the engine unless it is already running."""
-        with self._held():
-            self._ensure_started()
+        self._take()
+        try:
+            self._started()
+        finally:
+            self._give()
 
-    def _take(self) -> None:
-        """Take this worker for one call or stream; bounded by a start plus a call, the most
-        that the one holding it may take (a stream nobody reads holds it until closed)."""
+    def _started(self) -> Process:
+        """The running process, started first if needed (one thread starts; others wait)."""
         limit = self.config.timeouts.startup + self.config.timeouts.call
-        if not self._lock.acquire(timeout=limit):
+        if not self._start_lock.acquire(timeout=limit):
             raise WorkerTimeout(
-                f"engine {self.name!r}: the worker stayed taken by another call or stream for {limit:.0f}s; "
-                "read every stream to its end or close it, or use replicas for calls at once",
-                stage="queue",
+                f"engine {self.name!r}: another thread's start of the worker took over {limit:.0f}s",
+                stage="startup",
                 timeout=limit,
                 engine=self.name,
             )
-
-    @contextlib.contextmanager
-    def _held(self) -> Iterator[None]:
-        self._take()
         try:
-            yield
+            process = self._process
+            if process is not None and process.alive:
+                return process
+            if process is not None:  # ended: its reader has counted it (or it ended on purpose)
+                process.wait_ended()
+                self._process = None
+                self._done = set()
+            self.budget.check(self.stderr_tail)
+            try:
+                process = self._spawn_and_handshake()
+            except (WorkerStartupError, WorkerTimeout, ProtocolError, RemoteError):
+                self.budget.record()
+                raise
+            self._process = process
+            with self._cond:
+                self._cond.notify_all()  # the capacity may be more than one now
+            return process
         finally:
-            self._lock.release()
-
-    def _ensure_started(self) -> None:
-        if self.alive:
-            return
-        if self._proc is not None:  # died while idle: count it, kill what it left, start afresh
-            self._log.warning("worker exited while idle (%s)", describe_exit(self._proc.returncode))
-            self._record_failure()
-            # Its children may live on and hold its stderr open: kill its group first,
-            # so they go too and the stderr reader sees EOF instead of timing out.
-            self._discard()
-        self._check_budget()
-        try:
-            self._spawn_and_handshake()
-        except (WorkerStartupError, WorkerTimeout, ProtocolError, RemoteError):
-            self._record_failure()
-            raise
-
-    def _check_budget(self) -> None:
-        now = time.monotonic()
-        window = self.config.restart_window
-        while self._failures and now - self._failures[0] > window:
-            self._failures.popleft()
-        if len(self._failures) > self.config.max_restarts:
-            wait = window - (now - self._failures[0])
-            raise WorkerUnavailable(
-                f"engine {self.name!r} failed {len(self._failures)} times in the last {window:.0f}s "
-                f"(max_restarts={self.config.max_restarts}); not restarting for another {wait:.0f}s",
-                engine=self.name,
-                stderr_tail=self.stderr_tail,
-            )
-
-    @property
-    def restartable(self) -> bool:
-        """False while the restart budget is spent (a start would raise WorkerUnavailable)."""
-        now = time.monotonic()
-        recent = [t for t in self._failures if now - t <= self.config.restart_window]
-        return len(recent) <= self.config.max_restarts
-
-    def _record_failure(self) -> None:
-        if self._aborted:  # killed on purpose (``abort``): not the engine's fault
-            self._aborted = False
-            return
-        self._failures.append(time.monotonic())
+            self._start_lock.release()
 
     def _command(self) -> list[str]:
-        cfg = self.config
-        return [
-            str(cfg.interpreter),
-            "-u",
-            "-m",
-            "fanren_worker",
-            str(cfg.wrapper_path),
-            "--engine",
-            self.name,
-            "--device",
-            cfg.device,
-            "--host-pid",
-            str(os.getpid()),
-        ]
+        return worker_command(self.config)
 
-    def _spawn_and_handshake(self) -> None:
-        cfg = self.config
-        interpreter = cfg.interpreter
-        if not interpreter.exists():
-            if cfg.env_dir is not None:
-                require_ready(cfg.env_dir, self.name, self.config_file)  # says how to build it
-            raise EnvNotReady(
-                f"engine {self.name!r}: interpreter {interpreter} does not exist"
-                + (
-                    f". Build its env with: {env_status(cfg.env_dir, self.name, self.config_file).fix}"
-                    if cfg.env_dir
-                    else ""
-                )
-            )
-        if not cfg.wrapper_path.is_file():
-            raise WorkerStartupError(
-                f"engine {self.name!r}: wrapper script not found: {cfg.wrapper_path}", engine=self.name
-            )
+    def _spawn_and_handshake(self) -> Process:
         self._tail.clear()
         self._done = set()  # a new process: every setup (a registered voice) must be done again
         t0 = time.monotonic()
-        try:
-            self._proc = subprocess.Popen(
-                self._command(),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=worker_environment(self.config),
-                start_new_session=True,  # its own process group, so a kill takes its children too
-            )
-        except OSError as exc:
-            raise WorkerStartupError(
-                f"engine {self.name!r}: cannot run {interpreter}: {exc.strerror or exc}", engine=self.name
-            ) from None
-        self._watchdog = Watchdog.start(self._proc, self._log, sys.executable or str(self.config.interpreter))
-        self._pipe = Pipe(self._proc)
-        self._stderr_thread = threading.Thread(
-            target=self._drain_stderr, args=(self._proc.stderr,), name=f"fanren-stderr-{self.name}", daemon=True
-        )
-        self._stderr_thread.start()
-        self._log.debug("started pid %d: %s", self._proc.pid, " ".join(self._command()))
-        timeout = cfg.timeouts.startup
-        try:
-            hello = self._expect("hello", timeout, stage="startup")
-            if hello.get("protocol") != wire.PROTOCOL_VERSION:
-                raise WorkerStartupError(
-                    f"engine {self.name!r}: worker speaks protocol {hello.get('protocol')}, "
-                    f"this host speaks {wire.PROTOCOL_VERSION}; its fanren_worker is not this host's",
-                    engine=self.name,
-                )
-            self.hello = hello
-            self._pipe.send({"kind": "init", "options": cfg.resolved_options()}, time.monotonic() + timeout)
-            ready = self._expect("ready", timeout, stage="startup")
-        except Deadline:
-            self._discard()
-            raise WorkerTimeout(
-                f"engine {self.name!r} was not ready within {timeout:.0f}s (startup timeout)",
-                stage="startup",
-                timeout=timeout,
-                engine=self.name,
-                stderr_tail=self.stderr_tail,
-            ) from None
-        except BaseException:
-            self._discard()
-            raise
-        self.info = ready.get("info") or {}
-        self.load_s = ready.get("load_s")
+        process = spawn(self.config, self.config_file, self._log, self._tail, self.budget.record)
+        self.hello, self.info, self.load_s = process.hello, process.info, process.load_s
         self.started_at = time.monotonic()
         self.last_used = self.started_at
         self._log.info(
-            "ready in %.2fs (pid %d, python %s, device %s)",
+            "ready in %.2fs (pid %d, python %s, device %s, capacity %d)",
             self.started_at - t0,
-            self._proc.pid,
-            hello.get("python"),
-            hello.get("device"),
+            process.pid,
+            process.hello.get("python"),
+            process.hello.get("device"),
+            process.capacity,
         )
-
-    def _expect(self, kind: str | tuple[str, ...], timeout: float, *, stage: str, req_id: Any = None) -> dict:
-        """Wait for a frame of ``kind`` (or one of several); progress frames re-arm the deadline."""
-        assert self._pipe is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = self._pipe.receive(deadline)
-            if msg is None:
-                self._raise_dead(stage)
-            got = msg["kind"]
-            if got == "progress":
-                self._log.info("progress: %s", msg.get("message"))
-                deadline = time.monotonic() + timeout
-                continue
-            if got == "error":
-                self._raise_remote(msg)
-            wanted = (kind,) if isinstance(kind, str) else kind
-            if got not in wanted or (req_id is not None and msg.get("id") != req_id):
-                raise ProtocolError(
-                    f"engine {self.name!r}: expected {kind!r} (id {req_id}), got {got!r} (id {msg.get('id')})",
-                    engine=self.name,
-                )
-            return msg
-
-    def _raise_remote(self, msg: dict) -> NoReturn:
-        # a remote engine's typed errors keep their type on this side (REMOTE_TYPES)
-        error_type = REMOTE_TYPES.get(msg.get("type", ""), RemoteError)
-        error = error_type(
-            engine=self.name,
-            stage=msg.get("stage", "call"),
-            remote_type=msg.get("type", "Exception"),
-            remote_module=msg.get("module", ""),
-            remote_message=msg.get("message", ""),
-            remote_traceback=msg.get("traceback", ""),
-        )
-        if error.stage == "load":
-            self._discard()
-        raise error
-
-    def _raise_dead(self, stage: str) -> NoReturn:
-        """EOF on stdout: the worker is gone. Reap it and say how it ended."""
-        assert self._proc is not None
-        try:
-            code = self._proc.wait(KILL_WAIT)
-        except subprocess.TimeoutExpired:
-            self._kill()
-            code = self._proc.returncode
-        signal_group(self._proc, signal.SIGKILL)  # what it left behind holds its stderr open
-        self._join_stderr()
-        how = describe_exit(code)
-        if stage == "startup":
-            raise WorkerStartupError(
-                f"engine {self.name!r}: worker {how} during startup", engine=self.name, stderr_tail=self.stderr_tail
-            )
-        raise WorkerCrashed(
-            f"engine {self.name!r}: worker {how} during a {stage}",
-            returncode=code,
-            engine=self.name,
-            stderr_tail=self.stderr_tail,
-        )
-
-    def _drain_stderr(self, stream: Any) -> None:
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip()
-            self._tail.append(line)
-            self._log.info("%s", line)
-        stream.close()
-
-    def _join_stderr(self) -> None:
-        if self._stderr_thread is not None:
-            self._stderr_thread.join(1.0)
+        return process
 
     # ------------------------------------------------------------------ calls
 
-    def call(self, method: str, kwargs: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
-        """Run ``method(**kwargs)`` in the worker, starting it first if needed."""
+    def call(
+        self, method: str, kwargs: dict[str, Any] | None = None, *, timeout: float | None = None, caller: Any = None
+    ) -> Any:
+        """Run ``method(**kwargs)`` in the worker, starting it first if needed. ``caller`` names
+        who asks (default: this thread): a batching worker takes from each caller in turn."""
         timeout = timeout or self.config.timeouts.call
-        with self._held():
-            self._ensure_started()
-            try:
-                self._set_up(method, kwargs or {}, timeout)
-                return self._roundtrip({"kind": "call", "method": method, "kwargs": kwargs or {}}, "result", timeout)
-            finally:
-                self.last_used = time.monotonic()
+        self._take()
+        try:
+            process = self._started()
+            self._set_up(process, method, kwargs or {}, timeout)
+            return self._roundtrip(process, "call", method, {"method": method, "kwargs": kwargs or {}}, timeout, caller)
+        finally:
+            self._give()
 
     @property
     def set_up(self) -> list[str]:
         """The names of the setups (registered voices) the current process has done; none when stopped."""
-        return sorted({s.name for s in self._done})
+        return sorted({s.name for s in self._done}) if self.alive else []
 
-    def _set_up(self, method: str, kwargs: dict[str, Any], timeout: float) -> None:
+    def _set_up(self, process: Process, method: str, kwargs: dict[str, Any], timeout: float) -> None:
         """Do, in this process, each setup the call relies on that it has not done yet
-        (e.g. register a named voice with ``add_speaker``); the caller holds the worker."""
-        for setup in self.setups.needed(method, kwargs):
-            if setup not in self._done:
-                self._log.info("%s(%s) in pid %s before %s", setup.method, setup.name, self.pid, method)
-                self._roundtrip(
-                    {"kind": "call", "method": setup.method, "kwargs": dict(setup.kwargs)}, "result", timeout
-                )
-                self._done = self._done | {setup}  # a new set: describe_replicas reads it unlocked
+        (e.g. register a named voice with ``add_speaker``); once, whatever the calls at once."""
+        needed = [s for s in self.setups.needed(method, kwargs) if s not in self._done]
+        if not needed:
+            return
+        with self._setup_lock:
+            for setup in needed:
+                if setup not in self._done:
+                    self._log.info("%s(%s) in pid %s before %s", setup.method, setup.name, self.pid, method)
+                    body = {"method": setup.method, "kwargs": dict(setup.kwargs)}
+                    self._roundtrip(process, "call", setup.method, body, timeout, None)
+                    self._done = self._done | {setup}  # a new set: describe_replicas reads it unlocked
 
     def ping(self, timeout: float = 5.0) -> float:
         """Round-trip seconds of a ping; starts the worker first if needed."""
-        with self._held():
-            self._ensure_started()
+        self._take()
+        try:
+            process = self._started()
             t0 = time.perf_counter()
-            self._roundtrip({"kind": "ping"}, "pong", timeout)
+            self._roundtrip(process, "ping", "ping", {}, timeout, None)
             return time.perf_counter() - t0
+        finally:
+            self._give()
 
     def _encode(self, msg: dict) -> list[bytes]:
         """The frame for ``msg``, encoded before anything is written, so a value that
@@ -415,60 +280,82 @@ class Worker:
                 )
         return f"engine {self.name!r}: the {method!r} request cannot be encoded ({type(exc).__name__}: {exc})"
 
-    @contextlib.contextmanager
-    def _exchange(self, what: str, stage: str, timeout: float) -> Iterator[None]:
-        """What can go wrong while frames are in flight, onto the error tree and the worker's fate.
+    def _open(self, process: Process, kind: str, what: str, body: dict, timeout: float, caller: Any) -> Pending:
+        """Register a request and send its frame; what cannot be encoded fails before anything is sent."""
+        pending = process.open(what)
+        msg = {"kind": kind, "id": pending.id, **body}
+        if kind == "call":
+            msg["caller"] = _caller_key(caller)
+            msg["window"] = STREAM_WINDOW
+        try:
+            parts = self._encode(msg)
+        except BaseException:
+            process.close_request(pending)
+            raise
+        with self._exchange(process, what, timeout):
+            try:
+                process.send(parts, time.monotonic() + timeout)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the worker is gone: its reader fails this request with how it ended
+        return pending
 
-        A timeout, a dead pipe, a crash or a garbled frame: the worker goes and the
-        failure counts against the restart budget. The engine's own error: the stream
-        is in step and the worker stays. Anything else (Ctrl-C, i.e. KeyboardInterrupt,
-        SystemExit): a reply may still be on its way and must never be read as the
-        next call's; waiting for it could take as long as the abandoned work, so the
-        worker goes (not counted as a failure) and the next call starts a fresh one.
+    def _await(self, process: Process, pending: Pending, timeout: float) -> dict:
+        """The request's next frame (progress re-arms the deadline); its error raised."""
+        import queue
+
+        with self._exchange(process, pending.what, timeout):
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    item = pending.frames.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise Deadline from None
+                if isinstance(item, BaseException):
+                    raise item
+                if item["kind"] == "progress":
+                    self._log.info("progress: %s", item.get("message"))
+                    deadline = time.monotonic() + timeout
+                    continue
+                if item["kind"] == "error":
+                    raise remote_error(self.name, item)
+                return item
+
+    def _roundtrip(self, process: Process, kind: str, what: str, body: dict, timeout: float, caller: Any) -> Any:
+        pending = self._open(process, kind, what, body, timeout, caller)
+        return self._await(process, pending, timeout).get("value")
+
+    @contextlib.contextmanager
+    def _exchange(self, process: Process, what: str, timeout: float) -> Iterator[None]:
+        """What can go wrong while a request is in flight, onto the error tree and the worker's fate.
+
+        A timeout: the worker goes (with every call in flight) and it counts once. A
+        crash or a garbled stream: the reader has already failed every call and counted
+        it. The engine's own error: the worker stays. Anything else (Ctrl-C, i.e.
+        KeyboardInterrupt, SystemExit): the worker goes, not counted, and the next call
+        starts a fresh one rather than wait for the abandoned work.
         """
+        stage = "call" if what != "ping" else "ping"
         try:
             yield
         except Deadline:
-            self._record_failure()
-            self._discard()
-            raise WorkerTimeout(
-                f"engine {self.name!r}: no answer to {what!r} within {timeout:.0f}s; "
-                "the worker was killed and will be restarted on the next call",
-                stage=stage,
-                timeout=timeout,
-                engine=self.name,
-                stderr_tail=self.stderr_tail,
-            ) from None
-        except (BrokenPipeError, ConnectionResetError):
-            self._record_failure()
-            try:
-                self._raise_dead(stage)
-            finally:
-                self._discard()
-        except (WorkerCrashed, ProtocolError):
-            self._record_failure()
-            self._discard()
-            raise
-        except RemoteError:
+            tail = self.stderr_tail
+            if process.kill(lambda: timeout_error(self.name, f"{what} (another call timed out)", stage, timeout, tail)):
+                self.budget.record()
+            raise timeout_error(self.name, what, stage, timeout, self.stderr_tail) from None
+        except (WorkerCrashed, WorkerTimeout, ProtocolError, RemoteError):
             raise
         except BaseException:
-            self._log.warning("call interrupted; stopping the worker so its late reply cannot answer the next call")
-            self._discard()
+            self._log.warning("call interrupted; stopping the worker so the abandoned work does not hold it")
+            process.kill(lambda: WorkerCrashed(f"engine {self.name!r}: stopped because a call was interrupted"))
             raise
 
-    def _roundtrip(self, msg: dict, reply: str, timeout: float) -> Any:
-        assert self._pipe is not None
-        req_id = next(self._ids)
-        msg["id"] = req_id
-        stage = "call" if msg["kind"] == "call" else msg["kind"]
-        parts = self._encode(msg)
-        with self._exchange(msg.get("method", msg["kind"]), stage, timeout):
-            self._pipe.send_parts(parts, time.monotonic() + timeout)
-            answer = self._expect(reply, timeout, stage=stage, req_id=req_id)
-        return answer.get("value")
-
     def stream(
-        self, method: str, kwargs: dict[str, Any] | None = None, *, timeout: float | None = None
+        self,
+        method: str,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        caller: Any = None,
     ) -> Generator[Any, None, None]:
         """Run a streaming method (one that yields, such as ``Engine.stream``) and yield its
         pieces as they arrive; each piece re-arms the deadline.
@@ -476,49 +363,49 @@ class Worker:
         Stopping early (``break``, closing the iterator, dropping it, or an error in the
         loop) sends ``cancel``: the worker stops after the piece it is making, and the
         leftovers are drained within the call timeout, so the worker stays loaded and
-        usable. The stream may be read from any thread, one ``next()`` at a time (as
-        Starlette's ``iterate_in_threadpool`` does), and closed or dropped on any thread:
-        it holds this worker from its first ``next()`` until it ends, however it ends.
+        usable. The stream may be read from any thread, one ``next()`` at a time, and
+        closed or dropped on any thread: it holds a slot from its first ``next()`` until
+        it ends, however it ends. The worker sends at most ``STREAM_WINDOW`` pieces ahead
+        of the reader, so a slow reader holds a bounded number in memory.
         """
         timeout = timeout or self.config.timeouts.call
         self._take()
-        req_id: int | None = None  # set once the call is on its way: only then is there one to cancel
+        pending: Pending | None = None  # set once the call is on its way: only then is there one to cancel
+        process: Process | None = None
         try:
-            self._ensure_started()
-            self._set_up(method, kwargs or {}, timeout)
-            assert self._pipe is not None
-            call_id = next(self._ids)
-            parts = self._encode({"kind": "call", "id": call_id, "method": method, "kwargs": kwargs or {}})
-            with self._exchange(method, "call", timeout):
-                self._pipe.send_parts(parts, time.monotonic() + timeout)
-            req_id = call_id
+            process = self._started()
+            self._set_up(process, method, kwargs or {}, timeout)
+            body = {"method": method, "kwargs": kwargs or {}}
+            opened = self._open(process, "call", method, body, timeout, caller)
+            pending = opened
             while True:
                 try:
-                    with self._exchange(method, "call", timeout):
-                        msg = self._expect(("chunk", "result"), timeout, stage="call", req_id=req_id)
+                    msg = self._await(process, opened, timeout)
                 except BaseException:
-                    req_id = None  # an error frame ended the call, or _exchange has dealt with the worker
+                    pending = None  # an error ended the call, or _exchange has dealt with the worker
                     raise
                 if msg["kind"] == "result":
-                    req_id = None
+                    pending = None
                     return
                 yield msg.get("value")
+                with self._exchange(process, method, timeout):
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        process.send(wire.frame_parts({"kind": "more", "id": opened.id, "n": 1}), _soon(timeout))
         finally:
             try:
-                self.last_used = time.monotonic()
-                if req_id is not None and self._pipe is not None:
-                    self._cancel(req_id, method, timeout)
+                if pending is not None and process is not None:
+                    self._cancel(process, pending, method, timeout)
             finally:
-                self._lock.release()
+                self._give()
 
-    def _cancel(self, req_id: int, method: str, timeout: float) -> None:
-        """Stop streaming call ``req_id`` and read up to its end, so the stream is in step again."""
-        assert self._pipe is not None
+    def _cancel(self, process: Process, pending: Pending, method: str, timeout: float) -> None:
+        """Stop streaming call ``pending`` and read up to its end, so its slot is free again."""
         try:
-            with self._exchange(method, "call", timeout):
-                self._pipe.send({"kind": "cancel", "id": req_id}, time.monotonic() + timeout)
-                while self._expect(("chunk", "result"), timeout, stage="call", req_id=req_id)["kind"] != "result":
-                    pass
+            with self._exchange(process, method, timeout):
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    process.send(wire.frame_parts({"kind": "cancel", "id": pending.id}), _soon(timeout))
+            while self._await(process, pending, timeout)["kind"] != "result":
+                pass
         except RemoteError:
             pass  # the call ended in an engine error while we were leaving: it has ended all the same
         except Exception as exc:  # the worker is already gone (see _exchange); the caller stopped listening
@@ -527,95 +414,71 @@ class Worker:
     # ------------------------------------------------------------------ stopping
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop ladder: shutdown frame, then SIGTERM, then SIGKILL; each wait bounded."""
+        """Stop ladder: shutdown frame, then SIGTERM, then SIGKILL; each wait bounded. Calls in
+        flight get up to ``timeout`` to finish; then they are ended with the worker."""
         timeout = timeout if timeout is not None else self.config.timeouts.shutdown
-        if self._lock.acquire(timeout=timeout):
-            try:
-                self._stop_process(graceful=True, timeout=timeout)
-            finally:
-                self._lock.release()
-        else:  # a call is stuck: do not wait for it
-            self._stop_process(graceful=False, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._paused = True
+            while self._in_flight and time.monotonic() < deadline:
+                self._cond.wait(max(0.0, deadline - time.monotonic()))
+        try:
+            process = self._process
+            if process is not None:
+                process.shutdown(timeout if not self._in_flight else 0.0)
+                self._process = None
+                self._done = set()  # what it had registered went with the process
+        finally:
+            with self._cond:
+                self._paused = False
+                self._cond.notify_all()
 
     def abort(self) -> bool:
         """Kill the worker now if a call is running, so that call fails at once (a batch that
         is being interrupted); an idle worker stays. Not counted against the restart budget.
         Returns whether it killed."""
-        if self._lock.acquire(blocking=False):
-            self._lock.release()
+        process = self._process
+        if not self._in_flight or process is None or not process.alive:
             return False
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return False
-        self._aborted = True
-        signal_group(proc, signal.SIGKILL)  # the calling thread sees EOF, reaps it and raises
+        process.kill(
+            lambda: WorkerCrashed(
+                f"engine {self.name!r}: worker {describe_exit(-9)} (aborted)", returncode=-9, engine=self.name
+            )
+        )
+        self._log.info("aborted")
         return True
 
     def stop_if_idle(self, idle_for: float) -> bool:
         """Stop when unused for ``idle_for`` seconds and not busy; True if it stopped."""
-        if not self._lock.acquire(blocking=False):
-            return False
+        with self._cond:
+            if self._in_flight or self._paused or not self.alive:
+                return False
+            if time.monotonic() - self.last_used < idle_for:
+                return False
+            self._paused = True
         try:
-            if self.alive and time.monotonic() - self.last_used >= idle_for:
-                self._log.info("stopping after %.0fs idle", time.monotonic() - self.last_used)
-                self._stop_process(graceful=True, timeout=self.config.timeouts.shutdown)
-                return True
-            return False
+            self._log.info("stopping after %.0fs idle", time.monotonic() - self.last_used)
+            process = self._process
+            if process is not None:
+                process.shutdown(self.config.timeouts.shutdown)
+                self._process = None
+                self._done = set()
+            return True
         finally:
-            self._lock.release()
+            with self._cond:
+                self._paused = False
+                self._cond.notify_all()
 
-    def _stop_process(self, *, graceful: bool, timeout: float | None = None) -> None:
-        proc = self._proc
-        if proc is None:
-            return
-        timeout = timeout if timeout is not None else self.config.timeouts.shutdown
-        if proc.poll() is None and graceful and self._pipe is not None:
-            try:
-                deadline = time.monotonic() + timeout
-                self._pipe.send({"kind": "shutdown", "id": 0}, deadline)
-                proc.wait(max(0.0, deadline - time.monotonic()))
-            except (Deadline, OSError, subprocess.TimeoutExpired, ProtocolError):
-                pass
-        if proc.poll() is None:
-            signal_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(min(timeout, KILL_WAIT))
-            except subprocess.TimeoutExpired:
-                self._log.warning("ignored SIGTERM for %.1fs; sending SIGKILL", min(timeout, KILL_WAIT))
-        self._discard()
 
-    def _discard(self) -> None:
-        """Kill the group, reap, close the pipes: the worker is gone for good."""
-        self._kill()
-        self._cleanup()
+def _caller_key(caller: Any) -> Any:
+    """What the batcher's fairness goes by: the caller given, else this thread."""
+    if caller is None:
+        return threading.get_ident()
+    return caller if isinstance(caller, (int, str)) else repr(caller)
 
-    def _kill(self) -> None:
-        proc = self._proc
-        if proc is None:
-            return
-        signal_group(proc, signal.SIGKILL)
-        try:
-            proc.wait(KILL_WAIT)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a process stuck in the kernel
-            self._log.error("pid %d survived SIGKILL for %.0fs", proc.pid, KILL_WAIT)
-        self._join_stderr()
 
-    def _cleanup(self) -> None:
-        proc = self._proc
-        if proc is not None:
-            for stream in (proc.stdin, proc.stdout):
-                try:
-                    if stream is not None:
-                        stream.close()
-                except OSError:
-                    pass
-        self._join_stderr()
-        if self._watchdog is not None:
-            self._watchdog.stop()
-            self._watchdog = None
-        self._proc = None
-        self._pipe = None
-        self._done = set()  # what it had registered went with the process
+def _soon(timeout: float) -> float:
+    return time.monotonic() + timeout
 
 
 def _forget_inherited_workers() -> None:

@@ -31,6 +31,9 @@ Prints a markdown table (and writes it, with JSON and a PNG chart, to --out):
    audio, RTF, worker memory (scripts/_bench_voices.py; skips an engine whose env is not built).
 14. serve_ray: the speech server on Ray Serve against the local server: latency added at
    p50/p99, and 16-client throughput of 2 Serve replicas vs replicas: 2 (scripts/_bench_serve_ray.py).
+15. batch: many requests on one model (protocol 4): a one-at-a-time worker, ``replicas: 2``
+   and one batched (qwen3 tiny) or concurrent (piper) worker at 1-16 concurrent clients, with
+   qwen3's in-process batched call beside them (scripts/_bench_batch.py).
 
 ``--only memory,word_error`` runs some sections.
 
@@ -58,6 +61,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _bench_batch  # noqa: E402
 import _bench_echo  # noqa: E402
 import _bench_scale  # noqa: E402
 import _bench_serve_ray  # noqa: E402
@@ -400,6 +404,7 @@ SECTIONS = (
     "text",
     "loudness",
     "voices",
+    "batch",
 )
 
 
@@ -414,6 +419,7 @@ def markdown(results: dict[str, Any], machine: str, runs: int) -> str:
         + _bench_text.markdown(results)
         + _loudness_markdown(results)
         + _bench_voices.markdown(results)
+        + _bench_batch.markdown(results)
     )
     return "\n".join(lines) + "\n"
 
@@ -599,6 +605,7 @@ def main() -> int:
             "text": lambda: _bench_text.bench_text(ROOT, args.runs),
             "loudness": lambda: bench_loudness(tmp, args.runs),
             "voices": lambda: _bench_voices.bench_voices(ROOT, tmp, args.runs),
+            "batch": lambda: _bench_batch.bench_batch(ROOT, tmp, args.runs),
         }
         for key in chosen:
             fn = sections[key]

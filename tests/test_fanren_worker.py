@@ -69,6 +69,45 @@ def test_every_message_kind_has_a_direction_and_fields() -> None:
         assert f"    {kind} " in wire.__doc__, f"{kind} missing from the protocol table"
 
 
+def test_the_worker_dispatches_every_host_message_and_only_those() -> None:
+    """``serve`` looks each host frame up in HANDLERS, keyed like MESSAGES (execnet's way)."""
+    host_kinds = {kind for kind, (direction, _) in wire.MESSAGES.items() if direction == "h->w"}
+    assert set(wire.HANDLERS) == host_kinds
+
+
+def test_runtime_modules_import_nothing_but_the_stdlib_msgpack_and_each_other() -> None:
+    """At module level: an engine's own libraries are looked up inside functions, only where present."""
+    import ast
+
+    def module_level(tree: ast.Module) -> list[ast.AST]:
+        out: list[ast.AST] = []
+        todo: list[ast.AST] = list(tree.body)
+        while todo:
+            node = todo.pop()
+            out.append(node)
+            if isinstance(node, (ast.Try, ast.If)):
+                todo += [*node.body, *node.orelse, *getattr(node, "finalbody", [])]
+                todo += [s for h in getattr(node, "handlers", []) for s in h.body]
+        return out
+
+    allowed = set(sys.stdlib_module_names) | {"msgpack"}
+    folder = Path(wire.__file__).parent
+    siblings = {p.stem for p in folder.glob("*.py")}
+    for path in folder.glob("*.py"):
+        for node in module_level(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            for name in names:
+                top = name.split(".")[0]
+                assert top in allowed or top in siblings, f"{path.name} imports {name}"
+        assert len(path.read_text(encoding="utf-8").splitlines()) < 420, f"{path.name} is too long"
+
+
 def test_audio_validation_and_helpers() -> None:
     with pytest.raises(ValueError, match="sample_format"):
         wire.Audio(b"", 16000, "mp3")

@@ -76,6 +76,9 @@ LAYER_OF = {
     "fanren_tts._placement": "envs",
     # worker: one engine process
     "fanren_tts._worker": "worker",
+    "fanren_tts._worker_process": "worker",
+    "fanren_tts._worker_spawn": "worker",
+    "fanren_tts._restarts": "worker",
     "fanren_tts._transport": "worker",
     "fanren_tts._termination": "worker",
     # pool: an engine's replicas (and check-envs' look at them)

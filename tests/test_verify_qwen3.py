@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -74,3 +75,49 @@ print("after place:", {{p.device.type for p in codec.model.parameters()}}, codec
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [line for line in out.stdout.splitlines() if line.startswith("after")]
     assert lines == ["after model.to: {'cpu'} cpu", "after place: {'meta'} meta meta"]
+
+
+def test_qwen3_batches_calls_in_flight_through_the_real_upstream(tmp_path: Path) -> None:
+    """Protocol 4 on qwen-tts itself: four calls at once become one generate_custom_voice
+    call with a list of four texts, and each caller gets its own take."""
+    import threading
+
+    import yaml
+
+    from fanren_tts import TTSGenerator
+
+    common, module = _modules()
+    try:
+        python = module.env_python()
+    except common.Skip as exc:
+        pytest.skip(str(exc))
+    models = module.build_models(python, tmp_path / "models")
+    block = {
+        "type": "qwen3",
+        "model_path": str(models / "custom_voice"),
+        "speaker": "Vivian",
+        "max_batch": 4,
+        "batch_window_ms": 1000,
+        "timeouts": {"startup": 600, "call": 600},
+    }
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({"tts": {"engine": "q", "cache": {"enabled": False}, "q": block}}), encoding="utf-8")
+    texts = ["你好。", "今天天气很好。", "我们去公园吧。", "好的。"]
+    with TTSGenerator(cfg) as gen:
+        worker = gen.worker("q")
+        worker.start()
+        assert worker.capacity == 4
+        out: list[object] = [None] * 4
+
+        def run(i: int) -> None:
+            out[i] = worker.call("synthesize", {"text": texts[i]})
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(600)
+        info = gen.describe("q")
+    takes: list[Any] = list(out)
+    assert all(getattr(a, "sample_rate", None) == 24000 and a.duration > 0 for a in takes), takes
+    assert info["batched_calls"] >= 1 and info["max_batch"] == 4

@@ -52,7 +52,8 @@ def test_prints_to_stdout_never_reach_the_protocol(echo_config) -> None:
     with TTSGenerator(echo_config()) as gen:
         assert gen.call("echo", "shout", text="hello") == "hello"
         assert gen.call("echo", "echo", value=1)["value"] == 1
-        tail = gen.worker("echo").stderr_tail
+        worker = gen.worker("echo")
+    tail = worker.stderr_tail  # read after the stop, which reads its stderr to the end: no race
     assert "must not corrupt the protocol" in tail  # printed at wrapper import
     assert "printed to stdout during load" in tail
     assert "garbage written straight to fd 1" in tail
@@ -303,8 +304,8 @@ def test_protocol_pipes_are_widened_for_audio(echo_config) -> None:
     with TTSGenerator(echo_config()) as gen:
         worker = gen.worker("echo")
         worker.start()
-        assert worker._pipe is not None
-        for fd in (worker._pipe.rfd, worker._pipe.wfd):
+        assert worker._process is not None
+        for fd in (worker._process.pipe.rfd, worker._process.pipe.wfd):
             assert fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) == min(1 << 20, limit)
 
 
@@ -404,7 +405,8 @@ def test_a_worker_that_died_while_idle_takes_its_children_along(echo_config) -> 
     with TTSGenerator(echo_config()) as gen:
         worker = gen.worker("echo")
         child = gen.call("echo", "spawn_child")  # holds the worker's stderr pipe open
-        old_stderr = worker._stderr_thread
+        assert worker._process is not None
+        old_stderr = worker._process._stderr
         pid = gen.call("echo", "exit_soon", delay=0.1)
         deadline = time.monotonic() + 5
         while worker.alive and time.monotonic() < deadline:  # reapable, not merely a zombie
@@ -489,7 +491,7 @@ def test_what_a_dead_worker_started_goes_even_before_the_next_call(echo_config) 
 def test_every_watchdog_is_reaped_with_its_worker(echo_config) -> None:
     gen = TTSGenerator(echo_config(a={}, b={}))
     gen.warm_up()
-    dogs = [gen.worker(n)._watchdog for n in ("a", "b")]
+    dogs = [gen.worker(n)._process.watchdog for n in ("a", "b")]  # type: ignore[union-attr]
     assert all(d is not None and d.poll() is None for d in dogs)
     gen.close()
     assert all(d is not None and d.returncode == 0 for d in dogs)

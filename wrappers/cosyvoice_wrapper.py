@@ -137,6 +137,12 @@ def _frontend_appends(method: str, marker: str) -> bool:
 
 class CosyVoiceEngine(Engine):
     name = "cosyvoice"
+    # Protocol 4: one call at a time (see capacity_note).
+    capacity_note = (
+        "one call at a time: upstream CosyVoiceModel.tts() keeps each stream's state per uuid under a lock "
+        "and can hold trt_concurrent TensorRT contexts (a design for threads), but its frontend and this "
+        "wrapper's speaker registry are shared and unchecked for threads, and it was not verified here"
+    )
 
     def __init__(self, options: dict[str, Any], device: str) -> None:
         super().__init__(options, device)

@@ -168,6 +168,13 @@ def emotion_model_on(module: Any, device: str) -> Iterator[None]:
 
 class IndexTTSEngine(Engine):
     name = "indextts"
+    # Protocol 4: one call at a time (see capacity_note).
+    capacity_note = (
+        "one call at a time: upstream IndexTTS keeps the last reference voice's conditioning on the "
+        "instance (cache_spk_cond, cache_cond_mel, ...), which concurrent calls would overwrite, and "
+        "IndexTTS2 sets its s2mel caches up for max_batch_size=1; infer_fast batches one text's own "
+        "sentences, not separate requests"
+    )
 
     def __init__(self, options: dict[str, Any], device: str) -> None:
         super().__init__(options, device)

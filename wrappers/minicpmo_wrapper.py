@@ -100,6 +100,11 @@ def optional_imports_allowed() -> Any:
 
 class MiniCPMo(Engine):
     name = "minicpmo"
+    # Protocol 4: one call at a time (see capacity_note).
+    capacity_note = (
+        "one call at a time: upstream MiniCPM-o keeps one streaming session (session_id and its KV "
+        "cache) on the model instance; its own demo server serves one session at a time"
+    )
 
     def __init__(self, options: dict[str, Any], device: str) -> None:
         super().__init__(options, device)

@@ -59,6 +59,13 @@ def place(tts: Any, torch: Any, device: str) -> None:
 
 class Qwen3(Engine):
     name = "qwen3"
+    # Protocol 4: batching (``synthesize_batch``); requests share a batch only with the
+    # same reference voice and sampling settings. No concurrency: one torch model's
+    # generate() is not documented thread-safe (its KV caches live in each call, but the
+    # wrapper's prompt cache and torch's own thread pool are shared), and batching is
+    # the path upstream offers.
+    default_max_batch = 8
+    batch_keys = ("ref_audio", "ref_text", "x_vector_only_mode", *_GENERATION)
 
     def __init__(self, options: dict[str, Any], device: str) -> None:
         super().__init__(options, device)
@@ -80,6 +87,7 @@ class Qwen3(Engine):
         self.tts = Qwen3TTSModel.from_pretrained(model_path, dtype=dtype, attn_implementation=attn, device_map="cpu")
         place(self.tts, torch, device)
         self.prompts: dict[tuple[Any, ...], Any] = {}
+        self.batched_calls = 0  # upstream calls that took more than one text (describe shows it)
         self.mode = str(getattr(self.tts.model, "tts_model_type", "custom_voice"))
         if self.mode not in _MODES:
             raise ValueError(f"unknown Qwen3-TTS model type {self.mode!r}; expected one of {sorted(_MODES)}")
@@ -88,43 +96,85 @@ class Qwen3(Engine):
             local_path(options["ref_audio"], "ref_audio")
 
     def synthesize(self, text: str, **options: Any) -> Audio:
+        merged = self._merged(options)
+        self.seed(merged.get("seed"))
+        return self._generate([text], [merged])[0]
+
+    def synthesize_batch(self, requests: list[dict[str, Any]]) -> list[Audio | dict[str, Any] | Exception]:
+        """Several requests in one ``generate_*`` call: qwen-tts takes lists of texts (and of
+        speakers, languages and instructs), pads them and decodes them together. The batcher
+        groups only requests whose ``batch_keys`` agree (one reference voice, one set of
+        sampling settings). A seeded request runs alone, so a seed gives the same take
+        whatever else is in flight; a request whose options are wrong fails alone."""
+        out: list[Audio | dict[str, Any] | Exception] = [RuntimeError("not run")] * len(requests)
+        together: list[tuple[int, str, dict[str, Any]]] = []
+        for i, request in enumerate(requests):
+            options = dict(request)
+            text = options.pop("text", "")
+            try:
+                merged = self._merged(options)
+                if merged.get("seed") is not None:
+                    self.seed(merged["seed"])
+                    out[i] = self._generate([text], [merged])[0]
+                else:
+                    together.append((i, text, merged))
+            except Exception as exc:
+                out[i] = exc
+        if together:
+            audios = self._generate([t for _, t, _ in together], [m for _, _, m in together])
+            for (i, _, _), audio in zip(together, audios, strict=True):
+                out[i] = audio
+        return out
+
+    def _merged(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The call's options over the engine's defaults, checked for what this mode needs."""
         allowed = _VOICE + _GENERATION + _CALL
         unknown = set(options) - set(allowed)
         if unknown:
             raise TypeError(f"qwen3 has no option(s) {sorted(unknown)}; allowed: {list(allowed)}")
         merged = {**self.defaults, **options}
-        kwargs = {k: merged[k] for k in _GENERATION if k in merged}
-        language = merged.get("language")
-        if self.mode == "custom_voice":
-            if not merged.get("speaker"):
-                raise ValueError(f"a CustomVoice model needs a speaker; available: {self.speakers()}")
-            self.seed(merged.get("seed"))
-            wavs, sr = self.tts.generate_custom_voice(
-                text=text, speaker=merged["speaker"], language=language, instruct=merged.get("instruct"), **kwargs
-            )
-        elif self.mode == "voice_design":
-            if not merged.get("instruct"):
-                raise ValueError("the VoiceDesign model needs an instruct describing the voice")
-            self.seed(merged.get("seed"))
-            wavs, sr = self.tts.generate_voice_design(
-                text=text, instruct=merged["instruct"], language=language, **kwargs
-            )
-        else:
-            ref_audio = merged.get("ref_audio")
-            if not ref_audio:
+        if self.mode == "custom_voice" and not merged.get("speaker"):
+            raise ValueError(f"a CustomVoice model needs a speaker; available: {self.speakers()}")
+        if self.mode == "voice_design" and not merged.get("instruct"):
+            raise ValueError("the VoiceDesign model needs an instruct describing the voice")
+        if self.mode == "base":
+            if not merged.get("ref_audio"):
                 raise ValueError("a Base (voice clone) model needs ref_audio, and ref_text unless x_vector_only_mode")
-            ref_audio = local_path(ref_audio, "ref_audio")
-            x_vector_only = bool(merged.get("x_vector_only_mode", False))
-            if not x_vector_only and not merged.get("ref_text"):
+            merged["ref_audio"] = local_path(merged["ref_audio"], "ref_audio")
+            if not merged.get("x_vector_only_mode", False) and not merged.get("ref_text"):
                 raise ValueError(
                     "voice cloning needs ref_text (the transcript of ref_audio), or x_vector_only_mode: true"
                 )
-            prompt = self.voice_clone_prompt(ref_audio, merged.get("ref_text"), x_vector_only)
-            self.seed(merged.get("seed"))
-            wavs, sr = self.tts.generate_voice_clone(text=text, language=language, voice_clone_prompt=prompt, **kwargs)
-        if not wavs:
-            raise RuntimeError("Qwen3-TTS returned no audio")
-        return Audio.from_array(wavs[0].astype("float32"), int(sr))
+        return merged
+
+    def _generate(self, texts: list[str], items: list[dict[str, Any]]) -> list[Audio]:
+        """One upstream call for ``texts``; per-item voice fields go as lists, the sampling
+        settings (the same for every item: see ``batch_keys``) from the first."""
+        first = items[0]
+        kwargs = {k: first[k] for k in _GENERATION if k in first}
+        self.batched_calls += len(texts) > 1
+        languages = [m.get("language") or "Auto" for m in items]
+        if self.mode == "custom_voice":
+            wavs, sr = self.tts.generate_custom_voice(
+                text=texts,
+                speaker=[m["speaker"] for m in items],
+                language=languages,
+                instruct=[m.get("instruct") or "" for m in items],
+                **kwargs,
+            )
+        elif self.mode == "voice_design":
+            wavs, sr = self.tts.generate_voice_design(
+                text=texts, instruct=[m["instruct"] for m in items], language=languages, **kwargs
+            )
+        else:
+            x_vector_only = bool(first.get("x_vector_only_mode", False))
+            prompt = self.voice_clone_prompt(first["ref_audio"], first.get("ref_text"), x_vector_only)
+            wavs, sr = self.tts.generate_voice_clone(
+                text=texts, language=languages, voice_clone_prompt=prompt, **kwargs
+            )
+        if len(wavs or []) != len(texts):
+            raise RuntimeError(f"Qwen3-TTS returned {len(wavs or [])} takes for {len(texts)} texts")
+        return [Audio.from_array(w.astype("float32"), int(sr)) for w in wavs]
 
     def seed(self, seed: Any) -> None:
         """Right before a take, so the same seed gives the same take (sampling is on by default)."""
@@ -165,6 +215,7 @@ class Qwen3(Engine):
             "options": list(_VOICE + _GENERATION + _CALL),
             "streaming": False,
             "streaming_reason": _NO_STREAMING,
+            "batched_calls": self.batched_calls,
             "device": str(self.tts.device),
             "codec_device": str(getattr(codec, "device", None)) if codec is not None else None,
         }

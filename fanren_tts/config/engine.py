@@ -39,6 +39,9 @@ _COMMON_KEYS = (
     "idle_timeout",
     "max_restarts",
     "restart_window",
+    "max_batch",
+    "batch_window_ms",
+    "concurrency",
     "max_segment_chars",
     "normalize",
     "options",
@@ -112,6 +115,15 @@ class EngineConfig(Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     serve: ServeScaling = Field(default_factory=ServeScaling, description="Ray Serve autoscaling (serve --ray)")
     idle_timeout: float | None = Field(None, gt=0, description="stop the worker after this many idle seconds")
+    max_batch: int | None = Field(
+        None, ge=1, le=256, description="requests one synthesize_batch call may take (engines that batch)"
+    )
+    batch_window_ms: float | None = Field(
+        None, ge=0, le=1000, description="how long the batcher waits for partners (default 10; 0: off)"
+    )
+    concurrency: int | None = Field(
+        None, ge=1, le=64, description="calls at once on threads over one model (thread-safe engines)"
+    )
     max_restarts: int = Field(3, ge=0, description="restarts allowed within restart_window seconds")
     restart_window: float = Field(60.0, gt=0)
     max_segment_chars: int = Field(200, ge=10, description="longer sentences are cut at commas, then spaces")
@@ -286,6 +298,10 @@ class EngineConfig(Strict):
                 + (" / model_name" if named else "")
             )
         return found
+
+    def limits(self) -> dict[str, Any]:
+        """What the worker is asked for in flight (protocol 4's ``init``); None: the engine's default."""
+        return {"max_batch": self.max_batch, "batch_window_ms": self.batch_window_ms, "concurrency": self.concurrency}
 
     def resolved_options(self) -> dict[str, Any]:
         """The options as the worker gets them: path options made absolute from the

@@ -25,7 +25,7 @@ from .._options import (
     VitsOptions,
     ZhTTSOptions,
 )
-from .row import EngineRow, Pin, RateControl, Source, VoiceRule, Weights
+from .row import Capacity, EngineRow, Pin, RateControl, Source, VoiceRule, Weights
 
 __all__ = ["ROWS"]
 
@@ -71,6 +71,7 @@ ROWS: tuple[EngineRow, ...] = (
         ),
         gpu="no",
         verify=None,
+        capacity=Capacity(concurrency=8),  # the wrapper's max_concurrency; config's concurrency picks
     ),
     EngineRow(
         name="espeak",
@@ -185,6 +186,7 @@ ROWS: tuple[EngineRow, ...] = (
         verify="qwen3",
         pins=(Pin("transformers", ">=4.57,<5", "transformers>=4.57,<5 (4.57.3)"),),
         self_normalizing=True,
+        capacity=Capacity(max_batch=8),  # the wrapper's synthesize_batch, default_max_batch
     ),
     EngineRow(
         name="minicpmo",

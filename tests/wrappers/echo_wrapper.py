@@ -49,8 +49,15 @@ def _weird_error(kind: str) -> Exception:
 
 
 class Echo(Engine):
+    # Protocol 4: thread-safe (nothing shared but the batch log), so ``concurrency`` in a
+    # config gives several calls in flight; it batches only where ``max_batch`` asks.
+    max_concurrency = 16
+    default_max_batch = 1
+    batch_keys = ("frequency",)
+
     def __init__(self, options: dict[str, Any], device: str) -> None:
         super().__init__(options, device)
+        self._batches: list[list[str]] = []
         flag = options.get("die_if_exists")
         if flag and os.path.exists(flag):
             sys.stderr.write("dying during startup as asked\n")
@@ -81,6 +88,28 @@ class Echo(Engine):
         if sys.byteorder != "little":
             samples.byteswap()
         return Audio(samples.tobytes(), rate)
+
+    def synthesize_batch(self, requests: list[dict[str, Any]]) -> list[Audio | dict[str, Any] | Exception]:
+        """Each request on its own, logged as one batch; a text "fail" fails alone."""
+        self._batches.append([r["text"] for r in requests])
+        out: list[Audio | dict[str, Any] | Exception] = []
+        for r in requests:
+            out.append(ValueError(f"cannot say {r['text']!r}") if r["text"] == "fail" else self.synthesize(**r))
+        return out
+
+    def batches(self) -> list[list[str]]:
+        """The texts of every synthesize_batch call so far, batch by batch."""
+        return self._batches
+
+    def wait(self, seconds: float, value: Any = None) -> dict[str, Any]:
+        """Reply ``value`` after ``seconds``: calls that overlap, for protocol 4's tests."""
+        time.sleep(seconds)
+        return {"value": value, "thread": threading.get_ident()}
+
+    def forge(self, frame: dict[str, Any]) -> None:
+        """Send ``frame`` as if the runtime had: a worker that breaks the protocol."""
+        session = sys.modules["fanren_engine"]._progress_reporter.__self__
+        session.channel.send(frame)
 
     def echo(self, value: Any = None) -> dict[str, Any]:
         return {"value": value, "engine": self.options.get("label", ""), "pid": os.getpid()}
