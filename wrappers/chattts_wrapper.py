@@ -152,10 +152,11 @@ class ChatTTS(Engine):
         stat = os.stat(path)
         key = (path, stat.st_size, stat.st_mtime_ns)
         if key not in self.references:
+            import soundfile
             import torchaudio
 
-            wav, rate = torchaudio.load(path)
-            wav = wav.mean(0)
+            data, rate = soundfile.read(path, dtype="float32", always_2d=True)
+            wav = self.torch.from_numpy(data.mean(axis=1))
             if rate != SAMPLE_RATE:
                 wav = torchaudio.functional.resample(wav, rate, SAMPLE_RATE)
             if len(self.references) >= _KEPT:
