@@ -74,8 +74,8 @@ def test_release_layout_is_complete_and_the_text_vocab_is_read_from_embed(wrappe
 
 def test_refine_and_speed_controls_become_upstream_prompts(wrapper: ModuleType) -> None:
     assert wrapper.refine_prompt({}) == ""
-    assert wrapper.refine_prompt({"oral": 2, "laugh": 0, "break": 6}) == "[oral_2][laugh_0][break_6]"
-    assert wrapper.refine_prompt({"break": 4}) == "[break_4]"
+    assert wrapper.refine_prompt({"oral_level": 2, "laugh_level": 0, "break_level": 6}) == "[oral_2][laugh_0][break_6]"
+    assert wrapper.refine_prompt({"break_level": 4}) == "[break_4]"
     assert wrapper.speed_prompt(5) == "[speed_5]"
     assert wrapper.speed_prompt(6.6) == "[speed_7]"  # fit-to-slot hands fractions
     assert wrapper.speed_prompt(12) == "[speed_9]" and wrapper.speed_prompt(-1) == "[speed_0]"

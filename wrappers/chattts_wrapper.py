@@ -21,7 +21,7 @@ audio, as ``spk_smp`` / ``txt_smp``). ``sample_speaker(seed)`` returns the embed
 so it can be stored as a named voice. With none of them the voice is speaker_seed 0.
 
 Controls: ``refine_text`` (upstream's text-refinement pass, on by default as upstream)
-with ``oral`` 0-9, ``laugh`` 0-2 and ``break`` 0-7 in its prompt; ``speed_level`` 0-9
+with ``oral_level`` 0-9, ``laugh_level`` 0-2 and ``break_level`` 0-7 in its prompt; ``speed_level`` 0-9
 (``[speed_N]``, 5 = upstream's default). Inline tokens ([uv_break], [laugh], [lbreak]) in
 the text reach the model as written.
 
@@ -61,7 +61,7 @@ FILES = (
     "asset/tokenizer/special_tokens_map.json",
 )
 _VOICE = ("spk_emb", "speaker_seed", "ref_audio", "ref_text")
-_REFINE = ("refine_text", "oral", "laugh", "break", "refine_max_new_token")
+_REFINE = ("refine_text", "oral_level", "laugh_level", "break_level", "refine_max_new_token")
 _CODE = ("speed_level", "temperature", "top_p", "top_k", "repetition_penalty", "max_new_token")
 _CALL = (*_VOICE, *_REFINE, *_CODE, "seed", "lang", "homophone_replacement")
 _LOAD = ("model_path", "check_hashes", "compile")
@@ -82,8 +82,11 @@ def embed_vocab(path: Path) -> int:
 
 
 def refine_prompt(o: dict[str, Any]) -> str:
-    """Upstream's refine prompt ``[oral_N][laugh_N][break_N]`` from the options given ('' if none)."""
-    parts = [f"[{key}_{int(o[key])}]" for key in ("oral", "laugh", "break") if o.get(key) is not None]
+    """Upstream's refine prompt ``[oral_N][laugh_N][break_N]`` from oral_level, laugh_level and
+    break_level, those given ('' if none)."""
+    parts = [
+        f"[{key}_{int(o[key + '_level'])}]" for key in ("oral", "laugh", "break") if o.get(key + "_level") is not None
+    ]
     return "".join(parts)
 
 

@@ -10,7 +10,7 @@ Loading uses upstream's own functions (``f5_tts.infer.utils_infer.load_vocoder``
 * ``vocoder_path``: a folder with Vocos's ``config.yaml`` and ``pytorch_model.bin``
   (charactr/vocos-mel-24khz);
 * ``model``: the architecture, one of the configs the wheel ships (``F5TTS_v1_Base``, the
-  default; ``F5TTS_Base``, ``E2TTS_Base``, ...), or ``model_config``: a yaml of the same
+  default; ``F5TTS_Base``, ``E2TTS_Base``, ...), or ``model_cfg``: a yaml of the same
   shape (what upstream's ``infer_cli --model_cfg`` takes).
 
 The ``F5TTS`` class itself is not used because it downloads the checkpoint or the vocoder
@@ -47,7 +47,7 @@ VOCODER_FILES = ("config.yaml", "pytorch_model.bin")
 _VOICE = ("ref_audio", "ref_text")
 _SAMPLING = ("nfe_step", "cfg_strength", "sway_sampling_coef", "speed", "cross_fade_duration", "target_rms")
 _CALL = (*_VOICE, *_SAMPLING, "seed", "stream_chunk_size")
-_LOAD = ("model", "model_config", "model_path", "vocab_file", "vocoder_path", "ode_method", "use_ema")
+_LOAD = ("model", "model_cfg", "model_path", "vocab_file", "vocoder_path", "ode_method", "use_ema")
 
 
 def find_checkpoint(path: Path) -> Path | None:
@@ -103,8 +103,8 @@ class F5TTS(Engine):
 
         self.infer = utils_infer
         name = str(options.get("model") or "F5TTS_v1_Base")
-        config = options.get("model_config") or str(files("f5_tts").joinpath(f"configs/{name}.yaml"))
-        config = local_path(config, "F5-TTS model config (model_config, or model: one of the wheel's configs)")
+        config = options.get("model_cfg") or str(files("f5_tts").joinpath(f"configs/{name}.yaml"))
+        config = local_path(config, "F5-TTS model config (model_cfg, or model: one of the wheel's configs)")
         cfg = OmegaConf.load(config)
         vocab = options.get("vocab_file") or (
             str(checkpoint.parent / "vocab.txt") if (checkpoint.parent / "vocab.txt").is_file() else ""
@@ -115,7 +115,7 @@ class F5TTS(Engine):
         self.progress(f"loading Vocos from {vocoder}")
         self.vocoder = utils_infer.load_vocoder("vocos", True, str(vocoder), device)
         self.progress(
-            f"loading {checkpoint} ({cfg.model.backbone}, {name if not options.get('model_config') else config})"
+            f"loading {checkpoint} ({cfg.model.backbone}, {name if not options.get('model_cfg') else config})"
         )
         self.model = utils_infer.load_model(
             get_class(f"f5_tts.model.{cfg.model.backbone}"),
@@ -128,7 +128,7 @@ class F5TTS(Engine):
             device=device,
         )
         self.checkpoint, self.vocoder_path = checkpoint, vocoder
-        self.config_name = str(options["model_config"]) if options.get("model_config") else name
+        self.config_name = str(options["model_cfg"]) if options.get("model_cfg") else name
         self.defaults = {k: options[k] for k in _CALL if k in options}
         if self.defaults.get("ref_audio"):
             local_path(self.defaults["ref_audio"], "ref_audio")

@@ -58,8 +58,7 @@ def _upstream(python: Path) -> str:
 
 def _config(work: Path, models: Path) -> Path:
     block: dict[str, Any] = {
-        "env": "chattts",
-        "wrapper": str(PROJECT_ROOT / "wrappers" / "chattts_wrapper.py"),
+        "type": "chattts",
         "model_path": str(models),
         "timeouts": {"startup": 900, "call": 900},
         **FAST,
@@ -148,7 +147,9 @@ def verify(work: Path, source: Path | None) -> EngineRun:
         info = gen.describe("chattts")
         if info.get("streaming") is not True or info.get("sample_rate") != RATE:
             modes["speaker_seed"] = _with(modes["speaker_seed"], f"describe() says {info}")
-        modes["refine"] = speak(gen, "chattts", "今天天气很好。", out / "refine.wav", sample_rate=RATE, oral=2, laugh=0)
+        modes["refine"] = speak(
+            gen, "chattts", "今天天气很好。", out / "refine.wav", sample_rate=RATE, oral_level=2, laugh_level=0
+        )
         emb = gen.call("chattts", "sample_speaker", seed=5)
         modes["spk_emb"] = speak(gen, "chattts", "Hello world.", out / "emb.wav", sample_rate=RATE, spk_emb=emb)
         modes["reference"] = speak(

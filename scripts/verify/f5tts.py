@@ -57,10 +57,9 @@ def _upstream(python: Path) -> str:
 
 def _config(work: Path, models: Path) -> Path:
     block: dict[str, Any] = {
-        "env": "f5tts",
-        "wrapper": str(PROJECT_ROOT / "wrappers" / "f5tts_wrapper.py"),
+        "type": "f5tts",
         "model_path": str(models / "F5TTS_v1_Base"),
-        "model_config": str(models / "tiny.yaml"),
+        "model_cfg": str(models / "tiny.yaml"),
         "vocoder_path": str(models / "vocos"),
         "ref_audio": str(models / "ref.wav"),
         "ref_text": "参考音频的文本。",

@@ -8,7 +8,7 @@ Runs inside the f5tts env (it needs torch, vocos and f5_tts). Writes:
   ``F5TTS_v1_Base/`` (EMA weights under ``ema_model.``, as ``load_checkpoint`` reads them);
   the vocab is the one the f5-tts wheel ships, copied at build time;
 * OUT_DIR/tiny.yaml: the wheel's ``configs/F5TTS_v1_Base.yaml`` with a narrow, shallow DiT
-  (the wrapper's ``model_config``; upstream's ``infer_cli --model_cfg`` takes the same);
+  (the wrapper's ``model_cfg``, as upstream's ``infer_cli --model_cfg``);
 * OUT_DIR/vocos/config.yaml and pytorch_model.bin: like charactr/vocos-mel-24khz, with the
   release's 24 kHz mel front end (100 bins, hop 256) and a one-layer narrow backbone;
 * OUT_DIR/ref.wav: two seconds of a tone with a little noise, for cloning.
