@@ -220,7 +220,7 @@ class ChatTTS(Engine):
     def stream(self, text: str, **options: Any) -> Iterator[Audio]:
         """Upstream's streaming decode: a piece every ``stream_batch`` (24) GPT steps."""
         for chunk in self.chat.infer(text, stream=True, split_text=False, **self._params(options)):
-            if chunk is not None and getattr(chunk, "size", 0):
+            if chunk is not None and chunk.size:
                 yield self._audio(chunk[0])
 
     def describe(self) -> dict[str, Any]:
