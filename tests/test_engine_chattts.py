@@ -94,3 +94,19 @@ def test_every_chattts_mode_runs_on_a_tiny_checkpoint(tmp_path: Path) -> None:
     for name, mode in run.modes.items():
         assert mode.ok and mode.sample_rate == 24000 and mode.duration > 0, (name, mode)
     assert run.upstream.startswith("ChatTTS 0.2.5")
+
+
+def _config(tmp_path: Path, block: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(f"tts:\n  engine: chattts\n  chattts: {{{block}}}\n", encoding="utf-8")
+    return path
+
+
+def test_the_controls_are_checked_in_config_yaml(tmp_path: Path) -> None:
+    from fanren_tts import ConfigError, load_config
+
+    ok = load_config(_config(tmp_path, "model_path: m, oral_level: 2, laugh_level: 0, break_level: 6"), environ={})
+    assert ok.engines["chattts"].options["laugh_level"] == 0
+    for bad in ("laugh_level: 3", "speed_level: 10", "lang: ja"):
+        with pytest.raises(ConfigError, match="chattts"):
+            load_config(_config(tmp_path, f"model_path: m, {bad}"), environ={})

@@ -68,3 +68,18 @@ def test_every_f5tts_mode_runs_on_a_tiny_checkpoint(tmp_path: Path) -> None:
             assert mode.ok and mode.sample_rate == 24000 and mode.duration > 0, (name, mode)
     assert run.modes["no_transcript"].ok
     assert run.upstream.startswith("f5-tts 1.1.22")
+
+
+def test_options_are_checked_in_config_yaml(tmp_path: Path) -> None:
+    from fanren_tts import ConfigError, load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "tts:\n  engine: f5tts\n  f5tts: {model_path: m, model_cfg: t.yaml, nfe_step: 8}\n", encoding="utf-8"
+    )
+    options = load_config(path, environ={}).engines["f5tts"].options
+    assert options["model_cfg"] == "t.yaml" and options["nfe_step"] == 8
+    for bad in ("nfe_step: 0", "speed: 5", "ode_method: rk4"):
+        path.write_text(f"tts:\n  engine: f5tts\n  f5tts: {{model_path: m, {bad}}}\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match="f5tts"):
+            load_config(path, environ={})
