@@ -90,7 +90,7 @@ def test_every_chattts_mode_runs_on_a_tiny_checkpoint(tmp_path: Path) -> None:
     except common.Skip as exc:
         pytest.skip(str(exc))
     assert run.status == "ran", run.reason
-    assert set(run.modes) == {"speaker_seed", "refine", "spk_emb", "reference", "stream", "seeded"}
+    assert set(run.modes) == {"speaker_seed", "refine", "spk_emb", "reference", "named_voice", "stream", "seeded"}
     for name, mode in run.modes.items():
         assert mode.ok and mode.sample_rate == 24000 and mode.duration > 0, (name, mode)
     assert run.upstream.startswith("ChatTTS 0.2.5")

@@ -62,7 +62,7 @@ def test_every_f5tts_mode_runs_on_a_tiny_checkpoint(tmp_path: Path) -> None:
     except common.Skip as exc:
         pytest.skip(str(exc))
     assert run.status == "ran", run.reason
-    assert set(run.modes) == {"clone_zh", "clone_en", "two_chunks", "stream", "seeded", "no_transcript"}
+    assert set(run.modes) == {"clone_zh", "clone_en", "two_chunks", "stream", "named_voice", "seeded", "no_transcript"}
     for name, mode in run.modes.items():
         if name != "no_transcript":
             assert mode.ok and mode.sample_rate == 24000 and mode.duration > 0, (name, mode)

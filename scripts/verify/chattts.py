@@ -9,6 +9,7 @@ there is no source checkout to point at (SOURCE_VAR is None). The builder
 * refine: upstream's text refinement with oral/laugh/break in its prompt;
 * spk_emb: the embedding ``sample_speaker`` returns, passed back as a voice;
 * reference: ``ref_audio`` + ``ref_text`` (DVAE codes of the recording as spk_smp);
+* named_voice: a stored voice (recording + transcript) through ``voices.add`` and ``voice=``;
 * stream: upstream's streaming decode, more than one piece;
 * seeded: two takes with one seed are sample-identical, another seed differs.
 
@@ -160,6 +161,16 @@ def verify(work: Path, source: Path | None) -> EngineRun:
             sample_rate=RATE,
             ref_audio=str(ref),
             ref_text="参考音频的文本。",
+        )
+        gen.voices.add("verify-chattts", ref, "参考音频的文本。", engine="chattts")
+        modes["named_voice"] = speak(
+            gen,
+            "chattts",
+            "存下的声音。",
+            out / "named.wav",
+            sample_rate=RATE,
+            voice="verify-chattts",
+            refine_text=False,
         )
         modes["stream"] = _stream(gen)
         modes["seeded"] = _with(_seeded(gen, out), loaded_once(gen, "chattts", pid))

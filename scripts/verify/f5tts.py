@@ -10,6 +10,7 @@ recording. One engine block drives it through TTSGenerator and wrappers/f5tts_wr
 * two_chunks: a sentence upstream cuts at its comma into two chunks (slow speed: short
   chunks), generated apart and cross-faded;
 * stream: upstream's streaming path, more than one piece;
+* named_voice: a stored voice (recording + transcript) through ``voices.add`` and ``voice=``;
 * seeded: two takes with one seed are sample-identical, another seed differs;
 * no_transcript: a call without ref_text is refused (upstream would fetch Whisper).
 
@@ -146,6 +147,10 @@ def verify(work: Path, source: Path | None) -> EngineRun:
             speed=0.25,
         )
         modes["stream"] = _stream(gen)
+        gen.voices.add("verify-f5", models / "ref.wav", "参考音频的文本。", engine="f5tts")
+        modes["named_voice"] = speak(
+            gen, "f5tts", "存下的声音。", out / "named.wav", sample_rate=RATE, voice="verify-f5"
+        )
         modes["seeded"] = _seeded(gen, out)
         modes["no_transcript"] = _with(_refused(gen, out), loaded_once(gen, "f5tts", pid))
     return EngineRun.from_modes(_upstream(python), modes)
