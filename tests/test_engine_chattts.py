@@ -90,7 +90,16 @@ def test_every_chattts_mode_runs_on_a_tiny_checkpoint(tmp_path: Path) -> None:
     except common.Skip as exc:
         pytest.skip(str(exc))
     assert run.status == "ran", run.reason
-    assert set(run.modes) == {"speaker_seed", "refine", "spk_emb", "reference", "named_voice", "stream", "seeded"}
+    assert set(run.modes) == {
+        "speaker_seed",
+        "refine",
+        "spk_emb",
+        "reference",
+        "named_voice",
+        "named_speaker",
+        "stream",
+        "seeded",
+    }
     for name, mode in run.modes.items():
         assert mode.ok and mode.sample_rate == 24000 and mode.duration > 0, (name, mode)
     assert run.upstream.startswith("ChatTTS 0.2.5")
@@ -110,3 +119,20 @@ def test_the_controls_are_checked_in_config_yaml(tmp_path: Path) -> None:
     for bad in ("laugh_level: 3", "speed_level: 10", "lang: ja"):
         with pytest.raises(ConfigError, match="chattts"):
             load_config(_config(tmp_path, f"model_path: m, {bad}"), environ={})
+
+
+def test_a_stored_voice_becomes_a_seed_an_embedding_or_a_reference() -> None:
+    from types import SimpleNamespace
+
+    from fanren_tts.engines import BUILTIN
+
+    rule = BUILTIN["chattts"].voice
+    assert rule is not None and rule.takes == "either" and rule.speaker_option is not None
+
+    def voice(**kw: object) -> SimpleNamespace:
+        return SimpleNamespace(**{"name": "v", "audio": None, "transcript": None, "speaker": None, **kw})
+
+    assert rule.options(voice(speaker="2")) == {"speaker_seed": 2}
+    assert rule.options(voice(speaker="蘁淰敥欀")) == {"spk_emb": "蘁淰敥欀"}
+    assert rule.options(voice(audio=Path("/r.wav"), transcript="你好")) == {"ref_audio": "/r.wav", "ref_text": "你好"}
+    assert rule.speaker_option("7") == {"speaker_seed": 7}

@@ -83,3 +83,15 @@ def test_options_are_checked_in_config_yaml(tmp_path: Path) -> None:
         path.write_text(f"tts:\n  engine: f5tts\n  f5tts: {{model_path: m, {bad}}}\n", encoding="utf-8")
         with pytest.raises(ConfigError, match="f5tts"):
             load_config(path, environ={})
+
+
+def test_a_stored_voice_is_a_recording_with_its_transcript() -> None:
+    from types import SimpleNamespace
+
+    from fanren_tts.engines import BUILTIN
+
+    row = BUILTIN["f5tts"]
+    assert row.voice is not None and row.voice.takes == "audio" and row.voice.needs_transcript
+    v = SimpleNamespace(name="v", audio=Path("/r.wav"), transcript="参考", speaker=None)
+    assert row.voice.options(v) == {"ref_audio": "/r.wav", "ref_text": "参考"}
+    assert row.rate is not None and row.rate.option == "speed"

@@ -10,6 +10,8 @@ there is no source checkout to point at (SOURCE_VAR is None). The builder
 * spk_emb: the embedding ``sample_speaker`` returns, passed back as a voice;
 * reference: ``ref_audio`` + ``ref_text`` (DVAE codes of the recording as spk_smp);
 * named_voice: a stored voice (recording + transcript) through ``voices.add`` and ``voice=``;
+* named_speaker: a stored speaker voice "2" (the registry's rule: digits are a speaker seed),
+  sample-identical to ``speaker_seed=2``;
 * stream: upstream's streaming decode, more than one piece;
 * seeded: two takes with one seed are sample-identical, another seed differs.
 
@@ -117,6 +119,14 @@ def _seeded(gen: TTSGenerator, out: Path) -> ModeResult:
     return _with(result, "seed 8 gave the same take as seed 7" if takes[0] == takes[2] else "")
 
 
+def _same_as(named: Path, gen: TTSGenerator, plain: Path) -> str:
+    """'' when the stored speaker voice "2" speaks as speaker_seed 2 does (the rule maps it so)."""
+    r = speak(gen, "chattts", "种子声音。", plain, sample_rate=RATE, speaker_seed=2, seed=4)
+    if not r.ok:
+        return r.error
+    return "" if named.read_bytes() == plain.read_bytes() else "voice '2' did not speak as speaker_seed 2"
+
+
 def _stream(gen: TTSGenerator) -> ModeResult:
     t0 = time.perf_counter()
     try:
@@ -171,6 +181,11 @@ def verify(work: Path, source: Path | None) -> EngineRun:
             sample_rate=RATE,
             voice="verify-chattts",
             refine_text=False,
+        )
+        gen.voices.add("verify-seed", engine="chattts", speaker="2")
+        modes["named_speaker"] = _with(
+            speak(gen, "chattts", "种子声音。", out / "named_seed.wav", sample_rate=RATE, voice="verify-seed", seed=4),
+            _same_as(out / "named_seed.wav", gen, out / "seed2.wav"),
         )
         modes["stream"] = _stream(gen)
         modes["seeded"] = _with(_seeded(gen, out), loaded_once(gen, "chattts", pid))
