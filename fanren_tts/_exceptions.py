@@ -9,7 +9,8 @@
     │   ├── LanguageError           tts.strict: text in a language no configured engine speaks
     │   └── ModelNotFound           an engine's model folder is missing or incomplete (every place tried)
     ├── EnvError                    an engine env could not be built or used
-    │   └── EnvNotReady             the env is missing, half-built or drifted from its lock
+    │   ├── EnvNotReady             the env is missing, half-built or drifted from its lock
+    │   └── HubError                weights could not be fetched from a model hub (resumable) or failed their hash check
     ├── WorkerError                 a worker process misbehaved (carries engine, stderr tail)
     │   ├── WorkerStartupError      died or broke the handshake before it was ready
     │   ├── WorkerCrashed           died while serving (exit code or signal)
@@ -44,6 +45,7 @@ __all__ = [
     "EnvError",
     "EnvNotReady",
     "FanrenTTSError",
+    "HubError",
     "LanguageError",
     "ModelNotFound",
     "OutputError",
@@ -117,6 +119,11 @@ class EnvError(FanrenTTSError):
 
 class EnvNotReady(EnvError):
     """The env is missing, half-built or no longer matches its lock; the message says how to fix it."""
+
+
+class HubError(EnvError):
+    """``fanren-tts engines add --weights OWNER/NAME`` could not fetch the weights, or a file did
+    not match the hub's hash (it is deleted). Running it again resumes the download."""
 
 
 class WorkerError(FanrenTTSError):

@@ -38,6 +38,7 @@ from ._voices import VoiceStore
 from ._worker import Worker
 from ._yamlread import short_repr
 from .audio.assemble import Assembler
+from .audio.encode import file_format
 from .audio.paths import check_output_path
 from .config import Config, load_config
 from .engines import self_normalizing
@@ -272,7 +273,8 @@ class Narrator:
         target_duration: float | None = None,
         **options: Any,
     ) -> GenerateResult:
-        """Speak ``text`` into a WAV file at ``output_path``, written atomically.
+        """Speak ``text`` into an audio file at ``output_path``, written atomically; its
+        suffix picks the format: .wav, or .flac, .mp3 and .opus/.ogg through soundfile.
 
         Long text is split into sentences (within the engine's
         ``max_segment_chars``), each synthesized or taken from the cache, then
@@ -284,10 +286,10 @@ class Narrator:
         """
         call = self._prepare(text, engine, options, voice)
         path = Path(output_path)
-        if path.suffix.lower() != ".wav":
-            raise ConfigError(f"output_path must end in .wav (got {str(path)!r}); fanren_tts writes PCM16 WAV")
         if path.is_dir():
             raise ConfigError(f"output_path {str(path)!r} is a directory; give a file name ending in .wav")
+        if file_format(path) != "wav" and target_duration is not None:  # the suffix picks the format
+            raise ConfigError(f"target_duration fits a WAV take (got {str(path)!r}): write it as .wav, then convert it")
         check_output_path(path)  # an unwritable path fails now, not after minutes of synthesis
         name, plan = call.engine, call.plan
         use_cache = self.config.cache.enabled if cache is None else cache

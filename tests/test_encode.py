@@ -95,3 +95,33 @@ def test_open_writer_refuses_a_suffix_it_cannot_write(tmp_path: Path) -> None:
     ]
     with pytest.raises(ConfigError, match="suffix picks its format"):
         file_format("take.pcm")  # raw samples have no header to say their rate: not a file format
+
+
+@pytest.mark.parametrize("suffix", [".flac", ".mp3", ".opus"])
+def test_generate_writes_the_format_of_the_output_suffix(tmp_path: Path, bare_python: Path, suffix: str) -> None:
+    """generate's output suffix picks the format (audio.encode.open_writer), written atomically;
+    a suffix nothing writes, and a fitted take in anything but WAV, are refused before any work."""
+    from conftest import TESTS, write_config
+    from fanren_tts import TTSGenerator
+
+    block = {"python": str(bare_python), "wrapper": str(TESTS / "wrappers" / "server_wrapper.py")}
+    with TTSGenerator(write_config(tmp_path / "config.yaml", {"a": block}, "a")) as tts:
+        result = tts.generate("one two three", tmp_path / f"take{suffix}")
+        audio, rate = soundfile.read(result.path)
+        assert abs(len(audio) / rate - result.duration) < 0.08 and result.duration > 0.2
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".take")]  # no temp file left
+        with pytest.raises(ConfigError, match="suffix picks its format"):
+            tts.generate("one", tmp_path / "take.aiff")
+        with pytest.raises(ConfigError, match="target_duration"):
+            tts.generate("one", tmp_path / f"fit{suffix}", target_duration=1.0)
+    assert not (tmp_path / "take.aiff").exists() and not (tmp_path / f"fit{suffix}").exists()
+
+
+@pytest.mark.parametrize("bit_depth", [16, 24])
+def test_a_flac_file_keeps_the_output_bit_depth(tmp_path: Path, bit_depth: int) -> None:
+    from fanren_tts.audio.encode import open_writer
+
+    with open_writer(tmp_path / "x.flac", 16000, 1, bit_depth) as out:
+        out.write(tone(1600))
+        out.commit()
+    assert soundfile.info(tmp_path / "x.flac").subtype == f"PCM_{bit_depth}"

@@ -107,11 +107,16 @@ LAYER_OF = {
     "fanren_tts._generator": "generator",
     # server: HTTP, WebSocket and their queue
     "fanren_tts.server": "server",
+    "fanren_tts.studio": "server",  # the web studio: its files and POST /v1/text/preview, on the server's modules
+    "fanren_tts.rayserve": "server",  # the server on Ray Serve (serve --ray)
     # programs: what users run
     "fanren_tts.cli": "programs",
     "fanren_tts.__main__": "programs",
     "fanren_tts.envs": "programs",
     "fanren_tts.check-envs": "programs",
+    "fanren_tts.engines.catalog": "programs",  # fanren-tts engines: edits configs, builds envs, speaks
+    "fanren_tts.engines.listing": "programs",
+    "fanren_tts.engines.command": "programs",
 }
 
 

@@ -219,3 +219,28 @@ def test_the_engine_thread_logs_with_the_request_id(
     with _client(tmp_path, bare_python) as c:
         r = c.post("/v1/audio/speech", json={"model": "a", "input": "hi"}, headers={"X-Request-Id": "req-9"})
     assert r.status_code == 200 and seen == ["req-9"]
+
+
+def test_the_voice_goes_to_the_generator_as_voice_not_among_the_options(
+    tmp_path: Path, bare_python: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: the server no longer puts the voice into the options for the generator to
+    pop back out; a ``voice`` in ``extra`` loses to the request's, as before."""
+    from fanren_tts.server.service import SpeechService
+
+    seen: list[tuple[dict[str, Any], str | None]] = []
+    real = SpeechService.start
+
+    async def start(
+        self: SpeechService, engine: str, text: str, options: dict[str, Any], voice: str | None = None
+    ) -> Any:
+        seen.append((dict(options), voice))
+        return await real(self, engine, text, options, voice)
+
+    monkeypatch.setattr(SpeechService, "start", start)
+    with _client(tmp_path, bare_python) as c:
+        body = {"model": "a", "input": "hi", "voice": "alloy", "extra": {"voice": "x", "seed": 3}}
+        assert c.post("/v1/audio/speech", json=body).status_code == 200
+        with c.websocket_connect("/v1/audio/speech/ws") as ws:
+            assert _ws_speak(ws, "a") == "done"
+    assert seen == [({"seed": 3}, "default"), ({}, "default")]  # alloy: the engine's own voice

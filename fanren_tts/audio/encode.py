@@ -110,7 +110,7 @@ class _Compressed:
     """libsndfile writing ``fmt`` into ``target`` (a file object or a path), resampling
     to 48 kHz first where Opus cannot run at the given rate."""
 
-    def __init__(self, target: BinaryIO | str, fmt: str, sample_rate: int, channels: int) -> None:
+    def __init__(self, target: BinaryIO | str, fmt: str, sample_rate: int, channels: int, bit_depth: int = 16) -> None:
         import soundfile
 
         self.channels = channels
@@ -122,6 +122,8 @@ class _Compressed:
             self._resampler = soxr.ResampleStream(rate, 48000, channels, dtype="float32")
             rate = 48000
         kind, subtype = _SF[fmt]
+        if fmt == "flac":  # lossless: the output's bit depth
+            subtype = f"PCM_{bit_depth}"
         self._file = soundfile.SoundFile(target, "w", samplerate=rate, channels=channels, format=kind, subtype=subtype)
 
     def write(self, data: np.ndarray) -> None:
@@ -204,7 +206,9 @@ class EncodedFile:
     ``commit()`` removes the temp file and leaves ``path`` as it was.
     """
 
-    def __init__(self, path: str | os.PathLike[str], fmt: str, sample_rate: int, channels: int) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], fmt: str, sample_rate: int, channels: int, bit_depth: int = 16
+    ) -> None:
         _check(fmt, "output format")
         if fmt not in _SF:
             raise ValueError(f"EncodedFile writes {', '.join(_SF)}; WavWriter writes wav")
@@ -219,7 +223,7 @@ class EncodedFile:
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         self._raw: BinaryIO | None = os.fdopen(fd, "w+b")
         try:
-            self._file: _Compressed | None = _Compressed(self._raw, fmt, self.sample_rate, self.channels)
+            self._file: _Compressed | None = _Compressed(self._raw, fmt, self.sample_rate, self.channels, bit_depth)
         except BaseException:
             self.discard()
             raise
@@ -274,8 +278,8 @@ def open_writer(
     path: str | os.PathLike[str], sample_rate: int, channels: int, bit_depth: int = 16
 ) -> WavWriter | EncodedFile:
     """The writer for ``path``'s suffix (``FILE_SUFFIXES``): a WAV, or a compressed file.
-    ``bit_depth`` is the WAV's; the compressed formats choose their own."""
+    ``bit_depth`` is the WAV's and the FLAC's; the lossy formats have none."""
     fmt = file_format(path)
     if fmt == "wav":
         return WavWriter(path, sample_rate, channels, bit_depth)
-    return EncodedFile(path, fmt, sample_rate, channels)
+    return EncodedFile(path, fmt, sample_rate, channels, bit_depth)

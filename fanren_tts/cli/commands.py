@@ -233,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .init import add_parser as add_init
 
     add_init(sub)
+    from ..engines.command import add_parser as add_engines
+
+    add_engines(sub)
     say = sub.add_parser("say", help="speak a text into a WAV file")
     say.add_argument("text", nargs="?", help="the text; '-' or nothing reads stdin")
     say.add_argument("-o", "--output", required=True, help="output .wav path, or - to stream to standard output")

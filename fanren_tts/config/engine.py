@@ -18,7 +18,7 @@ from .._options import Strict
 from ..engines import BUILTIN, EngineRow
 from . import paths
 from .paths import PROJECT_ROOT, apple_silicon_preset, venv_dir, venv_python
-from .sections import DEVICE_PATTERN, PATH_OPTION, Normalize, Timeouts, _on_off
+from .sections import DEVICE_PATTERN, PATH_OPTION, Normalize, ServeScaling, Timeouts, _on_off
 
 log = logging.getLogger("fanren_tts.config")
 
@@ -35,6 +35,7 @@ _COMMON_KEYS = (
     "memory_gb",
     "env_vars",
     "timeouts",
+    "serve",
     "idle_timeout",
     "max_restarts",
     "restart_window",
@@ -109,6 +110,7 @@ class EngineConfig(Strict):
     memory_gb: float | None = Field(None, gt=0, description="device memory one worker needs (placement)")
     env_vars: dict[str, str] = Field(default_factory=dict)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    serve: ServeScaling = Field(default_factory=ServeScaling, description="Ray Serve autoscaling (serve --ray)")
     idle_timeout: float | None = Field(None, gt=0, description="stop the worker after this many idle seconds")
     max_restarts: int = Field(3, ge=0, description="restarts allowed within restart_window seconds")
     restart_window: float = Field(60.0, gt=0)

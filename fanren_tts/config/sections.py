@@ -23,6 +23,18 @@ class Timeouts(Strict):
     shutdown: float = Field(10.0, gt=0)
 
 
+class ServeScaling(Strict):
+    """How Ray Serve scales this engine's deployment under ``serve --ray`` (``fanren_tts.rayserve``):
+    between ``min_replicas`` and ``max_replicas`` replicas, aiming at ``target_ongoing_requests`` per
+    replica. ``max_replicas`` defaults to the block's ``replicas``."""
+
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int | None = Field(None, ge=1)
+    target_ongoing_requests: float = Field(1.0, gt=0)
+    upscale_delay_s: float = Field(5.0, ge=0)
+    downscale_delay_s: float = Field(30.0, ge=0)
+
+
 class OutputConfig(Strict):
     """What every generated WAV looks like, whatever the engine: rate, channels, 16- or 24-bit PCM."""
 

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._generator import TTSGenerator
+from ..studio import mount_studio
 from .access import AccessLog
 from .errors import ApiError, error_body, from_exception, from_http_exception
 from .limits import BodyLimit, BodyTooLarge, too_large
@@ -277,6 +278,7 @@ def create_app(
         return {"id": name, "object": "voice", "deleted": True}
 
     add_websocket(app, service, api_key)
+    mount_studio(app, service)  # the web studio at / and POST /v1/text/preview (fanren_tts.studio)
     if api_key:
         _document_key(app)
     app.add_middleware(BodyLimit, settings=service.settings)  # counts every body as it is read

@@ -16,7 +16,7 @@ from .aliases import instruction_options, resolve_model, resolve_voice
 from .errors import ApiError
 from .service import SpeechService
 
-__all__ = ["MAX_EXTRA_DEPTH", "SpeechRequest", "check_input", "speech_options"]
+__all__ = ["MAX_EXTRA_DEPTH", "SpeechRequest", "check_input", "speech_options", "speech_voice"]
 
 #: How deep ``extra`` may nest: engine options are flat or one level deep; deeper is refused
 #: before it reaches the worker's msgpack (which has a nesting limit of its own).
@@ -87,15 +87,19 @@ class SpeechRequest(BaseModel):
         return value
 
 
+def speech_voice(tts: TTSGenerator, engine: str, body: SpeechRequest) -> str | None:
+    """The ``voice=`` of the generator call: the request's voice, aliases resolved."""
+    return resolve_voice(tts, engine, body.voice) if body.voice else None
+
+
 def speech_options(tts: TTSGenerator, engine: str, body: SpeechRequest) -> dict[str, Any]:
     """The generator call options of a request: ``extra``, the instructions (for engines
-    that take one; an instruction in ``extra`` wins), the voice (aliases resolved) and
-    ``speed`` for engines that have it."""
+    that take one; an instruction in ``extra`` wins) and ``speed`` for engines that have
+    it. Not the voice: that is ``voice=`` of its own (``speech_voice``), so a ``voice`` in
+    ``extra`` is dropped (the request's ``voice`` always won over it)."""
     speed = body.speed
     options = instruction_options(tts, engine, body.instructions)
-    options.update(body.extra)
-    if body.voice:
-        options["voice"] = resolve_voice(tts, engine, body.voice)
+    options.update({k: v for k, v in body.extra.items() if k != "voice"})
     if speed != 1.0:
         model = options_model(tts.config.get(engine).kind)
         if model is not None and "speed" not in model.model_fields:

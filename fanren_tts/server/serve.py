@@ -67,6 +67,10 @@ def _log_to_stderr(access_log: bool, verbose: int) -> None:
 def serve(args: argparse.Namespace) -> int:
     api_key = args.api_key or os.environ.get("FANREN_TTS_API_KEY") or None
     check_exposure(args.host, api_key, args.insecure_no_auth)  # before any engine starts
+    if getattr(args, "ray", None) is not None:  # the same app on a Ray cluster, through Ray Serve
+        from ..rayserve.cli import serve_ray
+
+        return serve_ray(args)
     try:
         import uvicorn
 
@@ -119,6 +123,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--no-access-log", action="store_true", help="no access log line per request")
     p.add_argument("--device", help="override the device of every engine")
     p.add_argument("--warm", nargs="*", metavar="ENGINE", help="start these engines (none named: all) before listening")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="serve through Ray Serve on the cluster at ADDRESS (none: $RAY_ADDRESS, else a new local one); "
+        "--warm NAMES then picks the engines deployed",
+    )
     p.add_argument("-v", "--verbose", action="count", default=0, help="-v: info logs (worker starts, uvicorn)")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     p.set_defaults(func=serve)

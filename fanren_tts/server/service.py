@@ -97,7 +97,13 @@ class SpeechService:
         self.jobs: set[SpeechJob] = set()  # running on a thread; close() tells each to stop
 
     def _produce(
-        self, loop: asyncio.AbstractEventLoop, job: SpeechJob, text: str, engine: str, options: dict[str, Any]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        job: SpeechJob,
+        text: str,
+        engine: str,
+        options: dict[str, Any],
+        voice: str | None = None,
     ) -> bool:
         def put(item: Any) -> None:
             try:
@@ -107,7 +113,7 @@ class SpeechService:
 
         ok = False
         try:
-            stream = self.tts.stream(text, engine, **options)
+            stream = self.tts.stream(text, engine, voice=voice, **options)
             try:
                 for chunk in stream:
                     if job.stop.is_set():
@@ -131,8 +137,9 @@ class SpeechService:
         except Exception:  # the engine has no worker (env not ready): nothing to count
             pass
 
-    async def start(self, engine: str, text: str, options: dict[str, Any]) -> SpeechJob:
-        """Queue, then run; returns once the first chunk is there (errors raise here)."""
+    async def start(self, engine: str, text: str, options: dict[str, Any], voice: str | None = None) -> SpeechJob:
+        """Queue, then run; returns once the first chunk is there (errors raise here).
+        ``voice``: the generator's ``voice=`` (a named voice or the engine's speaker)."""
         queue = self.queues[engine]
         timeout = self.settings.timeout_of(engine)
         deadline = time.monotonic() + timeout
@@ -150,7 +157,7 @@ class SpeechService:
         try:
             # in the request's context, so what the engine's thread logs carries the request id
             ctx = contextvars.copy_context()
-            future = loop.run_in_executor(self.pool, ctx.run, self._produce, loop, job, text, engine, options)
+            future = loop.run_in_executor(self.pool, ctx.run, self._produce, loop, job, text, engine, options, voice)
         except BaseException:
             queue.leave(ticket, measure=False)
             raise

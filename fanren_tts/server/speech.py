@@ -39,7 +39,7 @@ from .._subtitles import CueRules, build_cues, srt_text, vtt_text
 from .._timeline import Word
 from ..audio.encode import STREAMED, Encoder
 from .errors import error_body, from_exception
-from .request import SpeechRequest, check_input, speech_options
+from .request import SpeechRequest, check_input, speech_options, speech_voice
 from .schema import AUDIO_RESPONSES, ERROR_RESPONSES, CaptionedSpeech, TimedWord
 from .service import SpeechJob, SpeechService
 
@@ -119,7 +119,7 @@ def add_speech_routes(app: FastAPI, service: SpeechService) -> None:
         engine = check_input(tts, service, body.model, body.input)
         encoder = Encoder(body.response_format, tts.config.output.bit_depth, whole=whole)
         options = speech_options(tts, engine, body)
-        job = await service.start(engine, body.input, options)
+        job = await service.start(engine, body.input, options, speech_voice(tts, engine, body))
         headers = {"X-Queue-Position": str(job.position), "X-Queue-ETA": f"{job.eta:.2f}"}
         return engine, encoder, job, headers
 

@@ -37,7 +37,7 @@ from pydantic import ValidationError
 
 from ..audio.encode import Encoder
 from .errors import ApiError, error_body, from_exception
-from .request import SpeechRequest, check_input, speech_options
+from .request import SpeechRequest, check_input, speech_options, speech_voice
 from .service import SpeechService
 
 __all__ = ["add_websocket"]
@@ -110,7 +110,7 @@ def add_websocket(app: FastAPI, service: SpeechService, api_key: str | None) -> 
             engine = check_input(tts, service, body.model, body.input)
             label = engine
             options = speech_options(tts, engine, body)
-            job = await service.start(engine, body.input, options)
+            job = await service.start(engine, body.input, options, speech_voice(tts, engine, body))
         except Exception as exc:
             err = from_exception(exc)
             service.metrics.observe("websocket", label, err.status, time.monotonic() - t0)

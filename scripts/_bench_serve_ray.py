@@ -1,0 +1,191 @@
+"""The speech server on Ray Serve against the local server (a section of scripts/bench.py).
+
+- latency: one short line, warm, cache off, whole WAV over HTTP, p50/p99, on the local
+  server (``fanren-tts serve``) and on the Ray-served one (``fanren_tts.rayserve``), calls
+  interleaved; with espeak, and with the near-instant stand-in engine (a 0.1 s tone) so the
+  row is the serving path alone. "Added" is Ray's p50/p99 minus the local server's.
+- throughput: 16 concurrent clients on espeak, requests per second, for 2 Serve replicas
+  (min = max = 2) against the local server with ``replicas: 2``; rounds alternated.
+
+Both servers run at once on this machine and share its cores; Ray is a one-node cluster
+(``ray.init(num_cpus=4)``, the head's proxy on loopback). The clients are httpx threads of
+this process.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from _bench_server import _pct, _start_server
+
+SHORT = "Hello there, how are you?"
+LINES = [
+    "The river runs past the old mill.",
+    "Every morning the baker opens at six.",
+    "She packed the map and a torch.",
+    "The train was late again today.",
+]
+
+
+def _config(tmp: Path, root: Path) -> Path:
+    two = {"min_replicas": 2, "max_replicas": 2}
+    doc = {
+        "tts": {
+            "engine": "espeak",
+            "cache": {"enabled": False},
+            "server": {"queue_size": 64, "request_timeout": 120},
+            "espeak": {
+                "env": str(root / "envs" / "espeak"),
+                "voice": "en-us",
+                "replicas": 2,
+                "threads": 1,
+                "serve": two,
+            },
+            "instant": {
+                "python": str(root / "envs" / "espeak" / ".venv" / "bin" / "python"),
+                "wrapper": str(root / "tests" / "wrappers" / "server_wrapper.py"),
+                "threads": 1,
+                "serve": {"min_replicas": 1, "max_replicas": 1},
+            },
+        }
+    }
+    path = tmp / "serve-ray-bench.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _poster(url: str) -> Any:
+    import httpx
+
+    local = threading.local()
+
+    def post(text: str, engine: str) -> bytes:
+        http = getattr(local, "client", None)
+        if http is None:
+            http = local.client = httpx.Client(timeout=120)
+        r = http.post(url + "/v1/audio/speech", json={"model": engine, "input": text, "response_format": "wav"})
+        if r.status_code != 200:
+            raise RuntimeError(f"{r.status_code}: {r.text[:200]}")
+        return r.content
+
+    return post
+
+
+def _throughput(post: Any, clients: int, per_client: int) -> tuple[float, int, int]:
+    done, errors = [0], [0]
+    lock = threading.Lock()
+
+    def client(i: int) -> None:
+        for j in range(per_client):
+            try:
+                post(f"{LINES[(i + j) % 4]} {i}-{j}", "espeak")
+                with lock:
+                    done[0] += 1
+            except Exception:
+                with lock:
+                    errors[0] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return done[0] / (time.perf_counter() - t0), done[0], errors[0]
+
+
+def bench_serve_ray(root: Path, tmp: Path, runs: int, clients: int = 16, per_client: int = 4) -> dict[str, Any]:
+    import socket
+
+    import ray
+    from ray import serve
+
+    from fanren_tts.rayserve.app import APP_NAME, build
+
+    config = _config(tmp, root)
+    n = max(40, runs * 10)
+    server, local_url = _start_server(config)
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
+        serve.run(build({"config": str(config)}), name=APP_NAME, route_prefix="/")
+        posts = {"local": _poster(local_url), "ray": _poster(f"http://127.0.0.1:{port}")}
+        lat: dict[str, list[float]] = {}
+        for engine in ("espeak", "instant"):
+            for _ in range(5):
+                for post in posts.values():
+                    post(SHORT, engine)
+            for _ in range(n):
+                for name, post in posts.items():
+                    t0 = time.perf_counter()
+                    post(SHORT, engine)
+                    lat.setdefault(f"{engine}: {name}", []).append(time.perf_counter() - t0)
+        rounds: dict[str, list[tuple[float, int, int]]] = {"local": [], "ray": []}
+        for _ in range(3):
+            for name, post in posts.items():
+                rounds[name].append(_throughput(post, clients, per_client))
+    finally:
+        try:
+            serve.shutdown()
+        finally:
+            ray.shutdown()
+            server.terminate()
+            server.wait(30)
+    return {
+        "latency": {
+            name: {"p50_ms": statistics.median(v) * 1000, "p99_ms": _pct(v, 0.99) * 1000, "n": n}
+            for name, v in lat.items()
+        },
+        "throughput": {
+            name: {
+                "rps": statistics.median(r[0] for r in rs),
+                "ok": sum(r[1] for r in rs),
+                "errors": sum(r[2] for r in rs),
+                "rounds": [r[0] for r in rs],
+            }
+            for name, rs in rounds.items()
+        },
+        "clients": clients,
+        "requests_per_round": clients * per_client,
+    }
+
+
+def markdown(results: dict[str, Any]) -> list[str]:
+    if "serve_ray" not in results:
+        return []
+    r = results["serve_ray"]
+    lat, thr = r["latency"], r["throughput"]
+    n = next(iter(lat.values()))["n"]
+    lines = [
+        "",
+        f"**Ray Serve against the local server**: a short line, warm, cache off; {n} calls each, interleaved",
+        "",
+        "| engine: server | p50 | p99 | added at p50 | added at p99 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, v in lat.items():
+        engine, how = name.split(": ")
+        base = lat[f"{engine}: local"]
+        add50 = f"{v['p50_ms'] - base['p50_ms']:+.1f} ms" if how == "ray" else ""
+        add99 = f"{v['p99_ms'] - base['p99_ms']:+.1f} ms" if how == "ray" else ""
+        lines.append(f"| {name} | {v['p50_ms']:.1f} ms | {v['p99_ms']:.1f} ms | {add50} | {add99} |")
+    lines += [
+        "",
+        f"| {r['clients']} clients on espeak (3 rounds of {r['requests_per_round']}, alternated) "
+        "| requests/s (median) | each round | ok | errors | vs local |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, v in thr.items():
+        label = "local server, replicas: 2" if name == "local" else "Ray Serve, 2 replicas"
+        each = ", ".join(f"{x:.1f}" for x in v["rounds"])
+        ratio = v["rps"] / thr["local"]["rps"] if thr["local"]["rps"] else 0.0
+        lines.append(f"| {label} | {v['rps']:.1f} | {each} | {v['ok']} | {v['errors']} | {ratio:.2f}x |")
+    return lines
