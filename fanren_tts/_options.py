@@ -14,8 +14,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ChatTTSOptions",
     "CosyVoiceOptions",
     "EspeakOptions",
+    "F5TTSOptions",
     "FluxOptions",
     "IndexTTSAuxPaths",
     "IndexTTSOptions",
@@ -225,3 +227,47 @@ class KokoroOptions(Strict):
     speed: float = Field(1.0, gt=0, le=4, description="1 = normal; 2 = twice as fast")
     pause: float | None = Field(None, ge=0, le=5, description="seconds of silence between sentences")
     phonemes: bool = Field(False, description="the text is Kokoro phonemes already (other languages)")
+
+
+class ChatTTSOptions(Strict):
+    model_path: str | None = Field(None, description="local copy of 2Noise/ChatTTS: the folder holding asset/")
+    check_hashes: bool = Field(False, description="upstream's sha256 check that the files are the release's")
+    compile: bool = Field(False, description="torch.compile the GPT (CUDA only, as upstream)")
+    spk_emb: str | None = Field(None, description="a speaker embedding string (sample_speaker(seed) returns one)")
+    speaker_seed: int | None = Field(None, ge=0, lt=2**31, description="the voice drawn with this seed (default 0)")
+    ref_audio: str | None = Field(None, description="a recording to take the voice from (with ref_text)")
+    ref_text: str | None = Field(None, description="the transcript of ref_audio")
+    refine_text: bool = Field(True, description="upstream's text-refinement pass")
+    oral_level: int | None = Field(None, ge=0, le=9, description="[oral_N] in the refine prompt")
+    laugh_level: int | None = Field(None, ge=0, le=2, description="[laugh_N] in the refine prompt")
+    break_level: int | None = Field(None, ge=0, le=7, description="[break_N] in the refine prompt")
+    refine_max_new_token: int | None = Field(None, ge=1, description="token limit of the refine pass (upstream 384)")
+    speed_level: float | None = Field(None, ge=0, le=9, description="[speed_N], rounded; 5 = upstream's default")
+    temperature: float | None = Field(None, gt=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=1)
+    repetition_penalty: float | None = Field(None, gt=0)
+    max_new_token: int | None = Field(None, ge=1, description="audio tokens per take (upstream 2048)")
+    seed: int | None = Field(None, ge=0, lt=2**31, description="sampling seed: the same seed gives the same take")
+    lang: Literal["zh", "en"] | None = Field(None, description="for upstream's normalizer (null: detected)")
+    homophone_replacement: bool = True
+
+
+class F5TTSOptions(Strict):
+    model_path: str | None = Field(None, description="a F5-TTS checkpoint or SWivid/F5-TTS's F5TTS_v1_Base folder")
+    vocoder_path: str | None = Field(None, description="charactr/vocos-mel-24khz: config.yaml, pytorch_model.bin")
+    model: str = Field("F5TTS_v1_Base", description="architecture: a config in the f5-tts wheel")
+    model_cfg: str | None = Field(None, description="or a yaml of that shape (upstream's infer_cli --model_cfg)")
+    vocab_file: str | None = Field(None, description="default: vocab.txt beside the checkpoint, else the wheel's")
+    ode_method: Literal["euler", "midpoint"] = "euler"
+    use_ema: bool = True
+    ref_audio: str | None = Field(None, description="the voice to clone")
+    ref_text: str | None = Field(None, description="its transcript (required)")
+    nfe_step: int | None = Field(None, ge=1, le=128, description="flow-matching steps (upstream 32)")
+    cfg_strength: float | None = Field(None, ge=0)
+    sway_sampling_coef: float | None = None
+    speed: float | None = Field(None, gt=0, le=4, description="2 = twice as fast")
+    cross_fade_duration: float | None = Field(None, ge=0, le=5)
+    target_rms: float | None = Field(None, gt=0, le=1)
+    seed: int | None = Field(None, ge=0, description="the same seed gives the same take")
+    stream_chunk_size: int | None = Field(None, ge=256, description="samples per streamed piece")

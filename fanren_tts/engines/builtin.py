@@ -13,8 +13,10 @@ from typing import Any
 
 from .._exceptions import ConfigError
 from .._options import (
+    ChatTTSOptions,
     CosyVoiceOptions,
     EspeakOptions,
+    F5TTSOptions,
     FluxOptions,
     IndexTTSOptions,
     KokoroOptions,
@@ -43,6 +45,31 @@ def _voice(speaker: str) -> dict[str, Any]:
 
 def _speaker(speaker: str) -> dict[str, Any]:
     return {"speaker": speaker}
+
+
+def _chattts_speaker(speaker: str) -> dict[str, Any]:
+    """A ChatTTS voice by name: digits are a speaker seed, anything else an spk_emb string."""
+    return {"speaker_seed": int(speaker)} if speaker.isdigit() else {"spk_emb": speaker}
+
+
+def _chattts_voice(v: Any) -> dict[str, Any]:
+    """A stored ChatTTS voice: a recording with its transcript, or a speaker seed / spk_emb."""
+    if v.audio is not None:
+        return {"ref_audio": str(v.audio), "ref_text": v.transcript or ""}
+    return _chattts_speaker(v.speaker or "")
+
+
+_CHATTTS_FILES = (
+    "asset/Vocos.safetensors",
+    "asset/DVAE.safetensors",
+    "asset/Decoder.safetensors",
+    "asset/Embed.safetensors",
+    "asset/gpt/config.json",
+    "asset/gpt/model.safetensors",
+    "asset/tokenizer/tokenizer.json",
+    "asset/tokenizer/tokenizer_config.json",
+    "asset/tokenizer/special_tokens_map.json",
+)
 
 
 _QWEN3 = ("zh", "en", "ja", "ko", "de", "fr", "ru", "pt", "es", "it")
@@ -277,5 +304,49 @@ ROWS: tuple[EngineRow, ...] = (
         gpu="no",
         verify=None,
         self_normalizing=True,
+    ),
+    EngineRow(
+        name="chattts",
+        options=ChatTTSOptions,
+        voice=VoiceRule(
+            "either",
+            _chattts_voice,
+            _chattts_speaker,
+            speaker_hint="a speaker seed (e.g. 2) or an spk_emb string from call('sample_speaker', seed=N)",
+        ),
+        rate=RateControl("speed_level", 5.0, False, 1.0, 9.0),
+        envs=("chattts",),
+        package="chattts",
+        licence="code: AGPL-3.0-or-later (ChatTTS 0.2.5); weights (2Noise/ChatTTS): CC BY-NC 4.0, non-commercial",
+        languages=("zh", "en"),
+        speaks=("zh", "en"),
+        weights=Weights(files=tuple((f,) for f in _CHATTTS_FILES), needed=True, hub="2Noise/ChatTTS"),
+        gpu="optional",
+        verify="chattts",
+        pins=(
+            Pin("transformers", ">=4.41.1,<4.42", "transformers>=4.41.1,<4.42 (4.41.2)"),
+            Pin("numpy", "<2", "numpy<2 (transformers 4.41 predates numpy 2)"),
+        ),
+    ),
+    EngineRow(
+        name="f5tts",
+        options=F5TTSOptions,
+        voice=VoiceRule(
+            "audio", lambda v: {"ref_audio": str(v.audio), "ref_text": v.transcript}, needs_transcript=True
+        ),
+        rate=RateControl("speed", 1.0, False, 0.3, 3.0),
+        envs=("f5tts",),
+        package="f5-tts",
+        licence="code: MIT (f5-tts 1.1.22); weights (SWivid/F5-TTS): CC BY-NC 4.0 (Emilia training data)",
+        languages=("zh", "en"),
+        speaks=("zh", "en"),
+        weights=Weights(files=(("model_*.safetensors", "model_*.pt"),), needed=True, hub="SWivid/F5-TTS"),
+        gpu="recommended",
+        verify="f5tts",
+        pins=(
+            Pin("transformers", ">=4.57,<4.58", "transformers>=4.57,<4.58 (4.57.6)"),
+            Pin("numpy", ">=2", "numpy>=2 (pyarrow, under datasets, needs it)"),
+        ),
+        torchaudio_io=True,
     ),
 )
