@@ -88,3 +88,49 @@ def test_every_chatterbox_mode_runs_on_random_weight_checkpoints(tmp_path: Path)
     for name, mode in run.modes.items():
         assert mode.ok and mode.sample_rate == 24000 and mode.duration > 0, (name, mode)
     assert run.upstream.startswith("chatterbox-tts 0.1.7")
+
+
+class _Upstream:
+    """Upstream's contract for voices: prepare_conditionals overwrites self.conds, generate uses it."""
+
+    def __init__(self) -> None:
+        self.conds: object = "builtin"
+        self.spoken: list[object] = []
+
+    def prepare_conditionals(self, path: str, exaggeration: float = 0.5) -> None:
+        self.conds = f"clone of {Path(path).name}"
+
+    def generate(self, text: str, **kwargs: object) -> object:
+        self.spoken.append(self.conds)
+        import numpy as np
+
+        class Wav:
+            def squeeze(self, axis: int) -> Wav:
+                return self
+
+            def detach(self) -> Wav:
+                return self
+
+            def cpu(self) -> Wav:
+                return self
+
+            def numpy(self) -> object:
+                return np.zeros(240, dtype="float32")
+
+        return Wav()
+
+
+def test_a_take_without_ref_audio_after_a_clone_speaks_the_builtin_voice(tmp_path: Path) -> None:
+    wrapper = _wrapper()
+    engine = object.__new__(wrapper.Chatterbox)
+    upstream = _Upstream()
+    engine.tts, engine.builtin, engine.voices, engine.model = upstream, upstream.conds, {}, "english"
+    engine.model_path, engine.sampling, engine.defaults = str(tmp_path), wrapper._SAMPLING["english"], {}
+    engine.progress = lambda message: None
+    ref = tmp_path / "ref.wav"
+    ref.write_bytes(b"RIFF")
+    engine.synthesize("one")
+    engine.synthesize("two", ref_audio=str(ref))
+    engine.synthesize("three")
+    engine.synthesize("four", ref_audio=str(ref))
+    assert upstream.spoken == ["builtin", "clone of ref.wav", "builtin", "clone of ref.wav"]

@@ -8,12 +8,14 @@ that spoke first once every engine has spoken (none was restarted to make room).
 
 Engines whose env is absent are skipped (the test names them); engines whose weights
 are not shipped use the tiny checkpoints of ``scripts/verify`` (built in their own envs).
-It skips only when fewer than two envs are built.
+It skips only when fewer than two envs are built. ``FANREN_TTS_VERIFY_WORK`` names a folder
+to keep those checkpoints in between runs (Chatterbox's are full size: about 6 GB).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -53,7 +55,7 @@ def _voxcpm(work: Path) -> dict[str, Any]:
 
 def _chatterbox(work: Path) -> dict[str, Any]:
     module = _verify("chatterbox")
-    models = module.build_models(module.env_python("chatterbox", ""), work / "chatterbox")
+    models = module.build_models(module.env_python("chatterbox", ""), work / "chatterbox" / "models")
     return {"model_path": str(models / "english"), "model": "english", "device": "cpu"}
 
 
@@ -79,7 +81,8 @@ def test_every_built_env_speaks_in_one_generator(tmp_path: Path) -> None:
     if len(names) < 2:
         pytest.skip(f"fewer than two engine envs built ({names}); absent: {absent}")
     timeouts = {"startup": 1800, "call": 1800}
-    blocks = {name: {**ENGINES[name][1](tmp_path / "models"), "timeouts": timeouts} for name in names}
+    models = Path(os.environ.get("FANREN_TTS_VERIFY_WORK") or tmp_path / "models")
+    blocks = {name: {**ENGINES[name][1](models), "timeouts": timeouts} for name in names}
     doc = {"tts": {"engine": names[0], "output": {"sample_rate": None}, "cache": {"enabled": False}, **blocks}}
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
