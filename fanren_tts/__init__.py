@@ -7,10 +7,6 @@ from ._batch import BatchResult as BatchResult
 from ._batch import Line as Line
 from ._batch import load_script as load_script
 from ._cache import SegmentCache as SegmentCache
-from ._config import Config as Config
-from ._config import EngineConfig as EngineConfig
-from ._config import Timeouts as Timeouts
-from ._config import load_config as load_config
 from ._envs import EnvStatus as EnvStatus
 from ._envs import env_status as env_status
 from ._envs import sync_env as sync_env
@@ -37,13 +33,17 @@ from ._exceptions import WorkerStartupError as WorkerStartupError
 from ._exceptions import WorkerTimeout as WorkerTimeout
 from ._exceptions import WorkerUnavailable as WorkerUnavailable
 from ._generator import TTSGenerator as TTSGenerator
-from ._generator import detect_language as detect_language
+from ._language import detect_language as detect_language
 from ._result import GenerateResult as GenerateResult
 from ._result import Segment as Segment
 from ._runtime.fanren_worker import PROTOCOL_VERSION as PROTOCOL_VERSION
 from ._runtime.fanren_worker import Audio as Audio
 from ._voices import Voice as Voice
 from ._voices import VoiceStore as VoiceStore
+from .config import Config as Config
+from .config import EngineConfig as EngineConfig
+from .config import Timeouts as Timeouts
+from .config import load_config as load_config
 
 __version__ = "0.1.0"
 

@@ -8,6 +8,11 @@ scene's ``id``, ``engine``, ``options`` and ``output`` are used, its other keys 
 visuals, its own duration) are not, and scenes without text are skipped.
 Lines for different engines run at once; a failed line never stops the others.
 
+Backends are runners (``Runner``: ``_runners.LocalRunner`` on this machine's pools,
+``_ray.RayRunner`` on a Ray cluster). ``run_script`` checks the script once, hands it
+to the runner, which reports each line to a ``Ledger``, and writes the manifest once,
+from the ledger, whatever the backend.
+
 Ctrl-C (KeyboardInterrupt) stops a batch within a second or two: no new line starts,
 the lines in progress are stopped (their workers killed, so no reply is waited for),
 the finished lines keep their files, and ``manifest.json`` records which finished and
@@ -24,19 +29,15 @@ import json
 import logging
 import os
 import re
-import signal
-import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._config import Config
 from ._exceptions import ConfigError, FanrenTTSError, RemoteError
+from ._narrator import Narrator
 from ._result import GenerateResult
 from ._subtitles import FORMATS, write_json
 
@@ -44,12 +45,15 @@ __all__ = [
     "MANIFEST_SCHEMA",
     "BatchInterrupted",
     "BatchResult",
+    "Interrupted",
+    "Ledger",
     "Line",
-    "Narrator",
+    "Runner",
+    "Script",
     "batch_generate",
-    "generate_many",
     "load_script",
     "prepare_script",
+    "run_script",
     "write_manifest",
 ]
 
@@ -94,25 +98,6 @@ class BatchInterrupted(KeyboardInterrupt):
 
 class Interrupted(FanrenTTSError):
     """A line not made (or not finished) because the batch was interrupted."""
-
-
-class Narrator(Protocol):
-    """What the batch runner needs of a generator (``TTSGenerator`` is one)."""
-
-    config: Config
-
-    def pick_engine(self, text: str) -> str: ...
-
-    def generate(
-        self,
-        text: str,
-        output_path: str | os.PathLike[str],
-        engine: str | None = None,
-        *,
-        cache: bool | None = None,
-        target_duration: float | None = None,
-        **options: Any,
-    ) -> GenerateResult: ...
 
 
 def _coerce(items: Iterable[Any], source: str) -> list[Line]:
@@ -202,18 +187,99 @@ def _file_name(index: int, line: Line) -> str:
     return f"{index:03d}" + (f"_{slug}" if slug else "") + ".wav"
 
 
-def _width(gen: Narrator, engine: str) -> int:
-    """How many lines of ``engine`` can run at once: its pool's size (1 for a generator
-    without pools, or an engine that cannot start: its lines fail one by one)."""
-    size = getattr(gen, "pool_size", None)
-    try:
-        return int(size(engine)) if callable(size) else 1
-    except FanrenTTSError:
-        return 1
+@dataclasses.dataclass(frozen=True)
+class Script:
+    """A script checked before any work (``prepare_script``): its lines, the file each
+    writes inside ``out_dir``, the engine of each, and the subtitle formats."""
+
+    lines: list[Line]
+    names: list[str]
+    engines: list[str]
+    formats: tuple[str, ...]
+    out_dir: Path
+
+    def path(self, index: int) -> Path:
+        """Where line ``index`` (from 1) is written."""
+        return self.out_dir / self.names[index - 1]
 
 
-def generate_many(
-    gen: Narrator,
+class Runner(Protocol):
+    """A batch backend: makes the script's lines, reports each to the ledger; the script
+    checks, subtitles and manifest are ``run_script``'s and the ``Ledger``'s, once for every
+    backend. ``backend``: what the manifest records (None: local, not recorded)."""
+
+    backend: str | None
+
+    def run(self, narrator: Narrator, script: Script, ledger: Ledger, *, cache: bool | None, progress: bool) -> None:
+        """Every line made or failed, each reported to ``ledger`` as it ends. May raise
+        ``BatchInterrupted`` (Ctrl-C), after recording the interrupted manifest."""
+        ...
+
+
+class Ledger:
+    """What a runner reports, line by line (thread-safe); the manifest is written from it.
+
+    A line records itself under the ledger's lock, so after the final interrupted manifest
+    a line that still finishes removes its take (``done`` raises ``Interrupted``) instead
+    of leaving a file the manifest does not list."""
+
+    def __init__(self, narrator: Narrator, script: Script) -> None:
+        self.narrator = narrator
+        self.script = script
+        self.results: dict[int, GenerateResult] = {}
+        self.failures: dict[int, BaseException] = {}
+        self.extra: dict[int, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def done(self, index: int, result: GenerateResult) -> GenerateResult:
+        """Line ``index`` made: its subtitles written, the result recorded."""
+        with self._lock:
+            if self._closed:
+                Path(result.path).unlink(missing_ok=True)
+                raise Interrupted("made after the interrupted batch's manifest was written (Ctrl-C): removed")
+            result.write_subtitles(self.script.formats)
+            self.results[index] = result
+        return result
+
+    def failed(self, index: int, exc: BaseException) -> None:
+        with self._lock:
+            if index not in self.results:
+                self.failures[index] = exc
+
+    def note(self, index: int, **extra: Any) -> None:
+        """Keys added to line ``index``'s manifest entry (a Ray retry says so there)."""
+        with self._lock:
+            self.extra.setdefault(index, {}).update(extra)
+
+    def manifest(self, backend: str | None = None, *, interrupted: bool = False, final: bool = True) -> BatchResult:
+        """``manifest.json`` from what was reported. ``interrupted``: every line neither made
+        nor failed is recorded as interrupted; ``final`` closes the ledger to late takes."""
+        with self._lock:
+            if interrupted and final:
+                self._closed = True
+            made, failed, extra = dict(self.results), dict(self.failures), dict(self.extra)
+        lines = self.script.lines
+        if interrupted:
+            for i in range(1, len(lines) + 1):
+                if i not in made and i not in failed:
+                    failed[i] = Interrupted("not made: the batch was interrupted (Ctrl-C)")
+        return write_manifest(
+            self.narrator,
+            lines,
+            self.script.out_dir,
+            self.script.formats,
+            made,
+            failed,
+            extra,
+            backend,
+            interrupted=interrupted,
+        )
+
+
+def run_script(
+    narrator: Narrator,
+    runner: Runner,
     items: Iterable[Any],
     output_dir: str | os.PathLike[str],
     *,
@@ -221,132 +287,18 @@ def generate_many(
     subtitles: bool | Sequence[str] = True,
     progress: bool = False,
 ) -> BatchResult:
-    """``subtitles``: True for SRT and JSON, False for none, or the formats to write
-    (``srt``, ``vtt``, ``ass``, ``json``)."""
-    formats, lines, names, engines = prepare_script(gen, items, subtitles)
-    out_dir = Path(output_dir)
-    results: dict[int, GenerateResult] = {}
-    failures: dict[int, BaseException] = {}
-
-    stop = threading.Event()
-    # Ctrl-C: ``closed`` marks the manifest final. A line records itself under ``publish``, so
-    # a take is either in the manifest or, finishing after it was written, removed again.
-    closed = threading.Event()
-    publish = threading.Lock()
-
-    def run(index: int, line: Line, name: str) -> GenerateResult:
-        if stop.is_set():
-            raise Interrupted("not made: the batch was interrupted (Ctrl-C)")
-        result = gen.generate(
-            line.text, out_dir / name, line.engine, cache=cache, target_duration=line.duration, **line.options
-        )
-        with publish:
-            if closed.is_set():
-                Path(result.path).unlink(missing_ok=True)
-                raise Interrupted("made after the interrupted batch's manifest was written (Ctrl-C): removed")
-            result.write_subtitles(formats)
-            results[index] = result
-        return result
-
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(lines), desc="narrating", unit="line", disable=not progress, file=sys.stderr)
-    # one thread per replica of every engine the script uses, so a pool's replicas all work
-    workers = sum(_width(gen, name) for name in set(engines))
-    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fanren-batch")
-    futures: dict[Future[GenerateResult], int] = {}
-    try:
-        for i, (line, name) in enumerate(zip(lines, names, strict=False), 1):
-            futures[pool.submit(run, i, line, name)] = i
-        for future in as_completed(futures):
-            index = futures[future]
-            try:
-                results[index] = future.result()
-            except FanrenTTSError as exc:
-                failures[index] = exc
-                bar.write(f"line {index} failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-            bar.update(1)
-    except KeyboardInterrupt:
-        bar.close()
-        raise _interrupted(
-            gen, lines, out_dir, formats, results, failures, futures, pool, (stop, closed, publish)
-        ) from None
-    pool.shutdown()
-    bar.close()
-    return write_manifest(gen, lines, out_dir, formats, results, failures)
-
-
-@contextmanager
-def _no_sigint() -> Iterator[list[int]]:
-    """Hold off Ctrl-C while the manifest is written (main thread only); yields the count of
-    those that came meanwhile."""
-    came: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield came
-        return
-    previous = signal.signal(signal.SIGINT, lambda *_: came.append(1))
-    try:
-        yield came
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _interrupted(
-    gen: Narrator,
-    lines: list[Line],
-    out_dir: Path,
-    formats: tuple[str, ...],
-    results: dict[int, GenerateResult],
-    failures: dict[int, BaseException],
-    futures: dict[Future[GenerateResult], int],
-    pool: ThreadPoolExecutor,
-    flags: tuple[threading.Event, threading.Event, threading.Lock],
-) -> BatchInterrupted:
-    """Ctrl-C: start nothing new, stop what runs, record what finished (see module docstring).
-
-    A manifest is written at once (so a second Ctrl-C, or a kill, still leaves one), the
-    lines in progress are stopped, and the final manifest follows: whatever finished by
-    then is in it, and a line that finishes later removes its file (``run``)."""
-    stop, closed, publish = flags
-    # lines that failed before the interrupt (the main loop may not have seen them yet); a
-    # line that fails after it (its worker stopped by ``interrupt``) counts as interrupted
-    failed = dict(failures)
-    for future, index in futures.items():
-        if future.done() and not future.cancelled() and index not in results and index not in failed:
-            exc = future.exception()
-            if isinstance(exc, FanrenTTSError):
-                failed[index] = exc
-
-    def manifest(final: bool) -> BatchResult:
-        with publish:
-            if final:
-                closed.set()
-            made = dict(results)
-        pending = {
-            i: Interrupted("not made: the batch was interrupted (Ctrl-C)")
-            for i in range(1, len(lines) + 1)
-            if i not in made and i not in failed
-        }
-        return write_manifest(gen, lines, out_dir, formats, made, {**failed, **pending}, interrupted=True)
-
-    with _no_sigint():
-        stop.set()
-        pool.shutdown(wait=False, cancel_futures=True)
-        manifest(final=False)
-    try:
-        interrupt = getattr(gen, "interrupt", None)
-        if callable(interrupt):
-            interrupt()  # the lines in progress fail now instead of running to their end
-        wait([f for f in futures if not f.done()], timeout=10)
-    except KeyboardInterrupt:  # a second Ctrl-C: stop waiting; the final manifest follows at once
-        pass
-    with _no_sigint():
-        return BatchInterrupted(manifest(final=True))
+    """A script narrated by ``runner`` into ``output_dir``: checked first, then every line
+    made or failed, then ``manifest.json``. ``subtitles``: True for SRT and JSON, False for
+    none, or the formats to write (``srt``, ``vtt``, ``ass``, ``json``)."""
+    script = prepare_script(narrator, items, subtitles, output_dir)
+    ledger = Ledger(narrator, script)
+    runner.run(narrator, script, ledger, cache=cache, progress=progress)
+    return ledger.manifest(runner.backend)
 
 
 def prepare_script(
-    gen: Narrator, items: Iterable[Any], subtitles: bool | Sequence[str]
-) -> tuple[tuple[str, ...], list[Line], list[str], list[str]]:
+    gen: Narrator, items: Iterable[Any], subtitles: bool | Sequence[str], output_dir: str | os.PathLike[str]
+) -> Script:
     """A script checked before any work: subtitle formats, lines, their file names and
     the engine of each line (unknown engines and clashing file names fail here)."""
     formats = _formats(subtitles)
@@ -358,11 +310,11 @@ def prepare_script(
     engines = [line.engine or gen.pick_engine(line.text) for line in lines]
     for name in set(engines):
         gen.config.get(name)  # unknown engine names fail before any work
-    return formats, lines, names, engines
+    return Script(lines, names, engines, formats, Path(output_dir))
 
 
 def write_manifest(
-    gen: Narrator,
+    gen: Any,
     lines: list[Line],
     out_dir: Path,
     formats: tuple[str, ...],

@@ -30,7 +30,7 @@ import numpy as np
 
 from ._runtime.fanren_worker import Audio, atomic_write
 from ._subtitles import write_json
-from ._wavout import decode_pcm, encode_pcm
+from .audio.wav import decode_pcm, encode_pcm
 
 __all__ = ["DamagedEntry", "SegmentCache", "cache_key", "decode_entry", "encode_entry"]
 
@@ -153,7 +153,7 @@ class SegmentCache:
         return words if isinstance(words, list) else None
 
     def put(self, key: str, audio: Audio, words: list[Any] | None = None) -> None:
-        """Store PCM16 as is; float samples (24-bit output, see ``_audio.quantize``) as 24-bit PCM.
+        """Store PCM16 as is; float samples (24-bit output, see ``audio.convert.quantize``) as 24-bit PCM.
 
         Word timings go beside the audio first, so an entry whose WAV exists has its words.
         An empty take is not stored: it would only ever be a damaged entry.

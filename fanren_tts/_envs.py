@@ -23,10 +23,10 @@ from typing import Literal
 
 import filelock
 
-from ._config import venv_dir, venv_python
 from ._exceptions import EnvError, EnvNotReady
 from ._runtime import RUNTIME_DIR
 from ._runtime.fanren_worker import PROTOCOL_VERSION
+from .config import venv_dir, venv_python
 
 __all__ = ["MARKER", "EnvStatus", "env_status", "require_ready", "sync_env", "uv_bin"]
 

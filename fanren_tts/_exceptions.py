@@ -36,6 +36,7 @@ picks the class here by that name (``REMOTE_TYPES``, used by ``_worker``).
 from __future__ import annotations
 
 import re
+import sys
 
 __all__ = [
     "REMOTE_TYPES",
@@ -192,7 +193,11 @@ class RemoteError(FanrenTTSError):
         self.remote_traceback = remote_traceback
         qualified = remote_type if remote_module in ("builtins", "") else f"{remote_module}.{remote_type}"
         super().__init__(f"engine {engine!r} raised {qualified} during {stage}: {remote_message}")
-        self.add_note(f"remote traceback:\n{remote_traceback.rstrip()}")
+        note = f"remote traceback:\n{remote_traceback.rstrip()}"
+        if sys.version_info >= (3, 11):
+            self.add_note(note)
+        else:  # Python 3.10 has no add_note; the attribute is what 3.11's traceback printing reads
+            self.__notes__ = [note]
 
 
 class RemoteEngineError(RemoteError):

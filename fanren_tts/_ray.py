@@ -27,20 +27,21 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import _exceptions
-from ._batch import BatchResult, Line, Narrator, prepare_script, write_manifest
-from ._config import Config
+from ._batch import BatchResult, Ledger, Line, Script, run_script
 from ._envs import sync_env
 from ._exceptions import ConfigError, FanrenTTSError
+from ._narrator import Narrator
 from ._ray_connect import connect
 from ._result import GenerateResult
 from ._runtime.fanren_worker import atomic_write
+from .config import Config
 
-__all__ = ["ReplicaActor", "ray_generate_many", "require_ray"]
+__all__ = ["RayRunner", "ReplicaActor", "ray_generate_many", "require_ray"]
 
 log = logging.getLogger("fanren_tts.ray")
 
@@ -87,21 +88,18 @@ class ReplicaActor:
     (an actor that fails in ``__init__`` would only say it died).
     """
 
-    def __init__(self, config: Config, engine: str, make: Callable[[Config], Any]) -> None:
+    def __init__(self, config: Config, engine: str) -> None:
         self.config = config
         self.engine = engine
-        # The driver's generator class (``TTSGenerator``), handed in so this backend
-        # sits above the generator without importing it: no import circle.
-        self.make = make
-        self.gen: Any = None
+        self.gen: Narrator | None = None
 
-    def _generator(self) -> Any:
+    def _generator(self) -> Narrator:
         if self.gen is None:
             cfg = self.config.get(self.engine)
             if cfg.env_dir is not None:
                 sync_env(cfg.env_dir, self.engine)  # uv sync --locked under the file lock; no-op when ready
             # this replica's engine as the default: the one the generator checks when made
-            self.gen = self.make(self.config.model_copy(update={"engine": self.engine}))
+            self.gen = Narrator(self.config.model_copy(update={"engine": self.engine}))
         return self.gen
 
     def node(self) -> dict[str, Any]:
@@ -177,6 +175,136 @@ def _deliver(reply: dict[str, Any], path: Path, shared: bool) -> GenerateResult:
     return GenerateResult(path, *args[1:])
 
 
+class RayRunner:
+    """The Ray backend (module docstring): one actor per engine replica on the cluster at
+    ``ray_address``; ``shared_output``: every node sees the output folder, so actors write
+    there directly. Joins the cluster (in bounded time, ``_ray_connect``) unless Ray is
+    already initialized; a cluster it started, it shuts down."""
+
+    backend: str | None = "ray"
+
+    def __init__(self, ray_address: str | None = None, shared_output: bool = False) -> None:
+        self.ray_address = ray_address
+        self.shared_output = shared_output
+
+    def run(self, narrator: Narrator, script: Script, ledger: Ledger, *, cache: bool | None, progress: bool) -> None:
+        ray = require_ray()
+        script.out_dir.mkdir(parents=True, exist_ok=True)
+        started = not ray.is_initialized()
+        if started:  # checked first, and waited for in bounded time: a typed error, never a hang
+            connect(ray, self.ray_address, include_dashboard=False, log_to_driver=False)
+        try:
+            _Cluster(ray, narrator.config, script, ledger, self.shared_output).run(cache, progress)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+class _Cluster:
+    """One script on the cluster: its actors, the lines waiting, running and retried."""
+
+    def __init__(self, ray: Any, config: Config, script: Script, ledger: Ledger, shared: bool) -> None:
+        self.ray, self.config, self.script, self.ledger, self.shared = ray, config, script, ledger, shared
+        self.remote = ray.remote(ReplicaActor)
+        self.token = uuid.uuid4().hex[:8]
+        self.serial = 0
+        self.specs: dict[str, tuple[int, float, float, Config]] = {}
+        self.actors: dict[str, list[Any]] = {}
+
+    def spawn(self, engine: str) -> Any:
+        _, cpus, gpus, config = self.specs[engine]
+        self.serial += 1
+        return self.remote.options(
+            name=f"fanren-{engine}-{self.token}-{self.serial}", namespace="fanren_tts", num_cpus=cpus, num_gpus=gpus
+        ).remote(config, engine)
+
+    def run(self, cache: bool | None, progress: bool) -> None:
+        ray, script, ledger = self.ray, self.script, self.ledger
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(script.lines), desc="narrating (ray)", unit="line", disable=not progress)
+        actors = self.actors
+        try:
+            for engine in dict.fromkeys(script.engines):
+                self.specs[engine] = _resources(self.config, engine, ray)
+                actors[engine] = [self.spawn(engine) for _ in range(self.specs[engine][0])]
+            queue: dict[str, list[int]] = {e: [i for i, n in enumerate(script.engines, 1) if n == e] for e in actors}
+            attempts: dict[int, list[str]] = {}
+            idle: dict[str, list[Any]] = {e: list(a) for e, a in actors.items()}
+            fresh = {id(a) for group in actors.values() for a in group}
+            running: dict[Any, tuple[int, str, Any, float]] = {}
+            while any(queue.values()) or running:
+                for engine, todo in queue.items():
+                    while todo and idle[engine]:
+                        index = todo.pop(0)
+                        actor = idle[engine].pop()
+                        timeouts = self.config.get(engine).timeouts
+                        limit = timeouts.startup + timeouts.call + (_ENV_BUILD_S if id(actor) in fresh else 0.0)
+                        fresh.discard(id(actor))
+                        path = script.path(index)
+                        ref = actor.narrate.remote(
+                            script.lines[index - 1].model_dump(), str(path) if self.shared else None, cache
+                        )
+                        running[ref] = (index, engine, actor, time.monotonic() + limit)
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=5.0)
+                now = time.monotonic()
+                late = [ref for ref, (*_, deadline) in running.items() if deadline < now and ref not in ready]
+                for ref in [*ready, *late]:
+                    index, engine, actor, _ = running.pop(ref)
+                    try:
+                        if ref in late:
+                            raise TimeoutError("no answer within the engine's startup + call timeouts")
+                        reply = ray.get(ref)
+                    except (ray.exceptions.RayActorError, TimeoutError) as exc:
+                        # the actor (or its node) is gone: never reuse it; its line goes to a fresh one
+                        ray.kill(actor, no_restart=True)
+                        why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                        attempts.setdefault(index, []).append(why)
+                        log.warning("line %d: actor lost (%s); retrying elsewhere", index, why)
+                        if len(attempts[index]) >= MAX_ATTEMPTS:
+                            ledger.failed(
+                                index,
+                                _exceptions.WorkerCrashed(
+                                    f"line {index}: its Ray actor was lost {MAX_ATTEMPTS} times (last: {why})",
+                                    engine=engine,
+                                ),
+                            )
+                            bar.update(1)
+                        else:
+                            queue[engine].insert(0, index)
+                        replacement = self.spawn(engine)
+                        fresh.add(id(replacement))
+                        actors[engine] = [a for a in actors[engine] if a is not actor] + [replacement]
+                        idle[engine].append(replacement)
+                        continue
+                    except ray.exceptions.RayTaskError as exc:  # a bug, not an engine error: the line fails
+                        ledger.failed(index, FanrenTTSError(f"line {index}: {str(exc).splitlines()[0]}"))
+                        idle[engine].append(actor)
+                        bar.update(1)
+                        continue
+                    idle[engine].append(actor)
+                    if "error" in reply:
+                        ledger.failed(index, _rebuild_error(reply["error"]))
+                        bar.write(f"line {index} failed: {reply['error']['type']}")
+                    else:
+                        try:
+                            ledger.done(index, _deliver(reply, script.path(index), self.shared))
+                        except FanrenTTSError as exc:
+                            ledger.failed(index, exc)
+                    bar.update(1)
+            for index, lost in attempts.items():
+                ledger.note(index, attempts=len(lost) + (index not in ledger.failures), retried_after=lost)
+        finally:
+            bar.close()
+            for group in actors.values():
+                for actor in group:
+                    try:
+                        ray.get(actor.close.remote(), timeout=30)
+                    except Exception:  # already dead, or stuck: kill it either way
+                        pass
+                    ray.kill(actor, no_restart=True)
+
+
 def ray_generate_many(
     gen: Narrator,
     items: Iterable[Any],
@@ -188,116 +316,7 @@ def ray_generate_many(
     ray_address: str | None = None,
     shared_output: bool = False,
 ) -> BatchResult:
-    """``generate_many`` on a Ray cluster: same files, subtitles and manifest as local.
-
-    Connects to ``ray_address`` (None: the cluster in ``RAY_ADDRESS``, else a new local
-    one) unless Ray is already initialized; a cluster it started, it shuts down. An address
-    that cannot be joined is a ``RayConnectError`` within seconds (``_ray_connect``).
-    ``shared_output``: every node sees ``output_dir``, so actors write there directly.
-    """
-    ray = require_ray()
-    formats, lines, names, engines = prepare_script(gen, items, subtitles)
-    out_dir = Path(output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    started = not ray.is_initialized()
-    if started:  # checked first, and waited for in bounded time: a typed error, never a hang
-        connect(ray, ray_address, include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(ReplicaActor)
-    token = uuid.uuid4().hex[:8]
-    actors: dict[str, list[Any]] = {}
-    specs: dict[str, tuple[int, float, float, Config]] = {}
-    results: dict[int, GenerateResult] = {}
-    failures: dict[int, BaseException] = {}
-    extra: dict[int, dict[str, Any]] = {}
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(lines), desc="narrating (ray)", unit="line", disable=not progress)
-    serial = 0
-
-    def spawn(engine: str) -> Any:
-        nonlocal serial
-        _, cpus, gpus, config = specs[engine]
-        serial += 1
-        return remote.options(
-            name=f"fanren-{engine}-{token}-{serial}", namespace="fanren_tts", num_cpus=cpus, num_gpus=gpus
-        ).remote(config, engine, type(gen))
-
-    try:
-        for engine in dict.fromkeys(engines):
-            specs[engine] = _resources(gen.config, engine, ray)
-            actors[engine] = [spawn(engine) for _ in range(specs[engine][0])]
-        queue: dict[str, list[int]] = {e: [i for i, n in enumerate(engines, 1) if n == e] for e in actors}
-        attempts: dict[int, list[str]] = {}
-        idle: dict[str, list[Any]] = {e: list(a) for e, a in actors.items()}
-        fresh = {id(a) for group in actors.values() for a in group}
-        running: dict[Any, tuple[int, str, Any, float]] = {}
-        while any(queue.values()) or running:
-            for engine, todo in queue.items():
-                while todo and idle[engine]:
-                    index = todo.pop(0)
-                    actor = idle[engine].pop()
-                    timeouts = gen.config.get(engine).timeouts
-                    limit = timeouts.startup + timeouts.call + (_ENV_BUILD_S if id(actor) in fresh else 0.0)
-                    fresh.discard(id(actor))
-                    path = out_dir / names[index - 1]
-                    ref = actor.narrate.remote(
-                        lines[index - 1].model_dump(), str(path) if shared_output else None, cache
-                    )
-                    running[ref] = (index, engine, actor, time.monotonic() + limit)
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=5.0)
-            now = time.monotonic()
-            late = [ref for ref, (*_, deadline) in running.items() if deadline < now and ref not in ready]
-            for ref in [*ready, *late]:
-                index, engine, actor, _ = running.pop(ref)
-                try:
-                    if ref in late:
-                        raise TimeoutError("no answer within the engine's startup + call timeouts")
-                    reply = ray.get(ref)
-                except (ray.exceptions.RayActorError, TimeoutError) as exc:
-                    # the actor (or its node) is gone: never reuse it; its line goes to a fresh one
-                    ray.kill(actor, no_restart=True)
-                    why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                    attempts.setdefault(index, []).append(why)
-                    log.warning("line %d: actor lost (%s); retrying elsewhere", index, why)
-                    if len(attempts[index]) >= MAX_ATTEMPTS:
-                        failures[index] = _exceptions.WorkerCrashed(
-                            f"line {index}: its Ray actor was lost {MAX_ATTEMPTS} times (last: {why})", engine=engine
-                        )
-                        bar.update(1)
-                    else:
-                        queue[engine].insert(0, index)
-                    replacement = spawn(engine)
-                    fresh.add(id(replacement))
-                    actors[engine] = [a for a in actors[engine] if a is not actor] + [replacement]
-                    idle[engine].append(replacement)
-                    continue
-                except ray.exceptions.RayTaskError as exc:  # a bug, not an engine error: the line fails
-                    failures[index] = FanrenTTSError(f"line {index}: {str(exc).splitlines()[0]}")
-                    idle[engine].append(actor)
-                    bar.update(1)
-                    continue
-                idle[engine].append(actor)
-                if "error" in reply:
-                    failures[index] = _rebuild_error(reply["error"])
-                    bar.write(f"line {index} failed: {reply['error']['type']}")
-                else:
-                    try:
-                        results[index] = r = _deliver(reply, out_dir / names[index - 1], shared_output)
-                        r.write_subtitles(formats)
-                    except FanrenTTSError as exc:
-                        failures[index] = exc
-                bar.update(1)
-        for index, lost in attempts.items():
-            extra[index] = {"attempts": len(lost) + (index not in failures), "retried_after": lost}
-    finally:
-        bar.close()
-        for group in actors.values():
-            for actor in group:
-                try:
-                    ray.get(actor.close.remote(), timeout=30)
-                except Exception:  # already dead, or stuck: kill it either way
-                    pass
-                ray.kill(actor, no_restart=True)
-        if started:
-            ray.shutdown()
-    return write_manifest(gen, lines, out_dir, formats, results, failures, extra, backend="ray")
+    """``generate_many`` on a Ray cluster: same files, subtitles and manifest as local
+    (``RayRunner``; an address that cannot be joined is a ``RayConnectError`` within seconds)."""
+    runner = RayRunner(ray_address, shared_output)
+    return run_script(gen, runner, items, output_dir, cache=cache, subtitles=subtitles, progress=progress)

@@ -17,8 +17,8 @@ from typing import Any
 
 from . import _subtitles
 from ._exceptions import ConfigError
-from ._loudness import Loudness
 from ._timeline import Word
+from .audio.loudness import Loudness
 
 __all__ = ["GenerateResult", "Segment", "Word"]
 

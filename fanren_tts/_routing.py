@@ -30,21 +30,15 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ._config import Config, EngineConfig
 from ._exceptions import LanguageError
 from ._language import LANGUAGE_NAMES, detect_language, script_runs
+from .config import Config, EngineConfig
+from .engines import BUILTIN
 
 __all__ = ["Plan", "Router", "describe_languages", "engine_languages", "language_code"]
 
 log = logging.getLogger("fanren_tts.routing")
 
-#: What the built-in engines speak whatever their options (their describe() says the same).
-_STATIC = {
-    "cosyvoice": ("zh", "en", "ja", "ko", "yue"),
-    "qwen3": ("zh", "en", "ja", "ko", "de", "fr", "ru", "pt", "es", "it"),
-    "minicpmo": ("zh", "en"),
-    "flux": (),  # images: speaks nothing
-}
 _NAMES = {name.lower(): code for code, name in LANGUAGE_NAMES.items()}
 _NAMES.update({"cmn": "zh", "mandarin": "zh", "cantonese": "yue", "german": "de", "french": "fr"})
 _NAMES.update({"spanish": "es", "italian": "it", "portuguese": "pt"})
@@ -94,8 +88,9 @@ def engine_languages(cfg: EngineConfig) -> frozenset[str] | None:
         return _codes(["zh", "en", "ja", "es"] if str(options.get("version", "2")) == "2.5" else ["zh", "en"])
     if kind == "qwen3" and options.get("language"):
         return _codes([str(options["language"])])
-    if kind in _STATIC:
-        return _codes(_STATIC[kind])
+    row = BUILTIN.get(kind)  # what it speaks whatever its options (its describe() says the same)
+    if row is not None and row.speaks is not None:
+        return _codes(row.speaks)
     return None
 
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from . import _audio
-from ._config import OutputConfig
 from ._result import Segment
 from ._runtime.fanren_worker import Audio
 from ._timeline import Word, estimate_words, refine_words, shift_words
+from .audio import convert as _audio
+from .config import OutputConfig
 from .text import Rewritten, WordMap
 
 __all__ = ["Chunk", "Timeline"]

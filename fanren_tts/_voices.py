@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ._exceptions import ConfigError
-from ._server_config import VoicesConfig
+from .server.config import VoicesConfig
 
 __all__ = ["Voice", "VoiceStore", "read_reference"]
 
@@ -75,21 +75,12 @@ class Voice:
         return data
 
 
-def _decode(data: bytes) -> tuple[np.ndarray, int]:
-    """Samples (float32, frames x channels) and rate of a WAV, or of FLAC/OGG/MP3 where soundfile is installed."""
+def _probe(data: bytes) -> tuple[int, int, str]:
+    """Rate, frame count and kind (``wav`` or ``soundfile``) from the file's header alone:
+    nothing is decoded, so an upload's length is checked before its samples take memory."""
     try:
         with wave.open(io.BytesIO(data)) as w:
-            width, channels, rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
-            raw = w.readframes(w.getnframes())
-        if width == 2:
-            samples = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
-        elif width == 1:
-            samples = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
-        elif width == 4:
-            samples = np.frombuffer(raw, "<i4").astype(np.float32) / 2147483648.0
-        else:
-            raise ConfigError(f"reference audio: {8 * width}-bit WAV is not supported; use 16-bit PCM")
-        return samples.reshape(-1, channels), rate
+            return w.getframerate(), w.getnframes(), "wav"
     except (wave.Error, EOFError):
         pass
     try:
@@ -99,28 +90,61 @@ def _decode(data: bytes) -> tuple[np.ndarray, int]:
             "reference audio is not a PCM WAV file (install fanren-tts[server] for FLAC, OGG and MP3)"
         ) from None
     try:
-        array, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        info = soundfile.info(io.BytesIO(data))
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
+        raise ConfigError(f"reference audio is not audio that can be read (WAV, FLAC, OGG, MP3): {exc}") from None
+    return int(info.samplerate), int(info.frames), "soundfile"
+
+
+def _decode(data: bytes, kind: str, max_frames: int) -> tuple[np.ndarray, int]:
+    """Samples (float32, frames x channels) and rate, at most ``max_frames`` of them: a
+    header that understates the length (MP3 has none to trust) cannot make it decode more."""
+    if kind == "wav":
+        with wave.open(io.BytesIO(data)) as w:
+            width, channels, rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
+            raw = w.readframes(min(w.getnframes(), max_frames))
+        if width == 2:
+            samples = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
+        elif width == 1:
+            samples = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
+        elif width == 4:
+            samples = np.frombuffer(raw, "<i4").astype(np.float32) / 2147483648.0
+        else:
+            raise ConfigError(f"reference audio: {8 * width}-bit WAV is not supported; use 16-bit PCM")
+        return samples.reshape(-1, channels), rate
+    import soundfile
+
+    try:
+        array, rate = soundfile.read(io.BytesIO(data), frames=max_frames, dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as exc:
         raise ConfigError(f"reference audio is not audio that can be read (WAV, FLAC, OGG, MP3): {exc}") from None
     return array, int(rate)
+
+
+def _too_long(seconds: float, limits: VoicesConfig, *, over: bool = False) -> ConfigError:
+    return ConfigError(
+        f"reference audio is {'over ' if over else ''}{seconds:.1f}s long; at most {limits.max_seconds:.0f}s is accepted: "
+        "cut a clean stretch of the speaker (5 to 15 s is typical)"
+    )
 
 
 def read_reference(data: bytes, limits: VoicesConfig) -> tuple[np.ndarray, float]:
     """The reference as mono float32 at ``limits.sample_rate``, checked; and its length in seconds."""
     if not data:
         raise ConfigError("reference audio is empty")
-    samples, rate = _decode(data)
-    seconds = len(samples) / rate if rate else 0.0
+    rate, frames, kind = _probe(data)  # the header first: a long file is refused before it is decoded
     if rate < limits.min_sample_rate:
         raise ConfigError(
             f"reference audio is {rate} Hz; at least {limits.min_sample_rate} Hz is needed to carry a voice "
             "(resampling up cannot add what was never recorded): record or export it at 16 kHz or more"
         )
-    if seconds > limits.max_seconds:
-        raise ConfigError(
-            f"reference audio is {seconds:.1f}s long; at most {limits.max_seconds:.0f}s is accepted: "
-            "cut a clean stretch of the speaker (5 to 15 s is typical)"
-        )
+    max_frames = int(limits.max_seconds * rate)
+    if frames > max_frames:
+        raise _too_long(frames / rate, limits)
+    samples, rate = _decode(data, kind, max_frames + 1)
+    seconds = len(samples) / rate if rate else 0.0
+    if len(samples) > max_frames:  # the header said less than there was
+        raise _too_long(limits.max_seconds, limits, over=True)
     if seconds < limits.min_seconds:
         raise ConfigError(f"reference audio is {seconds:.2f}s long; at least {limits.min_seconds}s is needed")
     mono = samples.mean(axis=1).astype(np.float32)

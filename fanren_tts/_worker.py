@@ -31,7 +31,6 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ._config import EngineConfig
 from ._envs import env_status, require_ready
 from ._exceptions import (
     REMOTE_TYPES,
@@ -48,7 +47,8 @@ from ._runtime import RUNTIME_DIR
 from ._runtime import fanren_worker as wire
 from ._setups import Setup, Setups
 from ._termination import KILL_WAIT, Watchdog, describe_exit, signal_group
-from ._transport import Deadline, Pipe
+from ._transport import Deadline, Pipe, encode
+from .config import EngineConfig
 
 __all__ = ["Worker", "worker_environment"]
 
@@ -396,8 +396,8 @@ class Worker:
         """The frame for ``msg``, encoded before anything is written, so a value that
         cannot be sent fails as a typed error and leaves the stream (and worker) intact."""
         try:
-            return wire.frame_parts(msg)
-        except wire.ProtocolError as exc:  # e.g. an argument too large to send
+            return encode(msg)
+        except ProtocolError as exc:  # e.g. an argument too large to send
             raise ProtocolError(str(exc), engine=self.name) from None
         except (TypeError, ValueError, OverflowError) as exc:  # msgpack's refusals
             raise ConfigError(self._unsendable(msg, exc)) from None

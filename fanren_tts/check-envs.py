@@ -13,8 +13,8 @@ import json
 import sys
 
 from fanren_tts._check import SCHEMA, check_all, render_table
-from fanren_tts._cli import CONFIG_HELP, as_invoked, prog_name, run_cli, setup_logging
-from fanren_tts._config import load_config
+from fanren_tts.cli.support import CONFIG_HELP, as_invoked, prog_name, run_cli, setup_logging
+from fanren_tts.config import load_config
 
 
 def main(argv: list[str] | None = None) -> int:

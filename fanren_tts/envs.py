@@ -12,10 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._cli import add_config_option, as_invoked, prog_name, run_cli, setup_logging
-from ._config import PROJECT_ROOT, load_config
 from ._envs import EnvStatus, env_status, sync_env
 from ._exceptions import ConfigError, EnvError
+from .cli.support import add_config_option, as_invoked, prog_name, run_cli, setup_logging
+from .config import PROJECT_ROOT, load_config
 
 __all__ = ["main", "managed_envs"]
 

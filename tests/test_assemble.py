@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from conftest import dedent
-from fanren_tts._assemble import Assembler
-from fanren_tts._audio import from_array
-from fanren_tts._config import PROJECT_ROOT, OutputConfig
 from fanren_tts._stream import Timeline
+from fanren_tts.audio.assemble import Assembler
+from fanren_tts.audio.convert import from_array
+from fanren_tts.config import PROJECT_ROOT, OutputConfig
 
 
 def tone(seconds: float, rate: int, amp: float = 0.3) -> np.ndarray:
@@ -112,3 +112,15 @@ def test_loudness_is_applied_to_the_whole_narration(tmp_path: Path, default_envs
         data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2") / 32768.0
     assert pyloudnorm.Meter(r.sample_rate).integrated_loudness(data) == pytest.approx(-20.0, abs=0.2)
     assert len(r.segments) == 3 and not list(tmp_path.glob(".*part"))
+
+
+def test_the_assembler_writes_flac_by_suffix_with_loudness(tmp_path: Path) -> None:
+    soundfile = pytest.importorskip("soundfile")
+    with Assembler(tmp_path / "n.flac", OutputConfig(sample_rate=16000, loudness_lufs=-16)) as out:
+        for _ in range(4):
+            out.write(tone(0.5, 16000, amp=0.03), 16000)
+        out.commit()
+    audio, rate = soundfile.read(tmp_path / "n.flac")
+    assert rate == 16000 and len(audio) == 32000
+    assert np.max(np.abs(audio)) > 0.1  # the gain (about x7 to -16 LUFS) reached the file
+    assert [p.name for p in tmp_path.iterdir()] == ["n.flac"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fanren_tts._audio import as_pcm16, conform, from_array, quantize, to_array
 from fanren_tts._runtime.fanren_worker import Audio
+from fanren_tts.audio.convert import as_pcm16, conform, from_array, quantize, to_array
 
 
 def tone(seconds: float, rate: int, amp: float = 0.3, freq: float = 440.0) -> np.ndarray:

@@ -223,7 +223,7 @@ def test_a_freshly_written_file_is_hashed_on_every_use(tmp_path: Path) -> None:
 
 def test_content_keys_for_every_option_that_names_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fanren_tts import _fingerprint
-    from fanren_tts._config import PATH_OPTION
+    from fanren_tts.config import PATH_OPTION
 
     (tmp_path / "lex.yaml").write_text("Nguyen: Win\n")
     (tmp_path / "emo.wav").write_bytes(b"emotion")

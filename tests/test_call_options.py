@@ -8,8 +8,8 @@ import pytest
 
 from conftest import ECHO, write_config
 from fanren_tts import ConfigError, TTSGenerator
-from fanren_tts._config import load_config, validate_options
 from fanren_tts._options import EspeakOptions, PiperOptions
+from fanren_tts.config import load_config, validate_options
 
 
 @pytest.mark.parametrize(

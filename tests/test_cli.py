@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import write_config
-from fanren_tts._cli import run_cli
-from fanren_tts._config import PROJECT_ROOT
+from fanren_tts.cli.support import run_cli
+from fanren_tts.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.usefixtures("default_envs")
 

@@ -16,8 +16,8 @@ import pytest
 from conftest import write_config
 from fanren_tts import __version__
 from fanren_tts.__main__ import build_parser
-from fanren_tts._config import load_config
 from fanren_tts._exceptions import ConfigError
+from fanren_tts.config import load_config
 
 SCRIPT = Path(sys.executable).parent / "fanren-tts"
 
@@ -35,7 +35,7 @@ def script(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_init_writes_the_shipped_template_and_keeps_an_existing_file(tmp_path: Path) -> None:
-    from fanren_tts._cli_init import TEMPLATE
+    from fanren_tts.cli.init import TEMPLATE
 
     out = module("init", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -58,7 +58,7 @@ def test_init_writes_the_shipped_template_and_keeps_an_existing_file(tmp_path: P
 
 
 def test_init_never_replaces_a_file_without_force(tmp_path: Path) -> None:
-    from fanren_tts._cli_init import TEMPLATE, write_template
+    from fanren_tts.cli.init import TEMPLATE, write_template
 
     target = tmp_path / "config.yaml"
     target.write_text("mine")

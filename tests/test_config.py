@@ -11,7 +11,7 @@ import pytest
 
 from conftest import write_config
 from fanren_tts import ConfigError, TTSGenerator, load_config
-from fanren_tts._config import PROJECT_ROOT, apple_silicon_preset
+from fanren_tts.config import PROJECT_ROOT, apple_silicon_preset
 
 
 def test_the_shipped_config_is_valid() -> None:
@@ -153,7 +153,7 @@ def test_call_arguments_override_the_environment(tmp_path: Path, monkeypatch: py
 
 
 def test_apple_silicon_preset_is_applied_under_user_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fanren_tts import _config
+    from fanren_tts.config import paths as _config
 
     path = write_config(tmp_path / "c.yaml", {"piper": {"env_vars": {"OMP_NUM_THREADS": "2"}}})
     engine = load_config(path, environ={}).engines["piper"]
@@ -198,7 +198,9 @@ def _uncommented_engine_blocks(text: str) -> tuple[str, dict[str, str]]:
 
 
 def test_every_engine_option_is_documented_in_config_yaml_and_accepted(tmp_path: Path) -> None:
-    from fanren_tts._options import BUILTIN_OPTIONS
+    from fanren_tts.engines import BUILTIN
+
+    BUILTIN_OPTIONS = {name: row.options for name, row in BUILTIN.items()}
 
     text, blocks = _uncommented_engine_blocks((PROJECT_ROOT / "config.yaml").read_text(encoding="utf-8"))
     path = tmp_path / "all.yaml"

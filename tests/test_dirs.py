@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fanren_tts import _config
-from fanren_tts._config import PROJECT_ROOT, load_config
+from fanren_tts.config import PROJECT_ROOT, load_config
+from fanren_tts.config import paths as _config
 
 
 def test_an_installed_wheels_cache_goes_to_the_user_cache_folder(

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ECHO, dedent
 from fanren_tts import ConfigError, GenerateResult, TTSGenerator, load_config
-from fanren_tts._config import PROJECT_ROOT
+from fanren_tts.config import PROJECT_ROOT
 
 # The tts: section of a real video pipeline's config.yaml, as that pipeline ships it:
 # its own global keys, its own keys in engine blocks, and engines fanren_tts has no wrapper for.

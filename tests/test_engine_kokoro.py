@@ -14,10 +14,10 @@ import pytest
 from speechcheck import assert_speech
 
 from fanren_tts import TTSGenerator
-from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._envs import env_status
 from fanren_tts._exceptions import FanrenTTSError
-from fanren_tts._wavout import read_wav
+from fanren_tts.audio.wav import read_wav
+from fanren_tts.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.skipif(
     not env_status(PROJECT_ROOT / "envs" / "kokoro", "kokoro").ready

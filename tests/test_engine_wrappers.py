@@ -816,8 +816,8 @@ def test_flux_seed_seeds_every_rng_and_unseeded_images_report_theirs(make, tmp_p
 
 
 def test_every_named_engine_has_a_wrapper_env_and_lock() -> None:
-    from fanren_tts._config import PROJECT_ROOT
-    from fanren_tts._options import BUILTIN_OPTIONS
+    from fanren_tts.config import PROJECT_ROOT
+    from fanren_tts.engines import BUILTIN as BUILTIN_OPTIONS
 
     for kind in BUILTIN_OPTIONS:
         assert (PROJECT_ROOT / "wrappers" / f"{kind}_wrapper.py").is_file(), kind

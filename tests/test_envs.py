@@ -11,8 +11,8 @@ import pytest
 
 from conftest import ECHO, write_config
 from fanren_tts import PROTOCOL_VERSION, ConfigError, EnvNotReady, TTSGenerator, env_status, sync_env
-from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._envs import MARKER, require_ready, uv_bin
+from fanren_tts.config import PROJECT_ROOT
 
 
 def test_missing_then_ready(tiny_project: Path) -> None:

@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 
 from fanren_tts import ConfigError, TTSGenerator
-from fanren_tts._config import PROJECT_ROOT
-from fanren_tts._fit import RATE_CONTROLS, rate_control, stretch
+from fanren_tts._fit import rate_control, stretch
+from fanren_tts.config import PROJECT_ROOT
+from fanren_tts.engines import BUILTIN
+
+RATE_CONTROLS = {name: row.rate for name, row in BUILTIN.items() if row.rate is not None}
 
 LINE = "The river runs past the old mill. Nobody lives there now."
 

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import write_config
 from fanren_tts import ConfigError, EnvNotReady, RemoteError, TTSGenerator, detect_language
-from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._runtime.fanren_worker import Audio
+from fanren_tts.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.usefixtures("default_envs")
 

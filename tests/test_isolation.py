@@ -15,8 +15,8 @@ import pytest
 
 from conftest import TESTS, write_config
 from fanren_tts import ModelNotFound, TTSGenerator, sync_env
-from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._runtime.fanren_worker import read_wav
+from fanren_tts.config import PROJECT_ROOT
 
 ENVS = {"vits-451": "vits", "vits-457": "vits-tf457"}
 

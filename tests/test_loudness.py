@@ -17,9 +17,9 @@ import pyloudnorm
 import pytest
 from scipy.signal import resample_poly
 
-from fanren_tts._assemble import Assembler
-from fanren_tts._config import PROJECT_ROOT, OutputConfig
-from fanren_tts._loudness import TruePeakLimiter, true_peak
+from fanren_tts.audio.assemble import Assembler
+from fanren_tts.audio.loudness import TruePeakLimiter, true_peak
+from fanren_tts.config import PROJECT_ROOT, OutputConfig
 
 RATE = 22050
 
@@ -101,7 +101,7 @@ def test_the_limiter_is_the_same_whatever_the_block_size() -> None:
 
 
 def test_the_envelope_measured_once_gives_the_same_limiting() -> None:
-    from fanren_tts._loudness import _peaks, envelope
+    from fanren_tts.audio.loudness import _peaks, envelope
 
     x = speech_like(3.0) * 3.0
     blocks = [x[i : i + 5000] for i in range(0, len(x), 5000)]
@@ -172,7 +172,7 @@ def test_the_manifest_carries_the_loudness_reached_and_the_subtitle_issues(tmp_p
 
     from fanren_tts import GenerateResult, Segment
     from fanren_tts._batch import Line, write_manifest
-    from fanren_tts._loudness import Loudness
+    from fanren_tts.audio.loudness import Loudness
 
     loud = Loudness(-16.04, -1.1, -16.0, -1.0, 6.9)
     fast = Segment("This sentence is spoken far too quickly to read.", 0.0, 2.0)  # 24 characters a second
@@ -191,7 +191,7 @@ def test_the_manifest_carries_the_loudness_reached_and_the_subtitle_issues(tmp_p
 
 
 def test_a_take_changed_after_normalizing_is_limited_and_measured_again() -> None:
-    from fanren_tts._loudness import Loudness, relimit
+    from fanren_tts.audio.loudness import Loudness, relimit
 
     before = Loudness(-16.0, -1.1, -16.0, -1.0, 6.0)
     changed = speech_like(5.0) * 2.0  # a time-stretch can move peaks over the ceiling
@@ -206,8 +206,8 @@ _MEASURE = """
 import resource, sys
 sys.path.insert(0, sys.argv[3])
 from test_loudness import speech_like
-from fanren_tts._assemble import Assembler
-from fanren_tts._config import OutputConfig
+from fanren_tts.audio.assemble import Assembler
+from fanren_tts.config import OutputConfig
 piece = speech_like(10.0)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 with Assembler(sys.argv[1], OutputConfig(loudness_lufs=-16.0)) as out:

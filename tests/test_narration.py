@@ -13,8 +13,8 @@ import pytest
 
 from conftest import write_config
 from fanren_tts import ConfigError, TTSGenerator
-from fanren_tts._audio import to_array
 from fanren_tts._runtime.fanren_worker import read_wav
+from fanren_tts.audio.convert import to_array
 
 pytestmark = pytest.mark.usefixtures("default_envs")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fanren_tts import ConfigError, OutputError, TTSGenerator
-from fanren_tts._output import check_output_path
+from fanren_tts.audio.paths import check_output_path
 
 
 @pytest.mark.parametrize(

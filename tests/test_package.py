@@ -6,12 +6,14 @@ import os
 import subprocess
 import sys
 import wave
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from fanren_tts._config import PROJECT_ROOT
+import fanren_tts
 from fanren_tts._envs import uv_bin
+from fanren_tts.config import PROJECT_ROOT
 
 
 @pytest.mark.slow
@@ -23,6 +25,10 @@ def test_wheel_installs_into_a_fresh_venv_and_speaks(tmp_path: Path) -> None:
         timeout=300,
     )
     (wheel,) = dist.glob("fanren_tts-*.whl")
+    with zipfile.ZipFile(wheel) as zf:  # typed (PEP 561), and one version: the wheel's is __version__
+        assert "fanren_tts/py.typed" in zf.namelist()
+        metadata = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        assert f"\nVersion: {fanren_tts.__version__}\n" in zf.read(metadata).decode()
     venv = tmp_path / "venv"
     uv = uv_bin()
     subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True, timeout=120)

@@ -12,9 +12,9 @@ import pytest
 from conftest import write_config
 from fanren_tts import ConfigError, EnvNotReady, ModelNotFound, PlacementError, TTSGenerator, load_config
 from fanren_tts._check import check_engine
-from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._legacy import call_options
 from fanren_tts._placement import _no_nvidia_driver, require_device
+from fanren_tts.config import PROJECT_ROOT
 
 COSY_WRAPPER = str(PROJECT_ROOT / "wrappers" / "cosyvoice_wrapper.py")
 

@@ -32,7 +32,7 @@ from fanren_tts import (
     TTSGenerator,
     sync_env,
 )
-from fanren_tts._config import PROJECT_ROOT
+from fanren_tts.config import PROJECT_ROOT
 
 SERVER_WRAPPER = TESTS / "wrappers" / "server_wrapper.py"
 KEY = "sk-test-4f9c1e-never-in-logs"
@@ -325,7 +325,7 @@ def test_server_dies_mid_file_leaves_no_file(
 def test_a_server_in_front_of_a_remote_engine_answers_400_or_502() -> None:
     """fanren-tts serve with an openai engine: the remote's refusal is the client's 400; a
     remote that is down or failing is a 502 (bad gateway), not a 500 of our own."""
-    from fanren_tts._server_errors import from_exception
+    from fanren_tts.server.errors import from_exception
 
     def make(cls: type[RemoteError], message: str) -> RemoteError:
         return cls(

@@ -9,9 +9,9 @@ import pytest
 
 from conftest import ECHO, TESTS, write_config
 from fanren_tts import ConfigError, LanguageError, TTSGenerator, detect_language, load_config
-from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._language import script_runs
 from fanren_tts._routing import Router, engine_languages
+from fanren_tts.config import PROJECT_ROOT
 
 CASES = [
     tuple(line.split("\t", 1))
@@ -191,3 +191,14 @@ def test_a_running_engine_s_describe_languages_take_over(
         assert gen._router.languages("x") == {"zh"}
         gen.route("Hello there.")
     assert any("English (en)" in r.getMessage() and "x speaks zh" in r.getMessage() for r in caplog.records)
+
+
+def test_routing_and_normalization_ask_the_one_detector() -> None:
+    """One detector: a single Han character among Latin units ("重5kg") is Chinese for
+    routing as it is for normalization (routing called it English while the front end
+    read it as Chinese)."""
+    from fanren_tts import detect_language
+    from fanren_tts.text import language_of
+
+    for text, language in [("重5kg", "zh"), ("3mm厚", "zh"), ("He said 你好 and paid $5", "en"), ("こんにちは", "ja")]:
+        assert detect_language(text) == language_of(text) == language, text

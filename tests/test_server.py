@@ -28,7 +28,7 @@ import uvicorn
 
 from conftest import TESTS, wait_gone, write_config
 from fanren_tts import TTSGenerator
-from fanren_tts._server import create_app
+from fanren_tts.server.app import create_app
 
 SERVER_WRAPPER = TESTS / "wrappers" / "server_wrapper.py"
 

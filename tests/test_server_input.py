@@ -20,7 +20,7 @@ from starlette.websockets import WebSocketDisconnect
 from test_server import Running, make_config, reference_wav
 
 from fanren_tts import TTSGenerator
-from fanren_tts._server import create_app
+from fanren_tts.server.app import create_app
 
 MiB = 2**20
 

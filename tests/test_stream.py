@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from test_assemble import narrate, read, tone
 
-from fanren_tts._audio import from_array
-from fanren_tts._config import OutputConfig
+from fanren_tts.audio.convert import from_array
+from fanren_tts.config import OutputConfig
 
 
 def test_segments_are_joined_with_pauses_and_their_spans_reported(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ LONG_ZH = "今天天气很好，我们一起去公园散步，看看湖边的风
 
 def _gen():  # the shipped config: piper and espeak
     from fanren_tts import TTSGenerator
-    from fanren_tts._config import PROJECT_ROOT
+    from fanren_tts.config import PROJECT_ROOT
 
     return TTSGenerator(PROJECT_ROOT / "config.yaml")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from text_cases import Case, fold, text_cases
 
-from fanren_tts._config import PROJECT_ROOT, venv_dir, venv_python
+from fanren_tts.config import PROJECT_ROOT, venv_dir, venv_python
 from fanren_tts.text import FrontEnd
 
 CASES = text_cases()

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from fanren_tts import ConfigError, TTSGenerator
-from fanren_tts._config import PROJECT_ROOT, venv_dir, venv_python
+from fanren_tts.config import PROJECT_ROOT, venv_dir, venv_python
 from fanren_tts.text import FrontEnd, load_lexicon
 
 LEXICON = {

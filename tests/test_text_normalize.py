@@ -12,8 +12,10 @@ import pytest
 import yaml
 
 from fanren_tts import ConfigError, TTSGenerator
-from fanren_tts._config import load_config
-from fanren_tts._options import SELF_NORMALIZING
+from fanren_tts.config import load_config
+from fanren_tts.engines import BUILTIN
+
+SELF_NORMALIZING = frozenset(name for name, row in BUILTIN.items() if row.self_normalizing)
 
 LINE = "It costs $3.50 today."  # 4 words as written, 8 as read
 

@@ -118,3 +118,26 @@ def test_body_buffer_keeps_only_bodies_up_to_its_size() -> None:
     assert huge.obj is not a.obj and spare.take(700).obj is a.obj
     grown = spare.take(900)  # larger than before, still kept
     assert grown.obj is not a.obj and spare.take(800).obj is grown.obj
+
+
+def test_the_host_sees_one_protocol_error() -> None:
+    """The runtime's ProtocolError (stdlib-only) is mapped where frames go in and out:
+    sending a frame over the limit raises the host's, and no other host module names the runtime's."""
+    import ast
+    from pathlib import Path
+
+    import fanren_tts
+    from fanren_tts._transport import encode
+
+    with pytest.raises(ProtocolError, match="limit is 100 bytes") as info:
+        encode({"kind": "result", "id": 1, "value": b"x" * 200}, limit=100)
+    assert not isinstance(info.value, wire.ProtocolError)
+    package = Path(fanren_tts.__file__).parent
+    naming = []
+    for path in package.rglob("*.py"):
+        if "_runtime" in path.parts or path.name == "_transport.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "ProtocolError":
+                naming.append(str(path.relative_to(package)))  # wire.ProtocolError
+    assert naming == []

@@ -64,7 +64,7 @@ def test_the_server_answers_200_for_zalgo_and_400_for_marks_only(gen: Any) -> No
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from fanren_tts._server import create_app
+    from fanren_tts.server.app import create_app
 
     with TestClient(create_app(gen)) as http:
         for fmt in ("wav", "pcm"):

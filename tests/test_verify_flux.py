@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fanren_tts._config import PROJECT_ROOT
+from fanren_tts.config import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
 

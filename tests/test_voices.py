@@ -8,14 +8,16 @@ import struct
 import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import write_config
 from fanren_tts import ConfigError, TTSGenerator, VoiceStore
-from fanren_tts._config import load_config
-from fanren_tts._server_config import VoicesConfig
 from fanren_tts._setups import Setups
 from fanren_tts._voicemap import check_voice, voice_options
+from fanren_tts._voices import read_reference
+from fanren_tts.config import load_config
+from fanren_tts.server.config import VoicesConfig
 
 
 def wav(seconds: float, rate: int = 22050, channels: int = 1) -> bytes:
@@ -62,6 +64,26 @@ def test_bad_reference_audio_is_refused(tmp_path: Path, data: bytes, message: st
     with pytest.raises(ConfigError, match=message):
         store.add("x", data, "t", engine="qwen3")
     assert store.list() == []
+
+
+def test_a_long_upload_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
+    """Ten minutes of FLAC silence is a few kB but 38 MB of float samples: the length is
+    read from the header and refused before one sample is decoded."""
+    import tracemalloc
+
+    soundfile = pytest.importorskip("soundfile")
+    buf = io.BytesIO()
+    soundfile.write(buf, np.zeros(600 * 16000, np.int16), 16000, format="FLAC")
+    data = buf.getvalue()
+    assert len(data) < 2**20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match="600.0s long; at most 30s"):
+            read_reference(data, VoicesConfig())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"{peak / 2**20:.0f} MiB held while refusing it"
 
 
 def test_bad_names(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fanren_tts import _wavout
-from fanren_tts._wavout import LoudnessMeter, WavWriter
+from fanren_tts.audio import wav as _wavout
+from fanren_tts.audio.wav import LoudnessMeter, WavWriter
 
 
 def _tone(frames: int, channels: int = 1, amp: float = 0.5) -> np.ndarray:

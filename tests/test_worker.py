@@ -141,7 +141,7 @@ def test_engine_exception_keeps_the_worker(echo_config) -> None:
             gen.call("echo", "fail", message="bad speaker")
         assert info.value.remote_type == "ValueError" and info.value.stage == "call"
         assert "bad speaker" in str(info.value)
-        assert "remote traceback" in "\n".join(info.value.__notes__)
+        assert "remote traceback" in "\n".join(vars(info.value)["__notes__"])
         with pytest.raises(RemoteError, match="no callable method 'nope'"):
             gen.call("echo", "nope")
         with pytest.raises(RemoteError, match="no callable method 'progress'"):

@@ -13,6 +13,7 @@ right, at a fraction of the cost, with no grammar to build or download.
 
 from __future__ import annotations
 
+from .._language import detect_language
 from .normalize_en import normalizer as _en
 from .normalize_en import rules as _en_rules
 from .normalize_zh import normalizer as _zh
@@ -26,28 +27,11 @@ LANGUAGES = ("zh", "en")
 
 
 def language_of(text: str) -> str:
-    """The script's language, as far as normalization cares: zh, ja, ko, ru or en.
-
-    Kana means Japanese and Hangul Korean; otherwise Han characters against Latin
-    letters, a Latin word counting as about four letters ("He said 你好 and paid $5"
-    is English, "iPhone 15售价5999元" Chinese).
-    """
-    han = latin = cyrillic = 0
-    for ch in text:
-        code = ord(ch)
-        if 0x3040 <= code <= 0x30FF:
-            return "ja"  # kana only occurs in Japanese
-        if 0xAC00 <= code <= 0xD7AF:
-            return "ko"
-        if 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF:
-            han += 1
-        elif 0x0400 <= code <= 0x04FF:
-            cyrillic += 1
-        elif ch.isascii() and ch.isalpha():
-            latin += 1
-    if han and han > latin / 4:
-        return "zh"
-    return "ru" if cyrillic > latin else "en"
+    """The text's main language: the one detector routing uses (``detect_language``: kana
+    means Japanese, else the script with the most letters, a Latin or Cyrillic letter
+    counting a quarter, so "He said 你好 and paid $5" is English and "iPhone 15售价5999元"
+    Chinese). Text without letters is English."""
+    return detect_language(text)
 
 
 def rules_for(language: str) -> list[Rule]:

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from fanren_tts import TTSGenerator, env_status, sync_env
-from fanren_tts._config import PROJECT_ROOT
+from fanren_tts.config import PROJECT_ROOT
 
 from ._common import EngineRun, ModeResult, Skip, loaded_once
 

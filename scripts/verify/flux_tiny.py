@@ -82,7 +82,8 @@ def build_clip_tokenizer(out: Path) -> None:
     for line in corpus():
         for text in line.lower().replace(".", " .").split():
             chars = [byte_to_char[b] for b in text.encode("utf-8")]
-            words[(*chars[:-1], chars[-1] + "</w>")] += 1
+            key = (*chars[:-1], chars[-1] + "</w>")
+            words[key] += 1
     merges: list[tuple[str, str]] = []
     for _ in range(_CLIP_MERGES):
         pairs: collections.Counter[tuple[str, str]] = collections.Counter()

@@ -18,8 +18,8 @@ from pathlib import Path
 import yaml
 
 from fanren_tts import TTSGenerator
-from fanren_tts._config import PROJECT_ROOT
 from fanren_tts._envs import env_status
+from fanren_tts.config import PROJECT_ROOT
 
 from ._common import EngineRun, ModeResult, Skip, loaded_once, speak
 

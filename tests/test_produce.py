@@ -1,0 +1,63 @@
+"""The one segment producer: with one replica or many, a segment's pieces reach a
+listener as its engine makes them, and later segments follow in order.
+
+Real worker processes: a stdlib engine whose stream waits between its two pieces until
+the test has the first one (``tests/wrappers/gated_wrapper.py``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import wait_gone
+from fanren_tts import TTSGenerator
+from fanren_tts._pool import Pool
+
+GATED = Path(__file__).parent / "wrappers" / "gated_wrapper.py"
+TEXT = "The first sentence is here. The second one follows. And a third to end."
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_a_segments_first_piece_is_heard_before_its_engine_has_finished_it(
+    echo_config, tmp_path: Path, replicas: int
+) -> None:
+    gate = tmp_path / "gate"
+    with TTSGenerator(echo_config(echo={"wrapper": str(GATED), "replicas": replicas})) as gen:
+        stream = gen.stream(TEXT, cache=False, gate=str(gate))
+        first = next(c for c in stream if len(c.data))  # segment 0's first piece, while its engine waits
+        gate.touch()
+        rest = list(stream)
+    assert first.segment == 0
+    # with the first piece held back until the segment was done, the engine waited out its gate
+    assert not Path(f"{gate}.late").exists(), "the first piece came only after the segment was finished"
+    audio = [first, *(c for c in rest if len(c.data))]
+    assert [c.segment for c in audio] == sorted(c.segment for c in audio) and audio[-1].segment == 2
+    assert all(a.start < b.start for a, b in itertools.pairwise(audio))
+
+
+def test_the_pool_says_how_many_calls_it_serves_at_once(echo_config) -> None:
+    with TTSGenerator(echo_config(echo={"replicas": 3})) as gen:
+        pool = gen.pool("echo")
+        assert isinstance(pool, Pool) and pool.capacity == 3 == gen.capacity("echo")
+
+
+def test_ctrl_c_while_a_segment_is_made_kills_its_worker_and_the_generator_goes_on(echo_config, tmp_path: Path) -> None:
+    """The segment is made on a producer thread; Ctrl-C reaches the main thread, which must
+    still kill that worker (as for a call interrupted on the host), not leave it busy."""
+    assert threading.current_thread() is threading.main_thread()
+    with TTSGenerator(echo_config()) as gen:
+        gen.warm_up("echo")
+        pid = gen.worker("echo").pid
+        assert pid is not None
+        timer = threading.Timer(0.5, signal.pthread_kill, args=(threading.main_thread().ident, signal.SIGINT))
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            gen.generate("One slow sentence.", tmp_path / "slow.wav", cache=False, delay=30.0)
+        timer.join(1)
+        assert wait_gone(pid, 5), "the interrupted segment's worker still runs"
+        assert gen.generate("And the next one.", tmp_path / "next.wav", cache=False).segments
