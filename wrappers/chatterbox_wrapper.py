@@ -56,7 +56,7 @@ _SAMPLING = {
 _VOICE = ("ref_audio", "ref_text", "voice", "language")
 _CALL = ("seed",)
 _VOICES_KEPT = 8  # prepared reference voices per worker
-LICENSE = "MIT (chatterbox-tts code and the ResembleAI/chatterbox weights); every take carries a Perth watermark"
+LICENSE = "chatterbox-tts and the ResembleAI/chatterbox weights: MIT; every take carries a Perth watermark"
 
 
 def missing(folder: str, model: str) -> list[str]:

@@ -49,7 +49,7 @@ _GENERATION = (
 )
 _VOICE = ("ref_audio", "ref_text", "voice")
 _CALL = ("seed",)
-LICENSE = "Apache-2.0 (voxcpm code and the openbmb/VoxCPM* weights)"
+LICENSE = "voxcpm and the openbmb/VoxCPM* weights: Apache-2.0"
 WEIGHTS = (
     "a local copy of openbmb/VoxCPM2 (or VoxCPM1.5 / VoxCPM-0.5B) from Hugging Face or ModelScope, "
     "named by model_path; nothing is fetched at run time"
