@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from fanren_tts import TTSGenerator
-from fanren_tts._config import PROJECT_ROOT
+from fanren_tts.config import PROJECT_ROOT
 from fanren_tts._envs import env_status
 from fanren_tts._wavout import read_wav
 

@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 from fanren_tts import TTSGenerator
-from fanren_tts._config import PROJECT_ROOT
 
 from ._common import EngineRun, ModeResult, loaded_once, speak
 from .voxcpm import config, peak_memory_mb
@@ -64,10 +63,9 @@ def verify(work: Path, source: Path | None) -> EngineRun:
         "chatterbox": {**common, "model_path": str(models / "english"), "model": "english"},
         "chatterbox_mtl": {
             **common,
+            "type": "chatterbox",
             "model_path": str(models / "multilingual"),
             "model": "multilingual",
-            "env": "chatterbox",
-            "wrapper": str(PROJECT_ROOT / "wrappers" / "chatterbox_wrapper.py"),
         },
     }
     ref = models / "ref.wav"
