@@ -25,9 +25,9 @@ import pytest
 import yaml
 
 from fanren_tts import TTSGenerator
-from fanren_tts.config import PROJECT_ROOT
 from fanren_tts._envs import env_status
 from fanren_tts.audio.wav import read_wav
+from fanren_tts.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 SCRIPTS = PROJECT_ROOT / "scripts"

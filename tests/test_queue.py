@@ -80,8 +80,8 @@ def test_an_engine_with_replicas_runs_that_many_requests_at_once() -> None:
 def test_the_server_gives_each_engine_as_many_slots_as_its_pool_has_replicas(tmp_path) -> None:
     from conftest import write_config
     from fanren_tts import TTSGenerator
-    from fanren_tts.server.service import SpeechService
     from fanren_tts.server.metrics import Metrics
+    from fanren_tts.server.service import SpeechService
 
     path = write_config(tmp_path / "c.yaml", {"piper": {"replicas": 2, "device": "cpu"}, "espeak": {}})
     with TTSGenerator(path) as tts:
