@@ -271,3 +271,40 @@ class F5TTSOptions(Strict):
     target_rms: float | None = Field(None, gt=0, le=1)
     seed: int | None = Field(None, ge=0, description="the same seed gives the same take")
     stream_chunk_size: int | None = Field(None, ge=256, description="samples per streamed piece")
+
+
+class VoxCPMOptions(Strict):
+    model_path: str | None = Field(None, description="local VoxCPM folder (openbmb/VoxCPM2: config.json, ...)")
+    denoiser_path: str | None = Field(None, description="local ZipEnhancer model folder (default: no denoiser)")
+    optimize: bool | None = Field(None, description="torch.compile; default: on for CUDA, off elsewhere")
+    ref_audio: str | None = Field(None, description="clone this voice (VoxCPM2: no transcript needed)")
+    ref_text: str | None = Field(None, description="transcript of ref_audio: the continuation clone")
+    cfg_value: float | None = Field(None, gt=0, le=10, description="guidance scale (upstream: 2.0)")
+    inference_timesteps: int | None = Field(None, ge=1, le=100, description="diffusion steps per patch (10)")
+    min_len: int | None = Field(None, ge=0, le=4096, description="fewest patches a take has (2)")
+    max_len: int | None = Field(None, ge=1, le=8192, description="most patches a take has (4096)")
+    normalize: bool | None = Field(None, description="upstream's own text normalizer (off)")
+    denoise: bool | None = Field(None, description="denoise the reference first (needs denoiser_path)")
+    retry_badcase: bool | None = Field(None, description="retry a take far longer than its text (on)")
+    retry_badcase_max_times: int | None = Field(None, ge=0, le=10)
+    retry_badcase_ratio_threshold: float | None = Field(None, gt=0, le=100)
+    seed: int | None = Field(None, ge=0, lt=2**31, description="seeds python, numpy and torch before each take")
+
+
+class ChatterboxOptions(Strict):
+    model_path: str | None = Field(None, description="local ResembleAI/chatterbox (or chatterbox-turbo) folder")
+    model: Literal["auto", "english", "multilingual", "turbo"] = Field(
+        "auto", description="which upstream model; auto: the first complete one in model_path"
+    )
+    language: str | None = Field(None, description="multilingual model: one of its 23 languages (default en)")
+    ref_audio: str | None = Field(None, description="clone this voice (no transcript); default: conds.pt")
+    ref_text: str | None = Field(None, description="accepted for named voices; Chatterbox does not use it")
+    exaggeration: float | None = Field(None, ge=0, le=2, description="emotion intensity (0.5)")
+    cfg_weight: float | None = Field(None, ge=0, le=1, description="guidance (0.5); lower for fast speakers")
+    temperature: float | None = Field(None, gt=0, le=5)
+    repetition_penalty: float | None = Field(None, ge=1, le=5)
+    min_p: float | None = Field(None, ge=0, le=1)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=1, description="turbo only")
+    norm_loudness: bool | None = Field(None, description="turbo only: loudness-normalize the reference")
+    seed: int | None = Field(None, ge=0, lt=2**31, description="seeds python, numpy and torch before each take")

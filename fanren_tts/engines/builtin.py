@@ -13,6 +13,7 @@ from typing import Any
 
 from .._exceptions import ConfigError
 from .._options import (
+    ChatterboxOptions,
     ChatTTSOptions,
     CosyVoiceOptions,
     EspeakOptions,
@@ -25,9 +26,10 @@ from .._options import (
     PiperOptions,
     Qwen3Options,
     VitsOptions,
+    VoxCPMOptions,
     ZhTTSOptions,
 )
-from .row import Capacity, EngineRow, Pin, RateControl, Source, VoiceRule, Weights
+from .row import Capacity, EngineRow, Pin, RateControl, Source, StoredVoice, VoiceRule, Weights
 
 __all__ = ["ROWS"]
 
@@ -73,6 +75,15 @@ _CHATTTS_FILES = (
 
 
 _QWEN3 = ("zh", "en", "ja", "ko", "de", "fr", "ru", "pt", "es", "it")
+#: VoxCPM2's 30 languages (voxcpm 2.0.3's README); VoxCPM 1 / 1.5 speak zh and en.
+_VOXCPM2 = tuple("ar my zh da nl en fi fr de el he hi id it ja km ko lo ms no pl pt ru es sw sv tl th tr vi".split())
+#: ChatterboxMultilingualTTS's SUPPORTED_LANGUAGES (chatterbox-tts 0.1.7).
+_CHATTERBOX = tuple("ar da de el en es fi fr he hi it ja ko ms nl no pl pt ru sv sw tr zh".split())
+
+
+def _clone(v: StoredVoice) -> dict[str, Any]:
+    return {"ref_audio": str(v.audio), **({"ref_text": v.transcript} if v.transcript else {})}
+
 
 ROWS: tuple[EngineRow, ...] = (
     EngineRow(
@@ -288,6 +299,51 @@ ROWS: tuple[EngineRow, ...] = (
         ),
         gpu="no",
         verify="kokoro",
+    ),
+    EngineRow(
+        name="voxcpm",
+        options=VoxCPMOptions,
+        voice=VoiceRule("audio", _clone),
+        rate=None,
+        envs=("voxcpm",),
+        package="voxcpm",
+        licence="voxcpm and the openbmb/VoxCPM* weights: Apache-2.0",
+        languages=_VOXCPM2,
+        weights=Weights(
+            files=(
+                ("config.json",),
+                ("model.safetensors", "pytorch_model.bin"),
+                ("audiovae.pth", "audiovae.safetensors"),
+                ("tokenizer.json", "tokenizer.model"),
+            ),
+            needed=True,
+            hub="openbmb/VoxCPM2",
+        ),
+        gpu="recommended",
+        verify="voxcpm",
+        pins=(Pin("transformers", ">=4.36.2", "transformers>=4.36.2 (4.57.6)"),),
+    ),
+    EngineRow(
+        name="chatterbox",
+        options=ChatterboxOptions,
+        voice=VoiceRule("audio", lambda v: {"ref_audio": str(v.audio)}),
+        rate=None,
+        envs=("chatterbox",),
+        package="chatterbox-tts",
+        licence="chatterbox-tts and the ResembleAI/chatterbox weights: MIT; every take carries a Perth watermark",
+        languages=_CHATTERBOX,
+        weights=Weights(
+            files=(("ve.safetensors", "ve.pt"), ("t3_*.safetensors",), ("s3gen*.safetensors", "s3gen.pt")),
+            needed=True,
+            hub="ResembleAI/chatterbox",
+        ),
+        gpu="recommended",
+        verify="chatterbox",
+        pins=(
+            Pin("transformers", "==5.2.0", "transformers 5.2.0 (chatterbox-tts 0.1.7's pin)"),
+            Pin("torch", "==2.6.0", "torch 2.6.0 (chatterbox-tts 0.1.7's pin)"),
+            Pin("numpy", "<2", "numpy<2 (chatterbox-tts 0.1.7's pin below Python 3.13)"),
+        ),
     ),
     EngineRow(
         name="openai",

