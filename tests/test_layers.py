@@ -203,3 +203,34 @@ def test_the_layer_check_finds_an_upward_import() -> None:
     assert _upward(graph) == ["fanren_tts.config (config) -> fanren_tts._generator (generator)"]
     assert layer_of("fanren_tts.server.websocket") == "server" and layer_of("fanren_tts.text.rules") == "media"
     assert layer_of("fanren_tts.cli.support") == "base" and layer_of("fanren_tts.cli.commands") == "programs"
+
+
+def _import_targets(root: Path, package: str | None) -> list[tuple[str, str]]:
+    """(file, module) for every import of a fanren_tts module under ``root``."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if "standins" in path.parts:
+            continue
+        name = _module_name(path) if package else ""
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level and package:
+                base = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+                base = base[: len(base) - node.level + 1]
+                found.append((str(path), ".".join([*base, node.module] if node.module else base)))
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "fanren_tts":
+                found.append((str(path), node.module))
+            elif isinstance(node, ast.Import):
+                found.extend((str(path), a.name) for a in node.names if a.name.split(".")[0] == "fanren_tts")
+    return found
+
+
+def test_every_import_of_a_fanren_tts_module_names_one_that_exists() -> None:
+    """mypy runs with ignore_missing_imports (engines' packages are not installed on the host),
+    so an import of a module that moved away would pass it; this does not."""
+    modules = {_module_name(path) for path in PACKAGE.rglob("*.py")}
+    repo = PACKAGE.parent
+    targets = _import_targets(PACKAGE, "fanren_tts")
+    for folder in ("tests", "scripts"):
+        targets += _import_targets(repo / folder, None)
+    missing = sorted({f"{file}: {module}" for file, module in targets if module not in modules})
+    assert not missing, "\n".join(missing)
