@@ -37,7 +37,7 @@ def test_say_from_argument_stdin_and_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "args,code,message",
     [
-        (["say", "hi", "-o", "x.mp3"], 2, "must end in .wav"),
+        (["say", "hi", "-o", "x.aiff"], 2, "use one of .wav, .flac, .mp3"),
         (["say", "hi", "-o", "x.wav", "-e", "nope"], 2, "no engine named 'nope'"),
         (["say", "hi", "-o", "x.wav", "-f", "/no/such/file"], 2, "cannot read text file"),
         (["say", "hi", "-o", "x.wav", "-c", "/no/config.yaml"], 2, "config file not found"),

@@ -74,16 +74,33 @@ class Qwen3TTSModel:
         # random like sampling, so seeding is observable; decoded by the codec as upstream does
         return self.model.speech_tokenizer.decode(int(24000 * 0.05 * len(text)))
 
+    def _batch(self, text, **per_item):
+        """Upstream takes a str or a list of str for the text and each per-item argument (a
+        single value is used for every text); the takes come back as one list."""
+        texts = text if isinstance(text, list) else [text]
+        spread = {k: (v if isinstance(v, list) else [v] * len(texts)) for k, v in per_item.items()}
+        for k, v in spread.items():
+            if len(v) != len(texts):
+                raise ValueError(f"Batch size mismatch: text={len(texts)}, {k}={len(v)}")
+        return [(t, {k: v[i] for k, v in spread.items()}) for i, t in enumerate(texts)]
+
     def generate_custom_voice(self, text, speaker, language=None, instruct=None, non_streaming_mode=True, **kwargs):
-        self._check(language, speaker)
-        log("generate_custom_voice", text=text, speaker=speaker, language=language, instruct=instruct, kwargs=kwargs,
-            device=str(self.device), model_device=str(self.model.weight.device))
-        return self._wavs(text)
+        wavs = []
+        for t, item in self._batch(text, speaker=speaker, language=language, instruct=instruct):
+            self._check(item["language"], item["speaker"])
+            log("generate_custom_voice", text=t, speaker=item["speaker"], language=item["language"],
+                instruct=item["instruct"] or None, kwargs=kwargs, device=str(self.device),
+                model_device=str(self.model.weight.device))
+            wavs += self._wavs(t)[0]
+        return wavs, 24000
 
     def generate_voice_design(self, text, instruct, language=None, non_streaming_mode=True, **kwargs):
-        self._check(language)
-        log("generate_voice_design", text=text, instruct=instruct, language=language, kwargs=kwargs)
-        return self._wavs(text)
+        wavs = []
+        for t, item in self._batch(text, instruct=instruct, language=language):
+            self._check(item["language"])
+            log("generate_voice_design", text=t, instruct=item["instruct"], language=item["language"], kwargs=kwargs)
+            wavs += self._wavs(t)[0]
+        return wavs, 24000
 
     def create_voice_clone_prompt(self, ref_audio, ref_text=None, x_vector_only_mode=False):
         if self.model.tts_model_type != "base":
@@ -95,7 +112,6 @@ class Qwen3TTSModel:
 
     def generate_voice_clone(self, text, language=None, ref_audio=None, ref_text=None, x_vector_only_mode=False,
                              voice_clone_prompt=None, non_streaming_mode=False, **kwargs):
-        self._check(language)
         if voice_clone_prompt is None:
             if ref_audio is None:
                 raise ValueError("Either `voice_clone_prompt` or `ref_audio` must be provided.")
@@ -103,7 +119,15 @@ class Qwen3TTSModel:
             built = "here"
         else:
             built = "given"
-        (item,) = voice_clone_prompt
-        log("generate_voice_clone", text=text, ref_audio=item.ref_audio, ref_text=item.ref_text,
-            x_vector_only_mode=item.x_vector_only_mode, prompt=built, kwargs=kwargs)
-        return self._wavs(text)
+        pairs = self._batch(text, language=language)
+        if len(voice_clone_prompt) == 1:  # one prompt serves every text, as upstream broadcasts it
+            voice_clone_prompt = voice_clone_prompt * len(pairs)
+        if len(voice_clone_prompt) != len(pairs):
+            raise ValueError(f"Batch size mismatch: prompt={len(voice_clone_prompt)}, text={len(pairs)}")
+        wavs = []
+        for (t, it), item in zip(pairs, voice_clone_prompt):
+            self._check(it["language"])
+            log("generate_voice_clone", text=t, ref_audio=item.ref_audio, ref_text=item.ref_text,
+                x_vector_only_mode=item.x_vector_only_mode, prompt=built, kwargs=kwargs)
+            wavs += self._wavs(t)[0]
+        return wavs, 24000
