@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -129,3 +131,14 @@ def dedent(text: str) -> str:
 
 # Every test run gets its own segment cache, so results never depend on an earlier run.
 os.environ["FANREN_TTS_CACHE_DIR"] = __import__("tempfile").mkdtemp(prefix="fanren-test-cache-")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_raises() -> Iterator[None]:
+    """A shell starts background jobs with SIGINT ignored, and pytest inherits that; the
+    Ctrl-C tests need Python's own handler (KeyboardInterrupt), as in a terminal."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

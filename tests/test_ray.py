@@ -250,4 +250,7 @@ def test_the_ray_extra_pulls_ray_client() -> None:
     import tomllib
 
     extra = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
-    assert any(dep.replace(" ", "").startswith("ray[client]") for dep in extra["optional-dependencies"]["ray"])
+    from packaging.requirements import Requirement
+
+    reqs = [Requirement(dep) for dep in extra["optional-dependencies"]["ray"]]
+    assert any(r.name == "ray" and "client" in r.extras for r in reqs)
