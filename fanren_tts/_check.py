@@ -43,8 +43,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from ._envs import env_status, sync_env, uv_bin
 from ._exceptions import FanrenTTSError, ModelNotFound, PlacementError
 from ._placement import plan_replicas
@@ -52,6 +50,11 @@ from ._worker import Worker, worker_environment
 from .config import PATH_OPTION, Config, EngineConfig
 from .config.paths import _is_apple_silicon, apple_silicon_preset
 from .engines import BUILTIN
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10: the same parser as the tomli package
+    import tomli as tomllib
 
 __all__ = ["KEY_PACKAGES", "SCHEMA", "EngineReport", "Problem", "check_all", "check_engine", "render_table"]
 
