@@ -344,7 +344,8 @@ def _probe(cfg: EngineConfig, report: EngineReport, timeout: float) -> dict[str,
             f"python -m fanren_tts.envs sync {cfg.name} --recreate" if cfg.env_dir else "repair that interpreter",
         )
         return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    probed: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return probed
 
 
 def _check_env(cfg: EngineConfig, report: EngineReport, source: Path | None = None) -> None:

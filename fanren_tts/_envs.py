@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import filelock
 
@@ -45,7 +45,7 @@ class EnvStatus:
     venv: Path
     state: State
     detail: str
-    marker: dict | None = None
+    marker: dict[str, Any] | None = None
     #: The config file that names this engine; the fix command points at it.
     config: Path | None = None
 
@@ -105,7 +105,7 @@ def env_status(project: Path, name: str | None = None, config: Path | None = Non
     name = name or project.name
     venv = _venv(project)
 
-    def status(state: State, detail: str, marker: dict | None = None) -> EnvStatus:
+    def status(state: State, detail: str, marker: dict[str, Any] | None = None) -> EnvStatus:
         return EnvStatus(name, project, venv, state, detail, marker, config)
 
     if not (project / "pyproject.toml").is_file():

@@ -12,6 +12,7 @@ import os
 import select
 import subprocess
 import time
+from typing import Any
 
 from ._exceptions import ProtocolError
 from ._runtime import fanren_worker as wire
@@ -23,7 +24,7 @@ class Deadline(Exception):
     """A wait ran past its deadline; the stream may be mid-frame, so the worker must go."""
 
 
-def encode(msg: dict, limit: int = wire.MAX_FRAME) -> list[bytes]:
+def encode(msg: dict[str, Any], limit: int = wire.MAX_FRAME) -> list[bytes]:
     """The frame parts of ``msg``. The runtime raises its own ``ProtocolError`` (it is
     stdlib-only and cannot import this package's error tree); here, where every frame
     goes in or out, it becomes the host's, so host code sees one ``ProtocolError``."""
@@ -59,7 +60,7 @@ class Pipe:
         self.buf = bytearray()
         self.spare: wire.BodyBuffer | None = None
 
-    def send(self, msg: dict, deadline: float) -> None:
+    def send(self, msg: dict[str, Any], deadline: float) -> None:
         self.send_parts(encode(msg), deadline)
 
     def send_parts(self, parts: list[bytes], deadline: float) -> None:
@@ -76,7 +77,7 @@ class Pipe:
             if ready:
                 return
 
-    def receive(self, deadline: float) -> dict | None:
+    def receive(self, deadline: float) -> dict[str, Any] | None:
         """The next frame, or None at EOF (the worker is gone).
 
         Small reads fill ``buf``; a large body is read straight into the reused

@@ -257,7 +257,7 @@ class Worker:
         finally:
             self._give()
 
-    def _encode(self, msg: dict) -> list[bytes]:
+    def _encode(self, msg: dict[str, Any]) -> list[bytes]:
         """The frame for ``msg``, encoded before anything is written, so a value that
         cannot be sent fails as a typed error and leaves the stream (and worker) intact."""
         try:
@@ -267,7 +267,7 @@ class Worker:
         except (TypeError, ValueError, OverflowError) as exc:  # msgpack's refusals
             raise ConfigError(self._unsendable(msg, exc)) from None
 
-    def _unsendable(self, msg: dict, exc: BaseException) -> str:
+    def _unsendable(self, msg: dict[str, Any], exc: BaseException) -> str:
         method = msg.get("method", msg["kind"])
         for key, value in (msg.get("kwargs") or {}).items():
             try:
@@ -280,7 +280,9 @@ class Worker:
                 )
         return f"engine {self.name!r}: the {method!r} request cannot be encoded ({type(exc).__name__}: {exc})"
 
-    def _open(self, process: Process, kind: str, what: str, body: dict, timeout: float, caller: Any) -> Pending:
+    def _open(
+        self, process: Process, kind: str, what: str, body: dict[str, Any], timeout: float, caller: Any
+    ) -> Pending:
         """Register a request and send its frame; what cannot be encoded fails before anything is sent."""
         pending = process.open(what)
         msg = {"kind": kind, "id": pending.id, **body}
@@ -299,7 +301,7 @@ class Worker:
                 pass  # the worker is gone: its reader fails this request with how it ended
         return pending
 
-    def _await(self, process: Process, pending: Pending, timeout: float) -> dict:
+    def _await(self, process: Process, pending: Pending, timeout: float) -> dict[str, Any]:
         """The request's next frame (progress re-arms the deadline); its error raised."""
         import queue
 
@@ -320,7 +322,9 @@ class Worker:
                     raise remote_error(self.name, item)
                 return item
 
-    def _roundtrip(self, process: Process, kind: str, what: str, body: dict, timeout: float, caller: Any) -> Any:
+    def _roundtrip(
+        self, process: Process, kind: str, what: str, body: dict[str, Any], timeout: float, caller: Any
+    ) -> Any:
         pending = self._open(process, kind, what, body, timeout, caller)
         return self._await(process, pending, timeout).get("value")
 

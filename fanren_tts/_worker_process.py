@@ -44,7 +44,7 @@ class Pending:
     def __init__(self, req_id: int, what: str) -> None:
         self.id = req_id
         self.what = what
-        self.frames: queue.SimpleQueue[dict | BaseException] = queue.SimpleQueue()
+        self.frames: queue.SimpleQueue[dict[str, Any] | BaseException] = queue.SimpleQueue()
 
 
 class Process:
@@ -114,7 +114,7 @@ class Process:
         self._reader = threading.Thread(target=self._read, name=f"fanren-reader-{self.name}", daemon=True)
         self._reader.start()
 
-    def _expect(self, kind: str, timeout: float) -> dict:
+    def _expect(self, kind: str, timeout: float) -> dict[str, Any]:
         """The next frame, which must be ``kind``; progress frames re-arm the deadline."""
         deadline = time.monotonic() + timeout
         while True:
@@ -176,7 +176,7 @@ class Process:
             garbled = exc
         self._end(garbled)
 
-    def _route(self, msg: dict) -> None:
+    def _route(self, msg: dict[str, Any]) -> None:
         kind, req_id = msg["kind"], msg.get("id")
         if kind == "bye":
             return
@@ -327,7 +327,7 @@ class Process:
         stream.close()
 
 
-def remote_error(name: str, msg: dict) -> RemoteError:
+def remote_error(name: str, msg: dict[str, Any]) -> RemoteError:
     """The engine's error frame as our exception; a remote engine's typed errors keep their
     type on this side (REMOTE_TYPES)."""
     error_type = REMOTE_TYPES.get(msg.get("type", ""), RemoteError)

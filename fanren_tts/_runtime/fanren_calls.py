@@ -99,7 +99,9 @@ def is_stream(value: Any) -> bool:
 Poll = Callable[[Call, bool], None]
 
 
-def send_stream(send: Callable[[dict], None], call: Call, pieces: Iterator[Any], poll: Poll) -> dict[str, Any]:
+def send_stream(
+    send: Callable[[dict[str, Any]], None], call: Call, pieces: Iterator[Any], poll: Poll
+) -> dict[str, Any]:
     """Send each piece as a chunk frame, at most ``call.window`` ahead of the host, and stop
     early on its cancel (looked for after every piece). The summary ends it."""
     sent = 0
@@ -127,7 +129,7 @@ class Executor:
         engine: Any,
         methods: dict[str, Callable[..., Any]],
         limits: Limits,
-        send: Callable[[dict], None],
+        send: Callable[[dict[str, Any]], None],
         done: Callable[[Call], None],
         on_thread: Callable[[Any], None],
     ) -> None:

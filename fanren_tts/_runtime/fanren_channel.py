@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import time
-from typing import NoReturn
+from typing import Any, NoReturn
 
 try:  # in the host, a module of fanren_tts._runtime
     from .fanren_wire import HEADER, BodyBuffer, decode_body, decode_length, frame_parts, safe_text, write_parts
@@ -31,7 +31,7 @@ class Channel:
         self._buf = bytearray()  # bytes read past the last frame
         self._spare = BodyBuffer()
 
-    def send(self, msg: dict) -> None:
+    def send(self, msg: dict[str, Any]) -> None:
         parts = frame_parts(msg)
         with self._write_lock:
             write_parts(self.fd_out, parts)
@@ -70,7 +70,7 @@ class Channel:
         ready, _, _ = select.select([self.fd_in], [], [], 0)
         return bool(ready)
 
-    def receive(self) -> dict | None:
+    def receive(self) -> dict[str, Any] | None:
         """The next message, or None when the host has closed our stdin (it is gone)."""
         header = self._read_exact(HEADER.size)
         if header is None:

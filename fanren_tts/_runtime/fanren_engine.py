@@ -9,7 +9,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 try:  # in the host, a module of fanren_tts._runtime
     from .fanren_audio import Audio
@@ -273,7 +273,7 @@ def load_engine_class(wrapper: str) -> type[Engine]:
     spec.loader.exec_module(module)
     explicit = getattr(module, "ENGINE", None)
     if explicit is not None:
-        return explicit
+        return cast("type[Engine]", explicit)
     found = [
         obj
         for obj in vars(module).values()

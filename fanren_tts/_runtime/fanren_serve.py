@@ -57,7 +57,7 @@ class Session:
         with self._calls_lock:
             self.calls.pop(call.id, None)
 
-    def dispatch(self, msg: dict) -> None:
+    def dispatch(self, msg: dict[str, Any]) -> None:
         handler = HANDLERS.get(msg["kind"])
         if handler is None:
             self.channel.send(
@@ -77,7 +77,7 @@ class Session:
             block = False
 
 
-def _on_init(session: Session, msg: dict) -> None:
+def _on_init(session: Session, msg: dict[str, Any]) -> None:
     """Load the engine; a failure is reported and ends the worker (a half-loaded engine is useless)."""
     if session.engine is not None:
         session.channel.send(error_frame(msg.get("id"), "protocol", ProtocolError("init after the engine was loaded")))
@@ -114,7 +114,7 @@ def _valid_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 1 << 63
 
 
-def _on_call(session: Session, msg: dict) -> None:
+def _on_call(session: Session, msg: dict[str, Any]) -> None:
     """Take the call if its id is sound and there is room; run it now (capacity 1, on this
     thread, as before protocol 4) or hand it to the runners."""
     req_id = msg.get("id")
@@ -142,7 +142,7 @@ def _on_call(session: Session, msg: dict) -> None:
         executor.submit(call)
 
 
-def _on_cancel(session: Session, msg: dict) -> None:
+def _on_cancel(session: Session, msg: dict[str, Any]) -> None:
     """Stop the streaming call it names after its current piece; one that has ended already
     (its result crossed the cancel on the way) is no longer here: nothing to do."""
     call = session.calls.get(msg.get("id"))  # type: ignore[arg-type]
@@ -150,7 +150,7 @@ def _on_cancel(session: Session, msg: dict) -> None:
         call.cancel()
 
 
-def _on_more(session: Session, msg: dict) -> None:
+def _on_more(session: Session, msg: dict[str, Any]) -> None:
     """The host took ``n`` pieces of a streaming call: that many more may be sent."""
     call = session.calls.get(msg.get("id"))  # type: ignore[arg-type]
     n = msg.get("n", 1)
@@ -158,11 +158,11 @@ def _on_more(session: Session, msg: dict) -> None:
         call.grant(n)
 
 
-def _on_ping(session: Session, msg: dict) -> None:
+def _on_ping(session: Session, msg: dict[str, Any]) -> None:
     session.channel.send({"kind": "pong", "id": msg.get("id")})
 
 
-def _on_shutdown(session: Session, msg: dict) -> None:
+def _on_shutdown(session: Session, msg: dict[str, Any]) -> None:
     try:
         if session.engine is not None:
             session.engine.close()
@@ -173,7 +173,7 @@ def _on_shutdown(session: Session, msg: dict) -> None:
 
 
 #: kind -> handler, for every host-to-worker kind in ``MESSAGES``.
-HANDLERS: dict[str, Callable[[Session, dict], None]] = {
+HANDLERS: dict[str, Callable[[Session, dict[str, Any]], None]] = {
     "init": _on_init,
     "call": _on_call,
     "cancel": _on_cancel,

@@ -120,7 +120,8 @@ def _ext_hook(code: int, data: bytes) -> Any:
 
 def pack(msg: Any) -> bytes:
     """One value as msgpack, audio inline (``EXT_AUDIO``)."""
-    return msgpack.packb(msg, default=_ext_default, use_bin_type=True)
+    packed: bytes = msgpack.packb(msg, default=_ext_default, use_bin_type=True)
+    return packed
 
 
 def unpack(body: bytes | bytearray) -> Any:
@@ -134,7 +135,7 @@ _REF_TAIL = struct.Struct(">II")
 _IOV_MAX = 512
 
 
-def frame_parts(msg: dict, limit: int = MAX_FRAME) -> list[bytes]:
+def frame_parts(msg: dict[str, Any], limit: int = MAX_FRAME) -> list[bytes]:
     """The frame as buffers to write in order (``write_parts``): header first.
 
     Large PCM is never copied here: it goes by reference (see the module docstring)
@@ -187,7 +188,7 @@ def _map_header(body: bytes) -> tuple[int, int]:
     raise ProtocolError("a frame must be a map")
 
 
-def _too_big(msg: dict, size: int, limit: int) -> ProtocolError:
+def _too_big(msg: dict[str, Any], size: int, limit: int) -> ProtocolError:
     return ProtocolError(
         f"refusing to send a {size}-byte {msg.get('kind')!r} frame: the limit is {limit} bytes "
         "(set FANREN_TTS_MAX_FRAME to raise it on both ends)"
@@ -240,7 +241,7 @@ def write_parts(fd: int, parts: list[bytes], wait: Callable[[], None] | None = N
             del views[0]
 
 
-def encode_frame(msg: dict, limit: int = MAX_FRAME) -> bytes:
+def encode_frame(msg: dict[str, Any], limit: int = MAX_FRAME) -> bytes:
     return b"".join(frame_parts(msg, limit))
 
 
@@ -250,7 +251,7 @@ def decode_length(header: bytes | bytearray | memoryview, limit: int = MAX_FRAME
     A length that is really ASCII ("Erro", "Trac") almost always means something
     printed to the protocol stream; the message says so.
     """
-    (length,) = HEADER.unpack(header)
+    length: int = HEADER.unpack(header)[0]
     if length > limit:
         raise ProtocolError(
             f"frame length {length} exceeds the limit of {limit} bytes; first bytes {bytes(header)!r}"
@@ -259,7 +260,7 @@ def decode_length(header: bytes | bytearray | memoryview, limit: int = MAX_FRAME
     return length
 
 
-def decode_body(body: bytes | bytearray | memoryview) -> dict:
+def decode_body(body: bytes | bytearray | memoryview) -> dict[str, Any]:
     """The message in a frame body, its ``EXT_AUDIO_REF`` values given their PCM.
 
     The PCM is the one copy msgpack makes of each bin (``body`` may be reused).
@@ -336,7 +337,7 @@ def _format_traceback(exc: BaseException) -> str:
         return f"<traceback unavailable: {type(err).__name__}>"
 
 
-def error_frame(req_id: Any, stage: str, exc: BaseException) -> dict:
+def error_frame(req_id: Any, stage: str, exc: BaseException) -> dict[str, Any]:
     """The error frame for ``exc``; building it never raises, and the frame always encodes."""
     return {
         "kind": "error",

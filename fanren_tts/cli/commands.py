@@ -50,7 +50,7 @@ def _read_text(args: argparse.Namespace) -> str:
             return sys.stdin.buffer.read().decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ConfigError(f"text on stdin is not UTF-8: {exc.reason} at byte {exc.start}") from None
-    return args.text
+    return str(args.text)
 
 
 def _say(args: argparse.Namespace) -> int:
