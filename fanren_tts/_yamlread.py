@@ -55,7 +55,7 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            self.aliases[str(self.peek_event().anchor)] += 1  # type: ignore[no-untyped-call]
+            self.aliases[str(self.peek_event().anchor)] += 1  # type: ignore[no-untyped-call, unused-ignore]
         return super().compose_node(parent, index)
 
 

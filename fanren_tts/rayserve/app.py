@@ -125,7 +125,7 @@ class EngineReplica:
         self.threads = concurrent.futures.ThreadPoolExecutor(WORKER_CAPACITY + 1, thread_name_prefix="fanren-replica")
         self.warm: set[str] = set()  # the voice keys Serve's multiplexing holds on this replica
 
-    @serve.multiplexed(max_num_models_per_replica=WARM_VOICES)  # type: ignore[untyped-decorator]
+    @serve.multiplexed(max_num_models_per_replica=WARM_VOICES)  # type: ignore[untyped-decorator, unused-ignore]
     async def voice(self, key: str) -> _WarmVoice:
         """Load a named voice: read it from the shared store, register it with the pool so
         each worker of this replica sets it up (CosyVoice's speaker, Qwen3's clone prompt)."""
