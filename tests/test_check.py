@@ -11,8 +11,8 @@ import pytest
 
 from conftest import ECHO, write_config
 from fanren_tts import sync_env
-from fanren_tts._check import known_conflicts, version_matches
 from fanren_tts._envs import uv_bin
+from fanren_tts._pins import known_conflicts, version_matches
 
 
 def check(config: Path, *extra: str) -> tuple[int, str, dict]:

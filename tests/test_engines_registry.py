@@ -19,8 +19,8 @@ import yaml
 
 import fanren_tts
 from fanren_tts import ConfigError
-from fanren_tts._check import known_conflicts
 from fanren_tts._options import Strict
+from fanren_tts._pins import known_conflicts
 from fanren_tts.config import PROJECT_ROOT, load_config
 from fanren_tts.engines import BUILTIN, EngineRow, Pin, Weights, options_model, row, table
 
@@ -104,7 +104,7 @@ def test_every_committed_lock_is_inside_its_rows_pins() -> None:
 
 
 def test_check_envs_reads_pins_from_the_row(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fanren_tts._check as check
+    import fanren_tts._pins as check
 
     assert known_conflicts("piper", {"onnxruntime": "1.0.0"}) == []
     rows = dict(BUILTIN)

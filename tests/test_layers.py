@@ -70,6 +70,7 @@ LAYER_OF = {
     "fanren_tts.server.config": "config",  # the tts.server block of config.yaml
     "fanren_tts._voices": "config",
     "fanren_tts._voicemap": "config",
+    "fanren_tts._pins": "config",  # what an env pins and which versions conflict
     "fanren_tts.engines": "base",  # the built-in engine registry: _options and _exceptions only; _legacy reads it
     # envs: where an engine's interpreter and device come from
     "fanren_tts._envs": "envs",

@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._check import locked_versions
 from .._envs import env_status
+from .._pins import locked_versions
 from ..config import PROJECT_ROOT, Config
 from . import BUILTIN
 
