@@ -142,3 +142,16 @@ def _ctrl_c_raises() -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each test gets the process environment the one before it started with. Wrapper tests
+    that load an engine in-process (``use_subprocess: false``) run its ``__init__`` here, and
+    wrappers set variables such as HF_HUB_OFFLINE=1 for their own worker process; without
+    this, that setting would reach every later test's subprocesses (the hub tests failed so)."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
