@@ -11,19 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from envgate import needs_envs
 from speechcheck import assert_speech
 
 from fanren_tts import TTSGenerator
-from fanren_tts._envs import env_status
 from fanren_tts._exceptions import FanrenTTSError
 from fanren_tts.audio.wav import read_wav
 from fanren_tts.config import PROJECT_ROOT
 
-pytestmark = pytest.mark.skipif(
-    not env_status(PROJECT_ROOT / "envs" / "kokoro", "kokoro").ready
-    or not env_status(PROJECT_ROOT / "envs" / "espeak", "espeak").ready,
-    reason="kokoro (or espeak) env not built: python -m fanren_tts.envs sync kokoro espeak",
-)
+pytestmark = needs_envs("kokoro", "espeak")
 
 CONFIG = """
 tts:

