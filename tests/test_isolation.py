@@ -1,6 +1,6 @@
 """Two transformers versions in one TTSGenerator: the point of fanren_tts, shown for real.
 
-The vits envs pin transformers 4.51.3 and 4.57.x on the CPU torch build; a tiny
+The vits envs pin transformers 4.51.3 and 4.57.x on one torch (2.8.0 from PyPI); a tiny
 random VITS checkpoint saved here is loaded by both through the real
 ``from_pretrained`` path, and both synthesize at the same time.
 """
@@ -51,7 +51,7 @@ def test_each_worker_reports_its_own_transformers(vits_config: Path) -> None:
         old, new = (gen.worker(n).hello or {} for n in ENVS)
         assert old["packages"]["transformers"] == "4.51.3"
         assert new["packages"]["transformers"].startswith("4.57.")
-        assert old["packages"]["torch"] == new["packages"]["torch"] == "2.13.0+cpu"
+        assert old["packages"]["torch"] == new["packages"]["torch"] == "2.8.0"
         assert old["pid"] != new["pid"] and all(gen.worker(n).alive for n in ENVS)
         assert gen.describe("vits-451")["transformers"] == "4.51.3"
 

@@ -20,12 +20,28 @@ rate, a non-empty signal and the model was loaded once for all modes.
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import time
 import wave
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EngineRun", "ModeResult", "Skip", "loaded_once", "speak"]
+import yaml
+
+from fanren_tts._envs import env_status
+from fanren_tts.config import PROJECT_ROOT
+
+__all__ = [
+    "EngineRun",
+    "ModeResult",
+    "Skip",
+    "build_once",
+    "env_python",
+    "loaded_once",
+    "speak",
+    "versions",
+    "write_config",
+]
 
 
 class Skip(Exception):
@@ -123,3 +139,37 @@ def loaded_once(gen: Any, engine: str, pid: int | None) -> str:
     if pid is None or now == pid:
         return ""
     return f"the worker was restarted (pid {pid} -> {now}): the model did not stay loaded"
+
+
+def env_python(name: str, size: str) -> Path:
+    """The env's interpreter, or Skip saying how to build it (``size``: what the build brings)."""
+    status = env_status(PROJECT_ROOT / "envs" / name, name)
+    if not status.ready:
+        raise Skip(
+            f"the {name} env is {status.state} ({status.detail}); `python -m fanren_tts.envs sync {name}` ({size})"
+        )
+    return status.python
+
+
+def versions(python: Path, *packages: str) -> list[str]:
+    """The installed versions of ``packages`` in the env of ``python``, in order."""
+    code = f"import importlib.metadata as m; print(' '.join(m.version(p) for p in {list(packages)!r}))"
+    return subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.split()
+
+
+def build_once(python: Path, builder: Path, folder: Path, marker: str) -> Path:
+    """Run a tiny-checkpoint ``builder`` in the engine's env unless ``folder/marker`` already exists."""
+    if not (folder / marker).exists():
+        built = subprocess.run([str(python), str(builder), str(folder)], capture_output=True, text=True)
+        if built.returncode:
+            raise RuntimeError(f"building the tiny checkpoint with {builder.name} failed:\n{built.stderr[-2000:]}")
+    return folder
+
+
+def write_config(work: Path, engines: dict[str, dict[str, Any]]) -> Path:
+    """``work/config.yaml`` with these engine blocks (the first is the default), native rate, cache off."""
+    doc = {"tts": {"engine": next(iter(engines)), "output": {"sample_rate": None}, "cache": {"enabled": False}}}
+    doc["tts"].update(engines)
+    path = work / "config.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path

@@ -20,20 +20,16 @@ The model must stay loaded (one worker) for every mode.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 import wave
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fanren_tts import TTSGenerator
-from fanren_tts._envs import env_status
-from fanren_tts.config import PROJECT_ROOT
 
-from ._common import EngineRun, ModeResult, Skip, loaded_once, speak
+from ._common import EngineRun, ModeResult, build_once, loaded_once, speak, versions, write_config
+from ._common import env_python as _env_python
 
 ENGINE = "chattts"
 SOURCE_VAR = None
@@ -44,18 +40,11 @@ FAST = {"max_new_token": 40, "refine_max_new_token": 8}
 
 
 def env_python() -> Path:
-    status = env_status(PROJECT_ROOT / "envs" / "chattts", "chattts")
-    if not status.ready:
-        raise Skip(
-            f"the chattts env is {status.state} ({status.detail}); build it with "
-            "`python -m fanren_tts.envs sync chattts` (ChatTTS 0.2.5, transformers 4.41, torch 2.8: several GB)"
-        )
-    return status.python
+    return _env_python("chattts", "ChatTTS 0.2.5, transformers 4.41, torch 2.8: several GB")
 
 
 def _upstream(python: Path) -> str:
-    code = "import importlib.metadata as m; print(m.version('ChatTTS'), m.version('transformers'))"
-    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    out = versions(python, "ChatTTS", "transformers")
     return f"ChatTTS {out[0]} (PyPI), transformers {out[1]}"
 
 
@@ -66,18 +55,11 @@ def _config(work: Path, models: Path) -> Path:
         "timeouts": {"startup": 900, "call": 900},
         **FAST,
     }
-    doc = {"tts": {"engine": "chattts", "output": {"sample_rate": None}, "cache": {"enabled": False}, "chattts": block}}
-    path = work / "config.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    return path
+    return write_config(work, {"chattts": block})
 
 
 def build_models(python: Path, models: Path) -> Path:
-    if not (models / "asset" / "gpt" / "model.safetensors").exists():
-        built = subprocess.run([str(python), str(BUILDER), str(models)], capture_output=True, text=True)
-        if built.returncode:
-            raise RuntimeError(f"building the tiny checkpoint failed:\n{built.stderr[-2000:]}")
-    return models
+    return build_once(python, BUILDER, models, "asset/gpt/model.safetensors")
 
 
 def _ref_wav(path: Path) -> Path:

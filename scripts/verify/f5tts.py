@@ -19,19 +19,15 @@ The model must stay loaded (one worker) for every mode.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fanren_tts import TTSGenerator
-from fanren_tts._envs import env_status
-from fanren_tts.config import PROJECT_ROOT
 
-from ._common import EngineRun, ModeResult, Skip, loaded_once, speak
+from ._common import EngineRun, ModeResult, build_once, loaded_once, speak, versions, write_config
+from ._common import env_python as _env_python
 
 ENGINE = "f5tts"
 SOURCE_VAR = None
@@ -41,18 +37,11 @@ FAST = {"nfe_step": 4}  # flow-matching steps (upstream: 32); the weights are ra
 
 
 def env_python() -> Path:
-    status = env_status(PROJECT_ROOT / "envs" / "f5tts", "f5tts")
-    if not status.ready:
-        raise Skip(
-            f"the f5tts env is {status.state} ({status.detail}); build it with "
-            "`python -m fanren_tts.envs sync f5tts` (f5-tts 1.1.22, torch 2.8: several GB)"
-        )
-    return status.python
+    return _env_python("f5tts", "f5-tts 1.1.22, torch 2.8: several GB")
 
 
 def _upstream(python: Path) -> str:
-    code = "import importlib.metadata as m; print(m.version('f5-tts'), m.version('vocos'))"
-    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    out = versions(python, "f5-tts", "vocos")
     return f"f5-tts {out[0]} (PyPI), vocos {out[1]}"
 
 
@@ -67,18 +56,11 @@ def _config(work: Path, models: Path) -> Path:
         "timeouts": {"startup": 900, "call": 900},
         **FAST,
     }
-    doc = {"tts": {"engine": "f5tts", "output": {"sample_rate": None}, "cache": {"enabled": False}, "f5tts": block}}
-    path = work / "config.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    return path
+    return write_config(work, {"f5tts": block})
 
 
 def build_models(python: Path, models: Path) -> Path:
-    if not (models / "ref.wav").exists():
-        built = subprocess.run([str(python), str(BUILDER), str(models)], capture_output=True, text=True)
-        if built.returncode:
-            raise RuntimeError(f"building the tiny checkpoint failed:\n{built.stderr[-2000:]}")
-    return models
+    return build_once(python, BUILDER, models, "ref.wav")
 
 
 def _with(result: ModeResult, problem: str) -> ModeResult:

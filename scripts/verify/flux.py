@@ -1,9 +1,9 @@
 """flux: the real diffusers FluxPipeline on a tiny random FLUX.1-schnell-shaped folder.
 
 diffusers is on PyPI, so there is no source checkout (``SOURCE_VAR`` is None) and
-this runs in CI: it uses ``envs/flux`` when that (CUDA torch) env is built, else the
-CPU variant ``envs/flux-cpu``, which it builds from its lock when missing (CPU torch
-from /opt/wheels, ~1 GB, hard-linked from the uv cache).
+this runs in CI: it builds ``envs/flux`` from its lock when missing (torch 2.8 from PyPI,
+whose CUDA build runs on the CPU too; hard-linked from the uv cache, where the qwen3,
+chattts and f5tts envs put the same torch).
 
 ``flux_tiny.py`` builds the folder inside that env; then every image goes through
 ``TTSGenerator.call("flux", "generate", ...)`` and ``wrappers/flux_wrapper.py``.
@@ -30,13 +30,10 @@ import yaml
 from fanren_tts import TTSGenerator, env_status, sync_env
 from fanren_tts.config import PROJECT_ROOT
 
-from ._common import EngineRun, ModeResult, Skip, loaded_once
+from ._common import EngineRun, ModeResult, loaded_once
 
 ENGINE = "flux"
 SOURCE_VAR = None
-#: envs/flux-cpu pins torch==2.13.0+cpu and finds it here (see its pyproject.toml).
-WHEELS = Path("/opt/wheels")
-CPU_TORCH_WHEEL = "torch-2.13.0+cpu-*.whl"
 OFFLOAD = "flux_offload"  # a second block of the same kind, to check where cpu_offload sends cuda:1
 
 HERE = Path(__file__).resolve().parent
@@ -52,25 +49,15 @@ OPTIONS: dict[str, Any] = {
 
 
 def pick_env() -> tuple[Path, str]:
-    """(uv project, label): envs/flux when built, else envs/flux-cpu, built here if needed.
+    """(uv project, label) of envs/flux, built here from its lock if needed.
 
-    Only a missing CPU torch wheel is a reason to skip; a lock that no longer builds is
-    a failure, so CI notices.
+    A lock that no longer builds is a failure, not a skip, so CI notices.
     """
-    gpu = PROJECT_ROOT / "envs" / "flux"
-    if env_status(gpu, "flux").ready:
-        return gpu, "envs/flux"
-    cpu = PROJECT_ROOT / "envs" / "flux-cpu"
-    if not env_status(cpu, "flux-cpu").ready and not any(WHEELS.glob(CPU_TORCH_WHEEL)):
-        raise Skip(
-            f"neither envs/flux nor envs/flux-cpu is built, and envs/flux-cpu needs the CPU torch wheel "
-            f"{CPU_TORCH_WHEEL} in {WHEELS} (its find-links). Put it there, or build the CUDA env: "
-            "enable the flux block in config.yaml, then `python -m fanren_tts.envs sync flux`"
-        )
-    status = sync_env(cpu, "flux-cpu")
+    env = PROJECT_ROOT / "envs" / "flux"
+    status = sync_env(env, "flux")
     if not status.ready:
-        raise RuntimeError(f"envs/flux-cpu is not ready after building it: {status.detail}")
-    return cpu, "envs/flux-cpu"
+        raise RuntimeError(f"envs/flux is not ready after building it: {status.detail}")
+    return env, "envs/flux"
 
 
 def versions(python: Path) -> str:

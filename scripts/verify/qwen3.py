@@ -18,19 +18,15 @@ must put the codec on the model's device and say there is no streaming.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fanren_tts import TTSGenerator
-from fanren_tts._envs import env_status
-from fanren_tts.config import PROJECT_ROOT
 
-from ._common import EngineRun, ModeResult, Skip, loaded_once, speak
+from ._common import EngineRun, ModeResult, build_once, loaded_once, speak, versions, write_config
+from ._common import env_python as _env_python
 
 ENGINE = "qwen3"
 SOURCE_VAR = None
@@ -39,19 +35,11 @@ BUILDER = Path(__file__).resolve().parent / "qwen3_tiny.py"
 
 
 def env_python() -> Path:
-    """envs/qwen3's interpreter, or Skip saying how to build it."""
-    status = env_status(PROJECT_ROOT / "envs" / "qwen3", "qwen3")
-    if not status.ready:
-        raise Skip(
-            f"the qwen3 env is {status.state} ({status.detail}); build it with "
-            "`python -m fanren_tts.envs sync qwen3` (qwen-tts 0.1.1, CUDA torch 2.8 from PyPI: several GB)"
-        )
-    return status.python
+    return _env_python("qwen3", "qwen-tts 0.1.1, CUDA torch 2.8 from PyPI: several GB")
 
 
 def _upstream(python: Path) -> str:
-    code = "import importlib.metadata as m; print(m.version('qwen-tts'), m.version('transformers'))"
-    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    out = versions(python, "qwen-tts", "transformers")
     return f"qwen-tts {out[0]} (PyPI), transformers {out[1]}"
 
 
@@ -68,17 +56,7 @@ def _config(work: Path, models: Path) -> Path:
         },
         "qwen3_design": {**common, "model_path": str(models / "voice_design")},
     }
-    doc = {
-        "tts": {
-            "engine": "qwen3_custom",
-            "output": {"sample_rate": None},
-            "cache": {"enabled": False},
-            **engines,
-        }
-    }
-    path = work / "config.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    return path
+    return write_config(work, engines)
 
 
 def _describe_problems(gen: TTSGenerator, engine: str) -> str:
@@ -116,11 +94,7 @@ def _seeded(gen: TTSGenerator, out: Path) -> ModeResult:
 
 def build_models(python: Path, models: Path) -> Path:
     """The three tiny checkpoints (and ref.wav) under ``models``, built once, in the qwen3 env."""
-    if not (models / "voice_design" / "speech_tokenizer" / "model.safetensors").exists():
-        built = subprocess.run([str(python), str(BUILDER), str(models)], capture_output=True, text=True)
-        if built.returncode:
-            raise RuntimeError(f"building the tiny checkpoints failed:\n{built.stderr[-2000:]}")
-    return models
+    return build_once(python, BUILDER, models, "voice_design/speech_tokenizer/model.safetensors")
 
 
 def verify(work: Path, source: Path | None) -> EngineRun:

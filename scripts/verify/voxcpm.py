@@ -19,17 +19,14 @@ memory (``figures`` in the returned run's reason is empty; they go to ``work/fig
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fanren_tts import TTSGenerator
 
-from ._common import EngineRun, ModeResult, loaded_once, speak
+from ._common import EngineRun, ModeResult, build_once, loaded_once, speak, write_config
 from .zhtts import env_python, upstream, with_problem
 
 ENGINE = "voxcpm"
@@ -40,25 +37,11 @@ BUILDER = Path(__file__).resolve().parent / "voxcpm_tiny.py"
 
 def build_model(python: Path, folder: Path) -> Path:
     """The tiny VoxCPM2 folder, built once, in the voxcpm env."""
-    if not (folder / "audiovae.pth").exists():
-        built = subprocess.run([str(python), str(BUILDER), str(folder)], capture_output=True, text=True)
-        if built.returncode:
-            raise RuntimeError(f"building the tiny VoxCPM2 failed:\n{built.stderr[-2000:]}")
-    return folder
+    return build_once(python, BUILDER, folder, "audiovae.pth")
 
 
 def config(work: Path, engines: dict[str, dict[str, Any]]) -> Path:
-    doc = {
-        "tts": {
-            "engine": next(iter(engines)),
-            "output": {"sample_rate": None},
-            "cache": {"enabled": False},
-            **engines,
-        }
-    }
-    path = work / "config.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    return path
+    return write_config(work, engines)
 
 
 def peak_memory_mb(pid: int | None) -> float:

