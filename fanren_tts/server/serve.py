@@ -98,7 +98,12 @@ def serve(args: argparse.Namespace) -> int:
             ws_max_size=tts.config.server.max_body_bytes,  # a bigger WebSocket message is closed with 1009
         )
         server = uvicorn.Server(config)
-        print(f"fanren_tts serving {', '.join(tts.engines)} on http://{args.host}:{args.port}", flush=True)
+        host = args.host.strip("[]")
+        base = f"http://{f'[{host}]' if ':' in host else host}:{args.port}"  # an IPv6 address in brackets
+        print(
+            f"fanren_tts serving {', '.join(tts.engines)} on {base}\n  studio: {base}/   API docs: {base}/docs",
+            flush=True,
+        )
         server.run()
     finally:
         tts.close()
