@@ -178,3 +178,13 @@ def test_envs_sync_shows_uv_as_it_builds(tmp_path: Path) -> None:
     assert "Creating virtual environment" in said and "Failed to parse" in said
     assert said.index("Failed to parse") < said.index("ghost        failed")
     assert said.count("Failed to parse") == 1
+
+
+def test_no_command_lists_the_commands(tmp_path: Path) -> None:
+    """``fanren-tts`` alone said only "the following arguments are required: COMMAND";
+    a new user who types it wants to see what the commands are."""
+    for out in (module(cwd=tmp_path), module("-c", "x.yaml", cwd=tmp_path)):
+        assert out.returncode == 2, out
+        for name in ("init", "engines", "envs", "say", "serve"):
+            assert f"\n    {name} " in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr

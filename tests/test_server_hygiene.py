@@ -244,3 +244,46 @@ def test_the_voice_goes_to_the_generator_as_voice_not_among_the_options(
         with c.websocket_connect("/v1/audio/speech/ws") as ws:
             assert _ws_speak(ws, "a") == "done"
     assert seen == [({"seed": 3}, "default"), ({}, "default")]  # alloy: the engine's own voice
+
+
+def test_serve_writes_each_log_line_once_and_says_where_the_studio_is(tmp_path: Path, bare_python: Path) -> None:
+    """The command line's own logging (on the root logger) and serve's handler (with the
+    request id) both saw fanren_tts's records: every access line came out twice. And the
+    line serve prints at start named only the address, not the page to open there."""
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = make_config(tmp_path, bare_python)
+    env = {k: v for k, v in os.environ.items() if k != "FANREN_TTS_API_KEY"}
+    cmd = [sys.executable, "-m", "fanren_tts", "serve", "-c", str(config), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, "serve exited early"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "serve did not get ready"
+            time.sleep(0.2)
+        httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"X-Request-Id": "once-only-7"}, timeout=10)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
+    mine = [line for line in err.splitlines() if "once-only-7" in line]
+    assert len(mine) == 1, err
+    assert '"GET /v1/models" 200' in mine[0]
+    # and the first line says where to go: the studio and the API docs
+    assert f"studio: http://127.0.0.1:{port}/" in out and f"http://127.0.0.1:{port}/docs" in out, out

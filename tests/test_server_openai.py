@@ -179,7 +179,9 @@ def test_docs_use_only_local_assets(tmp_path: Path, bare_python: Path, page: str
         assert any(u.endswith(".js") for u in urls), urls
         for url in urls:
             assert not re.match(r"^(https?:)?//", url), f"{page} loads {url} from elsewhere"
-            assert httpx.get(run.url + url, timeout=10).status_code == 200, url
+            asset = httpx.get(run.url + url, timeout=10)
+            assert asset.status_code == 200, url
+            assert b"cdn.redoc.ly" not in asset.content, f"{url} fetches ReDoc's logo from its CDN"
         assert httpx.get(run.url + "/v1/models", timeout=10).status_code == 401
         schema = httpx.get(run.url + "/openapi.json", timeout=10).json()  # Swagger's Authorize sends the key
         assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

@@ -338,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
 
         program: int = importlib.import_module(_PROGRAMS[rest[0]]).main([*config, *rest[1:]])
         return program
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not rest:  # no command: the list of commands, not just "COMMAND is required"
+        sys.stderr.write(parser.format_help())
+        return 2
+    args = parser.parse_args(argv)
     setup_logging(args.verbose)
     return run_cli(lambda: args.func(args), debug=args.debug)

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .._generator import TTSGenerator
 from ..studio import mount_studio
 from .access import AccessLog
+from .docs import DOCS_ASSETS, OPEN_PATHS, docs_app
 from .errors import ApiError, error_body, from_exception, from_http_exception
 from .limits import BodyLimit, BodyTooLarge, too_large
 from .metrics import Metrics
@@ -42,10 +43,6 @@ from .websocket import add_websocket
 
 __all__ = ["SpeechRequest", "create_app"]
 
-#: Paths that need no key: probes, and the API docs (a browser cannot send a bearer token
-#: for a page and its assets; the schema says what the API is, not what it holds).
-_OPEN_PATHS = ("/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
-_DOCS_ASSETS = "/docs-assets"  # the Swagger UI and ReDoc files, served from the installed package
 log = logging.getLogger("fanren_tts.server")
 
 
@@ -66,21 +63,17 @@ def _body_too_large(exc: BaseException) -> BodyTooLarge | None:
 
 
 def _docs_app(lifespan: Any) -> FastAPI:
-    """The app, with ``/docs`` (Swagger UI) and ``/redoc`` served from the installed
-    ``fastapi-offline`` package's copy of their files: no CDN, so the docs work offline."""
-    from fastapi_offline import FastAPIOffline
-
+    """The app, with ``/docs`` (Swagger UI) and ``/redoc`` loading every file from this
+    server (``docs``): no CDN, so the docs work offline."""
     from .. import __version__
 
-    app: FastAPI = FastAPIOffline(
+    return docs_app(
+        lifespan,
         title="fanren_tts",
         version=__version__,
         description="OpenAI-compatible text to speech over local engines, each in its own env. "
         "Errors are OpenAI's shape: `{error: {message, type, param, code}}`.",
-        lifespan=lifespan,
-        static_url=_DOCS_ASSETS,
     )
-    return app
 
 
 def _document_key(app: FastAPI) -> None:
@@ -160,7 +153,7 @@ def create_app(
     @app.middleware("http")
     async def auth(request: Request, call_next: Any) -> Response:
         path = request.url.path
-        if api_key and path not in _OPEN_PATHS and not path.startswith(_DOCS_ASSETS + "/"):
+        if api_key and path not in OPEN_PATHS and not path.startswith(DOCS_ASSETS + "/"):
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
                 return error_response(

@@ -52,7 +52,8 @@ def check_exposure(host: str, api_key: str | None, insecure_no_auth: bool) -> No
 
 def _log_to_stderr(access_log: bool, verbose: int) -> None:
     """fanren_tts's loggers to stderr, each line with its request id; the access lines at
-    INFO when the access log is on."""
+    INFO when the access log is on. Only here: the command line's own handler on the root
+    logger would print every line a second time, without the id."""
     from .access import RequestIdFilter
 
     handler = logging.StreamHandler(sys.stderr)
@@ -60,6 +61,7 @@ def _log_to_stderr(access_log: bool, verbose: int) -> None:
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger("fanren_tts")
     root.addHandler(handler)
+    root.propagate = False
     root.setLevel(logging.INFO if verbose else logging.WARNING)
     logging.getLogger("fanren_tts.access").setLevel(logging.INFO if access_log else logging.WARNING)
 
@@ -96,7 +98,12 @@ def serve(args: argparse.Namespace) -> int:
             ws_max_size=tts.config.server.max_body_bytes,  # a bigger WebSocket message is closed with 1009
         )
         server = uvicorn.Server(config)
-        print(f"fanren_tts serving {', '.join(tts.engines)} on http://{args.host}:{args.port}", flush=True)
+        host = args.host.strip("[]")
+        base = f"http://{f'[{host}]' if ':' in host else host}:{args.port}"  # an IPv6 address in brackets
+        print(
+            f"fanren_tts serving {', '.join(tts.engines)} on {base}\n  studio: {base}/   API docs: {base}/docs",
+            flush=True,
+        )
         server.run()
     finally:
         tts.close()
