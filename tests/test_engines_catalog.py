@@ -279,3 +279,15 @@ def test_engines_add_and_remove_piper_with_a_loopback_hub(tmp_path: Path, data_h
     assert removed.returncode == 0, removed.stderr
     assert "freed" in removed.stdout and not venv.exists() and not placed.parent.exists()
     assert config.read_text(encoding="utf-8") == USER_CONFIG
+
+
+def test_the_listing_says_what_to_run_for_an_env_that_is_not_ready() -> None:
+    def state(name: str, envs: dict[str, str]) -> listing.EngineState:
+        return listing.EngineState(name, [], envs, 0, {}, [], "MIT", ["en"], "no")
+
+    table = listing.render([state("piper", {"piper": "ready"}), state("qwen3", {"qwen3": "missing"})])
+    assert "not built (qwen3): `fanren-tts engines add NAME`" in table and "envs sync NAME" in table
+    assert "drifted" not in table
+    table = listing.render([state("vits", {"vits": "ready", "vits-tf457": "drifted"})])
+    assert "drifted or incomplete (vits-tf457): `fanren-tts envs sync NAME`" in table
+    assert "engines add" not in listing.render([state("piper", {"piper": "ready"})])

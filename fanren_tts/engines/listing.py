@@ -122,6 +122,24 @@ def render(found: list[EngineState]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += _hints(found)
     lines.append("")
     lines += [f"{s.name}: {s.licence}" for s in found]
     return "\n".join(lines)
+
+
+def _hints(found: list[EngineState]) -> list[str]:
+    """What to run for the engines whose env is not ready: the table alone names no command."""
+    missing = [s.name for s in found if "missing" in s.envs.values()]
+    stale = [e for s in found for e, state in s.envs.items() if state in ("drifted", "incomplete")]
+    hints = []
+    if missing:
+        hints.append(
+            f"not built ({', '.join(missing)}): `fanren-tts engines add NAME` writes its block into your config, "
+            "builds its env and places its weights; `fanren-tts envs sync NAME` builds the env only"
+        )
+    if stale:
+        hints.append(
+            f"drifted or incomplete ({', '.join(stale)}): `fanren-tts envs sync NAME` rebuilds it from its lock"
+        )
+    return ["", *hints] if hints else []
