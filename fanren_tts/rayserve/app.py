@@ -41,6 +41,7 @@ from .._voicemap import voice_options
 from .._voices import Voice
 from ..config import Config, EngineConfig, load_config
 from ..server.app import create_app
+from .messages import END, HOLD_S, coalesce
 from .remote import ServeGenerator
 from .voices import check_shared, mark_shared, warm_voice
 
@@ -53,7 +54,6 @@ APP_NAME = "fanren_tts"
 WORKER_CAPACITY = 1
 #: Named voices each replica keeps warm (least recently used ones are dropped first).
 WARM_VOICES = 8
-_END = object()
 
 
 def deployment_name(engine: str) -> str:
@@ -124,6 +124,7 @@ class EngineReplica:
         self.gen.warm_up(engine)  # Serve counts the replica ready once its worker is
         self.threads = concurrent.futures.ThreadPoolExecutor(WORKER_CAPACITY + 1, thread_name_prefix="fanren-replica")
         self.warm: set[str] = set()  # the voice keys Serve's multiplexing holds on this replica
+        self.hold = HOLD_S  # how long a chunk after the first may wait for others (messages.coalesce)
 
     @serve.multiplexed(max_num_models_per_replica=WARM_VOICES)  # type: ignore[untyped-decorator, unused-ignore]
     async def voice(self, key: str) -> _WarmVoice:
@@ -158,16 +159,16 @@ class EngineReplica:
                     put(chunk)
             finally:
                 stream.close()  # cancels the engine's rest; the worker stays loaded
-            put(_END)
+            put(END)
         except FanrenTTSError as exc:
             put({"error": _error_doc(exc)})
         except BaseException as exc:
             put(exc)
 
     async def speak(self, text: str, options: dict[str, Any], cache: bool | None) -> AsyncIterator[Any]:
-        """The line's chunks as they are made, in lists: each holds every chunk made since the
-        last was sent (one message per list, not per chunk: a fast engine's pieces travel
-        together, a slow one's one by one); an engine error as a last ``{"error": ...}``."""
+        """The line's chunks as they are made, in lists: the first chunk at once, later ones
+        coalesced (``messages.coalesce``: one Serve message per chunk cost more than a fast
+        engine's chunk); an engine error as a last ``{"error": ...}``."""
         key = serve.get_multiplexed_model_id()
         if key:
             try:
@@ -180,24 +181,8 @@ class EngineReplica:
         stop = threading.Event()
         work = loop.run_in_executor(self.threads, self._produce, loop, out, stop, text, options, cache)
         try:
-            done = False
-            while not done:
-                batch: list[Any] = []
-                item = await out.get()
-                while True:
-                    if item is _END or isinstance(item, dict):
-                        done = True
-                        break
-                    if isinstance(item, BaseException):
-                        raise item
-                    batch.append(item)
-                    if out.empty():
-                        break
-                    item = out.get_nowait()
-                if batch:
-                    yield batch
-                if isinstance(item, dict):
-                    yield item
+            async for message in coalesce(out, self.hold):
+                yield message
         finally:
             stop.set()  # a cancelled request: the engine stops after its current piece
             await asyncio.wait([work], timeout=self.gen.config.get(self.engine).timeouts.call)
