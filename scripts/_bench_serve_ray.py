@@ -6,6 +6,11 @@
   row is the serving path alone. "Added" is Ray's p50/p99 minus the local server's.
 - throughput: 16 concurrent clients on espeak, requests per second, for 2 Serve replicas
   (min = max = 2) against the local server with ``replicas: 2``; rounds alternated.
+- CPU per request: during the throughput rounds, the CPU time (user + system) of every
+  process this bench started, by role (the local server and its workers; Serve's HTTP
+  proxy, the ingress replica, the engine replicas, their workers, and the rest of Ray:
+  GCS, raylet, Serve's controller, agents), divided by the requests served. On a machine
+  whose cores are all busy, throughput follows CPU per request.
 - floor: what Ray Serve itself costs, with the same client in the same run. ``floor`` is
   a bare Serve deployment answering each POST with the bytes of the instant engine's WAV,
   against a bare Starlette app under uvicorn doing the same; ``floor2`` adds the hop ours
@@ -163,6 +168,39 @@ def _poster(url: str, path: str = "/v1/audio/speech") -> Any:
     return post
 
 
+def _role(proc: Any, local_pid: int) -> str:
+    """Which part of which server a process of this bench is (see the module docstring)."""
+    chain = [proc, *proc.parents()]
+    pids = [p.pid for p in chain]
+    if local_pid in pids:
+        return "local: server" if proc.pid == local_pid else "local: engine workers"
+    titles = [" ".join(p.cmdline()) for p in chain]
+    if "ProxyActor" in titles[0]:
+        return "ray: HTTP proxy"
+    if "ServeReplica" in titles[0]:
+        return "ray: ingress replica" if ":ingress" in titles[0] else "ray: engine replicas"
+    if any("ServeReplica" in t and "engine-" in t for t in titles[1:]):
+        return "ray: engine workers"
+    if any("ray" in t for t in titles):
+        return "ray: the rest (GCS, raylet, controller, agents)"
+    return "other"
+
+
+def _cpu(local_pid: int) -> dict[str, float]:
+    """CPU seconds so far of each role among this process's descendants."""
+    import psutil
+
+    seen: dict[str, float] = {}
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            times = proc.cpu_times()
+            role = _role(proc, local_pid)
+        except psutil.Error:
+            continue
+        seen[role] = seen.get(role, 0.0) + times.user + times.system
+    return seen
+
+
 def _throughput(post: Any, clients: int, per_client: int) -> tuple[float, int, int]:
     done, errors = [0], [0]
     lock = threading.Lock()
@@ -190,7 +228,7 @@ def bench_serve_ray(root: Path, tmp: Path, runs: int, clients: int = 16, per_cli
     import ray
     from ray import serve
 
-    from fanren_tts.rayserve.app import APP_NAME, build
+    from fanren_tts.rayserve.app import APP_NAME, LOGGING, build
 
     config = _config(tmp, root)
     n = max(40, runs * 10)
@@ -201,7 +239,9 @@ def bench_serve_ray(root: Path, tmp: Path, runs: int, clients: int = 16, per_cli
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
+        serve.start(  # as fanren-tts serve --ray does
+            proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port}, logging_config=dict(LOGGING)
+        )
         serve.run(build({"config": str(config)}), name=APP_NAME, route_prefix="/")
         ray_url = f"http://127.0.0.1:{port}"
         posts = {"local": _poster(local_url), "ray": _poster(ray_url)}
@@ -225,9 +265,17 @@ def bench_serve_ray(root: Path, tmp: Path, runs: int, clients: int = 16, per_cli
                     post(SHORT, engine)
                     lat.setdefault(f"{engine}: {name}", []).append(time.perf_counter() - t0)
         rounds: dict[str, list[tuple[float, int, int]]] = {"local": [], "ray": []}
+        cpu: dict[str, dict[str, float]] = {"local": {}, "ray": {}}
         for _ in range(3):
             for name, post in posts.items():
+                before = _cpu(server.pid)
                 rounds[name].append(_throughput(post, clients, per_client))
+                after = _cpu(server.pid)
+                for role, seconds in after.items():
+                    if role.startswith(f"{name}:"):
+                        cpu[name][role] = cpu[name].get(role, 0.0) + seconds - before.get(role, 0.0)
+            for name, post in (("floor: local", floors["floor"]["local"]), ("floor2: ray", floors["floor2"]["ray"])):
+                rounds.setdefault(name, []).append(_throughput(post, clients, per_client))
     finally:
         try:
             serve.shutdown()
@@ -249,6 +297,10 @@ def bench_serve_ray(root: Path, tmp: Path, runs: int, clients: int = 16, per_cli
                 "rounds": [r[0] for r in rs],
             }
             for name, rs in rounds.items()
+        },
+        "cpu_ms_per_request": {
+            name: {role: 1000 * seconds / max(1, sum(r[1] for r in rounds[name])) for role, seconds in roles.items()}
+            for name, roles in cpu.items()
         },
         "clients": clients,
         "requests_per_round": clients * per_client,
@@ -283,9 +335,19 @@ def markdown(results: dict[str, Any]) -> list[str]:
         "| requests/s (median) | each round | ok | errors | vs local |",
         "|---|---:|---:|---:|---:|---:|",
     ]
+    labels = {"local": "local server, replicas: 2", "ray": "Ray Serve, 2 replicas"}
     for name, v in thr.items():
-        label = "local server, replicas: 2" if name == "local" else "Ray Serve, 2 replicas"
+        label = labels.get(name, name)
         each = ", ".join(f"{x:.1f}" for x in v["rounds"])
-        ratio = v["rps"] / thr["local"]["rps"] if thr["local"]["rps"] else 0.0
+        base = thr["floor: local"] if name.startswith("floor") else thr["local"]
+        ratio = v["rps"] / base["rps"] if base["rps"] else 0.0
         lines.append(f"| {label} | {v['rps']:.1f} | {each} | {v['ok']} | {v['errors']} | {ratio:.2f}x |")
+    cpu = r.get("cpu_ms_per_request")
+    if cpu:
+        lines += ["", "| CPU per request in those rounds, by process | ms |", "|---|---:|"]
+        for name in ("local", "ray"):
+            roles = cpu.get(name, {})
+            for role, ms in sorted(roles.items()):
+                lines.append(f"| {role} | {ms:.1f} |")
+            lines.append(f"| **{name}: total** | **{sum(roles.values()):.1f}** |")
     return lines

@@ -27,7 +27,7 @@ pytest.importorskip("fastapi")
 from conftest import write_config
 from fanren_tts.config import load_config
 from fanren_tts.rayserve.app import EngineReplica
-from fanren_tts.rayserve.messages import END, coalesce
+from fanren_tts.rayserve.messages import END, Outbox, coalesce
 from fanren_tts.rayserve.remote import ServeGenerator
 
 
@@ -46,13 +46,13 @@ def _collect(items: list[Any], gap: float, hold: float) -> list[Any]:
 
     async def main() -> list[Any]:
         loop = asyncio.get_running_loop()
-        out: asyncio.Queue[Any] = asyncio.Queue()
+        out = Outbox(loop)
 
         def produce() -> None:
             for item in items:
-                loop.call_soon_threadsafe(out.put_nowait, item)
+                out.put(item)
                 time.sleep(gap)
-            loop.call_soon_threadsafe(out.put_nowait, END)
+            out.put(END)
 
         work = loop.run_in_executor(None, produce)
         messages = [m async for m in coalesce(out, hold)]

@@ -41,11 +41,20 @@ from .._voicemap import voice_options
 from .._voices import Voice
 from ..config import Config, EngineConfig, load_config
 from ..server.app import create_app
-from .messages import END, HOLD_S, coalesce
+from .messages import END, HOLD_S, Outbox, coalesce
 from .remote import ServeGenerator
 from .voices import check_shared, mark_shared, warm_voice
 
-__all__ = ["APP_NAME", "WORKER_CAPACITY", "EngineReplica", "Ingress", "build", "deployment_name", "engine_options"]
+__all__ = [
+    "APP_NAME",
+    "LOGGING",
+    "WORKER_CAPACITY",
+    "EngineReplica",
+    "Ingress",
+    "build",
+    "deployment_name",
+    "engine_options",
+]
 
 log = logging.getLogger("fanren_tts.rayserve")
 
@@ -54,6 +63,9 @@ APP_NAME = "fanren_tts"
 WORKER_CAPACITY = 1
 #: Named voices each replica keeps warm (least recently used ones are dropped first).
 WARM_VOICES = 8
+#: Serve's own access log is off: the app writes one line per request itself (``server.access``),
+#: and Serve's line per hop (proxy, ingress, engine replica) was CPU taken from the engines.
+LOGGING = {"enable_access_log": False}
 
 
 def deployment_name(engine: str) -> str:
@@ -96,6 +108,7 @@ def engine_options(cfg: EngineConfig, actor_options: dict[str, Any] | None = Non
         # a replica's first start may build its env from the lock (uv sync --locked)
         "health_check_timeout_s": 60.0,
         "graceful_shutdown_timeout_s": cfg.timeouts.shutdown + 5.0,
+        "logging_config": dict(LOGGING),
     }
 
 
@@ -141,14 +154,10 @@ class EngineReplica:
     def _setup(self, setup: Any) -> None:
         self.gen.pool(self.engine).setups.add(setup)
 
-    def _produce(
-        self, loop: asyncio.AbstractEventLoop, out: asyncio.Queue[Any], stop: threading.Event, *job: Any
-    ) -> None:
+    def _produce(self, out: Outbox, stop: threading.Event, *job: Any) -> None:
         """The generator's stream, on one thread from start to close (it holds the worker's lock)."""
         text, options, cache = job
-
-        def put(item: Any) -> None:
-            loop.call_soon_threadsafe(out.put_nowait, item)
+        put = out.put
 
         try:
             stream = self.gen.stream(text, self.engine, cache=cache, **options)
@@ -177,9 +186,9 @@ class EngineReplica:
                 yield {"error": _error_doc(exc)}
                 return
         loop = asyncio.get_running_loop()
-        out: asyncio.Queue[Any] = asyncio.Queue()
+        out = Outbox(loop)
         stop = threading.Event()
-        work = loop.run_in_executor(self.threads, self._produce, loop, out, stop, text, options, cache)
+        work = loop.run_in_executor(self.threads, self._produce, out, stop, text, options, cache)
         try:
             async for message in coalesce(out, self.hold):
                 yield message
@@ -310,5 +319,6 @@ def build(args: dict[str, Any]) -> Any:
         name="ingress",
         ray_actor_options={"num_cpus": 0.0} | (args.get("ingress_actor_options") or {}),
         max_ongoing_requests=1000,  # the app's own queues admit and refuse (429)
+        logging_config=dict(LOGGING),
     )(Ingress)
     return ingress.bind(served, handles, api_key)
