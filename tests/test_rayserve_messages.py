@@ -167,3 +167,35 @@ def test_the_ingress_answers_at_the_last_message_and_drains_the_end_on_the_side(
     assert got == [1, 2, 3]
     assert replies.drained.wait(20), "the reply was not read to its end"
     assert not replies.cancelled
+
+
+def test_chunks_put_while_a_message_is_held_open_do_not_wake_the_loop() -> None:
+    """Only the end wakes a consumer that holds a message open; each chunk used to (one
+    event-loop wake-up per chunk, on the same cores as the engine)."""
+
+    async def main() -> tuple[int, list[Any]]:
+        loop = asyncio.get_running_loop()
+        out = Outbox(loop)
+        wakes = [0]
+        real = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            wakes[0] += 1
+            return real(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign, assignment]
+
+        def produce() -> None:
+            for i in range(20):
+                out.put(Piece(i, 1.0))
+            out.put(END)
+
+        waiting = asyncio.ensure_future(out.wait(30.0, any_item=False))
+        await asyncio.sleep(0)  # the consumer is waiting before anything is put
+        await loop.run_in_executor(None, produce)
+        await asyncio.wait_for(waiting, 10)
+        return wakes[0], out.take()
+
+    wakes, items = asyncio.run(main())
+    assert items[-1] is END and len(items) == 21
+    assert wakes <= 2, f"{wakes} wake-ups for 20 chunks and an end"  # the end's, and the executor's own
