@@ -188,6 +188,9 @@ def _role(proc: Any, local_pid: int) -> str:
 
 def _cpu(local_pid: int) -> dict[str, float]:
     """CPU seconds so far of each role among this process's descendants."""
+    import ray
+
+    assert ray  # imported first: ray puts its own copy of psutil (ray/thirdparty_files) on the path
     import psutil
 
     seen: dict[str, float] = {}
