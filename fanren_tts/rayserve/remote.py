@@ -10,9 +10,9 @@ the ingress unchanged and the Ray-served API cannot drift from the local one. Ma
 ``stream`` runs on one of the server's threads (``SpeechService``), so it iterates the
 deployment's response generator synchronously. A named voice is sent as Serve's
 ``multiplexed_model_id`` (``voices.model_id``). The replica's last message is marked, so
-the answer goes out without waiting for Serve's end-of-stream (``messages``). A replica lost mid-request (killed, its
-node gone) is ``WorkerCrashed``: 503 with ``Retry-After``; the retry goes to a live
-replica, or waits in Serve's queue for the replacement Serve starts.
+the answer goes out without waiting for Serve's end-of-stream (``messages``). A replica
+lost mid-request (killed, its node gone) is ``WorkerCrashed``: 503 with ``Retry-After``;
+the retry goes to a live replica, or waits in Serve's queue for the replacement Serve starts.
 """
 
 from __future__ import annotations
