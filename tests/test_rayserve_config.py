@@ -42,6 +42,7 @@ def test_autoscaling_resources_and_capacity_come_from_the_engine_block(tmp_path:
     }
     assert espeak["ray_actor_options"] == {"num_cpus": 2.0, "num_gpus": 0.0}
     assert espeak["max_ongoing_requests"] == WORKER_CAPACITY == 1
+    assert espeak["logging_config"] == {"enable_access_log": False}  # the app logs each request itself
     piper = engine_options(config.get("piper"), {"resources": {"node2": 1}})
     assert piper["autoscaling_config"]["max_replicas"] == 4  # default: the block's replicas
     assert piper["ray_actor_options"] == {"num_cpus": 1.0, "num_gpus": 0.0, "resources": {"node2": 1}}

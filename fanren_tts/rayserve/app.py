@@ -41,10 +41,20 @@ from .._voicemap import voice_options
 from .._voices import Voice
 from ..config import Config, EngineConfig, load_config
 from ..server.app import create_app
+from .messages import END, HOLD_S, Outbox, coalesce
 from .remote import ServeGenerator
 from .voices import check_shared, mark_shared, warm_voice
 
-__all__ = ["APP_NAME", "WORKER_CAPACITY", "EngineReplica", "Ingress", "build", "deployment_name", "engine_options"]
+__all__ = [
+    "APP_NAME",
+    "LOGGING",
+    "WORKER_CAPACITY",
+    "EngineReplica",
+    "Ingress",
+    "build",
+    "deployment_name",
+    "engine_options",
+]
 
 log = logging.getLogger("fanren_tts.rayserve")
 
@@ -53,7 +63,9 @@ APP_NAME = "fanren_tts"
 WORKER_CAPACITY = 1
 #: Named voices each replica keeps warm (least recently used ones are dropped first).
 WARM_VOICES = 8
-_END = object()
+#: Serve's own access log is off: the app writes one line per request itself (``server.access``),
+#: and Serve's line per hop (proxy, ingress, engine replica) was CPU taken from the engines.
+LOGGING = {"enable_access_log": False}
 
 
 def deployment_name(engine: str) -> str:
@@ -96,6 +108,7 @@ def engine_options(cfg: EngineConfig, actor_options: dict[str, Any] | None = Non
         # a replica's first start may build its env from the lock (uv sync --locked)
         "health_check_timeout_s": 60.0,
         "graceful_shutdown_timeout_s": cfg.timeouts.shutdown + 5.0,
+        "logging_config": dict(LOGGING),
     }
 
 
@@ -124,6 +137,7 @@ class EngineReplica:
         self.gen.warm_up(engine)  # Serve counts the replica ready once its worker is
         self.threads = concurrent.futures.ThreadPoolExecutor(WORKER_CAPACITY + 1, thread_name_prefix="fanren-replica")
         self.warm: set[str] = set()  # the voice keys Serve's multiplexing holds on this replica
+        self.hold = HOLD_S  # how long a chunk after the first may wait for others (messages.coalesce)
 
     @serve.multiplexed(max_num_models_per_replica=WARM_VOICES)  # type: ignore[untyped-decorator, unused-ignore]
     async def voice(self, key: str) -> _WarmVoice:
@@ -140,14 +154,10 @@ class EngineReplica:
     def _setup(self, setup: Any) -> None:
         self.gen.pool(self.engine).setups.add(setup)
 
-    def _produce(
-        self, loop: asyncio.AbstractEventLoop, out: asyncio.Queue[Any], stop: threading.Event, *job: Any
-    ) -> None:
+    def _produce(self, out: Outbox, stop: threading.Event, *job: Any) -> None:
         """The generator's stream, on one thread from start to close (it holds the worker's lock)."""
         text, options, cache = job
-
-        def put(item: Any) -> None:
-            loop.call_soon_threadsafe(out.put_nowait, item)
+        put = out.put
 
         try:
             stream = self.gen.stream(text, self.engine, cache=cache, **options)
@@ -158,16 +168,16 @@ class EngineReplica:
                     put(chunk)
             finally:
                 stream.close()  # cancels the engine's rest; the worker stays loaded
-            put(_END)
+            put(END)
         except FanrenTTSError as exc:
             put({"error": _error_doc(exc)})
         except BaseException as exc:
             put(exc)
 
     async def speak(self, text: str, options: dict[str, Any], cache: bool | None) -> AsyncIterator[Any]:
-        """The line's chunks as they are made, in lists: each holds every chunk made since the
-        last was sent (one message per list, not per chunk: a fast engine's pieces travel
-        together, a slow one's one by one); an engine error as a last ``{"error": ...}``."""
+        """The line's chunks as they are made, in lists: the first chunk at once, later ones
+        coalesced (``messages.coalesce``: one Serve message per chunk cost more than a fast
+        engine's chunk); an engine error as a last ``{"error": ...}``."""
         key = serve.get_multiplexed_model_id()
         if key:
             try:
@@ -176,28 +186,12 @@ class EngineReplica:
                 yield {"error": _error_doc(exc)}
                 return
         loop = asyncio.get_running_loop()
-        out: asyncio.Queue[Any] = asyncio.Queue()
+        out = Outbox(loop)
         stop = threading.Event()
-        work = loop.run_in_executor(self.threads, self._produce, loop, out, stop, text, options, cache)
+        work = loop.run_in_executor(self.threads, self._produce, out, stop, text, options, cache)
         try:
-            done = False
-            while not done:
-                batch: list[Any] = []
-                item = await out.get()
-                while True:
-                    if item is _END or isinstance(item, dict):
-                        done = True
-                        break
-                    if isinstance(item, BaseException):
-                        raise item
-                    batch.append(item)
-                    if out.empty():
-                        break
-                    item = out.get_nowait()
-                if batch:
-                    yield batch
-                if isinstance(item, dict):
-                    yield item
+            async for message in coalesce(out, self.hold):
+                yield message
         finally:
             stop.set()  # a cancelled request: the engine stops after its current piece
             await asyncio.wait([work], timeout=self.gen.config.get(self.engine).timeouts.call)
@@ -325,5 +319,6 @@ def build(args: dict[str, Any]) -> Any:
         name="ingress",
         ray_actor_options={"num_cpus": 0.0} | (args.get("ingress_actor_options") or {}),
         max_ongoing_requests=1000,  # the app's own queues admit and refuse (429)
+        logging_config=dict(LOGGING),
     )(Ingress)
     return ingress.bind(served, handles, api_key)

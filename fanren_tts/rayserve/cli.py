@@ -39,7 +39,7 @@ def serve_ray(args: argparse.Namespace) -> int:
     """Deploy ``build(...)`` on the cluster at ``args.ray`` and keep it until a signal."""
     ray = require_ray()
     serve = _require_serve()
-    from .app import APP_NAME, build
+    from .app import APP_NAME, LOGGING, build
 
     address = args.ray or None
     started = not ray.is_initialized() and address is None and not os.environ.get("RAY_ADDRESS")
@@ -55,7 +55,11 @@ def serve_ray(args: argparse.Namespace) -> int:
     # ours before Serve's wait, so a SIGTERM during the deploy is not Ray's (which aborts the process)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        serve.start(proxy_location="HeadOnly", http_options={"host": args.host, "port": args.port})
+        serve.start(
+            proxy_location="HeadOnly",
+            http_options={"host": args.host, "port": args.port},
+            logging_config=dict(LOGGING),  # the proxy's access log too: the app writes its own
+        )
         app = build(
             {
                 "config": getattr(args, "config", None),

@@ -9,13 +9,15 @@ the ingress unchanged and the Ray-served API cannot drift from the local one. Ma
 
 ``stream`` runs on one of the server's threads (``SpeechService``), so it iterates the
 deployment's response generator synchronously. A named voice is sent as Serve's
-``multiplexed_model_id`` (``voices.model_id``). A replica lost mid-request (killed, its
-node gone) is ``WorkerCrashed``: 503 with ``Retry-After``; the retry goes to a live
-replica, or waits in Serve's queue for the replacement Serve starts.
+``multiplexed_model_id`` (``voices.model_id``). The replica's last message is marked, so
+the answer goes out without waiting for Serve's end-of-stream (``messages``). A replica
+lost mid-request (killed, its node gone) is ``WorkerCrashed``: 503 with ``Retry-After``;
+the retry goes to a live replica, or waits in Serve's queue for the replacement Serve starts.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 from collections.abc import Generator
 from typing import Any
@@ -27,6 +29,17 @@ from .._stream import Chunk
 from .voices import model_id
 
 __all__ = ["ServeGenerator"]
+
+#: Reads each finished reply to its end-of-stream message, so Serve counts it done as usual.
+_DRAIN = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="fanren-serve-drain")
+
+
+def _drain(replies: Any) -> None:
+    try:
+        for _ in replies:
+            pass
+    except Exception:  # the replica went after its last message: the answer is already out
+        pass
 
 
 class _ReplicaView:
@@ -70,9 +83,14 @@ class ServeGenerator(TTSGenerator):
         replies = handle.speak.remote(text, options, cache)
         finished = False
         try:
-            for item in replies:  # lists of chunks (see EngineReplica.speak), or an error
+            for item in replies:  # lists of chunks, the last marked, or an error (messages.coalesce)
                 if isinstance(item, dict):
-                    raise _rebuild_error(item["error"])
+                    if "error" in item:
+                        raise _rebuild_error(item["error"])
+                    yield from item["last"]
+                    finished = True
+                    _DRAIN.submit(_drain, replies)  # Serve's end-of-stream: not worth waiting for
+                    return
                 yield from item
             finished = True
         except FanrenTTSError:
