@@ -157,9 +157,9 @@ class Piper(Engine):
     # GIL; piper's phonemizer (espeakbridge: one global espeak-ng, set_voice then
     # get_phonemes) is not, so phonemizing is serialized by a lock (piper 1.8 holds its own
     # _ESPEAK_PHONEMIZER_LOCK too). The session's threads are split among the calls
-    # (``session_settings``). No batching: piper's graph takes one utterance per call
-    # (PiperVoice.phoneme_ids_to_audio sends a batch of one), and batching 8 lines through
-    # the graph measured 1.0x on the CPU.
+    # (``session_settings``). No batching: the graph has a batch axis, but 8 lines padded
+    # into one run took 1.2-1.3x the CPU time of 8 runs (in-process, one thread), and
+    # PiperVoice.phoneme_ids_to_audio sends one utterance a call.
     max_concurrency = 8
 
     def __init__(self, options: dict[str, Any], device: str) -> None:
