@@ -90,3 +90,57 @@ def test_the_server_gives_each_engine_as_many_slots_as_its_pool_has_replicas(tmp
             assert service.queues["piper"].slots == 2 and service.queues["espeak"].slots == 1
         finally:
             service.close()
+
+
+def test_eta_waits_for_the_first_slot_to_free_not_for_the_work_shared_out() -> None:
+    """Two slots, one running request with 10 s left and one with 1 s: the one waiting
+    starts at 1 s and ends at 2 s, so a request behind it starts at 2 s and ends at 3 s
+    (not 7 s, half of everything ahead plus its own)."""
+
+    async def body() -> None:
+        q = EngineQueue("e", 4, EtaConfig(prior_seconds_per_char=0.01), slots=2)
+        long, short = q.enter(1000), q.enter(100)
+        waiting, mine = q.enter(100), q.enter(100)
+        assert q.running == [long, short] and q.position(mine) == 2
+        now = short.started or 0.0
+        assert q.eta(waiting, now) == pytest.approx(2.0)
+        assert q.eta(mine, now) == pytest.approx(3.0)
+        assert q.eta(None, now) == pytest.approx(3.0)  # a new request would start when ``mine`` ends
+
+    asyncio.run(body())
+
+
+def test_eta_behind_k_requests_on_c_slots_takes_ceil_k_plus_1_over_c_turns() -> None:
+    async def body() -> None:
+        q = EngineQueue("e", 64, EtaConfig(prior_seconds_per_char=0.01), slots=4)
+        tickets = [q.enter(100) for _ in range(4 + 9)]  # 4 running, 9 waiting, each 1 s
+        now = max(t.started or 0.0 for t in q.running)
+        for k, ticket in enumerate(tickets[4:], start=1):  # k - 1 waiting ahead of it
+            # behind the 4 running (1 s) and k - 1 waiting: ceil(k / 4) more turns of 1 s
+            assert q.eta(ticket, now) == pytest.approx(1.0 + -(-k // 4), abs=0.01), k
+
+    asyncio.run(body())
+
+
+def test_slots_follow_the_pool_as_its_workers_declare_their_capacity(echo_config) -> None:
+    """The queue of an engine whose worker takes 4 calls at once admits 4 requests once the
+    worker has started, even when the server was built before it started (no --warm)."""
+    from fanren_tts import TTSGenerator
+    from fanren_tts.server.metrics import Metrics
+    from fanren_tts.server.service import SpeechService
+
+    with TTSGenerator(echo_config(echo={"concurrency": 4})) as tts:
+        service = SpeechService(tts, ServerConfig(), Metrics())
+        try:
+            queue = service.queues["echo"]
+            assert queue.slots == 1  # not started: a worker counts 1 until its engine declares more
+            tts.worker("echo").start()
+            assert queue.slots == 4
+
+            async def body() -> None:
+                tickets = [queue.enter(10) for _ in range(5)]
+                assert [t.ready.is_set() for t in tickets] == [True] * 4 + [False]
+
+            asyncio.run(body())
+        finally:
+            service.close()

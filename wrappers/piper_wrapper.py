@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from fanren_worker import Audio, Engine, atomic_write, join_pieces, local_path, main, thread_limit
+from fanren_worker import Audio, Engine, atomic_write, concurrency, join_pieces, local_path, main, thread_limit
 
 _CALL_OPTIONS = ("speaker_id", "length_scale", "noise_scale", "noise_w_scale", "volume", "speed")
 
@@ -87,25 +87,63 @@ def _spans(chunk: Any) -> list[tuple[int, int]] | None:
     return spans
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity on this platform
+        return os.cpu_count() or 1
+
+
+def session_settings(threads: int | None, calls: int) -> dict[str, Any]:
+    """How piper's one InferenceSession is built for a worker with ``threads`` CPU threads
+    (FANREN_TTS_THREADS; None: every core) that runs ``calls`` calls at once.
+
+    One call at a time: as piper builds it (every core, or the host's share), unchanged.
+    Several calls at once share the one session, each on ``max(1, threads // calls)``
+    intra-op threads, so N calls never ask for N times the cores; the intra-op threads
+    do not spin while they wait (ONNX Runtime's default: on a busy 2-core machine the
+    spinning burned a third more CPU per second of speech than the work itself); and
+    there is no memory pattern (each concurrent run planned its own block, which the arena
+    keeps: 4 calls at once peaked at 520-540 MB against 380-440 MB without, measured
+    in-process on this project's 2-core machine).
+    """
+    if calls <= 1:
+        return {"intra_op_num_threads": threads, "inter_op_num_threads": 1} if threads else {}
+    return {
+        "intra_op_num_threads": max(1, (threads or _cores()) // calls),
+        "inter_op_num_threads": 1,
+        "enable_mem_pattern": False,
+        "config": {"session.intra_op.allow_spinning": "0"},
+    }
+
+
+def _spinning(so: Any) -> bool:
+    """Whether the session's idle intra-op threads spin (onnxruntime's default: they do)."""
+    try:
+        return bool(so.get_session_config_entry("session.intra_op.allow_spinning") != "0")
+    except Exception:  # onnxruntime raises when the entry was never set
+        return True
+
+
 @contextlib.contextmanager
-def _session_threads(threads: int | None) -> Iterator[None]:
-    """piper builds its InferenceSession with default SessionOptions (every core); when the
-    host gave this worker a share of the cores (FANREN_TTS_THREADS), the session built
-    inside this block uses that many intra-op threads and one inter-op thread."""
-    if not threads:
-        yield
-        return
+def _session_options(settings: dict[str, Any]) -> Iterator[None]:
+    """piper builds its InferenceSession with default SessionOptions: the session built
+    inside this block gets ``settings`` (``session_settings``) instead."""
     import onnxruntime
 
     original = onnxruntime.SessionOptions
 
-    def limited() -> Any:
+    def configured() -> Any:
         so = original()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
+        for key, value in settings.items():
+            if key == "config":
+                for entry, text in value.items():
+                    so.add_session_config_entry(entry, text)
+            else:
+                setattr(so, key, value)
         return so
 
-    onnxruntime.SessionOptions = limited
+    onnxruntime.SessionOptions = configured
     try:
         yield
     finally:
@@ -114,12 +152,14 @@ def _session_threads(threads: int | None) -> Iterator[None]:
 
 class Piper(Engine):
     name = "piper"
-    # Protocol 4: ``concurrency: N`` runs N calls over one voice. ONNX Runtime's
-    # InferenceSession.run is thread-safe and runs outside the GIL; piper's phonemizer
-    # (espeakbridge: one global espeak-ng, set_voice then get_phonemes) is not, so
-    # phonemizing is serialized by a lock. No batching: piper's graph takes one
-    # utterance (input_lengths of one; its output has no per-item lengths to cut a
-    # padded batch apart by), and batching 8 lines through it measured 1.0x on the CPU.
+    # Protocol 4: ``concurrency: N`` runs N calls over one voice (one session: one copy of
+    # the model). ONNX Runtime's InferenceSession.run is thread-safe and runs outside the
+    # GIL; piper's phonemizer (espeakbridge: one global espeak-ng, set_voice then
+    # get_phonemes) is not, so phonemizing is serialized by a lock (piper 1.8 holds its own
+    # _ESPEAK_PHONEMIZER_LOCK too). The session's threads are split among the calls
+    # (``session_settings``). No batching: the graph has a batch axis, but 8 lines padded
+    # into one run took 1.2-1.3x the CPU time of 8 runs (in-process, one thread), and
+    # PiperVoice.phoneme_ids_to_audio sends one utterance a call.
     max_concurrency = 8
 
     def __init__(self, options: dict[str, Any], device: str) -> None:
@@ -136,7 +176,7 @@ class Piper(Engine):
         model = local_path(model, "piper voice model (tts.piper.model_path)")
         config = local_path(config or model + ".json", "piper voice config (tts.piper.config_path)")
         self.progress(f"loading {os.path.basename(model)}")
-        with _session_threads(thread_limit()):
+        with _session_options(session_settings(thread_limit(), concurrency())):
             aligned = _aligned_model(model)
             self.voice = PiperVoice.load(
                 aligned or model,
@@ -192,13 +232,16 @@ class Piper(Engine):
 
     def describe(self) -> dict[str, Any]:
         cfg = self.voice.config
+        so = self.voice.session.get_session_options()
         return {
             "sample_rate": cfg.sample_rate,
             "languages": [cfg.espeak_voice],
             "speakers": sorted(cfg.speaker_id_map) or ["default"],
             "options": list(_CALL_OPTIONS),
             # what the session really got (0: onnxruntime's default, every core)
-            "intra_op_threads": self.voice.session.get_session_options().intra_op_num_threads,
+            "intra_op_threads": so.intra_op_num_threads,
+            "intra_op_spinning": _spinning(so),
+            "memory_pattern": so.enable_mem_pattern,
         }
 
 

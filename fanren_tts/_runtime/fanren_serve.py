@@ -85,15 +85,16 @@ def _on_init(session: Session, msg: dict[str, Any]) -> None:
     started = time.perf_counter()
     try:
         engine_cls = fanren_engine.load_engine_class(session.wrapper)
+        limits = Limits(  # from the class, before the engine is built: it may size its threads by them
+            dict(msg.get("limits") or {}),
+            batches=fanren_engine.batches(engine_cls),
+            max_concurrency=int(getattr(engine_cls, "max_concurrency", 1) or 1),
+            default_max_batch=int(getattr(engine_cls, "default_max_batch", 8) or 1),
+        )
+        fanren_engine._concurrency = limits.concurrency
         engine = engine_cls(dict(msg.get("options") or {}), fanren_engine.resolve_device(session.device))
         fanren_engine._limit_torch_threads()
         methods = fanren_engine._callable_methods(engine)
-        limits = Limits(
-            dict(msg.get("limits") or {}),
-            batches=fanren_engine.batches(engine),
-            max_concurrency=int(getattr(engine, "max_concurrency", 1) or 1),
-            default_max_batch=int(getattr(engine, "default_max_batch", 8) or 1),
-        )
         info = dict(engine.describe() or {})
         info.setdefault("methods", sorted(methods))
         info.update(limits.describe())

@@ -79,6 +79,7 @@ try:  # in the host, a module of fanren_tts._runtime
     from .fanren_engine import (
         KEY_PACKAGES,
         Engine,
+        concurrency,
         half_dtype,
         join_pieces,
         load_engine_class,
@@ -116,6 +117,7 @@ except ImportError:  # in a worker, whose sys.path holds the runtime folder itse
     from fanren_engine import (  # type: ignore[no-redef]
         KEY_PACKAGES,
         Engine,
+        concurrency,
         half_dtype,
         join_pieces,
         load_engine_class,
@@ -162,6 +164,7 @@ __all__ = [
     "Engine",
     "ProtocolError",
     "atomic_write",
+    "concurrency",
     "decode_body",
     "decode_length",
     "encode_frame",

@@ -1,10 +1,16 @@
 """Per-engine admission for the server: a bounded queue that knows its position and ETA.
 
-Each engine runs one request at a time (its worker serializes calls anyway) and keeps
-at most ``queue_size`` more waiting; one more is refused at once with ``QueueFull``
-and a ``retry_after``. Every waiting request can ask for its position and ETA. The
-ETA comes from an exponential moving average of the engine's seconds per input
-character (``tts.server.eta``: alpha, min_samples, a prior until then).
+Each engine runs as many requests at once as its pool takes calls (``slots``: replicas x
+each worker's capacity, protocol 4) and keeps at most ``queue_size`` more waiting; one
+more is refused at once with ``QueueFull`` and a ``retry_after``. Every waiting request
+can ask for its position and ETA. The ETA comes from an exponential moving average of
+the engine's seconds per input character (``tts.server.eta``: alpha, min_samples, a
+prior until then), measured on requests that ran beside others, and is the time the
+request would end if every request took that long: each one ahead starts on the first
+slot to free, and so does this one.
+
+``slots`` may be a function: a worker's capacity is known only once it has started (its
+engine declares it), so the server asks the pool each time rather than once at start.
 
 It sits above the generator and only counts characters and seconds, so it keeps
 working whatever the generator does underneath (pools, replicas).
@@ -15,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import heapq
 import itertools
 import time
+from collections.abc import Callable
 
 from .._exceptions import QueueFull, QueueTimeout
 from .config import EtaConfig
@@ -63,19 +71,25 @@ class Ticket:
 class EngineQueue:
     """One engine's queue; used from the event loop only (no locks needed).
 
-    ``slots`` requests run at once: one per replica of the engine's worker pool, so a
-    pool of four serves four requests while the fifth waits.
+    ``slots`` requests run at once: as many as the engine's worker pool takes calls (a
+    pool of four one-at-a-time replicas serves four requests while the fifth waits; one
+    worker with ``concurrency: 4`` serves four too). A function is asked each time.
     """
 
-    def __init__(self, engine: str, size: int, eta: EtaConfig, slots: int = 1) -> None:
+    def __init__(self, engine: str, size: int, eta: EtaConfig, slots: int | Callable[[], int] = 1) -> None:
         self.engine = engine
         self.size = size
-        self.slots = max(1, slots)
+        self._slots: Callable[[], int] = slots if callable(slots) else (lambda: slots)
         self.rate = SecondsPerChar(eta)
         self.waiting: collections.deque[Ticket] = collections.deque()
         self.running: list[Ticket] = []
         self._ids = itertools.count(1)
         self.served = 0
+
+    @property
+    def slots(self) -> int:
+        """Requests that run at once now (at least 1)."""
+        return max(1, int(self._slots()))
 
     @property
     def depth(self) -> int:
@@ -87,10 +101,6 @@ class EngineQueue:
             return 0.0
         return max(0.0, ticket.chars * self.rate.value - (now - ticket.started))
 
-    def _running_left(self, now: float) -> float:
-        """Seconds of work still running, shared out over the slots."""
-        return sum(self._left(t, now) for t in self.running) / self.slots
-
     def position(self, ticket: Ticket) -> int:
         """0 while running, else 1 + the number of requests ahead of it."""
         if ticket in self.running:
@@ -101,18 +111,25 @@ class EngineQueue:
             return 0
 
     def eta(self, ticket: Ticket | None = None, now: float | None = None) -> float:
-        """Seconds until ``ticket`` is done (None: until a new request would be done)."""
+        """Seconds until ``ticket`` is done (None: until a new request would start).
+
+        Each slot is free when its running request's expected time is up; each request
+        ahead takes the first slot to free for its own expected time, and then so does
+        ``ticket``: behind k requests on c slots it waits about ceil((k + 1) / c) turns,
+        not k as if they ran one at a time.
+        """
         now = time.monotonic() if now is None else now
+        if ticket is not None and ticket in self.running:
+            return self._left(ticket, now)
         ahead = (
             list(self.waiting) if ticket is None else list(itertools.takewhile(lambda t: t is not ticket, self.waiting))
         )
-        own = ticket.chars if ticket is not None else 0
-        if ticket is not None and ticket in self.running:
-            return self._left(ticket, now)
-        # the work ahead is shared by the slots; its own part runs on one of them
-        return (
-            self._running_left(now) + sum(t.chars for t in ahead) * self.rate.value / self.slots + own * self.rate.value
-        )
+        free = sorted(self._left(t, now) for t in self.running)[: self.slots]
+        free += [0.0] * (self.slots - len(free))
+        heapq.heapify(free)
+        for t in ahead:
+            heapq.heapreplace(free, free[0] + t.chars * self.rate.value)
+        return free[0] + (ticket.chars * self.rate.value if ticket is not None else 0.0)
 
     def enter(self, chars: int) -> Ticket:
         """Take a place, or raise ``QueueFull`` at once."""
@@ -129,6 +146,11 @@ class EngineQueue:
         self.waiting.append(ticket)
         self._advance()
         return ticket
+
+    def refresh(self) -> None:
+        """Start what the slots allow now (the pool's capacity grows once its workers have
+        started and declared theirs)."""
+        self._advance()
 
     def _advance(self) -> None:
         while len(self.running) < self.slots and self.waiting:

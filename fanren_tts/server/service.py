@@ -17,7 +17,7 @@ import concurrent.futures
 import contextvars
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .._exceptions import QueueTimeout
@@ -79,6 +79,14 @@ class SpeechJob:
             self.cancel()
 
 
+#: Threads of the service's executor at most (started as needed; the queues bound the jobs).
+_MAX_THREADS = 1024
+
+
+def _capacity_of(tts: TTSGenerator, engine: str) -> Callable[[], int]:
+    return lambda: tts.capacity(engine)
+
+
 class SpeechService:
     """Queues, threads and metrics around one ``TTSGenerator``."""
 
@@ -86,13 +94,15 @@ class SpeechService:
         self.tts = tts
         self.settings = settings
         self.metrics = metrics
+        # Each queue asks its pool's capacity each time: replicas x each worker's capacity,
+        # which a worker declares when it starts (before that it counts 1).
         self.queues = {
-            name: EngineQueue(name, settings.queue_size_of(name), settings.eta, slots=tts.capacity(name))
+            name: EngineQueue(name, settings.queue_size_of(name), settings.eta, slots=_capacity_of(tts, name))
             for name in tts.engines
         }
-        # One synthesis per replica of each engine at a time, plus room for voice and describe calls.
-        threads = sum(q.slots for q in self.queues.values()) + 4
-        self.pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="fanren-serve")
+        # One thread per running synthesis (the queues admit at most their slots) plus room for
+        # voice and describe calls; started as needed, so the cap only has to be above the sum.
+        self.pool = concurrent.futures.ThreadPoolExecutor(_MAX_THREADS, thread_name_prefix="fanren-serve")
         self.draining = False
         self.jobs: set[SpeechJob] = set()  # running on a thread; close() tells each to stop
 
@@ -176,6 +186,7 @@ class SpeechService:
         except BaseException:
             job.cancel()
             raise
+        queue.refresh()  # the first chunk came: the workers have started and declared their capacity
         if first is not _END:
             job.first = first
         else:
