@@ -266,7 +266,7 @@ class Walk:
 
 
 def find_chromium() -> str | None:
-    """``FANREN_TTS_CHROMIUM``, else a Chromium or Chrome on PATH (as the browser test)."""
+    """``FANREN_TTS_CHROMIUM``, else a Chromium or Chrome on PATH (the browser test uses this too)."""
     given = os.environ.get("FANREN_TTS_CHROMIUM")
     if given:
         return given if Path(given).exists() else None

@@ -16,7 +16,6 @@ import io
 import json
 import math
 import os
-import shutil
 import signal
 import socket
 import struct
@@ -38,23 +37,14 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from conftest import TESTS, write_config
 
+sys.path.insert(0, str(TESTS.parent / "scripts"))
+from walkthrough import find_chromium
+
 # The checks wait for the page; on a loaded CI machine a first preview (jieba's dictionary)
 # or a first take can take longer than Playwright's 5 s default.
 expect.set_options(timeout=15_000)
 
 KEY = "studio key/1"  # a space and a slash: the page sends it hex-coded over the WebSocket
-
-
-def find_chromium() -> str | None:
-    """``FANREN_TTS_CHROMIUM``, else a Chromium or Chrome on PATH."""
-    given = os.environ.get("FANREN_TTS_CHROMIUM")
-    if given:
-        return given if Path(given).exists() else None
-    for name in ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 CHROMIUM = find_chromium()
