@@ -9,7 +9,13 @@ Three upstream models, each loaded by upstream's own ``from_local``; ``model`` p
   t3_mtl23ls_v2.safetensors, s3gen.pt, grapheme_mtl_merged_expanded_v1.json); ``language``
   picks one (default en);
 * ``turbo``: ``ChatterboxTurboTTS`` (ve.safetensors, t3_turbo_v1.safetensors,
-  s3gen_meanflow.safetensors and its GPT-2 tokenizer files).
+  s3gen_meanflow.safetensors and the GPT-2 tokenizer files ``AutoTokenizer`` reads:
+  tokenizer_config.json, vocab.json, merges.txt, with added_tokens.json and
+  special_tokens_map.json). English only; its options are temperature, top_p, top_k,
+  repetition_penalty (upstream ignores CFG, min_p and exaggeration and warns) and
+  ``norm_loudness``, which upstream applies to the reference when it prepares a voice, so
+  the wrapper passes it there (and keys the prepared voice on it). Turbo asserts that a
+  reference is longer than 5 s: the wrapper says so as a ValueError before upstream runs.
 
 ``conds.pt`` in the folder is the built-in voice; ``ref_audio`` clones another (zero-shot,
 no transcript needed). Upstream keeps the voice as state on the model (``prepare_conditionals``
@@ -41,7 +47,14 @@ SAMPLE_RATE = 24000
 FILES = {
     "english": ("ve.safetensors", "t3_cfg.safetensors", "s3gen.safetensors", "tokenizer.json"),
     "multilingual": ("ve.pt", "t3_mtl23ls_v2.safetensors", "s3gen.pt", "grapheme_mtl_merged_expanded_v1.json"),
-    "turbo": ("ve.safetensors", "t3_turbo_v1.safetensors", "s3gen_meanflow.safetensors", "tokenizer_config.json"),
+    "turbo": (
+        "ve.safetensors",
+        "t3_turbo_v1.safetensors",
+        "s3gen_meanflow.safetensors",
+        "tokenizer_config.json",
+        "vocab.json",
+        "merges.txt",
+    ),
 }
 REPOS = {
     "english": "ResembleAI/chatterbox",
@@ -51,9 +64,12 @@ REPOS = {
 _SAMPLING = {
     "english": ("exaggeration", "cfg_weight", "temperature", "repetition_penalty", "min_p", "top_p"),
     "multilingual": ("exaggeration", "cfg_weight", "temperature", "repetition_penalty", "min_p", "top_p"),
-    "turbo": ("temperature", "repetition_penalty", "top_p", "top_k", "norm_loudness"),
+    "turbo": ("temperature", "repetition_penalty", "top_p", "top_k"),
 }
 _VOICE = ("ref_audio", "ref_text", "voice", "language")
+#: Options that shape the prepared voice (prepare_conditionals), per model.
+_PREPARE = {"english": (), "multilingual": (), "turbo": ("norm_loudness",)}
+TURBO_MIN_REF_S = 5.0  # ChatterboxTurboTTS.prepare_conditionals: "Audio prompt must be longer than 5 seconds!"
 _CALL = ("seed",)
 _VOICES_KEPT = 8  # prepared reference voices per worker
 LICENSE = "chatterbox-tts and the ResembleAI/chatterbox weights: MIT; every take carries a Perth watermark"
@@ -88,6 +104,16 @@ def _pkuseg_ready(model_path: str) -> bool:
         return True
     sys.modules["spacy_pkuseg"] = None  # type: ignore[assignment]  # upstream: "segmentation will be skipped"
     return False
+
+
+def reference_seconds(path: str) -> float | None:
+    """The reference's length, or None where soundfile cannot read it (upstream's librosa may)."""
+    try:
+        import soundfile
+
+        return float(soundfile.info(path).duration)
+    except Exception:  # any format soundfile does not know: leave it to upstream
+        return None
 
 
 def load_cangjie(converter: Any, path: str) -> int:
@@ -136,7 +162,8 @@ class Chatterbox(Engine):
         self.builtin = self.tts.conds  # conds.pt, or None
         self.voices: dict[tuple[Any, ...], Any] = {}
         self.sampling = _SAMPLING[self.model]
-        self.defaults = {k: options[k] for k in _VOICE + self.sampling + _CALL if k in options}
+        self.prepare = _PREPARE[self.model]
+        self.defaults = {k: options[k] for k in self._allowed() if k in options}
         if self.defaults.get("ref_audio"):
             local_path(self.defaults["ref_audio"], "ref_audio")
 
@@ -147,7 +174,10 @@ class Chatterbox(Engine):
             return sorted(SUPPORTED_LANGUAGES)
         return ["en"]
 
-    def _voice(self, ref_audio: str | None, exaggeration: float) -> Any:
+    def _allowed(self) -> tuple[str, ...]:
+        return _VOICE + self.sampling + self.prepare + _CALL
+
+    def _voice(self, ref_audio: str | None, exaggeration: float, **prepare: Any) -> Any:
         """The prepared voice for this take: the reference file's (cached), or the built-in one."""
         if not ref_audio:
             if self.builtin is None:
@@ -157,17 +187,23 @@ class Chatterbox(Engine):
             return self.builtin
         path = local_path(ref_audio, "ref_audio")
         stat = os.stat(path)
-        key = (path, stat.st_size, stat.st_mtime_ns)
+        key = (path, stat.st_size, stat.st_mtime_ns, *sorted(prepare.items()))
         if key not in self.voices:
+            seconds = reference_seconds(path) if self.model == "turbo" else None
+            if seconds is not None and seconds <= TURBO_MIN_REF_S:
+                raise ValueError(
+                    f"chatterbox turbo needs a reference longer than {TURBO_MIN_REF_S:g} s; {path} is "
+                    f"{seconds:.2f} s: record a longer one (upstream prepares its voice from up to 10 s)"
+                )
             if len(self.voices) >= _VOICES_KEPT:
                 self.voices.pop(next(iter(self.voices)))
             self.progress(f"preparing the voice of {path}")
-            self.tts.prepare_conditionals(path, exaggeration=exaggeration)
+            self.tts.prepare_conditionals(path, exaggeration=exaggeration, **prepare)
             self.voices[key] = self.tts.conds
         return self.voices[key]
 
     def synthesize(self, text: str, **options: Any) -> Audio:
-        allowed = _VOICE + self.sampling + _CALL
+        allowed = self._allowed()
         unknown = set(options) - set(allowed)
         if unknown:
             raise TypeError(f"chatterbox ({self.model}) has no option(s) {sorted(unknown)}; allowed: {list(allowed)}")
@@ -178,7 +214,8 @@ class Chatterbox(Engine):
                 "or store it as a named voice (fanren-tts voices add NAME --audio FILE)"
             )
         kwargs = {k: merged[k] for k in self.sampling if k in merged}
-        self.tts.conds = self._voice(merged.get("ref_audio"), float(merged.get("exaggeration", 0.5)))
+        prepare = {k: merged[k] for k in self.prepare if k in merged}
+        self.tts.conds = self._voice(merged.get("ref_audio"), float(merged.get("exaggeration", 0.5)), **prepare)
         if self.model == "multilingual":
             language = str(merged.get("language") or "en").lower()
             if language not in self.languages():
@@ -202,7 +239,7 @@ class Chatterbox(Engine):
             "languages": self.languages(),
             "speakers": ["default"] if self.builtin is not None else [],
             "modes": ["builtin_voice", "clone"],
-            "options": list(_VOICE + self.sampling + _CALL),
+            "options": list(self._allowed()),
             "streaming": False,
             "streaming_reason": "chatterbox-tts 0.1.7 returns whole takes (generate has no streaming API)",
             "batch": 1,

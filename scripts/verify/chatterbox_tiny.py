@@ -1,8 +1,9 @@
 """Build random-weight Chatterbox model folders that upstream's own loaders accept.
 
-    <envs/chatterbox python> scripts/verify/chatterbox_tiny.py OUT_DIR
+    <envs/chatterbox python> scripts/verify/chatterbox_tiny.py OUT_DIR          # english, multilingual
+    <envs/chatterbox python> scripts/verify/chatterbox_tiny.py OUT_DIR --turbo  # turbo
 
-Runs inside the chatterbox env. Two folders, laid out like the releases:
+Runs inside the chatterbox env. Three folders, laid out like the releases:
 
 * ``english/`` like ``ResembleAI/chatterbox`` for ``ChatterboxTTS.from_local``:
   ``ve.safetensors``, ``t3_cfg.safetensors``, ``s3gen.safetensors``, ``tokenizer.json``,
@@ -11,7 +12,15 @@ Runs inside the chatterbox env. Two folders, laid out like the releases:
   ``ChatterboxMultilingualTTS.from_local``: ``ve.pt``, ``t3_mtl23ls_v2.safetensors``,
   ``s3gen.pt``, ``grapheme_mtl_merged_expanded_v1.json``, ``conds.pt``;
 
-and ``ref.wav`` (a 3 s synthetic reference to clone from).
+and ``ref.wav`` (a 3 s synthetic reference to clone from); with ``--turbo``:
+
+* ``turbo/`` like ``ResembleAI/chatterbox-turbo`` for ``ChatterboxTurboTTS.from_local``:
+  ``ve.safetensors``, ``t3_turbo_v1.safetensors`` (T3 on upstream's ``GPT2_medium``),
+  ``s3gen_meanflow.safetensors`` (``S3Gen(meanflow=True)``), the GPT-2 tokenizer files
+  ``AutoTokenizer`` reads (``vocab.json``, ``merges.txt``, ``added_tokens.json``,
+  ``special_tokens_map.json``, ``tokenizer_config.json``: 50 276 entries, the length
+  upstream checks), ``conds.pt``; and ``ref_long.wav`` (6 s: Turbo refuses a reference of
+  5 s or less) and, if missing, ``ref.wav``.
 
 Not tiny, unlike the other builders: chatterbox-tts hard-codes its sizes in code (T3 is
 ``LlamaModel`` with upstream's ``Llama_520M`` config, S3Gen and the voice encoder have
@@ -26,6 +35,13 @@ turns into a stop where it holds the stop token back). Upstream's own inference 
 sampling, CFG, S3Gen flow matching, HiFT vocoder and watermarker then run unchanged on
 ``LENGTH`` speech tokens (one second at 25 tokens/s). The tokenizers are ours (one
 token per character). Nothing is downloaded.
+
+Turbo has no position embedding of its own and GPT-2's absolute one (``wpe``, zeroed here)
+would count the prompt, so its take is a chain instead: the speech start token embeds as
+``e_0``, speech token ``tok(p)`` as ``e_(p+1)``, and the head maps ``e_p`` to ``tok(p)``
+and ``e_LENGTH`` to the stop token. Its tokenizer is a byte-level BPE trained here on a few
+sentences, padded with filler entries to GPT-2's 50 257 and followed by 19 tags (among
+them ``[laugh]``, ``[chuckle]``, ``[cough]``, ``[sigh]``; the rest are placeholders).
 """
 
 from __future__ import annotations
@@ -89,13 +105,13 @@ def shape_t3(t3: Any) -> None:
         head[REPEAT, LENGTH:width] = 20.0
 
 
-def reference(path: Path) -> None:
-    """3 s of a gliding tone with noise, 24 kHz: something for the encoders to embed."""
+def reference(path: Path, seconds: int = 3) -> None:
+    """A gliding tone with noise, 24 kHz: something for the encoders to embed."""
     import numpy as np
     import soundfile as sf
 
     rate = 24000
-    t = np.arange(3 * rate) / rate
+    t = np.arange(seconds * rate) / rate
     rng = np.random.default_rng(0)
     wav = 0.3 * np.sin(2 * math.pi * (140 + 40 * t) * t) + 0.02 * rng.standard_normal(t.size)
     sf.write(str(path), wav.astype("float32"), rate)
@@ -157,7 +173,115 @@ def build(out: Path) -> None:
     print(f"random-weight Chatterbox folders in {out}")
 
 
+TAGS = ["[laugh]", "[chuckle]", "[cough]", "[sigh]"] + [f"[tag_{i}]" for i in range(15)]
+EOT = "<|endoftext|>"
+CORPUS = "The same line. Hello world. Cloned voice. A quick test of the turbo model, spoken once more."
+
+
+def write_gpt2_tokenizer(folder: Path) -> None:
+    """GPT-2 tokenizer files for ``AutoTokenizer``: 50 257 BPE entries + 19 added tags = 50 276."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator([CORPUS] * 50, vocab_size=600, min_frequency=2, show_progress=False)
+    bpe.save_model(str(folder))  # vocab.json, merges.txt
+    trained = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+    vocab = {t: i for i, t in enumerate(sorted(trained, key=trained.__getitem__))}
+    vocab.update({f"<|filler_{i}|>": i for i in range(len(vocab), 50256)})
+    vocab[EOT] = 50256
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    added = {tag: 50257 + i for i, tag in enumerate(TAGS)}
+    (folder / "added_tokens.json").write_text(json.dumps(added, indent=2) + "\n")
+
+    def entry(content: str, special: bool) -> dict[str, Any]:
+        flags = {"lstrip": False, "normalized": not special, "rstrip": False, "single_word": False}
+        return {"content": content, **flags, "special": special}
+
+    config = {
+        "add_prefix_space": False,
+        "added_tokens_decoder": {"50256": entry(EOT, True), **{str(i): entry(t, False) for t, i in added.items()}},
+        "bos_token": EOT,
+        "clean_up_tokenization_spaces": False,
+        "eos_token": EOT,
+        "errors": "replace",
+        "model_max_length": 1024,
+        "tokenizer_class": "GPT2Tokenizer",
+        "unk_token": EOT,
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    specials = {"bos_token": EOT, "eos_token": EOT, "unk_token": EOT}
+    (folder / "special_tokens_map.json").write_text(json.dumps(specials, indent=2) + "\n")
+
+
+def shape_t3_turbo(t3: Any) -> None:
+    """Turbo's chain of LENGTH speech tokens, then stop (see the module docstring)."""
+    import torch
+
+    with torch.no_grad():
+        for block in t3.tfmr.h:
+            for proj in (block.attn.c_proj, block.mlp.c_proj):
+                proj.weight.zero_()
+                proj.bias.zero_()
+        t3.tfmr.wpe.weight.zero_()
+        emb, head = t3.speech_emb.weight, t3.speech_head.weight  # (speech vocab, hidden) both
+        emb.zero_()
+        head.zero_()
+        t3.speech_head.bias.zero_()
+        emb[t3.hp.start_speech_token, 0] = 1.0
+        for p in range(LENGTH):
+            token = (p * 37 + 11) % 6561
+            head[token, p] = 30.0
+            emb[token, p + 1] = 1.0
+        head[t3.hp.stop_speech_token, LENGTH] = 30.0
+
+
+def build_turbo(out: Path) -> None:
+    """``turbo/`` and ``ref_long.wav``, with the hyperparameters ``ChatterboxTurboTTS.from_local`` sets."""
+    os_environ_offline()
+    import torch
+    from chatterbox.models.s3gen import S3Gen
+    from chatterbox.models.t3 import T3
+    from chatterbox.models.t3.modules.t3_config import T3Config
+    from chatterbox.models.voice_encoder import VoiceEncoder
+    from chatterbox.tts_turbo import ChatterboxTurboTTS
+    from safetensors.torch import save_file
+    from transformers import AutoTokenizer
+
+    torch.manual_seed(0)
+    folder = out / "turbo"
+    folder.mkdir(parents=True, exist_ok=True)
+    reference(out / "ref_long.wav", seconds=6)
+    if not (out / "ref.wav").exists():
+        reference(out / "ref.wav")  # 3 s: what Turbo must refuse
+    hp = T3Config(text_tokens_dict_size=50276)  # as from_local: "Turbo specific hp"
+    hp.llama_config_name = "GPT2_medium"
+    hp.speech_tokens_dict_size = 6563
+    hp.input_pos_emb = None
+    hp.speech_cond_prompt_len = 375
+    hp.use_perceiver_resampler = False
+    hp.emotion_adv = False
+    ve, s3gen, t3 = VoiceEncoder().eval(), S3Gen(meanflow=True).eval(), T3(hp).eval()
+    shape_t3_turbo(t3)
+    save_file(_state(ve), str(folder / "ve.safetensors"))
+    save_file(_state(s3gen), str(folder / "s3gen_meanflow.safetensors"))
+    save_file(_state(t3), str(folder / "t3_turbo_v1.safetensors"))
+    write_gpt2_tokenizer(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert len(tokenizer) == hp.text_tokens_dict_size, len(tokenizer)
+    tts = ChatterboxTurboTTS(t3, s3gen, ve, tokenizer, "cpu")
+    tts.prepare_conditionals(str(out / "ref_long.wav"))  # upstream's own way to make a voice
+    tts.conds.save(folder / "conds.pt")
+    (out / "turbo.json").write_text(json.dumps({"length": LENGTH, "tags": TAGS}) + "\n")
+    print(f"random-weight Chatterbox Turbo folder in {folder}")
+
+
+def os_environ_offline() -> None:
+    import os
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3) or sys.argv[2:] not in ([], ["--turbo"]):
         raise SystemExit(__doc__)
-    build(Path(sys.argv[1]).resolve())
+    (build_turbo if sys.argv[2:] else build)(Path(sys.argv[1]).resolve())
