@@ -42,7 +42,7 @@ from .._voices import Voice
 from ..config import Config, EngineConfig, load_config
 from ..server.app import create_app
 from .messages import END, HOLD_S, Outbox, coalesce
-from .remote import ServeGenerator
+from .remote import WORKER_CAPACITY, ServeGenerator
 from .voices import check_shared, mark_shared, warm_voice
 
 __all__ = [
@@ -59,8 +59,6 @@ __all__ = [
 log = logging.getLogger("fanren_tts.rayserve")
 
 APP_NAME = "fanren_tts"
-#: Requests one worker serves at once: its calls are serialized (batching would raise it).
-WORKER_CAPACITY = 1
 #: Named voices each replica keeps warm (least recently used ones are dropped first).
 WARM_VOICES = 8
 #: Serve's own access log is off: the app writes one line per request itself (``server.access``),
@@ -252,12 +250,8 @@ class Ingress:
         self.api_key = api_key
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        app = create_app(self.tts, api_key=self.api_key)
-        service = app.state.service
-        for name, queue in service.queues.items():  # as many at once as the deployment can serve
-            cfg = self.config.get(name)
-            queue.slots = (cfg.serve.max_replicas or cfg.replicas) * WORKER_CAPACITY
-        _add_replicas_to_health(app, service)
+        app = create_app(self.tts, api_key=self.api_key)  # queues admit ServeGenerator.capacity at once
+        _add_replicas_to_health(app, app.state.service)
         return app
 
 

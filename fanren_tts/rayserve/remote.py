@@ -28,6 +28,10 @@ from .._ray import _rebuild_error
 from .._stream import Chunk
 from .voices import model_id
 
+#: Requests one replica serves at once (its ``max_ongoing_requests``): its worker's calls are
+#: serialized (batching would raise it).
+WORKER_CAPACITY = 1
+
 __all__ = ["ServeGenerator"]
 
 #: Reads each finished reply to its end-of-stream message, so Serve counts it done as usual.
@@ -68,6 +72,12 @@ class ServeGenerator(TTSGenerator):
     def warm_up(self, *engines: str) -> dict[str, float]:
         """Serve starts each deployment's replicas (and their workers) before it is ready."""
         return {}
+
+    def capacity(self, engine: str) -> int:
+        """Requests the deployment serves at once: its most replicas, each one request at a time
+        (``max_ongoing_requests`` = ``WORKER_CAPACITY``); the server's queue admits that many."""
+        cfg = self.config.get(engine)
+        return (cfg.serve.max_replicas or cfg.replicas) * WORKER_CAPACITY
 
     def stream(
         self, text: str, engine: str | None = None, *, cache: bool | None = None, **options: Any
