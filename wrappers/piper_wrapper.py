@@ -106,6 +106,13 @@ def session_settings(threads: int | None, calls: int) -> dict[str, Any]:
     there is no memory pattern (each concurrent run planned its own block, which the arena
     keeps: 4 calls at once peaked at 520-540 MB against 380-440 MB without, measured
     in-process on this project's 2-core machine).
+
+    What that costs and what else was measured (``scripts/bench.py --only batch``, a quiet
+    2-core machine, ``concurrency: 2`` against one call at a time at 1/4/8/16 clients):
+    this split 0.78/1.15/1.24/1.23x (a lone call has one core); every core for each call
+    without spinning 0.82/1.24/1.22/1.01x; every core with spinning (piper's session,
+    shared) 1.04/0.99/0.94/1.03x and 0.83/1.00/0.89/0.80x in two runs. On a loaded
+    machine the split was 1.40-1.67x at 1 client and 1.04-3.85x above.
     """
     if calls <= 1:
         return {"intra_op_num_threads": threads, "inter_op_num_threads": 1} if threads else {}
