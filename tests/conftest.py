@@ -11,6 +11,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import yaml
@@ -26,6 +27,29 @@ from fanren_tts.config import PROJECT_ROOT
 
 TESTS = Path(__file__).resolve().parent
 ECHO = TESTS / "wrappers" / "echo_wrapper.py"
+
+
+def import_from(name: str, *folders: Path) -> ModuleType:
+    """Import ``name`` with ``folders`` first on sys.path for the import only: wrappers and
+    the verify scripts are not packages of the project."""
+    import importlib
+
+    sys.path[:0] = [str(f) for f in folders]
+    try:
+        return importlib.import_module(name)
+    finally:
+        del sys.path[: len(folders)]
+
+
+def import_wrapper(engine: str) -> ModuleType:
+    """``wrappers/<engine>_wrapper.py`` in the test process, importing the runtime as a worker does."""
+    return import_from(f"{engine}_wrapper", PROJECT_ROOT / "wrappers", PROJECT_ROOT / "fanren_tts" / "_runtime")
+
+
+def import_verify(engine: str) -> tuple[ModuleType, ModuleType]:
+    """(``scripts/verify/_common``, ``scripts/verify/<engine>``)."""
+    scripts = PROJECT_ROOT / "scripts"
+    return import_from("verify._common", scripts), import_from(f"verify.{engine}", scripts)
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,7 @@ already filled (``chatterbox_tiny.py DIR --turbo``).
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 import wave
 from pathlib import Path
 from types import ModuleType
@@ -21,16 +19,11 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = ROOT / "scripts"
+from conftest import import_verify, import_wrapper
 
 
 def _wrapper() -> ModuleType:
-    sys.path[:0] = [str(ROOT / "wrappers"), str(ROOT / "fanren_tts" / "_runtime")]
-    try:
-        return importlib.import_module("chatterbox_wrapper")
-    finally:
-        del sys.path[:2]
+    return import_wrapper("chatterbox")
 
 
 def test_an_incomplete_folder_lists_the_missing_files_of_every_model(tmp_path: Path) -> None:
@@ -70,12 +63,7 @@ def test_cangjie_file_fills_upstreams_converter(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_every_chatterbox_mode_runs_on_random_weight_checkpoints(tmp_path: Path) -> None:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        common = importlib.import_module("verify._common")
-        module = importlib.import_module("verify.chatterbox")
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    common, module = import_verify("chatterbox")
     try:
         run = module.verify(tmp_path / "chatterbox", None)
     except common.Skip as exc:
@@ -101,12 +89,7 @@ def test_every_chatterbox_mode_runs_on_random_weight_checkpoints(tmp_path: Path)
 
 @pytest.mark.slow
 def test_turbo_speaks_repeats_a_seeded_take_and_clones_on_a_random_weight_checkpoint(tmp_path: Path) -> None:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        common = importlib.import_module("verify._common")
-        module = importlib.import_module("verify.chatterbox")
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    common, module = import_verify("chatterbox")
     models = Path(os.environ.get("FANREN_TTS_CHATTERBOX_MODELS") or tmp_path / "models")
     figures: dict[str, float] = {}
     try:

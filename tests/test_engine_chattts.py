@@ -6,29 +6,19 @@ Build the env with: python -m fanren_tts.envs sync chattts (ChatTTS 0.2.5, torch
 
 from __future__ import annotations
 
-import importlib
 import json
 import struct
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _import(name: str, *folders: Path) -> ModuleType:
-    sys.path[:0] = [str(f) for f in folders]
-    try:
-        return importlib.import_module(name)
-    finally:
-        del sys.path[: len(folders)]
+from conftest import import_verify, import_wrapper
 
 
 @pytest.fixture(scope="module")
 def wrapper() -> ModuleType:
-    return _import("chattts_wrapper", ROOT / "wrappers", ROOT / "fanren_tts" / "_runtime")
+    return import_wrapper("chattts")
 
 
 def _release_layout(folder: Path, vocab: int = 300) -> None:
@@ -83,8 +73,7 @@ def test_refine_and_speed_controls_become_upstream_prompts(wrapper: ModuleType) 
 
 @pytest.mark.slow
 def test_every_chattts_mode_runs_on_a_tiny_checkpoint(tmp_path: Path) -> None:
-    common = _import("verify._common", ROOT / "scripts")
-    module = _import("verify.chattts", ROOT / "scripts")
+    common, module = import_verify("chattts")
     try:
         run = module.verify(tmp_path / "chattts", None)
     except common.Skip as exc:

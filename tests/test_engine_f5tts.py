@@ -6,27 +6,17 @@ Build the env with: python -m fanren_tts.envs sync f5tts (f5-tts 1.1.22, torch 2
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _import(name: str, *folders: Path) -> ModuleType:
-    sys.path[:0] = [str(f) for f in folders]
-    try:
-        return importlib.import_module(name)
-    finally:
-        del sys.path[: len(folders)]
+from conftest import import_verify, import_wrapper
 
 
 @pytest.fixture(scope="module")
 def wrapper() -> ModuleType:
-    return _import("f5tts_wrapper", ROOT / "wrappers", ROOT / "fanren_tts" / "_runtime")
+    return import_wrapper("f5tts")
 
 
 def test_the_newest_checkpoint_in_a_release_folder_is_found(wrapper: ModuleType, tmp_path: Path) -> None:
@@ -55,8 +45,7 @@ def test_missing_files_are_listed_with_where_they_go_before_torch_is_imported(
 
 @pytest.mark.slow
 def test_every_f5tts_mode_runs_on_a_tiny_checkpoint(tmp_path: Path) -> None:
-    common = _import("verify._common", ROOT / "scripts")
-    module = _import("verify.f5tts", ROOT / "scripts")
+    common, module = import_verify("f5tts")
     try:
         run = module.verify(tmp_path / "f5tts", None)
     except common.Skip as exc:

@@ -6,23 +6,16 @@ The end-to-end test needs envs/voxcpm (voxcpm 2.0.3 with CUDA torch 2.6 from PyP
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = ROOT / "scripts"
+from conftest import import_verify, import_wrapper
 
 
 def _wrapper() -> ModuleType:
-    sys.path[:0] = [str(ROOT / "wrappers"), str(ROOT / "fanren_tts" / "_runtime")]
-    try:
-        return importlib.import_module("voxcpm_wrapper")
-    finally:
-        del sys.path[:2]
+    return import_wrapper("voxcpm")
 
 
 def test_a_folder_without_the_model_files_names_each_one(tmp_path: Path) -> None:
@@ -42,12 +35,7 @@ def test_no_model_path_says_what_to_give() -> None:
 
 @pytest.mark.slow
 def test_every_voxcpm_mode_runs_on_a_tiny_checkpoint(tmp_path: Path) -> None:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        common = importlib.import_module("verify._common")
-        module = importlib.import_module("verify.voxcpm")
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    common, module = import_verify("voxcpm")
     try:
         run = module.verify(tmp_path / "voxcpm", None)
     except common.Skip as exc:
