@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from verify._common import memory_mb
 
 from fanren_tts import TTSGenerator
 from fanren_tts._envs import env_status
@@ -71,15 +72,6 @@ audio_batch = sum(len(w) for w in wavs) / sr
 print(json.dumps({"separate_s": t1 - t0, "batched_s": t2 - t1, "audio_separate_s": audio_single,
                   "audio_batched_s": audio_batch}))
 """
-
-
-def _peak_mb(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _cpu_s(pid: int | None) -> float:
@@ -183,7 +175,7 @@ def _variants(tmp: Path, engine: str, blocks: dict[str, dict], texts: list[str],
                         out[name][str(n)] = r
         for name, gen in gens.items():
             pool = gen.pool(engine)
-            out[name]["memory_mb"] = sum(_peak_mb(w.pid) for w in pool.replicas)
+            out[name]["memory_mb"] = sum(memory_mb(w.pid)[1] for w in pool.replicas)
             cpu = sum(_cpu_s(w.pid) for w in pool.replicas) - out[name].pop("cpu0")
             out[name]["cpu_per_audio"] = cpu / audio[name] if audio[name] else 0.0
     finally:

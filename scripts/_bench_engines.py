@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from verify._common import memory_mb, write_config
 from verify.blocks import CASES, built
 
 from fanren_tts import TTSGenerator
@@ -38,24 +39,14 @@ from fanren_tts import TTSGenerator
 TIMEOUTS = {"startup": 1800, "call": 1800}
 
 
-def _memory_mb(pid: int | None) -> tuple[float, float]:
-    """(resident, peak resident) of a process in MB, from /proc (Linux)."""
-    if pid is None:
-        raise RuntimeError("the worker is not running")
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
-
-
-def _config(path: Path, blocks: dict[str, dict[str, Any]]) -> Path:
-    doc = {"tts": {"engine": next(iter(blocks)), "output": {"sample_rate": None}, "cache": {"enabled": False}}}
-    doc["tts"].update({name: {**block, "timeouts": TIMEOUTS} for name, block in blocks.items()})
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    return path
+def _config(work: Path, blocks: dict[str, dict[str, Any]]) -> Path:
+    work.mkdir(parents=True, exist_ok=True)
+    return write_config(work, {name: {**block, "timeouts": TIMEOUTS} for name, block in blocks.items()})
 
 
 def _one(engine: str, block: dict[str, Any], tmp: Path, runs: int) -> dict[str, Any]:
     case = CASES[engine]
-    config = _config(tmp / f"engines-{engine}.yaml", {engine: block})
+    config = _config(tmp / f"engines-{engine}", {engine: block})
     loads, firsts, rtfs, audio, memory = [], [], [], 0.0, (0.0, 0.0)
     for _ in range(runs):
         with TTSGenerator(str(config)) as g:
@@ -69,7 +60,7 @@ def _one(engine: str, block: dict[str, Any], tmp: Path, runs: int) -> dict[str, 
             r = g.generate(case.line, tmp / f"{engine}.wav", engine, **case.options)
             rtfs.append((time.perf_counter() - t0) / r.duration)
             audio = r.duration
-            memory = _memory_mb(g.worker(engine).pid)
+            memory = memory_mb(g.worker(engine).pid)
     return {
         "language": case.language,
         "weights": case.weights,
@@ -93,11 +84,11 @@ def all_at_once(config: Path, out: Path) -> dict[str, Any]:
         for name in names:
             g.generate(CASES[name].line, out / f"all-{name}.wav", name, **CASES[name].options)
         assert {name: g.worker(name).pid for name in names} == pids, "a worker was restarted"
-        workers = {name: _memory_mb(pid)[0] for name, pid in pids.items()}
+        workers = {name: memory_mb(pid)[0] for name, pid in pids.items()}
         return {
             "engines": names,
             "load_s": load,
-            "host_rss_mb": _memory_mb(os.getpid())[0],
+            "host_rss_mb": memory_mb(os.getpid())[0],
             "workers_rss_mb": workers,
         }
 
@@ -116,7 +107,7 @@ def bench_engines(tmp: Path, runs: int, work: Path | None = None) -> dict[str, A
     for name, block in blocks.items():
         out[name] = _one(name, block, tmp, runs)
     if len(blocks) >= 2:
-        config = _config(tmp / "engines-all.yaml", blocks)
+        config = _config(tmp / "engines-all", blocks)
         code = (
             "import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); import _bench_engines as b; "
             "print(json.dumps(b.all_at_once(Path(sys.argv[2]), Path(sys.argv[3]))))"

@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from fanren_tts import TTSGenerator
 from fanren_tts.audio.wav import read_wav
@@ -27,6 +26,7 @@ from fanren_tts.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+from verify._common import write_config  # noqa: E402
 from verify.blocks import CASES, built  # noqa: E402
 
 
@@ -38,9 +38,7 @@ def test_every_built_env_speaks_in_one_generator(tmp_path: Path) -> None:
     timeouts = {"startup": 1800, "call": 1800}
     models = Path(os.environ.get("FANREN_TTS_VERIFY_WORK") or tmp_path / "models")
     blocks = {name: {**CASES[name].block(models), "timeouts": timeouts} for name in names}
-    doc = {"tts": {"engine": names[0], "output": {"sample_rate": None}, "cache": {"enabled": False}, **blocks}}
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    config = write_config(tmp_path, blocks)
     print(f"engines loaded at once: {names}; env absent (skipped): {absent}")
     with TTSGenerator(config) as gen:
         gen.warm_up(*names)

@@ -38,6 +38,7 @@ __all__ = [
     "build_once",
     "env_python",
     "loaded_once",
+    "memory_mb",
     "speak",
     "versions",
     "write_config",
@@ -173,3 +174,20 @@ def write_config(work: Path, engines: dict[str, dict[str, Any]]) -> Path:
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def memory_mb(pid: int | None) -> tuple[float, float]:
+    """(resident, peak resident) memory of process ``pid`` in MB, from /proc; zeros where it
+    is gone or /proc does not say (Linux only)."""
+    if pid is None:
+        return 0.0, 0.0
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0.0, 0.0
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+
+    def mb(key: str) -> float:
+        return int(fields.get(key, "0 kB").split()[0]) / 1024
+
+    return mb("VmRSS"), mb("VmHWM")

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fanren_tts._envs import env_status
 from fanren_tts.config import PROJECT_ROOT
 
@@ -32,20 +30,12 @@ JA = "今日はとてもいい天気です。"
 EN = "The river wound slowly through the valley at dawn."
 
 
-def _block_of(config: Path, engine: str) -> dict[str, Any]:
-    """The engine's block from a config a verify module wrote (so its options stay in one place)."""
-    block: dict[str, Any] = yaml.safe_load(config.read_text(encoding="utf-8"))["tts"][engine]
-    return block
-
-
 def _chattts(work: Path) -> dict[str, Any]:
-    models = chattts.build_models(chattts.env_python(), work / "chattts" / "models")
-    return _block_of(chattts._config(_mkdir(work / "chattts"), models), "chattts")
+    return chattts.block(chattts.build_models(chattts.env_python(), work / "chattts" / "models"))
 
 
 def _f5tts(work: Path) -> dict[str, Any]:
-    models = f5tts.build_models(f5tts.env_python(), work / "f5tts" / "models")
-    return _block_of(f5tts._config(_mkdir(work / "f5tts"), models), "f5tts")
+    return f5tts.block(f5tts.build_models(f5tts.env_python(), work / "f5tts" / "models"))
 
 
 def _qwen3(work: Path) -> dict[str, Any]:
@@ -61,11 +51,6 @@ def _voxcpm(work: Path) -> dict[str, Any]:
 def _chatterbox(work: Path) -> dict[str, Any]:
     models = chatterbox.build_models(env_python("chatterbox", ""), work / "chatterbox" / "models")
     return {"model_path": str(models / "english"), "model": "english", "device": "cpu"}
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @dataclasses.dataclass(frozen=True)

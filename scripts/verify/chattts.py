@@ -48,14 +48,18 @@ def _upstream(python: Path) -> str:
     return f"ChatTTS {out[0]} (PyPI), transformers {out[1]}"
 
 
-def _config(work: Path, models: Path) -> Path:
-    block: dict[str, Any] = {
+def block(models: Path) -> dict[str, Any]:
+    """The engine block around the tiny checkpoint in ``models`` (also used by verify/blocks.py)."""
+    return {
         "type": "chattts",
         "model_path": str(models),
         "timeouts": {"startup": 900, "call": 900},
         **FAST,
     }
-    return write_config(work, {"chattts": block})
+
+
+def _config(work: Path, models: Path) -> Path:
+    return write_config(work, {"chattts": block(models)})
 
 
 def build_models(python: Path, models: Path) -> Path:

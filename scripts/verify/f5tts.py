@@ -45,8 +45,9 @@ def _upstream(python: Path) -> str:
     return f"f5-tts {out[0]} (PyPI), vocos {out[1]}"
 
 
-def _config(work: Path, models: Path) -> Path:
-    block: dict[str, Any] = {
+def block(models: Path) -> dict[str, Any]:
+    """The engine block around the tiny checkpoint in ``models`` (also used by verify/blocks.py)."""
+    return {
         "type": "f5tts",
         "model_path": str(models / "F5TTS_v1_Base"),
         "model_cfg": str(models / "tiny.yaml"),
@@ -56,7 +57,10 @@ def _config(work: Path, models: Path) -> Path:
         "timeouts": {"startup": 900, "call": 900},
         **FAST,
     }
-    return write_config(work, {"f5tts": block})
+
+
+def _config(work: Path, models: Path) -> Path:
+    return write_config(work, {"f5tts": block(models)})
 
 
 def build_models(python: Path, models: Path) -> Path:

@@ -26,7 +26,7 @@ from typing import Any
 
 from fanren_tts import TTSGenerator
 
-from ._common import EngineRun, ModeResult, build_once, loaded_once, speak, write_config
+from ._common import EngineRun, ModeResult, build_once, loaded_once, memory_mb, speak, write_config
 from .zhtts import env_python, upstream, with_problem
 
 ENGINE = "voxcpm"
@@ -46,8 +46,7 @@ def config(work: Path, engines: dict[str, dict[str, Any]]) -> Path:
 
 def peak_memory_mb(pid: int | None) -> float:
     """The worker's peak resident memory (VmHWM), in MB; 0 where /proc does not say."""
-    if pid is None:
-        return 0.0
+    return memory_mb(pid)[1]
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
