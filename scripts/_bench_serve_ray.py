@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from _bench_server import _pct, _start_server
+from _bench_server import _pct, _start_server, closed_loop
 
 SHORT = "Hello there, how are you?"
 LINES = [
@@ -205,26 +205,7 @@ def _cpu(local_pid: int) -> dict[str, float]:
 
 
 def _throughput(post: Any, clients: int, per_client: int) -> tuple[float, int, int]:
-    done, errors = [0], [0]
-    lock = threading.Lock()
-
-    def client(i: int) -> None:
-        for j in range(per_client):
-            try:
-                post(f"{LINES[(i + j) % 4]} {i}-{j}", "espeak")
-                with lock:
-                    done[0] += 1
-            except Exception:
-                with lock:
-                    errors[0] += 1
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return done[0] / (time.perf_counter() - t0), done[0], errors[0]
+    return closed_loop(lambda i, j: post(f"{LINES[(i + j) % 4]} {i}-{j}", "espeak"), clients, per_client)
 
 
 def bench_serve_ray(root: Path, tmp: Path, runs: int, clients: int = 16, per_client: int = 4) -> dict[str, Any]:
