@@ -25,7 +25,6 @@ this process.
 from __future__ import annotations
 
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from _bench_server import _pct, _start_server, closed_loop
+from _bench_server import _start_server, closed_loop, summarize
 
 SHORT = "Hello there, how are you?"
 LINES = [
@@ -269,25 +268,11 @@ def bench_serve_ray(root: Path, tmp: Path, runs: int, clients: int = 16, per_cli
                 proc.terminate()
                 proc.wait(30)
     return {
-        "latency": {
-            name: {"p50_ms": statistics.median(v) * 1000, "p99_ms": _pct(v, 0.99) * 1000, "n": n}
-            for name, v in lat.items()
-        },
-        "throughput": {
-            name: {
-                "rps": statistics.median(r[0] for r in rs),
-                "ok": sum(r[1] for r in rs),
-                "errors": sum(r[2] for r in rs),
-                "rounds": [r[0] for r in rs],
-            }
-            for name, rs in rounds.items()
-        },
+        **summarize(lat, rounds, n, clients, per_client),
         "cpu_ms_per_request": {
             name: {role: 1000 * seconds / max(1, sum(r[1] for r in rounds[name])) for role, seconds in roles.items()}
             for name, roles in cpu.items()
         },
-        "clients": clients,
-        "requests_per_round": clients * per_client,
     }
 
 

@@ -182,6 +182,18 @@ def bench_server(root: Path, tmp: Path, runs: int, clients: int = 16, per_client
     finally:
         server.terminate()
         server.wait(30)
+    return summarize(lat, rounds, n, clients, per_client)
+
+
+def summarize(
+    lat: dict[str, list[float]],
+    rounds: dict[str, list[tuple[float, int, int]]],
+    n: int,
+    clients: int,
+    per_client: int,
+) -> dict[str, Any]:
+    """Latency (p50/p99 of each way's calls) and throughput (the median of its rounds of
+    ``closed_loop``) as the server and Ray Serve benches report them."""
     return {
         "latency": {
             name: {"p50_ms": statistics.median(v) * 1000, "p99_ms": _pct(v, 0.99) * 1000, "n": n}
